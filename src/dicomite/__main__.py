@@ -1,0 +1,3 @@
+from dicomite.cli.main import main
+
+main()

@@ -1,0 +1,167 @@
+"""First start and every start: data dir, key material, schema, tenant, built-in APIs, signing
+key, and the bootstrap management client (Keycloak's convention: env values or generated once).
+
+Generated values go to ``DATA_DIR/bootstrap-credentials.json`` (mode 0600) and are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dicomite.clock import utcnow
+from dicomite.identity import builtin, consent, credentials, directory
+from dicomite.identity.keys import ensure_signing_key
+from dicomite.identity.protection import KeyProtection, new_key_encryption_key
+from dicomite.settings import Settings
+from dicomite.store.db import Store
+from dicomite.store.migrate import upgrade
+from dicomite.store.tables import Application, Tenant
+
+BOOTSTRAP_APP_NAME = "Dicomite bootstrap management client"
+BOOTSTRAP_ROLES = (builtin.APPLICATION_READWRITE_ALL, builtin.APP_ROLE_ASSIGNMENT_READWRITE_ALL)
+
+
+class BootstrapError(Exception):
+    """The data dir and the configuration disagree; the message says how to fix it."""
+
+
+@dataclass
+class Context:
+    """What every entry point (server, CLI) works with."""
+
+    settings: Settings
+    store: Store
+    protection: KeyProtection
+    tenant_id: str
+    tenant_domain: str
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def load_protection(settings: Settings) -> KeyProtection:
+    if settings.key_encryption_key:
+        return KeyProtection(settings.key_encryption_key)
+    path = settings.key_encryption_key_file
+    if not path.exists():
+        _write_private(path, new_key_encryption_key() + "\n")
+    return KeyProtection(path.read_text())
+
+
+def open_context(settings: Settings) -> Context:
+    """Open an already prepared deployment (no writes)."""
+    store = Store(settings.effective_database_url)
+    with store.read() as session:
+        tenant = session.scalars(select(Tenant).order_by(Tenant.created_at)).first()
+    if tenant is None:
+        raise BootstrapError("The store holds no tenant yet; run 'dicomite serve' once.")
+    return Context(settings, store, load_protection(settings), tenant.id, tenant.domain)
+
+
+def prepare(settings: Settings) -> Context:
+    """Idempotent: safe on every start and from every CLI command."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    protection = load_protection(settings)
+    store = Store(settings.effective_database_url)
+    upgrade(store)
+    now = utcnow()
+    with store.write() as session:
+        tenant = _ensure_tenant(session, settings, now)
+        for api in builtin.builtin_apis(settings.dicom_resource_uri):
+            directory.ensure_builtin_api(session, tenant, api, now)
+        ensure_signing_key(session, protection, now)
+        context = Context(settings, store, protection, tenant.id, tenant.domain)
+        _ensure_bootstrap_client(session, context)
+    return context
+
+
+def _ensure_tenant(session: Session, settings: Settings, now: datetime) -> Tenant:
+    existing = session.scalars(select(Tenant).order_by(Tenant.created_at)).first()
+    wanted = str(settings.tenant_id) if settings.tenant_id else None
+    if existing is not None:
+        if wanted and wanted != existing.id:
+            raise BootstrapError(
+                f"The data dir belongs to tenant {existing.id}, but DICOMITE_TENANT_ID is "
+                f"{wanted}. Use another --data-dir or unset DICOMITE_TENANT_ID."
+            )
+        return existing
+    tenant_id = wanted or str(uuid.uuid4())
+    return directory.ensure_tenant(
+        session, tenant_id, settings.tenant_domain, settings.tenant_display_name, now
+    )
+
+
+def _read_bootstrap_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _ensure_bootstrap_client(session: Session, context: Context) -> None:
+    settings = context.settings
+    saved = _read_bootstrap_file(settings.bootstrap_file)
+    client_id = str(settings.bootstrap_client_id or saved.get("client_id") or uuid.uuid4())
+    secret = settings.bootstrap_client_secret or saved.get("client_secret")
+    tenant = session.get(Tenant, context.tenant_id)
+    assert tenant is not None
+    app = directory.find_application_by_app_id(session, tenant.id, client_id)
+    now = utcnow()
+    if app is None:
+        app = directory.create_application(
+            session, tenant, now, BOOTSTRAP_APP_NAME, app_id=client_id,
+            required_resource_access=[_graph_access()],
+        )  # fmt: skip
+    if secret is None or not _has_secret(app, secret, context.protection, session):
+        if secret is None:
+            new = credentials.add_password(
+                session, app, context.protection, now, display_name="bootstrap"
+            )
+            secret = new.secret_text
+        else:
+            credentials.add_password_value(
+                session, app, context.protection, now, secret, display_name="bootstrap"
+            )
+    _consent_bootstrap_roles(session, app, now)
+    if not settings.bootstrap_client_secret:
+        payload = {"tenant_id": tenant.id, "client_id": client_id, "client_secret": secret}
+        if saved != payload:
+            _write_private(settings.bootstrap_file, json.dumps(payload, indent=2) + "\n")
+
+
+def _has_secret(
+    app: Application, secret: str, protection: KeyProtection, session: Session
+) -> bool:
+    digest = protection.secret_hash(secret)
+    return any(
+        credentials.secret_matches(c.secret_hash, digest)
+        for c in credentials.list_passwords(session, app)
+    )
+
+
+def _graph_access() -> dict[str, object]:
+    return {
+        "resourceAppId": builtin.GRAPH_APP_ID,
+        "resourceAccess": [{"id": role, "type": "Role"} for role in BOOTSTRAP_ROLES],
+    }
+
+
+def _consent_bootstrap_roles(
+    session: Session, app: Application, now: datetime
+) -> None:
+    graph = directory.find_resource(session, app.tenant_id, builtin.GRAPH_APP_ID)
+    assert graph is not None
+    client = directory.ensure_service_principal(session, app, now)
+    for role_id in BOOTSTRAP_ROLES:
+        consent.assign_app_role(session, client, graph, role_id, now)

@@ -1,0 +1,22 @@
+"""The ``dicomite`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from dicomite.cli import keys, serve
+
+app = typer.Typer(
+    name="dicomite",
+    help="Self-hosted DICOMweb service with its own identity platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(serve.serve)
+app.command()(serve.info)
+app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    app()

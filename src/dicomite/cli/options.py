@@ -1,0 +1,49 @@
+"""Options shared by every command that opens a deployment, and the Settings they build."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dicomite.settings import Settings
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder [env DICOMITE_DATA_DIR; default ./dicomite-data]"),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="PostgreSQL URL [env DICOMITE_DATABASE_URL]"),
+]
+BlobUrl = Annotated[
+    str | None,
+    typer.Option("--blob-url", help="Azure Blob Storage URL [env DICOMITE_BLOB_URL]"),
+]
+Host = Annotated[str | None, typer.Option("--host", help="Address to bind [127.0.0.1]")]
+Port = Annotated[int | None, typer.Option("--port", help="Port [8443]")]
+PublicUrl = Annotated[
+    str | None,
+    typer.Option("--public-url", help="URL clients use (issuer, links) [https://localhost:PORT]"),
+]
+Http = Annotated[
+    bool | None,
+    typer.Option("--http/--https", help="Plain HTTP, for use behind a TLS-terminating proxy"),
+]
+
+
+def build_settings(**overrides: Any) -> Settings:
+    """CLI options win over ``DICOMITE_*`` environment variables, which win over defaults."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "data_dir" in given:
+        given["data_dir"] = Path(given["data_dir"]).resolve()
+    settings = Settings(**given)
+    return settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+
+
+def export_to_environment(settings: Settings) -> None:
+    """Hand the settings to worker processes, which build their own from the environment."""
+    for name, value in settings.model_dump(exclude_none=True).items():
+        os.environ[f"DICOMITE_{name.upper()}"] = str(value)

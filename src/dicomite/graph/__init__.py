@@ -1,0 +1,1 @@
+"""The management API in Microsoft Graph v1.0 shapes, on top of ``identity.directory``."""

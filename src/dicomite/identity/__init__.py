@@ -1,0 +1,1 @@
+"""The directory and the authorization server. Its core never imports a web framework."""

@@ -1,0 +1,273 @@
+"""API permissions and admin consent.
+
+An application *asks* for permissions in ``requiredResourceAccess``; an administrator *grants*
+them by consent, which Entra ID records as ``appRoleAssignment`` objects (application permissions,
+the ones that reach app-only tokens as ``roles``) and ``oauth2PermissionGrant`` objects
+(delegated permissions). Only granted, enabled roles ever reach a token.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from dicomite.identity.directory import (
+    ensure_service_principal,
+    find_resource,
+    service_principal_for_app,
+    touch,
+    update_application,
+)
+from dicomite.identity.problems import InvalidInput, NotFound
+from dicomite.identity.validation import check_guid
+from dicomite.store.tables import (
+    Application,
+    AppRoleAssignment,
+    OAuth2PermissionGrant,
+    ServicePrincipal,
+)
+
+
+def _object_id() -> str:
+    """Graph's appRoleAssignment and grant ids are 43-character base64url strings."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
+def resource_by_reference(session: Session, tenant_id: str, reference: str) -> ServicePrincipal:
+    """A resource API by identifier URI, appId, or (case-insensitive) display name."""
+    sp = find_resource(session, tenant_id, reference)
+    if sp is None:
+        lowered = reference.lower()
+        sps = session.scalars(
+            select(ServicePrincipal).where(ServicePrincipal.tenant_id == tenant_id)
+        ).all()
+        sp = next((s for s in sps if s.display_name.lower() == lowered), None)
+    if sp is None:
+        raise NotFound(f"No API named '{reference}' exists in this tenant.")
+    return sp
+
+
+def find_permission(resource: ServicePrincipal, reference: str, kind: str) -> dict[str, Any]:
+    """An app role (kind 'Role') or delegated scope ('Scope') by id or value."""
+    items = resource.app_roles if kind == "Role" else resource.oauth2_permission_scopes
+    for item in items:
+        if reference in (item["id"], item.get("value")):
+            if kind == "Role" and "Application" not in item["allowedMemberTypes"]:
+                break
+            return item
+    label = "application permission" if kind == "Role" else "delegated permission"
+    raise NotFound(f"'{resource.display_name}' has no {label} '{reference}'.")
+
+
+# --- configured permissions (requiredResourceAccess) ------------------------------------------
+
+
+def add_permission(
+    session: Session, app: Application, resource: ServicePrincipal, permission_id: str, kind: str
+) -> None:
+    entries = [dict(e) for e in app.required_resource_access]
+    entry = next((e for e in entries if e["resourceAppId"] == resource.app_id), None)
+    if entry is None:
+        entry = {"resourceAppId": resource.app_id, "resourceAccess": []}
+        entries.append(entry)
+    entry["resourceAccess"] = [*entry["resourceAccess"], {"id": permission_id, "type": kind}]
+    update_application(session, app, required_resource_access=entries)
+
+
+def remove_permission(
+    session: Session, app: Application, resource: ServicePrincipal, permission_id: str
+) -> None:
+    entries = []
+    for entry in app.required_resource_access:
+        accesses = entry["resourceAccess"]
+        if entry["resourceAppId"] == resource.app_id:
+            accesses = [a for a in accesses if a["id"] != permission_id]
+        if accesses:
+            entries.append({"resourceAppId": entry["resourceAppId"], "resourceAccess": accesses})
+    update_application(session, app, required_resource_access=entries)
+    _revoke(session, app, resource, {permission_id})
+
+
+# --- admin consent ----------------------------------------------------------------------------
+
+
+@dataclass
+class ConsentResult:
+    granted_roles: list[str] = field(default_factory=list)
+    granted_scopes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def grant_admin_consent(session: Session, app: Application, now: datetime) -> ConsentResult:
+    """Grant everything the app asks for, on every API that exists in the tenant."""
+    client = ensure_service_principal(session, app, now)
+    result = ConsentResult()
+    for entry in app.required_resource_access:
+        resource = find_resource(session, app.tenant_id, entry["resourceAppId"])
+        if resource is None:
+            result.skipped.append(entry["resourceAppId"])
+            continue
+        for access in entry["resourceAccess"]:
+            if access["type"] == "Role":
+                role = _enabled_item(resource.app_roles, access["id"])
+                if role is not None:
+                    assign_app_role(session, client, resource, role["id"], now)
+                    result.granted_roles.append(role["value"])
+            else:
+                scope = _enabled_item(resource.oauth2_permission_scopes, access["id"])
+                if scope is not None:
+                    grant_delegated(session, client, resource, [scope["value"]])
+                    result.granted_scopes.append(scope["value"])
+    return result
+
+
+def revoke_admin_consent(
+    session: Session, app: Application, resource: ServicePrincipal | None = None
+) -> int:
+    """Remove granted permissions (all, or those on one API); returns how many went."""
+    client = service_principal_for_app(session, app.tenant_id, app.app_id)
+    if client is None:
+        return 0
+    roles = delete(AppRoleAssignment).where(AppRoleAssignment.principal_id == client.id)
+    grants = delete(OAuth2PermissionGrant).where(OAuth2PermissionGrant.client_id == client.id)
+    if resource is not None:
+        roles = roles.where(AppRoleAssignment.resource_id == resource.id)
+        grants = grants.where(OAuth2PermissionGrant.resource_id == resource.id)
+    count = session.execute(roles).rowcount + session.execute(grants).rowcount  # type: ignore[attr-defined]
+    touch(session, app.tenant_id)
+    return int(count)
+
+
+def _revoke(session: Session, app: Application, resource: ServicePrincipal, ids: set[str]) -> None:
+    client = service_principal_for_app(session, app.tenant_id, app.app_id)
+    if client is None:
+        return
+    session.execute(
+        delete(AppRoleAssignment).where(
+            AppRoleAssignment.principal_id == client.id,
+            AppRoleAssignment.resource_id == resource.id,
+            AppRoleAssignment.app_role_id.in_(ids),
+        )
+    )
+    values = {s["value"] for s in resource.oauth2_permission_scopes if s["id"] in ids}
+    for grant in _grants(session, client, resource):
+        grant.scope = " ".join(v for v in grant.scope.split() if v not in values)
+    touch(session, app.tenant_id)
+
+
+def _enabled_item(items: list[dict[str, Any]], item_id: str) -> dict[str, Any] | None:
+    return next((i for i in items if i["id"] == item_id and i.get("isEnabled", True)), None)
+
+
+# --- appRoleAssignments and oauth2PermissionGrants --------------------------------------------
+
+
+def assign_app_role(
+    session: Session,
+    principal: ServicePrincipal,
+    resource: ServicePrincipal,
+    app_role_id: str,
+    now: datetime,
+) -> AppRoleAssignment:
+    app_role_id = check_guid(app_role_id, "appRoleId")
+    find_permission(resource, app_role_id, "Role")
+    existing = session.scalar(
+        select(AppRoleAssignment).where(
+            AppRoleAssignment.principal_id == principal.id,
+            AppRoleAssignment.resource_id == resource.id,
+            AppRoleAssignment.app_role_id == app_role_id,
+        )
+    )
+    if existing is not None:
+        return existing
+    assignment = AppRoleAssignment(
+        id=_object_id(), tenant_id=principal.tenant_id, principal_id=principal.id,
+        resource_id=resource.id, app_role_id=app_role_id, created_at=now,
+    )  # fmt: skip
+    session.add(assignment)
+    session.flush()
+    touch(session, principal.tenant_id)
+    return assignment
+
+
+def assignments_of(session: Session, principal: ServicePrincipal) -> Sequence[AppRoleAssignment]:
+    return session.scalars(
+        select(AppRoleAssignment)
+        .where(AppRoleAssignment.principal_id == principal.id)
+        .order_by(AppRoleAssignment.created_at)
+    ).all()
+
+
+def assignments_to(session: Session, resource: ServicePrincipal) -> Sequence[AppRoleAssignment]:
+    return session.scalars(
+        select(AppRoleAssignment)
+        .where(AppRoleAssignment.resource_id == resource.id)
+        .order_by(AppRoleAssignment.created_at)
+    ).all()
+
+
+def remove_assignment(session: Session, sp: ServicePrincipal, assignment_id: str) -> None:
+    assignment = session.get(AppRoleAssignment, assignment_id)
+    if assignment is None or sp.id not in (assignment.principal_id, assignment.resource_id):
+        raise NotFound(f"appRoleAssignment '{assignment_id[:64]}' does not exist.")
+    session.delete(assignment)
+    session.flush()
+    touch(session, sp.tenant_id)
+
+
+def granted_role_values(
+    session: Session, principal_id: str, resource: ServicePrincipal
+) -> tuple[str, ...]:
+    role_ids = set(
+        session.scalars(
+            select(AppRoleAssignment.app_role_id).where(
+                AppRoleAssignment.principal_id == principal_id,
+                AppRoleAssignment.resource_id == resource.id,
+            )
+        )
+    )
+    return tuple(
+        r["value"] for r in resource.app_roles if r["id"] in role_ids and r.get("isEnabled", True)
+    )
+
+
+def _grants(
+    session: Session, client: ServicePrincipal, resource: ServicePrincipal
+) -> Sequence[OAuth2PermissionGrant]:
+    return session.scalars(
+        select(OAuth2PermissionGrant).where(
+            OAuth2PermissionGrant.client_id == client.id,
+            OAuth2PermissionGrant.resource_id == resource.id,
+        )
+    ).all()
+
+
+def grant_delegated(
+    session: Session,
+    client: ServicePrincipal,
+    resource: ServicePrincipal,
+    scopes: Sequence[str],
+) -> OAuth2PermissionGrant:
+    known = {s["value"] for s in resource.oauth2_permission_scopes}
+    unknown = [s for s in scopes if s not in known]
+    if unknown:
+        raise InvalidInput(f"'{resource.display_name}' has no delegated permission {unknown[0]!r}.")
+    grant = next(iter(_grants(session, client, resource)), None)
+    if grant is None:
+        grant = OAuth2PermissionGrant(
+            id=_object_id(), tenant_id=client.tenant_id, client_id=client.id,
+            resource_id=resource.id, consent_type="AllPrincipals", principal_id=None, scope="",
+        )  # fmt: skip
+        session.add(grant)
+    current = grant.scope.split()
+    grant.scope = " ".join([*current, *(s for s in scopes if s not in current)])
+    session.flush()
+    touch(session, client.tenant_id)
+    return grant

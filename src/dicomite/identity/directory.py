@@ -1,0 +1,352 @@
+"""Tenants, applications and service principals: the directory's domain rules.
+
+The management API, the CLI and the portal all call these functions; none of them holds rules
+of its own. Every write bumps the tenant's ``directory_version`` so that token issuing, which
+caches what it reads, notices the change on its next request.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from dicomite.identity.builtin import BuiltinApi
+from dicomite.identity.problems import Conflict, InvalidInput, NotFound
+from dicomite.identity.validation import (
+    check_display_name,
+    check_guid,
+    normalize_app_roles,
+    normalize_identifier_uris,
+    normalize_redirect_uris,
+    normalize_required_resource_access,
+    normalize_scopes,
+)
+from dicomite.store.tables import Application, ServicePrincipal, ServicePrincipalName, Tenant
+
+_UNSET: Any = object()
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+
+
+def touch(session: Session, tenant_id: str) -> None:
+    session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant_id)
+        .values(directory_version=Tenant.directory_version + 1)
+    )
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+
+def ensure_tenant(
+    session: Session, tenant_id: str, domain: str, display_name: str, now: datetime
+) -> Tenant:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        if not _DOMAIN.match(domain.lower()):
+            raise InvalidInput(f"'{domain}' is not a valid domain name.")
+        tenant = Tenant(
+            id=tenant_id, domain=domain.lower(), display_name=display_name, created_at=now
+        )
+        session.add(tenant)
+        session.flush()
+    return tenant
+
+
+def find_tenant(session: Session, reference: str) -> Tenant | None:
+    """A tenant by its GUID or by its domain name, case-insensitively."""
+    reference = reference.lower()
+    try:
+        return session.get(Tenant, str(uuid.UUID(reference)))
+    except ValueError:
+        return session.scalar(select(Tenant).where(Tenant.domain == reference))
+
+
+def ensure_builtin_api(session: Session, tenant: Tenant, api: BuiltinApi, now: datetime) -> None:
+    sp = session.scalar(
+        select(ServicePrincipal).where(
+            ServicePrincipal.tenant_id == tenant.id, ServicePrincipal.app_id == api.app_id
+        )
+    )
+    if sp is None:
+        sp = ServicePrincipal(
+            id=str(uuid.uuid4()), tenant_id=tenant.id, app_id=api.app_id, created_at=now,
+            is_builtin=True,
+        )  # fmt: skip
+        session.add(sp)
+    sp.display_name = api.display_name
+    sp.app_roles = list(api.app_roles)
+    sp.requested_access_token_version = api.requested_access_token_version
+    session.flush()
+    _set_names(session, sp, [api.identifier_uri])
+    touch(session, tenant.id)
+
+
+# --- applications ----------------------------------------------------------------------------
+
+
+def create_application(
+    session: Session,
+    tenant: Tenant,
+    now: datetime,
+    display_name: str,
+    *,
+    app_id: str | None = None,
+    owner_user_id: str | None = None,
+    **fields: Any,
+) -> Application:
+    """A new registration; ``app_id`` is chosen only by the bootstrap (env-given client id)."""
+    app = Application(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant.id,
+        app_id=check_guid(app_id, "appId") if app_id else str(uuid.uuid4()),
+        display_name=check_display_name(display_name),
+        created_at=now,
+        identifier_uris=[],
+        app_roles=[],
+        oauth2_permission_scopes=[],
+        required_resource_access=[],
+        redirect_uris=[],
+        owner_user_id=owner_user_id,
+    )
+    session.add(app)
+    session.flush()
+    update_application(session, app, **fields)
+    return app
+
+
+def update_application(
+    session: Session,
+    app: Application,
+    *,
+    display_name: str = _UNSET,
+    description: str | None = _UNSET,
+    sign_in_audience: str = _UNSET,
+    identifier_uris: Sequence[str] = _UNSET,
+    app_roles: Sequence[dict[str, Any]] = _UNSET,
+    oauth2_permission_scopes: Sequence[dict[str, Any]] = _UNSET,
+    requested_access_token_version: int | None = _UNSET,
+    required_resource_access: Sequence[dict[str, Any]] = _UNSET,
+    redirect_uris: Sequence[str] = _UNSET,
+) -> Application:
+    if display_name is not _UNSET:
+        app.display_name = check_display_name(display_name)
+    if description is not _UNSET:
+        app.description = _check_description(description)
+    if sign_in_audience is not _UNSET and sign_in_audience != "AzureADMyOrg":
+        raise InvalidInput("Only 'AzureADMyOrg' (this directory only) is supported.")
+    if identifier_uris is not _UNSET:
+        app.identifier_uris = normalize_identifier_uris(identifier_uris, app.app_id)
+    if app_roles is not _UNSET:
+        app.app_roles = normalize_app_roles(app_roles)
+    if oauth2_permission_scopes is not _UNSET:
+        app.oauth2_permission_scopes = normalize_scopes(oauth2_permission_scopes)
+    _check_unique_values(app.app_roles, app.oauth2_permission_scopes)
+    if requested_access_token_version is not _UNSET:
+        if requested_access_token_version not in (None, 1, 2):
+            raise InvalidInput("api.requestedAccessTokenVersion must be null, 1 or 2.")
+        app.requested_access_token_version = requested_access_token_version
+    if required_resource_access is not _UNSET:
+        app.required_resource_access = normalize_required_resource_access(required_resource_access)
+    if redirect_uris is not _UNSET:
+        app.redirect_uris = normalize_redirect_uris(redirect_uris)
+    session.flush()
+    sp = service_principal_for_app(session, app.tenant_id, app.app_id)
+    if sp is not None:
+        _sync_service_principal(session, sp, app)
+    touch(session, app.tenant_id)
+    return app
+
+
+def _check_description(description: str | None) -> str | None:
+    if description is not None and len(description) > 1024:
+        raise InvalidInput("description must be at most 1024 characters.")
+    return description
+
+
+def _check_unique_values(roles: list[dict[str, Any]], scopes: list[dict[str, Any]]) -> None:
+    values = [r["value"] for r in roles if r.get("value")]
+    values += [s["value"] for s in scopes if s.get("value")]
+    ids = [r["id"] for r in roles] + [s["id"] for s in scopes]
+    if len(set(values)) != len(values) or len(set(ids)) != len(ids):
+        raise InvalidInput("App role and permission scope ids and values must be unique.")
+
+
+def list_applications(
+    session: Session, tenant_id: str, search: str | None = None
+) -> Sequence[Application]:
+    query = select(Application).where(Application.tenant_id == tenant_id)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            or_(func.lower(Application.display_name).like(pattern), Application.app_id == search)
+        )
+    return session.scalars(query.order_by(Application.created_at, Application.id)).all()
+
+
+def get_application(session: Session, tenant_id: str, object_id: str) -> Application:
+    app = session.get(Application, check_guid(object_id, "application id"))
+    if app is None or app.tenant_id != tenant_id:
+        raise NotFound(
+            f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present."
+        )
+    return app
+
+
+def find_application_by_app_id(
+    session: Session, tenant_id: str, app_id: str
+) -> Application | None:
+    return session.scalar(
+        select(Application).where(Application.tenant_id == tenant_id, Application.app_id == app_id)
+    )
+
+
+def get_application_by_app_id(session: Session, tenant_id: str, app_id: str) -> Application:
+    app = session.scalar(
+        select(Application).where(
+            Application.tenant_id == tenant_id,
+            Application.app_id == check_guid(app_id, "appId"),
+        )
+    )
+    if app is None:
+        raise NotFound(f"Application with appId '{app_id}' does not exist.")
+    return app
+
+
+def delete_application(session: Session, app: Application) -> None:
+    session.execute(
+        delete(ServicePrincipal).where(
+            ServicePrincipal.tenant_id == app.tenant_id, ServicePrincipal.app_id == app.app_id
+        )
+    )
+    session.delete(app)
+    session.flush()
+    touch(session, app.tenant_id)
+
+
+# --- service principals -----------------------------------------------------------------------
+
+
+def service_principal_for_app(
+    session: Session, tenant_id: str, app_id: str
+) -> ServicePrincipal | None:
+    return session.scalar(
+        select(ServicePrincipal).where(
+            ServicePrincipal.tenant_id == tenant_id, ServicePrincipal.app_id == app_id
+        )
+    )
+
+
+def create_service_principal(
+    session: Session, tenant_id: str, app_id: str, now: datetime
+) -> ServicePrincipal:
+    app = get_application_by_app_id(session, tenant_id, app_id)
+    if service_principal_for_app(session, tenant_id, app.app_id) is not None:
+        raise Conflict(f"A service principal for appId '{app_id}' already exists.")
+    sp = ServicePrincipal(
+        id=str(uuid.uuid4()), tenant_id=tenant_id, app_id=app.app_id, application_id=app.id,
+        display_name=app.display_name, created_at=now,
+    )  # fmt: skip
+    session.add(sp)
+    session.flush()
+    _sync_service_principal(session, sp, app)
+    touch(session, tenant_id)
+    return sp
+
+
+def ensure_service_principal(session: Session, app: Application, now: datetime) -> ServicePrincipal:
+    existing = service_principal_for_app(session, app.tenant_id, app.app_id)
+    return existing or create_service_principal(session, app.tenant_id, app.app_id, now)
+
+
+def _sync_service_principal(session: Session, sp: ServicePrincipal, app: Application) -> None:
+    sp.display_name = app.display_name
+    sp.app_roles = list(app.app_roles)
+    sp.oauth2_permission_scopes = list(app.oauth2_permission_scopes)
+    sp.requested_access_token_version = app.requested_access_token_version
+    session.flush()
+    _set_names(session, sp, app.identifier_uris)
+
+
+def _set_names(session: Session, sp: ServicePrincipal, uris: Sequence[str]) -> None:
+    """servicePrincipalNames = identifier URIs + appId; a name belongs to one principal."""
+    names = {*uris, sp.app_id}
+    taken = session.scalars(
+        select(ServicePrincipalName.name).where(
+            ServicePrincipalName.tenant_id == sp.tenant_id,
+            ServicePrincipalName.name.in_(names),
+            ServicePrincipalName.service_principal_id != sp.id,
+        )
+    ).all()
+    if taken:
+        raise Conflict(
+            f"Another object with the same value for identifierUris already exists: {', '.join(sorted(taken))}."
+        )
+    session.execute(
+        delete(ServicePrincipalName).where(ServicePrincipalName.service_principal_id == sp.id)
+    )
+    session.add_all(
+        ServicePrincipalName(tenant_id=sp.tenant_id, name=n, service_principal_id=sp.id)
+        for n in sorted(names)
+    )
+    session.flush()
+
+
+def service_principal_names(session: Session, sp: ServicePrincipal) -> list[str]:
+    return list(
+        session.scalars(
+            select(ServicePrincipalName.name)
+            .where(ServicePrincipalName.service_principal_id == sp.id)
+            .order_by(ServicePrincipalName.name)
+        )
+    )
+
+
+def list_service_principals(
+    session: Session, tenant_id: str, app_id: str | None = None
+) -> Sequence[ServicePrincipal]:
+    query = select(ServicePrincipal).where(ServicePrincipal.tenant_id == tenant_id)
+    if app_id is not None:
+        query = query.where(ServicePrincipal.app_id == app_id)
+    return session.scalars(query.order_by(ServicePrincipal.created_at, ServicePrincipal.id)).all()
+
+
+def get_service_principal(session: Session, tenant_id: str, object_id: str) -> ServicePrincipal:
+    sp = session.get(ServicePrincipal, check_guid(object_id, "servicePrincipal id"))
+    if sp is None or sp.tenant_id != tenant_id:
+        raise NotFound(
+            f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present."
+        )
+    return sp
+
+
+def delete_service_principal(session: Session, sp: ServicePrincipal) -> None:
+    if sp.is_builtin:
+        raise InvalidInput("Built-in API service principals cannot be deleted.")
+    session.delete(sp)
+    session.flush()
+    touch(session, sp.tenant_id)
+
+
+def find_resource(session: Session, tenant_id: str, name: str) -> ServicePrincipal | None:
+    """A resource by any of its servicePrincipalNames (identifier URI or appId)."""
+    return session.scalar(
+        select(ServicePrincipal)
+        .join(ServicePrincipalName)
+        .where(ServicePrincipalName.tenant_id == tenant_id, ServicePrincipalName.name == name)
+    )
+
+
+def resource_apis(session: Session, tenant_id: str) -> Sequence[ServicePrincipal]:
+    """APIs my organization uses: principals that expose app roles or delegated scopes."""
+    return [
+        sp
+        for sp in list_service_principals(session, tenant_id)
+        if sp.app_roles or sp.oauth2_permission_scopes
+    ]

@@ -1,0 +1,289 @@
+"""The token endpoint as plain functions: (request) -> (status, body, headers).
+
+Only the client-credentials grant (RFC 6749 §4.4) is offered, as Entra ID offers it to service
+clients: client authentication by secret (form or HTTP Basic, RFC 6749 §2.3.1) or by a
+``private_key_jwt`` assertion (RFC 7523), a single ``{resource}/.default`` scope on the v2
+endpoint or a ``resource`` on the v1 endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import unquote_plus
+
+from dicomite.identity import errors
+from dicomite.identity.assertions import (
+    CLIENT_ASSERTION_TYPE,
+    ReplayGuard,
+    pick_certificate,
+    read_header,
+    verify_claims,
+)
+from dicomite.identity.credentials import secret_matches
+from dicomite.identity.issuance import Client, IssuanceView, Resource
+from dicomite.identity.keys import KeyRing
+from dicomite.identity.protection import KeyProtection
+from dicomite.identity.signins import SignInEvent, SignInRecorder
+from dicomite.identity.tokens import Grant, claims, sign
+
+RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
+NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    tenant: str
+    version: int  # 1 for /oauth2/token, 2 for /oauth2/v2.0/token
+    form: Mapping[str, str]
+    authorization: str | None = None
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Attempt:
+    """What we learnt about a request so far, for the sign-in log."""
+
+    tenant_id: str | None = None
+    client: Client | None = None
+    client_id: str | None = None
+    resource: Resource | None = None
+    resource_name: str | None = None
+    credential_type: str | None = None
+    credential_key_id: str | None = None
+
+
+class TokenService:
+    def __init__(
+        self,
+        *,
+        public_url: str,
+        view: IssuanceView,
+        keys: KeyRing,
+        protection: KeyProtection,
+        replay: ReplayGuard,
+        signins: SignInRecorder,
+        lifetime: timedelta,
+    ) -> None:
+        self.public_url = public_url
+        self.view = view
+        self._keys = keys
+        self._protection = protection
+        self._replay = replay
+        self._signins = signins
+        self._lifetime = lifetime
+
+    def handle(self, request: TokenRequest, now: datetime) -> TokenResponse:
+        attempt = _Attempt()
+        correlation_id = request.form.get("client-request-id") or str(uuid.uuid4())
+        try:
+            body = self._issue(request, attempt, now)
+        except errors.TokenError as error:
+            self._log(request, attempt, now, error, correlation_id)
+            payload = error.body(trace_id=str(uuid.uuid4()), correlation_id=correlation_id, now=now)
+            return TokenResponse(error.status, payload, {**NO_STORE, **error.headers()})
+        self._log(request, attempt, now, None, correlation_id)
+        return TokenResponse(200, body, dict(NO_STORE))
+
+    def _issue(self, request: TokenRequest, attempt: _Attempt, now: datetime) -> dict[str, Any]:
+        tenant = self.view.tenant(request.tenant)
+        if tenant is None:
+            raise errors.InvalidTenant(tenant=request.tenant[:100])
+        attempt.tenant_id = tenant.id
+        form = request.form
+        grant_type = _required(form, "grant_type")
+        if grant_type != "client_credentials":
+            raise errors.UnsupportedGrantType(grant_type=grant_type[:100])
+        client_id, secret = _client_credentials(form, request.authorization)
+        attempt.client_id = client_id
+        resource_name = _resource_name(form, request.version)
+        attempt.resource_name = resource_name
+        client, resource, snapshot = self.view.lookup(tenant.id, client_id, resource_name)
+        if client is None:
+            raise errors.AppNotFound(app_id=client_id[:100], tenant=tenant.id)
+        attempt.client = client
+        self._authenticate(request, client, secret, attempt, now)
+        if client.sp_id is None:
+            raise errors.NoServicePrincipal(app_id=client.app_id, tenant=tenant.id)
+        if resource is None:
+            raise errors.InvalidResource(resource=resource_name[:200], tenant=tenant.id)
+        attempt.resource = resource
+        grant = Grant(
+            tenant_id=tenant.id,
+            client_app_id=client.app_id,
+            client_sp_id=client.sp_id,
+            resource_app_id=resource.app_id,
+            resource_uri=resource_name,
+            token_version=resource.token_version,
+            roles=self.view.roles(snapshot, client.sp_id, resource),
+            credential_type=attempt.credential_type or "secret",
+        )
+        return self._token_body(grant, request.version, resource_name, now)
+
+    def _authenticate(
+        self,
+        request: TokenRequest,
+        client: Client,
+        secret: str | None,
+        attempt: _Attempt,
+        now: datetime,
+    ) -> None:
+        assertion = request.form.get("client_assertion")
+        if assertion is not None:
+            attempt.credential_type = "certificate"
+            attempt.credential_key_id = self._check_assertion(request, client, assertion, now)
+        elif secret is not None:
+            attempt.credential_type = "secret"
+            attempt.credential_key_id = self._check_secret(client, secret, now)
+        else:
+            raise errors.NoCredential()
+
+    def _check_secret(self, client: Client, secret: str, now: datetime) -> str:
+        digest = self._protection.secret_hash(secret)
+        for candidate in client.secrets:  # every candidate is compared: no early-exit timing
+            if secret_matches(candidate.hash, digest):
+                if not candidate.start_at <= now < candidate.end_at:
+                    raise errors.ExpiredSecret(app_id=client.app_id)
+                return candidate.key_id
+        raise errors.WrongSecret(app_id=client.app_id)
+
+    def _check_assertion(
+        self, request: TokenRequest, client: Client, assertion: str, now: datetime
+    ) -> str:
+        assertion_type = request.form.get("client_assertion_type")
+        if assertion_type is None:
+            raise errors.MissingParameter(parameter="client_assertion_type")
+        if assertion_type != CLIENT_ASSERTION_TYPE:
+            raise errors.AssertionTypeInvalid(value=assertion_type[:200])
+        header = read_header(assertion)
+        cert = pick_certificate(header, list(client.certificates))
+        audiences = self._token_endpoints(request.tenant, client)
+        verified = verify_claims(assertion, header, cert, client.app_id, audiences, now)
+        resource = request.form.get("scope") or request.form.get("resource") or ""
+        self._replay.accept_once(
+            client.app_id, resource, str(verified["jti"]), float(verified["exp"]), now
+        )
+        return cert.key_id
+
+    def _token_endpoints(self, tenant_reference: str, client: Client) -> list[str]:
+        del client
+        tenant = self.view.tenant(tenant_reference)
+        names = {tenant_reference, tenant.id, tenant.domain} if tenant else {tenant_reference}
+        base = self.public_url
+        return sorted(
+            f"{base}/{name}/oauth2/{path}" for name in names for path in ("v2.0/token", "token")
+        )
+
+    def _token_body(
+        self, grant: Grant, endpoint_version: int, resource_name: str, now: datetime
+    ) -> dict[str, Any]:
+        key = self._keys.signing_key(now)
+        payload = claims(grant, self.public_url, now, self._lifetime)
+        token = sign(payload, key, grant.token_version)
+        lifetime = int(self._lifetime.total_seconds())
+        if endpoint_version == 2:
+            return {"token_type": "Bearer", "expires_in": lifetime,
+                    "ext_expires_in": lifetime, "access_token": token}  # fmt: skip
+        # The v1 endpoint returns every timing field as a string (Entra ID's wire format).
+        return {
+            "token_type": "Bearer",
+            "expires_in": str(lifetime),
+            "ext_expires_in": str(lifetime),
+            "expires_on": str(payload["exp"]),
+            "not_before": str(payload["nbf"]),
+            "resource": resource_name,
+            "access_token": token,
+        }
+
+    def _log(
+        self,
+        request: TokenRequest,
+        attempt: _Attempt,
+        now: datetime,
+        error: errors.TokenError | None,
+        correlation_id: str,
+    ) -> None:
+        if attempt.tenant_id is None:
+            return  # no tenant, no log to write it to
+        client, resource = attempt.client, attempt.resource
+        self._signins.record(
+            SignInEvent(
+                tenant_id=attempt.tenant_id,
+                created_at=now,
+                app_id=(client.app_id if client else attempt.client_id),
+                app_display_name=client.display_name if client else None,
+                service_principal_id=client.sp_id if client else None,
+                resource=attempt.resource_name,
+                resource_display_name=resource.display_name if resource else None,
+                resource_id=resource.sp_id if resource else None,
+                error_code=error.code if error else 0,
+                failure_reason=error.message[:1024] if error else None,
+                credential_type=attempt.credential_type,
+                credential_key_id=attempt.credential_key_id,
+                ip_address=request.client_ip,
+                correlation_id=correlation_id[:64],
+            )
+        )
+
+
+def _required(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise errors.MissingParameter(parameter=name)
+    return value
+
+
+def _client_credentials(
+    form: Mapping[str, str], authorization: str | None
+) -> tuple[str, str | None]:
+    """client_id and secret from the form or HTTP Basic (RFC 6749 §2.3.1: form-urlencoded)."""
+    basic = _basic_credentials(authorization)
+    if basic is not None:
+        basic_id, basic_secret = basic
+        if form.get("client_id") not in (None, basic_id):
+            raise errors.MalformedBody(detail="client_id differs from the Authorization header.")
+        if "client_secret" in form:
+            raise errors.MalformedBody(detail="Use one client authentication method only.")
+        return basic_id, basic_secret
+    client_id = form.get("client_id")
+    if not client_id:
+        raise errors.MissingParameter(parameter="client_id")
+    secret = form.get("client_secret")
+    return client_id, secret if secret else None
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    if not authorization or not authorization[:6].lower() == "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        user, _, password = decoded.partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise errors.MalformedBody(detail="The Authorization header is not valid Basic.") from None
+    if not user:
+        raise errors.MissingParameter(parameter="client_id")
+    return unquote_plus(user), unquote_plus(password)
+
+
+def _resource_name(form: Mapping[str, str], version: int) -> str:
+    if version == 1:
+        return _required(form, "resource").rstrip("/") or _required(form, "resource")
+    scopes = [s for s in _required(form, "scope").split() if s.lower() not in RESERVED_SCOPES]
+    if len(scopes) != 1 or not scopes[0].endswith("/.default"):
+        raise errors.InvalidScope(scope=" ".join(scopes)[:300] or form["scope"][:300])
+    resource = scopes[0].removesuffix("/.default")
+    if not resource:
+        raise errors.InvalidScope(scope=scopes[0])
+    return resource

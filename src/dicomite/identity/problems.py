@@ -1,0 +1,34 @@
+"""Errors of the directory's domain rules, shared by the management API, CLI and portal.
+
+Exception tree::
+
+    DirectoryProblem        a rule said no; ``message`` is safe to show to the caller
+    ├── InvalidInput        the request is malformed or breaks a rule   (Graph 400 Request_BadRequest)
+    ├── NotFound            no such object in the tenant                (Graph 404 Request_ResourceNotFound)
+    ├── Conflict            the object already exists                   (Graph 409 Request_MultipleObjectsWithSameKeyValue)
+    └── NotAllowed          the caller's roles do not permit it         (Graph 403 Authorization_RequestDenied)
+"""
+
+from __future__ import annotations
+
+
+class DirectoryProblem(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DirectoryProblem):
+    pass
+
+
+class NotFound(DirectoryProblem):
+    pass
+
+
+class Conflict(DirectoryProblem):
+    pass
+
+
+class NotAllowed(DirectoryProblem):
+    pass

@@ -1,0 +1,73 @@
+"""Claims of app-only access tokens (v1 and v2), their lifetimes and signing.
+
+The resource's ``api.requestedAccessTokenVersion`` (null or 1 → v1, 2 → v2) picks the format,
+not the endpoint the client called — as Entra ID does.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+
+from dicomite.identity.keys import LoadedKey
+
+# Entra ID backdates nbf/iat by five minutes to absorb clock skew between servers.
+BACKDATE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Who gets a token for what: the outcome of client authentication and consent lookup."""
+
+    tenant_id: str
+    client_app_id: str
+    client_sp_id: str
+    resource_app_id: str
+    resource_uri: str  # the identifier the client asked for (a URI, or the appId)
+    token_version: int
+    roles: tuple[str, ...]
+    credential_type: str  # "secret" or "certificate"
+
+
+def issuer(public_url: str, tenant_id: str, version: int) -> str:
+    return f"{public_url}/{tenant_id}/v2.0" if version == 2 else f"{public_url}/{tenant_id}/"
+
+
+def _uti() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def claims(grant: Grant, public_url: str, now: datetime, lifetime: timedelta) -> dict[str, Any]:
+    iat = int((now - BACKDATE).timestamp())
+    exp = int((now + lifetime).timestamp())
+    acr = "2" if grant.credential_type == "certificate" else "1"
+    iss = issuer(public_url, grant.tenant_id, grant.token_version)
+    body: dict[str, Any] = {"iat": iat, "nbf": iat, "exp": exp, "iss": iss}
+    if grant.token_version == 2:
+        body |= {"aud": grant.resource_app_id, "azp": grant.client_app_id, "azpacr": acr}
+    else:
+        body |= {"aud": grant.resource_uri, "appid": grant.client_app_id, "appidacr": acr}
+    body |= {
+        "idp": issuer(public_url, grant.tenant_id, 1),
+        "idtyp": "app",
+        "oid": grant.client_sp_id,
+        "sub": grant.client_sp_id,
+        "tid": grant.tenant_id,
+        "uti": _uti(),
+        "ver": "2.0" if grant.token_version == 2 else "1.0",
+    }
+    if grant.roles:
+        body["roles"] = list(grant.roles)
+    return body
+
+
+def sign(payload: dict[str, Any], key: LoadedKey, version: int) -> str:
+    headers: dict[str, Any] = {"typ": "JWT", "kid": key.kid}
+    if version == 1:
+        headers["x5t"] = key.kid
+    return jwt.encode(payload, key.private_key, algorithm="RS256", headers=headers)

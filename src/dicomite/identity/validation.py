@@ -1,0 +1,154 @@
+"""Checks and normalisation of directory input, in Microsoft Graph's shapes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from dicomite.identity.problems import InvalidInput
+
+MAX_DISPLAY_NAME = 256
+MAX_ITEMS = 100
+_MEMBER_TYPES = {"Application", "User"}
+
+
+def check_guid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise InvalidInput(f"Invalid {what}: '{str(value)[:80]}' is not a valid GUID.") from None
+
+
+def check_display_name(value: Any, what: str = "displayName") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{what} is required and must be a non-empty string.")
+    if len(value) > MAX_DISPLAY_NAME:
+        raise InvalidInput(f"{what} must be at most {MAX_DISPLAY_NAME} characters.")
+    if any(ord(c) < 32 for c in value):
+        raise InvalidInput(f"{what} must not contain control characters.")
+    return value.strip()
+
+
+def _check_text(value: Any, what: str, limit: int, *, required: bool = False) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InvalidInput(f"{what} must be a non-empty string.")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} must be at most {limit} characters.")
+    return value
+
+
+def _check_list(value: Any, what: str) -> Sequence[Any]:
+    if not isinstance(value, list | tuple):
+        raise InvalidInput(f"{what} must be an array.")
+    if len(value) > MAX_ITEMS:
+        raise InvalidInput(f"{what} may hold at most {MAX_ITEMS} items.")
+    return value
+
+
+def _check_uri(value: Any, what: str, schemes: set[str]) -> str:
+    text = _check_text(value, what, 512, required=True)
+    assert text is not None
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in schemes or not parts.netloc or any(c.isspace() for c in text):
+        raise InvalidInput(f"{what} '{text[:80]}' must be an absolute {'/'.join(schemes)} URI.")
+    return text
+
+
+def normalize_identifier_uris(values: Any, app_id: str) -> list[str]:
+    uris = [
+        _check_uri(v, "identifierUris", {"api", "https", "http", "urn"})
+        for v in _check_list(values, "identifierUris")
+    ]
+    if len(set(uris)) != len(uris):
+        raise InvalidInput("identifierUris must not repeat a value.")
+    del app_id  # Entra ID also allows api://{appId}; any URI is checked for uniqueness later.
+    return uris
+
+
+def normalize_redirect_uris(values: Any) -> list[str]:
+    return [
+        _check_uri(v, "redirectUris", {"https", "http"})
+        for v in _check_list(values, "redirectUris")
+    ]
+
+
+def _check_value(value: Any, what: str) -> str:
+    text = _check_text(value, what, 120, required=True)
+    assert text is not None
+    if any(c.isspace() for c in text) or text.startswith("."):
+        raise InvalidInput(f"{what} '{text[:80]}' must not contain spaces or start with '.'.")
+    return text
+
+
+def normalize_app_roles(values: Any) -> list[dict[str, Any]]:
+    roles = []
+    for role in _check_list(values, "appRoles"):
+        if not isinstance(role, dict):
+            raise InvalidInput("appRoles items must be objects.")
+        member_types = list(_check_list(role.get("allowedMemberTypes", []), "allowedMemberTypes"))
+        if not member_types or not set(member_types) <= _MEMBER_TYPES:
+            raise InvalidInput("allowedMemberTypes must hold 'Application' and/or 'User'.")
+        roles.append(
+            {
+                "allowedMemberTypes": member_types,
+                "description": _check_text(role.get("description"), "description", 1024),
+                "displayName": check_display_name(role.get("displayName"), "appRole displayName"),
+                "id": check_guid(role.get("id", ""), "appRole id"),
+                "isEnabled": bool(role.get("isEnabled", True)),
+                "origin": "Application",
+                "value": _check_value(role.get("value"), "appRole value"),
+            }
+        )
+    return roles
+
+
+def normalize_scopes(values: Any) -> list[dict[str, Any]]:
+    scopes = []
+    for scope in _check_list(values, "oauth2PermissionScopes"):
+        if not isinstance(scope, dict):
+            raise InvalidInput("oauth2PermissionScopes items must be objects.")
+        kind = scope.get("type", "User")
+        if kind not in ("User", "Admin"):
+            raise InvalidInput("oauth2PermissionScopes type must be 'User' or 'Admin'.")
+        scopes.append(
+            {
+                "adminConsentDescription": _check_text(
+                    scope.get("adminConsentDescription"), "adminConsentDescription", 1024
+                ),
+                "adminConsentDisplayName": _check_text(
+                    scope.get("adminConsentDisplayName"), "adminConsentDisplayName", 256
+                ),
+                "id": check_guid(scope.get("id", ""), "oauth2PermissionScope id"),
+                "isEnabled": bool(scope.get("isEnabled", True)),
+                "type": kind,
+                "userConsentDescription": _check_text(
+                    scope.get("userConsentDescription"), "userConsentDescription", 1024
+                ),
+                "userConsentDisplayName": _check_text(
+                    scope.get("userConsentDisplayName"), "userConsentDisplayName", 256
+                ),
+                "value": _check_value(scope.get("value"), "oauth2PermissionScope value"),
+            }
+        )
+    return scopes
+
+
+def normalize_required_resource_access(values: Any) -> list[dict[str, Any]]:
+    merged: dict[str, list[dict[str, str]]] = {}
+    for entry in _check_list(values, "requiredResourceAccess"):
+        if not isinstance(entry, dict):
+            raise InvalidInput("requiredResourceAccess items must be objects.")
+        resource = check_guid(entry.get("resourceAppId", ""), "resourceAppId")
+        accesses = merged.setdefault(resource, [])
+        for access in _check_list(entry.get("resourceAccess", []), "resourceAccess"):
+            if not isinstance(access, dict) or access.get("type") not in ("Role", "Scope"):
+                raise InvalidInput("resourceAccess items need an id and a type 'Role' or 'Scope'.")
+            item = {"id": check_guid(access.get("id", ""), "resourceAccess id"),
+                    "type": access["type"]}  # fmt: skip
+            if item not in accesses:
+                accesses.append(item)
+    return [{"resourceAppId": r, "resourceAccess": a} for r, a in merged.items()]

@@ -1,0 +1,82 @@
+"""The one typed settings object. Nothing else in the package reads ``os.environ``."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DICOM_RESOURCE = "https://dicom.healthcareapis.azure.com"
+
+
+class Settings(BaseSettings):
+    """Everything a Dicomite process needs to know; CLI options override the ``DICOMITE_*`` env."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMITE_", extra="ignore")
+
+    data_dir: Path = Path("./dicomite-data")
+    database_url: str | None = None
+    blob_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    public_url: str | None = None
+    http: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    tenant_id: uuid.UUID | None = None
+    tenant_domain: str = "dicomite.localhost"
+    tenant_display_name: str = "Dicomite"
+    dicom_resource_uri: str = DEFAULT_DICOM_RESOURCE
+
+    bootstrap_admin_username: str | None = None
+    bootstrap_admin_password: str | None = None
+    bootstrap_client_id: uuid.UUID | None = None
+    bootstrap_client_secret: str | None = None
+
+    # Encrypts signing private keys at rest; when unset a key file inside the data dir is used.
+    key_encryption_key: str | None = None
+
+    access_token_lifetime_seconds: int = Field(default=3599, ge=300, le=86400)
+    log_level: str = "info"
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.http else "https"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dicomite.db').resolve()}"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def bootstrap_file(self) -> Path:
+        return self.data_dir / "bootstrap-credentials.json"
+
+    @property
+    def key_encryption_key_file(self) -> Path:
+        return self.data_dir / "key-encryption.key"

@@ -1,0 +1,221 @@
+"""Tables of the directory, the authorization server and the sign-in log.
+
+Ids are GUID strings, as Microsoft Graph exposes them; timestamps are timezone-aware UTC.
+Lists that Graph exposes as JSON arrays (identifierUris, appRoles, …) are JSON columns: they are
+read and written whole, never queried by element, except ``identifier_uris`` which is mirrored to
+``service_principal_names`` rows so a resource can be found by URI with an index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+GUID = String(36)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite stores datetimes without an offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    # Bumped by every directory write; token issuing caches lookups per version.
+    directory_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Application(Base):
+    __tablename__ = "applications"
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(GUID, unique=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(String(1024))
+    sign_in_audience: Mapped[str] = mapped_column(String(64), default="AzureADMyOrg")
+    created_at: Mapped[datetime]
+    identifier_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    app_roles: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    oauth2_permission_scopes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    requested_access_token_version: Mapped[int | None] = mapped_column(Integer)
+    required_resource_access: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    owner_user_id: Mapped[str | None] = mapped_column(GUID)
+    __table_args__ = (Index("ix_applications_tenant", "tenant_id"),)
+
+
+class ServicePrincipal(Base):
+    """The instance of an application (or a built-in API) in the tenant.
+
+    Built-in APIs (Graph, DICOM) have a service principal but no application row, as in Entra ID
+    where their applications live in Microsoft's own tenant.
+    """
+
+    __tablename__ = "service_principals"
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(GUID)
+    application_id: Mapped[str | None] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE")
+    )
+    display_name: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    app_roles: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    oauth2_permission_scopes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    requested_access_token_version: Mapped[int | None] = mapped_column(Integer)
+    is_builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    account_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (UniqueConstraint("tenant_id", "app_id"),)
+
+
+class ServicePrincipalName(Base):
+    """One row per name a resource answers to: its appId and each identifier URI."""
+
+    __tablename__ = "service_principal_names"
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    service_principal_id: Mapped[str] = mapped_column(
+        ForeignKey("service_principals.id", ondelete="CASCADE")
+    )
+
+
+class PasswordCredential(Base):
+    __tablename__ = "password_credentials"
+    key_id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    hint: Mapped[str] = mapped_column(String(3))
+    # HMAC-SHA256 of the secret under the deployment's pepper; never the secret itself.
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    __table_args__ = (Index("ix_password_credentials_app", "application_id"),)
+
+
+class KeyCredential(Base):
+    __tablename__ = "key_credentials"
+    key_id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    thumbprint_sha1: Mapped[str] = mapped_column(String(64))
+    thumbprint_sha256: Mapped[str] = mapped_column(String(64))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    __table_args__ = (Index("ix_key_credentials_app", "application_id"),)
+
+
+class AppRoleAssignment(Base):
+    """An application permission granted by admin consent (Graph appRoleAssignment)."""
+
+    __tablename__ = "app_role_assignments"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    principal_id: Mapped[str] = mapped_column(
+        ForeignKey("service_principals.id", ondelete="CASCADE")
+    )
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("service_principals.id", ondelete="CASCADE")
+    )
+    app_role_id: Mapped[str] = mapped_column(GUID)
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("principal_id", "resource_id", "app_role_id"),
+        Index("ix_app_role_assignments_resource", "resource_id"),
+    )
+
+
+class OAuth2PermissionGrant(Base):
+    """Delegated permissions consented for all principals (Graph oauth2PermissionGrant)."""
+
+    __tablename__ = "oauth2_permission_grants"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("service_principals.id", ondelete="CASCADE"))
+    resource_id: Mapped[str] = mapped_column(
+        ForeignKey("service_principals.id", ondelete="CASCADE")
+    )
+    consent_type: Mapped[str] = mapped_column(String(32), default="AllPrincipals")
+    principal_id: Mapped[str | None] = mapped_column(GUID)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (UniqueConstraint("client_id", "resource_id", "consent_type", "principal_id"),)
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime]
+    # Published in the JWKS from created_at; signs from activates_at; leaves the JWKS at retires_at.
+    activates_at: Mapped[datetime]
+    retires_at: Mapped[datetime | None]
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class UsedAssertion(Base):
+    """Client-assertion ``jti`` values already accepted, per resource, kept until they expire."""
+
+    __tablename__ = "used_assertions"
+    client_id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    resource: Mapped[str] = mapped_column(String(512), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(256), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SignIn(Base):
+    __tablename__ = "sign_ins"
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    app_id: Mapped[str | None] = mapped_column(String(128))
+    app_display_name: Mapped[str | None] = mapped_column(String(256))
+    service_principal_id: Mapped[str | None] = mapped_column(GUID)
+    resource: Mapped[str | None] = mapped_column(String(512))
+    resource_display_name: Mapped[str | None] = mapped_column(String(256))
+    resource_id: Mapped[str | None] = mapped_column(GUID)
+    error_code: Mapped[int] = mapped_column(Integer, default=0)
+    failure_reason: Mapped[str | None] = mapped_column(String(1024))
+    credential_type: Mapped[str | None] = mapped_column(String(32))
+    credential_key_id: Mapped[str | None] = mapped_column(GUID)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))

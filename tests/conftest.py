@@ -1,0 +1,3 @@
+"""Fixtures shared by the whole suite live in ``tests/fixtures``; this file only lists them."""
+
+pytest_plugins = ["tests.fixtures.server", "tests.fixtures.postgres"]

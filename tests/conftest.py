@@ -1,3 +1,8 @@
 """Fixtures shared by the whole suite live in ``tests/fixtures``; this file only lists them."""
 
-pytest_plugins = ["tests.fixtures.server", "tests.fixtures.postgres"]
+pytest_plugins = [
+    "tests.fixtures.server",
+    "tests.fixtures.postgres",
+    "tests.fixtures.stores",
+    "tests.fixtures.directory",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -43,23 +44,34 @@ def rotate(
 
 
 @app.command("list")
-def list_keys(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+def list_keys(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
     """Show the signing keys and their state."""
     settings = build_settings(data_dir=data_dir, database_url=database_url)
     with reported_errors():
         context = prepare(settings)
     now = utcnow()
-    table = Table("kid", "created", "signs from", "retires", "state")
     with context.store.read() as session:
-        for key in session.scalars(select(SigningKey).order_by(SigningKey.created_at)):
-            table.add_row(
-                key.kid, f"{key.created_at:%F %T}", f"{key.activates_at:%F %T}",
-                f"{key.retires_at:%F %T}" if key.retires_at else "-", _state(key, now),
-            )  # fmt: skip
+        rows = [
+            {"kid": key.kid, "created": key.created_at.isoformat(),
+             "activates": key.activates_at.isoformat(),
+             "retires": key.retires_at.isoformat() if key.retires_at else None,
+             "state": _state(key, now)}
+            for key in session.scalars(select(SigningKey).order_by(SigningKey.created_at))
+        ]  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("kid", "created", "signs from", "retires", "state")
+    for row in rows:
+        table.add_row(*(str(row[c] or "-")[:19] if c != "kid" else str(row[c]) for c in row))
     console.print(table)
 
 
-def _state(key: SigningKey, now: signing_keys.datetime) -> str:
-    if key.retires_at is not None and key.retires_at <= now:
-        return "retired"
+def _state(key: SigningKey, now: datetime) -> str:
+    if key.retires_at is not None:
+        return "retired" if key.retires_at <= now else "retiring"
     return "published" if key.activates_at > now else "active"

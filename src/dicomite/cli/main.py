@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dicomite.cli import keys, serve
+from dicomite.cli import apps, keys, serve, signins, token
 
 app = typer.Typer(
     name="dicomite",
@@ -16,6 +16,9 @@ app = typer.Typer(
 app.command()(serve.serve)
 app.command()(serve.info)
 app.add_typer(keys.app, name="keys")
+app.add_typer(apps.app, name="app")
+app.add_typer(token.app, name="token")
+app.command()(signins.signins)
 
 
 def main() -> None:

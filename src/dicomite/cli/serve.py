@@ -37,6 +37,9 @@ def serve(  # noqa: PLR0913 - the options of CONTRACT.md
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes")] = None,
     tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="Your own certificate")] = None,
     tls_key: Annotated[str | None, typer.Option("--tls-key", help="Its private key")] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every HTTP request (sign-ins are always logged)")
+    ] = False,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
     settings = build_settings(
@@ -63,6 +66,7 @@ def serve(  # noqa: PLR0913 - the options of CONTRACT.md
         timeout_graceful_shutdown=10,
         proxy_headers=settings.http,
         server_header=False,
+        access_log=access_log,
         **ssl,
     )
 

@@ -1,12 +1,30 @@
-"""Placeholder replaced by the Graph management API."""
+"""The management API in Microsoft Graph v1.0 shapes, mounted at ``{public_url}/graph/v1.0``.
+
+Plain Starlette, so that every response (errors from routing included) has Graph's format.
+"""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
+from dicomite.graph import applications, grants, principals, tenant
+from dicomite.graph.endpoint import Endpoints, routing_error
+from dicomite.graph.requestids import RequestIds
 from dicomite.services import Services
 
 
 def graph_app(services: Services) -> Starlette:
-    del services
-    return Starlette()
+    endpoints = Endpoints(services)
+    routes = [
+        *applications.routes(endpoints),
+        *principals.routes(endpoints),
+        *grants.routes(endpoints),
+        *tenant.routes(endpoints),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIds)],
+        exception_handlers={HTTPException: routing_error},
+    )

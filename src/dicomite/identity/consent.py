@@ -271,3 +271,89 @@ def grant_delegated(
     session.flush()
     touch(session, client.tenant_id)
     return grant
+
+
+@dataclass(frozen=True)
+class ConfiguredPermission:
+    """One entry of ``requiredResourceAccess`` and whether admin consent has granted it."""
+
+    resource_app_id: str
+    resource_name: str
+    permission_id: str
+    value: str
+    kind: str  # 'Role' (application) or 'Scope' (delegated)
+    granted: bool
+
+
+def configured_permissions(session: Session, app: Application) -> list[ConfiguredPermission]:
+    """The portal's "Configured permissions" list, with each one's consent status."""
+    client = service_principal_for_app(session, app.tenant_id, app.app_id)
+    found = []
+    for entry in app.required_resource_access:
+        resource = find_resource(session, app.tenant_id, entry["resourceAppId"])
+        roles = granted_role_values(session, client.id, resource) if client and resource else ()
+        scopes = _granted_scopes(session, client, resource)
+        name = resource.display_name if resource else entry["resourceAppId"]
+        for access in entry["resourceAccess"]:
+            value = _permission_value(resource, access["id"], access["type"])
+            granted = value in (roles if access["type"] == "Role" else scopes)
+            found.append(
+                ConfiguredPermission(
+                    entry["resourceAppId"], name, access["id"], value, access["type"], granted
+                )
+            )
+    return found
+
+
+def _granted_scopes(
+    session: Session, client: ServicePrincipal | None, resource: ServicePrincipal | None
+) -> set[str]:
+    if client is None or resource is None:
+        return set()
+    return {s for grant in _grants(session, client, resource) for s in grant.scope.split()}
+
+
+def _permission_value(resource: ServicePrincipal | None, item_id: str, kind: str) -> str:
+    """The permission's value, or its id when the API (or the permission) no longer exists."""
+    if resource is None:
+        return item_id
+    items = resource.app_roles if kind == "Role" else resource.oauth2_permission_scopes
+    return next((i["value"] for i in items if i["id"] == item_id), item_id)
+
+
+def list_grants(
+    session: Session, tenant_id: str, client_id: str | None = None
+) -> Sequence[OAuth2PermissionGrant]:
+    query = select(OAuth2PermissionGrant).where(OAuth2PermissionGrant.tenant_id == tenant_id)
+    if client_id is not None:
+        query = query.where(OAuth2PermissionGrant.client_id == client_id)
+    return session.scalars(query.order_by(OAuth2PermissionGrant.id)).all()
+
+
+def get_grant(session: Session, tenant_id: str, grant_id: str) -> OAuth2PermissionGrant:
+    grant = session.get(OAuth2PermissionGrant, grant_id)
+    if grant is None or grant.tenant_id != tenant_id:
+        raise NotFound(f"oauth2PermissionGrant '{grant_id[:64]}' does not exist.")
+    return grant
+
+
+def set_grant_scopes(
+    session: Session, grant: OAuth2PermissionGrant, scopes: Sequence[str]
+) -> OAuth2PermissionGrant:
+    """Replace the delegated permissions a grant holds (Graph ``PATCH scope``)."""
+    resource = session.get(ServicePrincipal, grant.resource_id)
+    assert resource is not None
+    known = {s["value"] for s in resource.oauth2_permission_scopes}
+    unknown = [s for s in scopes if s not in known]
+    if unknown:
+        raise InvalidInput(f"'{resource.display_name}' has no delegated permission {unknown[0]!r}.")
+    grant.scope = " ".join(dict.fromkeys(scopes))
+    session.flush()
+    touch(session, grant.tenant_id)
+    return grant
+
+
+def delete_grant(session: Session, grant: OAuth2PermissionGrant) -> None:
+    session.delete(grant)
+    session.flush()
+    touch(session, grant.tenant_id)

@@ -350,3 +350,26 @@ def resource_apis(session: Session, tenant_id: str) -> Sequence[ServicePrincipal
         for sp in list_service_principals(session, tenant_id)
         if sp.app_roles or sp.oauth2_permission_scopes
     ]
+
+
+def application_by_reference(session: Session, tenant_id: str, reference: str) -> Application:
+    """An application by appId, object id, or exact display name (which must be unambiguous)."""
+    try:
+        guid = check_guid(reference, "id")
+    except InvalidInput:
+        guid = None
+    if guid is not None:
+        found = find_application_by_app_id(session, tenant_id, guid)
+        app = found or session.get(Application, guid)
+        if app is not None and app.tenant_id == tenant_id:
+            return app
+    named = session.scalars(
+        select(Application).where(
+            Application.tenant_id == tenant_id, Application.display_name == reference
+        )
+    ).all()
+    if len(named) > 1:
+        raise Conflict(f"{len(named)} applications are named '{reference}'; use the appId.")
+    if not named:
+        raise NotFound(f"No application '{reference}' exists in this tenant.")
+    return named[0]

@@ -78,8 +78,9 @@ class IssuanceView:
         return tenant
 
     def _snapshot(self, tenant_id: str) -> _Snapshot:
-        with self._store.read() as session:
-            version = session.scalar(select(Tenant.directory_version).where(Tenant.id == tenant_id))
+        version = self._store.autocommit_scalar(
+            "SELECT directory_version FROM tenants WHERE id = ?", tenant_id
+        )
         snapshot = self._snapshots.get(tenant_id)
         if snapshot is None or snapshot.version != version:
             with self._lock:

@@ -9,14 +9,13 @@ ever part of a row: only the credential's keyId.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from dicomite.store.db import Store
@@ -46,49 +45,47 @@ class SignInEvent:
 
 
 class SignInRecorder:
+    """Buffers events in a list (appending is atomic under the GIL, so the token path takes
+    no lock and wakes no thread) and writes them from a background thread."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._queue: queue.Queue[SignInEvent | None] = queue.Queue()
+        self._pending: list[SignInEvent] = []
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is None:
+            self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="sign-in-log", daemon=True)
             self._thread.start()
 
     def record(self, event: SignInEvent) -> None:
+        self._pending.append(event)
         if self._thread is None:
-            self._write([event])
-        else:
-            self._queue.put(event)
+            self.flush()
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._queue.put(None)
+            self._stopping.set()
             self._thread.join(timeout=10)
             self._thread = None
+        self.flush()
+
+    def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        for start in range(0, len(batch), BATCH):
+            self._write(batch[start : start + BATCH])
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch: list[SignInEvent] = []
-            try:
-                item = self._queue.get(timeout=FLUSH_SECONDS)
-                while item is not None:
-                    batch.append(item)
-                    if len(batch) >= BATCH:
-                        break
-                    item = self._queue.get_nowait()
-                stopping = item is None
-            except queue.Empty:
-                pass
-            if batch:
-                self._write(batch)
+        while not self._stopping.wait(FLUSH_SECONDS):
+            self.flush()
 
     def _write(self, batch: Sequence[SignInEvent]) -> None:
+        rows = [{"id": str(uuid.uuid4()), **asdict(event)} for event in batch]
         try:
             with self._store.write() as session:
-                session.add_all(SignIn(id=str(uuid.uuid4()), **asdict(e)) for e in batch)
+                session.execute(insert(SignIn), rows)
         except Exception:  # a lost log row must never take the token service down
             log.exception("could not write %d sign-in log rows", len(batch))
 

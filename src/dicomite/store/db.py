@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 # Set while a write session opens its transaction, so SQLite can BEGIN IMMEDIATE.
 _opening_write = ContextVar("opening_write", default=False)
+_SQLITE_BUSY_SECONDS = 30
+_PG_EXCLUSIVE_LOCK = 0x0D1C0118
 
 
 def normalize_url(url: str) -> str:
@@ -31,7 +36,9 @@ def create_store_engine(url: str) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_SECONDS}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -39,10 +46,10 @@ def _sqlite_engine(url: str) -> Engine:
         # concurrent writers wait instead of failing with "database is locked".
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -54,6 +61,34 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a setting stored in the file, so this happens once).
+
+    Processes opening a new file together race for the switch, and SQLite reports the loser's
+    SQLITE_BUSY at once instead of calling the busy handler; so wait and retry here.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """Transactions begun inside take SQLite's write lock at BEGIN (BEGIN IMMEDIATE)."""
+    token = _opening_write.set(True)
+    try:
+        yield
+    finally:
+        _opening_write.reset(token)
+
+
 class Store:
     """Owns the engine; hands out sessions for reads and writes."""
 
@@ -62,6 +97,8 @@ class Store:
         self.engine = create_store_engine(self.url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._probe: Any = None
+        self._probe_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -69,13 +106,15 @@ class Store:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self, *, exclusive: bool = False) -> Iterator[Session]:
+        """A transaction that commits when the block ends. ``exclusive`` ones run one at a
+        time across every process and host (check-then-insert seeding such as the bootstrap);
+        on SQLite every write is already exclusive, on PostgreSQL an advisory lock does it."""
         with self._sessions() as session:
-            token = _opening_write.set(True)
-            try:
+            with write_intent():
                 session.connection()
-            finally:
-                _opening_write.reset(token)
+            if exclusive and not self.is_sqlite:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_EXCLUSIVE_LOCK})
             try:
                 yield session
                 session.commit()
@@ -83,5 +122,46 @@ class Store:
                 session.rollback()
                 raise
 
+    def autocommit_scalar(self, sql: str, *params: object) -> Any:
+        """One value from a raw, autocommit DBAPI connection kept open for this purpose.
+
+        For hot-path probes (the token endpoint reads one version number per request) this
+        costs a few microseconds on SQLite and one round trip on PostgreSQL, where an ORM
+        session would cost a BEGIN, a ROLLBACK and SQLAlchemy's bookkeeping.
+        """
+        with self._probe_lock:
+            for attempt in (1, 2):
+                try:
+                    if self._probe is None:
+                        self._probe = self._open_probe()
+                    cursor = self._probe.cursor()
+                    cursor.execute(_paramstyle(sql, self.is_sqlite), params)
+                    row = cursor.fetchone()
+                    cursor.close()
+                    return None if row is None else row[0]
+                except Exception:
+                    self._close_probe()
+                    if attempt == 2:
+                        raise
+        return None
+
+    def _open_probe(self) -> Any:
+        connection = self.engine.raw_connection()
+        if not self.is_sqlite:
+            connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+        return connection
+
+    def _close_probe(self) -> None:
+        if self._probe is not None:
+            with suppress(Exception):
+                self._probe.invalidate()
+            self._probe = None
+
     def dispose(self) -> None:
+        self._close_probe()
         self.engine.dispose()
+
+
+def _paramstyle(sql: str, sqlite: bool) -> str:
+    """Raw SQL is written with ``?``; psycopg wants ``%s``."""
+    return sql if sqlite else sql.replace("?", "%s")

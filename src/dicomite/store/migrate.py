@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
 
-from dicomite.store.db import Store
+from dicomite.store.db import Store, write_intent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x0D1C0117
@@ -32,7 +32,10 @@ def upgrade(store: Store) -> None:
             connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             connection.commit()
         try:
-            command.upgrade(alembic_config(connection), "head")
+            # On SQLite the write lock, taken at BEGIN, plays the advisory lock's part: a
+            # second process waits instead of failing when its read snapshot goes stale.
+            with write_intent():
+                command.upgrade(alembic_config(connection), "head")
             connection.commit()
         finally:
             if postgres:

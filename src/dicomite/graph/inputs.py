@@ -1,0 +1,165 @@
+"""Graph request bodies turned into the arguments of ``identity`` functions.
+
+Only shapes are checked here (which properties, which JSON types); the rules themselves (lengths,
+URIs, uniqueness, secret lifetimes) are the domain's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dicomite.graph import body as b
+from dicomite.graph.errors import InvalidRequest, invalid_id
+from dicomite.identity.problems import InvalidInput
+from dicomite.identity.validation import check_guid
+
+# Graph property -> keyword of identity.directory.create_application / update_application.
+_APPLICATION = {
+    "displayName": "display_name",
+    "description": "description",
+    "signInAudience": "sign_in_audience",
+    "identifierUris": "identifier_uris",
+    "appRoles": "app_roles",
+    "requiredResourceAccess": "required_resource_access",
+}
+_API = {
+    "oauth2PermissionScopes": "oauth2_permission_scopes",
+    "requestedAccessTokenVersion": "requested_access_token_version",
+}
+_WEB = {"redirectUris": "redirect_uris"}
+_APPLICATION_OTHER = {
+    "addIns", "appId", "applicationTemplateId", "authenticationBehaviors", "certification",
+    "createdDateTime", "defaultRedirectUri", "deletedDateTime", "disabledByMicrosoftStatus",
+    "groupMembershipClaims", "id", "info", "isDeviceOnlyAuthSupported", "isDisabled",
+    "isFallbackPublicClient", "nativeAuthenticationApisEnabled", "notes",
+    "oauth2RequirePostResponse", "optionalClaims", "parentalControlSettings", "publicClient",
+    "publisherDomain", "requestSignatureVerification", "samlMetadataUrl",
+    "serviceManagementReference", "servicePrincipalLockConfiguration",
+    "signInAudienceRestrictions", "spa", "tags", "tokenEncryptionKeyId", "uniqueName",
+    "verifiedPublisher", "passwordCredentials",
+}  # fmt: skip
+_API_OTHER = {"acceptMappedClaims", "knownClientApplications", "preAuthorizedApplications"}
+_WEB_OTHER = {"homePageUrl", "logoutUrl", "implicitGrantSettings", "redirectUriSettings"}
+_KEY = {"type", "usage", "key", "displayName", "keyId", "customKeyIdentifier",
+        "startDateTime", "endDateTime"}  # fmt: skip
+
+
+def guid(value: str) -> str:
+    """An object id from the URL or body; Graph's wording when it is not a GUID."""
+    try:
+        return check_guid(value, "id")
+    except InvalidInput:
+        raise invalid_id(value) from None
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One ``keyCredential`` of a request: a new certificate (``key``) or an existing one kept
+    by its ``keyId`` (GET responses carry ``key: null``, and clients send them back)."""
+
+    key: bytes | None
+    key_id: str | None
+    display_name: str | None
+
+
+@dataclass(frozen=True)
+class ApplicationInput:
+    fields: dict[str, Any]
+    keys: list[KeySpec] | None
+
+
+def application(body: dict[str, Any]) -> ApplicationInput:
+    supported = [*_APPLICATION, "api", "web", "keyCredentials"]
+    b.check_properties(body, "application", supported, _APPLICATION_OTHER)
+    fields = {kw: body[name] for name, kw in _APPLICATION.items() if name in body}
+    if "api" in body:
+        api = b.member(body, "api", "apiApplication")
+        b.check_properties(api, "apiApplication", _API, _API_OTHER)
+        fields |= {kw: api[name] for name, kw in _API.items() if name in api}
+    if "web" in body:
+        web = b.member(body, "web", "webApplication")
+        b.check_properties(web, "webApplication", _WEB, _WEB_OTHER)
+        fields |= {kw: web[name] for name, kw in _WEB.items() if name in web}
+    _check_types(fields)
+    keys = key_credentials(b.array(body, "keyCredentials")) if "keyCredentials" in body else None
+    return ApplicationInput(fields, keys)
+
+
+def _check_types(fields: dict[str, Any]) -> None:
+    if "description" in fields:
+        b.text(fields, "description")
+    if "sign_in_audience" in fields:
+        b.text(fields, "sign_in_audience", required=True)
+    version = fields.get("requested_access_token_version")
+    if isinstance(version, bool) or not isinstance(version, int | None):
+        raise InvalidRequest("api.requestedAccessTokenVersion must be null, 1 or 2.")
+    for name in ("identifier_uris", "redirect_uris"):
+        if name in fields:
+            b.array(fields, name, str)
+    for name in ("app_roles", "oauth2_permission_scopes", "required_resource_access"):
+        if name in fields:
+            b.array(fields, name, dict)
+    for role in fields.get("app_roles", []):
+        if "allowedMemberTypes" in role:
+            b.array(role, "allowedMemberTypes", str)
+
+
+def key_credentials(items: list[Any]) -> list[KeySpec]:
+    return [key_credential(item) for item in items]
+
+
+def key_credential(item: Any) -> KeySpec:
+    if not isinstance(item, dict):
+        raise InvalidRequest("keyCredentials items must be microsoft.graph.keyCredential objects.")
+    b.check_properties(item, "keyCredential", _KEY)
+    if item.get("type", "AsymmetricX509Cert") != "AsymmetricX509Cert" or item.get(
+        "usage", "Verify"
+    ) not in ("Verify", "verify"):
+        raise InvalidRequest(
+            "Only keyCredentials of type 'AsymmetricX509Cert' with usage 'Verify' are supported."
+        )
+    key, key_id = b.text(item, "key"), b.text(item, "keyId")
+    if key is None and key_id is None:
+        raise InvalidRequest("A keyCredential needs a 'key' (base64 certificate) or a 'keyId'.")
+    return KeySpec(
+        key=key.encode() if key is not None else None,
+        key_id=guid(key_id) if key_id is not None else None,
+        display_name=b.text(item, "displayName"),
+    )
+
+
+@dataclass(frozen=True)
+class PasswordInput:
+    display_name: str | None
+    start: datetime | None
+    end: datetime | None
+
+
+def add_password(body: dict[str, Any]) -> PasswordInput:
+    b.check_properties(body, "addPasswordRequestBody", ["passwordCredential"])
+    spec = b.member(body, "passwordCredential", "passwordCredential")
+    b.check_properties(
+        spec, "passwordCredential", ["displayName", "startDateTime", "endDateTime"],
+        ["customKeyIdentifier", "hint", "keyId", "secretText"],
+    )  # fmt: skip
+    return PasswordInput(
+        b.text(spec, "displayName"), b.timestamp(spec, "startDateTime"),
+        b.timestamp(spec, "endDateTime"),
+    )  # fmt: skip
+
+
+def key_id(body: dict[str, Any], type_name: str) -> str:
+    b.check_properties(body, type_name, ["keyId", "proof"])
+    return guid(b.text(body, "keyId", required=True) or "")
+
+
+def add_key(body: dict[str, Any]) -> KeySpec:
+    b.check_properties(body, "addKeyRequestBody", ["keyCredential", "passwordCredential", "proof"])
+    if body.get("passwordCredential") is not None:
+        raise InvalidRequest("passwordCredential is only used with X509CertAndPassword keys.")
+    spec = key_credential(b.member(body, "keyCredential", "keyCredential"))
+    if spec.key is None:
+        raise InvalidRequest("keyCredential.key (a base64 DER certificate) is required.")
+    return spec

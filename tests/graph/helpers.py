@@ -1,0 +1,101 @@
+"""Small helpers shared by the Graph API tests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from tests.fixtures.server import Server
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+DICOM_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
+T = TypeVar("T")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix} {uuid.uuid4().hex[:10]}"
+
+
+def create_app(graph: httpx.Client, prefix: str = "graph-test", **fields: Any) -> dict[str, Any]:
+    response = graph.post("/applications", json={"displayName": unique(prefix), **fields})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def add_password(graph: httpx.Client, app: dict[str, Any]) -> dict[str, Any]:
+    response = graph.post(f"/applications/{app['id']}/addPassword", json={})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def request_token(server: Server, client_id: str, secret: str, scope: str) -> httpx.Response:
+    with server.client() as client:
+        return client.post(
+            server.token_url,
+            data={"grant_type": "client_credentials", "client_id": client_id,
+                  "client_secret": secret, "scope": scope},
+        )  # fmt: skip
+
+
+def token(server: Server, client_id: str, secret: str, scope: str = GRAPH_SCOPE) -> str:
+    """A token, retried briefly: a new secret or grant is seen by the token path at once, but
+    the test should not depend on it."""
+    response = eventually(lambda: _ok(request_token(server, client_id, secret, scope)))
+    return str(response.json()["access_token"])
+
+
+def _ok(response: httpx.Response) -> httpx.Response | None:
+    return response if response.status_code == 200 else None
+
+
+def claims(access_token: str) -> dict[str, Any]:
+    payload = access_token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def eventually(probe: Callable[[], T | None], timeout: float = 5.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def graph_client(server: Server, access_token: str | None) -> httpx.Client:
+    client = server.client()
+    client.base_url = httpx.URL(f"{server.base_url}/graph/v1.0/")
+    if access_token:
+        client.headers["Authorization"] = f"Bearer {access_token}"
+    return client
+
+
+def certificate() -> tuple[rsa.RSAPrivateKey, bytes]:
+    """A self-signed RSA certificate (DER) and its key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "graph test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert.public_bytes(serialization.Encoding.DER)

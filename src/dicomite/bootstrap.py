@@ -140,9 +140,7 @@ def _ensure_bootstrap_client(session: Session, context: Context) -> None:
             _write_private(settings.bootstrap_file, json.dumps(payload, indent=2) + "\n")
 
 
-def _has_secret(
-    app: Application, secret: str, protection: KeyProtection, session: Session
-) -> bool:
+def _has_secret(app: Application, secret: str, protection: KeyProtection, session: Session) -> bool:
     digest = protection.secret_hash(secret)
     return any(
         credentials.secret_matches(c.secret_hash, digest)
@@ -157,9 +155,7 @@ def _graph_access() -> dict[str, object]:
     }
 
 
-def _consent_bootstrap_roles(
-    session: Session, app: Application, now: datetime
-) -> None:
+def _consent_bootstrap_roles(session: Session, app: Application, now: datetime) -> None:
     graph = directory.find_resource(session, app.tenant_id, builtin.GRAPH_APP_ID)
     assert graph is not None
     client = directory.ensure_service_principal(session, app, now)

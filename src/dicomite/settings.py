@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     def effective_public_url(self) -> str:
         if self.public_url:
             return self.public_url
-        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else self.host
+        wildcard_or_loopback = ("127.0.0.1", "0.0.0.0", "::", "::1")  # noqa: S104 - compared only
+        host = "localhost" if self.host in wildcard_or_loopback else self.host
         return f"{self.scheme}://{host}:{self.port}"
 
     @property

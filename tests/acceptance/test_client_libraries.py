@@ -16,7 +16,14 @@ from azure.identity import CertificateCredential, ClientSecretCredential
 from azure.identity.aio import CertificateCredential as AsyncCertificateCredential
 from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
 
-from tests.fixtures.directory import DICOM, DICOM_SCOPE, Admin, CertificatePair, RegisteredApp, make_certificate
+from tests.fixtures.directory import (
+    DICOM,
+    DICOM_SCOPE,
+    Admin,
+    CertificatePair,
+    RegisteredApp,
+    make_certificate,
+)
 from tests.fixtures.server import Server
 
 pytestmark = pytest.mark.acceptance
@@ -36,7 +43,9 @@ def cert_app(admin: Admin) -> tuple[RegisteredApp, CertificatePair]:
 
 
 @pytest.fixture(scope="module")
-def pem_file(cert_app: tuple[RegisteredApp, CertificatePair], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pem_file(
+    cert_app: tuple[RegisteredApp, CertificatePair], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     _, cert = cert_app
     path = tmp_path_factory.mktemp("cert") / "client.pem"
     path.write_bytes(cert.private_key_pem + cert.certificate_pem)

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from dicomite.bootstrap import Context, open_context
+from dicomite.cli import console as console_module
 from dicomite.cli.main import app
 from dicomite.clock import utcnow
 from dicomite.settings import Settings
@@ -74,6 +75,7 @@ def module_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cli(module_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
     for name in [n for n in os.environ if n.startswith("DICOMITE_")]:
         monkeypatch.delenv(name)
+    monkeypatch.setattr(console_module.console, "_width", 200)  # a wide terminal: whole cells
     yield Cli(module_data_dir, CliRunner())
 
 

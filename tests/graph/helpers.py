@@ -33,6 +33,12 @@ def create_app(graph: httpx.Client, prefix: str = "graph-test", **fields: Any) -
     return dict(response.json())
 
 
+def create_principal(graph: httpx.Client, app: dict[str, Any]) -> dict[str, Any]:
+    response = graph.post("/servicePrincipals", json={"appId": app["appId"]})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
 def add_password(graph: httpx.Client, app: dict[str, Any]) -> dict[str, Any]:
     response = graph.post(f"/applications/{app['id']}/addPassword", json={})
     assert response.status_code == 200, response.text

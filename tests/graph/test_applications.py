@@ -13,6 +13,7 @@ from tests.graph.helpers import (
     add_password,
     certificate,
     create_app,
+    create_principal,
     request_token,
     token,
     unique,
@@ -43,6 +44,7 @@ def test_get_by_id_and_by_app_id(graph: httpx.Client) -> None:
 
 def test_secret_lifecycle_reaches_the_token_endpoint(graph: httpx.Client, server: Server) -> None:
     app = create_app(graph)
+    create_principal(graph, app)  # as in Entra ID, a client needs its principal (7000229)
     secret = add_password(graph, app)
     assert len(secret["secretText"]) == 40 and secret["hint"] == secret["secretText"][:3]
     assert token(server, app["appId"], secret["secretText"])
@@ -110,10 +112,13 @@ def test_patch_and_delete(graph: httpx.Client) -> None:
 
 
 def test_duplicate_identifier_uri_is_a_bad_request(graph: httpx.Client) -> None:
+    # The directory checks identifier URIs between service principals (servicePrincipalNames).
     first = create_app(graph)
+    create_principal(graph, first)
     uri = f"api://{first['appId']}"
     assert graph.patch(f"/applications/{first['id']}", json={"identifierUris": [uri]}).status_code == 204
     second = create_app(graph)
+    create_principal(graph, second)
     response = graph.patch(f"/applications/{second['id']}", json={"identifierUris": [uri]})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "Request_BadRequest"

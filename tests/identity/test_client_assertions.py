@@ -15,7 +15,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from dicomite.clock import utcnow
-from tests.fixtures.directory import DICOM_SCOPE, Admin, CertificatePair, RegisteredApp, make_certificate
+from tests.fixtures.directory import (
+    DICOM_SCOPE,
+    Admin,
+    CertificatePair,
+    RegisteredApp,
+    make_certificate,
+)
 from tests.fixtures.server import Server
 from tests.identity.wire import assert_aadsts, post_token
 
@@ -36,10 +42,14 @@ def assertion(
     **claims: Any,
 ) -> str:
     der = x509.load_pem_x509_certificate(cert.certificate_pem).public_bytes(Encoding.DER)
-    digest = hashlib.sha256(der).digest() if thumbprint == "x5t#S256" else hashlib.sha1(der).digest()
+    digest = (
+        hashlib.sha256(der).digest() if thumbprint == "x5t#S256" else hashlib.sha1(der).digest()
+    )
     now = int(time.time())
-    payload = {"aud": server.token_url, "iss": app.app_id, "sub": app.app_id,
-               "jti": str(uuid.uuid4()), "exp": now + 600, "nbf": now, "iat": now} | claims  # fmt: skip
+    payload = {
+        "aud": server.token_url, "iss": app.app_id, "sub": app.app_id, "jti": str(uuid.uuid4()),
+        "exp": now + 600, "nbf": now, "iat": now,
+    } | claims  # fmt: skip
     return jwt.encode(payload, cert.private_key_pem, algorithm=alg,
                       headers={"typ": "JWT", thumbprint: b64url(digest)})  # fmt: skip
 
@@ -59,8 +69,15 @@ def registered(admin: Admin) -> tuple[RegisteredApp, CertificatePair]:
     return app, cert
 
 
-@pytest.mark.parametrize(("alg", "thumbprint"), [("RS256", "x5t"), ("PS256", "x5t#S256"),
-                                                 ("RS256", "x5t#S256"), ("PS256", "x5t")])  # fmt: skip
+ALGORITHM_HEADERS = [
+    ("RS256", "x5t"),
+    ("PS256", "x5t#S256"),
+    ("RS256", "x5t#S256"),
+    ("PS256", "x5t"),
+]
+
+
+@pytest.mark.parametrize(("alg", "thumbprint"), ALGORITHM_HEADERS)
 def test_certificate_gets_a_token(
     server: Server, registered: tuple[RegisteredApp, CertificatePair], alg: str, thumbprint: str
 ) -> None:
@@ -71,27 +88,39 @@ def test_certificate_gets_a_token(
     assert claims["appidacr"] == "2" and claims["roles"] == ["Dicom.ReadWrite"]
 
 
-def test_jti_is_accepted_once(server: Server, registered: tuple[RegisteredApp, CertificatePair]) -> None:
+def test_jti_is_accepted_once(
+    server: Server, registered: tuple[RegisteredApp, CertificatePair]
+) -> None:
     app, cert = registered
     token = assertion(server, app, cert)
     assert request(server, app, token).status_code == 200
     assert_aadsts(request(server, app, token), 401, "invalid_client", 700022)
 
 
-def test_unregistered_certificate(server: Server, registered: tuple[RegisteredApp, CertificatePair]) -> None:
+def test_unregistered_certificate(
+    server: Server, registered: tuple[RegisteredApp, CertificatePair]
+) -> None:
     app, _ = registered
     stranger = make_certificate()
-    assert_aadsts(request(server, app, assertion(server, app, stranger)), 401, "invalid_client", 700027)
+    assert_aadsts(
+        request(server, app, assertion(server, app, stranger)), 401, "invalid_client", 700027
+    )
 
 
-def test_forged_signature(server: Server, registered: tuple[RegisteredApp, CertificatePair]) -> None:
+def test_forged_signature(
+    server: Server, registered: tuple[RegisteredApp, CertificatePair]
+) -> None:
     app, cert = registered
     other = make_certificate()
     forged = CertificatePair(other.private_key_pem, cert.certificate_pem, cert.thumbprint_hex)
-    assert_aadsts(request(server, app, assertion(server, app, forged)), 401, "invalid_client", 700027)
+    assert_aadsts(
+        request(server, app, assertion(server, app, forged)), 401, "invalid_client", 700027
+    )
 
 
-def test_expired_assertion(server: Server, registered: tuple[RegisteredApp, CertificatePair]) -> None:
+def test_expired_assertion(
+    server: Server, registered: tuple[RegisteredApp, CertificatePair]
+) -> None:
     app, cert = registered
     token = assertion(server, app, cert, exp=int(time.time()) - 3600, nbf=int(time.time()) - 7200)
     assert_aadsts(request(server, app, token), 401, "invalid_client", 700024)
@@ -99,11 +128,15 @@ def test_expired_assertion(server: Server, registered: tuple[RegisteredApp, Cert
 
 def test_wrong_audience(server: Server, registered: tuple[RegisteredApp, CertificatePair]) -> None:
     app, cert = registered
-    token = assertion(server, app, cert, aud="https://login.microsoftonline.com/x/oauth2/v2.0/token")
+    token = assertion(
+        server, app, cert, aud="https://login.microsoftonline.com/x/oauth2/v2.0/token"
+    )
     assert_aadsts(request(server, app, token), 401, "invalid_client", 700023)
 
 
-def test_issuer_must_be_the_client(server: Server, registered: tuple[RegisteredApp, CertificatePair]) -> None:
+def test_issuer_must_be_the_client(
+    server: Server, registered: tuple[RegisteredApp, CertificatePair]
+) -> None:
     app, cert = registered
     token = assertion(server, app, cert, iss=str(uuid.uuid4()))
     assert_aadsts(request(server, app, token), 401, "invalid_client", 700021)
@@ -120,14 +153,18 @@ def test_other_algorithms_are_refused(
 
 
 @pytest.mark.parametrize("value", ["", "not-a-jwt", "a.b.c", "x" * 20000])
-def test_garbage_assertion(server: Server, registered: tuple[RegisteredApp, CertificatePair], value: str) -> None:
+def test_garbage_assertion(
+    server: Server, registered: tuple[RegisteredApp, CertificatePair], value: str
+) -> None:
     app, _ = registered
     response = request(server, app, value)
     assert response.status_code in (400, 401)
     assert response.json()["error"] in ("invalid_client", "invalid_request")
 
 
-def test_wrong_assertion_type(server: Server, registered: tuple[RegisteredApp, CertificatePair]) -> None:
+def test_wrong_assertion_type(
+    server: Server, registered: tuple[RegisteredApp, CertificatePair]
+) -> None:
     app, cert = registered
     response = request(server, app, assertion(server, app, cert), client_assertion_type="saml")
     assert_aadsts(response, 401, "invalid_client", 70021)

@@ -58,7 +58,9 @@ def test_duplicate_parameter(server: Server, app: RegisteredApp) -> None:
 
 
 def test_invalid_utf8(server: Server, app: RegisteredApp) -> None:
-    response = post_token(server, content=encoded(app).encode() + b"&x=%ff\xff", headers=FORM_HEADERS)
+    response = post_token(
+        server, content=encoded(app).encode() + b"&x=%ff\xff", headers=FORM_HEADERS
+    )
     assert_aadsts(response, 400, "invalid_request", 9002313)
 
 

@@ -26,7 +26,7 @@ from dicomite.settings import Settings
 from dicomite.tls import ensure_server_certificate
 
 
-def serve(  # noqa: PLR0913 - the options of CONTRACT.md
+def serve(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     blob_url: BlobUrl = None,
@@ -38,7 +38,8 @@ def serve(  # noqa: PLR0913 - the options of CONTRACT.md
     tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="Your own certificate")] = None,
     tls_key: Annotated[str | None, typer.Option("--tls-key", help="Its private key")] = None,
     access_log: Annotated[
-        bool, typer.Option("--access-log", help="Log every HTTP request (sign-ins are always logged)")
+        bool,
+        typer.Option("--access-log", help="Log every HTTP request (sign-ins are always logged)"),
     ] = False,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
@@ -83,7 +84,7 @@ def _tls_files(settings: Settings) -> dict[str, Any]:
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
-def info(  # noqa: PLR0913 - accepts the same options as serve
+def info(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     blob_url: BlobUrl = None,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from dicomite.bootstrap import Context
@@ -50,7 +51,7 @@ def signins(
     if as_json:
         print_json(rows)
     elif rows:
-        console.print(_table(rows))
+        _print(rows)
     else:
         console.print("No sign-ins.")
 
@@ -91,19 +92,50 @@ def _app_id(session: Session, context: Context, reference: str) -> str:
             raise NotFound(f"No application '{reference}' exists in this tenant.") from None
 
 
+WIDE_ENOUGH = 150  # below this a table of seven columns is unreadable: one block per sign-in
+
+
+def _print(rows: list[dict[str, Any]]) -> None:
+    if console.width >= WIDE_ENOUGH:
+        console.print(_table(rows))
+        return
+    for r in rows:
+        console.print(
+            f"[bold]{_time(r)}[/bold]  {escape(r['appDisplayName'] or '?')} ({r['appId'] or '-'})",
+            f"  {_result(r)}",
+            f"  [dim]resource[/dim] {escape(_resource(r))} · [dim]credential[/dim] "
+            f"{escape(_credential(r))} · [dim]from[/dim] {r['ipAddress'] or '-'}",
+            sep="\n", highlight=False,
+        )  # fmt: skip
+
+
 def _table(rows: list[dict[str, Any]]) -> Table:
     table = Table(
-        "time (UTC)", id_column("appId"), "app", "resource", "result", "credential", "client IP"
-    )
+        Column("time (UTC)", no_wrap=True), id_column("appId"), "app", "resource", "result",
+        "credential", Column("client IP", no_wrap=True), box=box.SIMPLE_HEAD,
+    )  # fmt: skip
     for r in rows:
-        status = r["result"]
         table.add_row(
-            r["createdDateTime"].replace("T", " ").rstrip("Z"),
-            r["appId"] or "",
-            escape(r["appDisplayName"] or ""),
-            escape(r["resourceDisplayName"] or r["resource"] or ""),
-            "[green]Success[/green]" if r["errorCode"] == 0 else f"[red]{escape(status)}[/red]",
-            escape(" ".join(filter(None, (r["credentialType"], r["credentialKeyId"])))),
-            r["ipAddress"] or "",
-        )
+            _time(r), r["appId"] or "", escape(r["appDisplayName"] or ""), escape(_resource(r)),
+            _result(r), escape(_credential(r)), r["ipAddress"] or "",
+        )  # fmt: skip
     return table
+
+
+def _time(r: dict[str, Any]) -> str:
+    return str(r["createdDateTime"]).replace("T", " ").rstrip("Z")
+
+
+def _result(r: dict[str, Any]) -> str:
+    if r["errorCode"] == 0:
+        return "[green]Success[/green]"
+    first_sentence = (r["failureReason"] or "").split(". ")[0].rstrip(".")
+    return f"[red]AADSTS{r['errorCode']}[/red] {escape(first_sentence)}"
+
+
+def _resource(r: dict[str, Any]) -> str:
+    return str(r["resourceDisplayName"] or r["resource"] or "-")
+
+
+def _credential(r: dict[str, Any]) -> str:
+    return " ".join(filter(None, (r["credentialType"], r["credentialKeyId"]))) or "-"

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from dicomite.clock import utcnow
 from dicomite.graph import odata
@@ -160,6 +160,15 @@ async def routing_error(request: Request, exc: Exception) -> Response:
         log.error("unexpected error in %s %s: %r", request.method, request.url.path, exc)
         error = InternalError()
     response = graph_error(request, error)
-    if status == 405 and isinstance(exc, HTTPException) and exc.headers:
-        response.headers.update(exc.headers)  # Allow: the methods the resource supports
+    if status == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method of every route on this path (Starlette reports only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] == Match.PARTIAL:
+            methods |= route.methods or set()
+    return sorted(methods)

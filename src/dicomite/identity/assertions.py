@@ -73,7 +73,7 @@ def read_header(assertion: str) -> dict[str, Any]:
         raise errors.MalformedAssertion(detail="The client assertion is not a JWS.") from None
     if header.get("alg") not in ALLOWED_ALGORITHMS:
         raise errors.MalformedAssertion(
-            detail=f"The client assertion must be signed with one of {', '.join(ALLOWED_ALGORITHMS)}."
+            detail=f"The client assertion must be signed with {' or '.join(ALLOWED_ALGORITHMS)}."
         )
     return header
 

@@ -193,15 +193,11 @@ def list_applications(
 def get_application(session: Session, tenant_id: str, object_id: str) -> Application:
     app = session.get(Application, check_guid(object_id, "application id"))
     if app is None or app.tenant_id != tenant_id:
-        raise NotFound(
-            f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present."
-        )
+        raise NotFound(_missing(object_id))
     return app
 
 
-def find_application_by_app_id(
-    session: Session, tenant_id: str, app_id: str
-) -> Application | None:
+def find_application_by_app_id(session: Session, tenant_id: str, app_id: str) -> Application | None:
     return session.scalar(
         select(Application).where(Application.tenant_id == tenant_id, Application.app_id == app_id)
     )
@@ -286,7 +282,8 @@ def _set_names(session: Session, sp: ServicePrincipal, uris: Sequence[str]) -> N
     ).all()
     if taken:
         raise Conflict(
-            f"Another object with the same value for identifierUris already exists: {', '.join(sorted(taken))}."
+            "Another object with the same value for property identifierUris already exists: "
+            + ", ".join(sorted(taken))
         )
     session.execute(
         delete(ServicePrincipalName).where(ServicePrincipalName.service_principal_id == sp.id)
@@ -320,9 +317,7 @@ def list_service_principals(
 def get_service_principal(session: Session, tenant_id: str, object_id: str) -> ServicePrincipal:
     sp = session.get(ServicePrincipal, check_guid(object_id, "servicePrincipal id"))
     if sp is None or sp.tenant_id != tenant_id:
-        raise NotFound(
-            f"Resource '{object_id}' does not exist or one of its queried reference-property objects are not present."
-        )
+        raise NotFound(_missing(object_id))
     return sp
 
 
@@ -373,3 +368,11 @@ def application_by_reference(session: Session, tenant_id: str, reference: str) -
     if not named:
         raise NotFound(f"No application '{reference}' exists in this tenant.")
     return named[0]
+
+
+def _missing(object_id: str) -> str:
+    """Graph's wording for an unknown object id."""
+    return (
+        f"Resource '{object_id[:80]}' does not exist or one of its queried reference-property "
+        "objects are not present."
+    )

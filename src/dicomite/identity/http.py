@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,6 +15,7 @@ from dicomite.identity.discovery import openid_configuration
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.oauth2 import NO_STORE, TokenRequest, TokenService
 from dicomite.identity.tokens import issuer
+from dicomite.ids import unique_uuid
 
 MAX_FORM_BYTES = 1024 * 1024
 MAX_FORM_FIELDS = 100
@@ -85,6 +85,7 @@ class IdentityRoutes:
             form=form,
             authorization=request.headers.get("authorization"),
             client_ip=request.client.host if request.client else None,
+            client_request_id=request.headers.get("client-request-id"),
         )
         result = self._tokens.handle(token_request, utcnow())
         return JSONResponse(result.body, status_code=result.status, headers=result.headers)
@@ -121,8 +122,8 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def _error(error: errors.TokenError) -> Response:
-    correlation_id = str(uuid.uuid4())
+    correlation_id = unique_uuid()
     body: dict[str, Any] = error.body(
-        trace_id=str(uuid.uuid4()), correlation_id=correlation_id, now=utcnow()
+        trace_id=unique_uuid(), correlation_id=correlation_id, now=utcnow()
     )
     return JSONResponse(body, status_code=error.status, headers={**NO_STORE, **error.headers()})

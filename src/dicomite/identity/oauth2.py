@@ -31,6 +31,7 @@ from dicomite.identity.keys import KeyRing
 from dicomite.identity.protection import KeyProtection
 from dicomite.identity.signins import SignInEvent, SignInRecorder
 from dicomite.identity.tokens import Grant, claims, sign
+from dicomite.ids import unique_uuid
 
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
@@ -43,6 +44,7 @@ class TokenRequest:
     form: Mapping[str, str]
     authorization: str | None = None
     client_ip: str | None = None
+    client_request_id: str | None = None  # msal and azure-identity send one per request
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,12 @@ class TokenService:
 
     def handle(self, request: TokenRequest, now: datetime) -> TokenResponse:
         attempt = _Attempt()
-        correlation_id = request.form.get("client-request-id") or str(uuid.uuid4())
+        correlation_id = _correlation_id(request.client_request_id)
         try:
             body = self._issue(request, attempt, now)
         except errors.TokenError as error:
             self._log(request, attempt, now, error, correlation_id)
-            payload = error.body(trace_id=str(uuid.uuid4()), correlation_id=correlation_id, now=now)
+            payload = error.body(trace_id=unique_uuid(), correlation_id=correlation_id, now=now)
             return TokenResponse(error.status, payload, {**NO_STORE, **error.headers()})
         self._log(request, attempt, now, None, correlation_id)
         return TokenResponse(200, body, dict(NO_STORE))
@@ -238,6 +240,16 @@ class TokenService:
         )
 
 
+def _correlation_id(client_request_id: str | None) -> str:
+    """Entra ID uses the caller's ``client-request-id`` as the correlation id when it is a GUID."""
+    if client_request_id and len(client_request_id) == 36:
+        try:
+            return str(uuid.UUID(client_request_id))
+        except ValueError:
+            pass
+    return unique_uuid()
+
+
 def _required(form: Mapping[str, str], name: str) -> str:
     value = form.get(name)
     if not value:
@@ -265,7 +277,7 @@ def _client_credentials(
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
-    if not authorization or not authorization[:6].lower() == "basic ":
+    if not authorization or authorization[:6].lower() != "basic ":
         return None
     try:
         decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()

@@ -2,11 +2,11 @@
 
 Exception tree::
 
-    DirectoryProblem        a rule said no; ``message`` is safe to show to the caller
-    ├── InvalidInput        the request is malformed or breaks a rule   (Graph 400 Request_BadRequest)
-    ├── NotFound            no such object in the tenant                (Graph 404 Request_ResourceNotFound)
-    ├── Conflict            the object already exists                   (Graph 409 Request_MultipleObjectsWithSameKeyValue)
-    └── NotAllowed          the caller's roles do not permit it         (Graph 403 Authorization_RequestDenied)
+    DirectoryProblem   a rule said no; ``message`` is safe to show to the caller
+    ├── InvalidInput   malformed, or breaks a rule     Graph: 400 Request_BadRequest
+    ├── NotFound       no such object in the tenant    Graph: 404 Request_ResourceNotFound
+    ├── Conflict       the value is already taken      Graph: 400 Request_BadRequest
+    └── NotAllowed     the caller may not do this      Graph: 403 Authorization_RequestDenied
 """
 
 from __future__ import annotations

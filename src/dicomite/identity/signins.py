@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from dicomite.ids import unique_uuid
 from dicomite.store.db import Store
 from dicomite.store.tables import SignIn
 
@@ -82,7 +82,7 @@ class SignInRecorder:
             self.flush()
 
     def _write(self, batch: Sequence[SignInEvent]) -> None:
-        rows = [{"id": str(uuid.uuid4()), **asdict(event)} for event in batch]
+        rows = [{"id": unique_uuid(), **asdict(event)} for event in batch]
         try:
             with self._store.write() as session:
                 session.execute(insert(SignIn), rows)

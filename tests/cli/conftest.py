@@ -72,11 +72,11 @@ def module_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def cli(module_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+def cli(module_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     for name in [n for n in os.environ if n.startswith("DICOMITE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setattr(console_module.console, "_width", 200)  # a wide terminal: whole cells
-    yield Cli(module_data_dir, CliRunner())
+    return Cli(module_data_dir, CliRunner())
 
 
 @pytest.fixture

@@ -115,7 +115,9 @@ def test_cert_add_accepts_der_and_refuses_duplicates(cli: Cli, tmp_path: Path) -
     assert "already registered" in duplicate
 
 
-def test_cert_add_refuses_what_is_not_a_certificate(cli: Cli, certificate: CertificateFiles) -> None:
+def test_cert_add_refuses_what_is_not_a_certificate(
+    cli: Cli, certificate: CertificateFiles
+) -> None:
     app = cli.create()["appId"]
     result = cli.fails("app", "cert", "add", app, str(certificate.private_key))
     assert "not an X.509 certificate" in result

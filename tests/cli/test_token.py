@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from dicomite.cli.main import app
 from tests.cli.conftest import make_certificate, unique
 from tests.fixtures.server import Server
 
@@ -61,7 +63,7 @@ def test_default_authority_comes_from_the_data_dir(
     """Without --authority the deployment's tenant and public URL are used."""
     result = server.cli(
         "token", "get", "--client-id", dicom_writer["app_id"],
-        "--client-secret", dicom_writer["secret"], "--decode", "--database-url", "",
+        "--client-secret", dicom_writer["secret"], "--decode",
         check=False,
     )  # fmt: skip
     # The server runs on a free port, not the default 8443, so the request cannot connect;
@@ -100,9 +102,7 @@ def test_unregistered_certificate_is_refused(server: Server, tmp_path: Path) -> 
     assert "AADSTS700027" in result.stderr
 
 
-def test_wrong_secret_prints_the_aadsts_error(
-    server: Server, dicom_writer: dict[str, str]
-) -> None:
+def test_wrong_secret_prints_the_aadsts_error(server: Server, dicom_writer: dict[str, str]) -> None:
     result = token_get(
         server, "--client-id", dicom_writer["app_id"], "--client-secret", "x" * 40, check=False
     )
@@ -148,3 +148,12 @@ def test_sign_ins_show_the_requests(server: Server, dicom_writer: dict[str, str]
     assert failures
     assert all(r["result"].startswith("AADSTS7000215") for r in failures)
     assert "AADSTS7000215" in server.cli("signins", "--app", app, "--failures").stdout
+
+
+def test_secret_from_stdin_in_process(server: Server, dicom_writer: dict[str, str]) -> None:
+    """``--client-secret -`` keeps the secret out of the shell history and the process list."""
+    args = ["token", "get", "--client-id", dicom_writer["app_id"], "--client-secret", "-",
+            "--authority", server.authority, "--ca-file", server.ca_file, "--decode"]  # fmt: skip
+    result = CliRunner().invoke(app, args, input=dicom_writer["secret"] + "\n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["roles"] == ["Dicom.ReadWrite"]

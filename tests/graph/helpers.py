@@ -49,9 +49,13 @@ def request_token(server: Server, client_id: str, secret: str, scope: str) -> ht
     with server.client() as client:
         return client.post(
             server.token_url,
-            data={"grant_type": "client_credentials", "client_id": client_id,
-                  "client_secret": secret, "scope": scope},
-        )  # fmt: skip
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": scope,
+            },
+        )
 
 
 def token(server: Server, client_id: str, secret: str, scope: str = GRAPH_SCOPE) -> str:

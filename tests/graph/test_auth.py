@@ -72,8 +72,11 @@ def reader(graph: httpx.Client, server: Server) -> Iterator[httpx.Client]:
     client_sp = create_principal(graph, app)
     secret = add_password(graph, app)["secretText"]
     graph_sp = graph.get(f"/servicePrincipals(appId='{GRAPH_APP_ID}')").json()
-    body = {"principalId": client_sp["id"], "resourceId": graph_sp["id"],
-            "appRoleId": APPLICATION_READ_ALL}  # fmt: skip
+    body = {
+        "principalId": client_sp["id"],
+        "resourceId": graph_sp["id"],
+        "appRoleId": APPLICATION_READ_ALL,
+    }
     granted = graph.post(f"/servicePrincipals/{graph_sp['id']}/appRoleAssignedTo", json=body)
     assert granted.status_code == 201
     with graph_client(server, token(server, app["appId"], secret)) as client:
@@ -121,9 +124,16 @@ def validator(keys: KeyRing, server: Server) -> BearerValidator:
 def _token(keys: KeyRing, server: Server, **overrides: Any) -> str:
     now = int(time.time())
     key = keys.signing_key(datetime.now(UTC))
-    body = {"aud": "https://graph.microsoft.com", "iss": f"{server.base_url}/{server.tenant_id}/",
-            "iat": now, "nbf": now, "exp": now + 600, "appid": str(uuid.uuid4()),
-            "oid": str(uuid.uuid4()), "roles": ["Application.Read.All"]} | overrides  # fmt: skip
+    body = {
+        "aud": "https://graph.microsoft.com",
+        "iss": f"{server.base_url}/{server.tenant_id}/",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "appid": str(uuid.uuid4()),
+        "oid": str(uuid.uuid4()),
+        "roles": ["Application.Read.All"],
+    } | overrides
     return jwt.encode(body, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
 
@@ -147,7 +157,11 @@ def test_valid_v1_and_v2_tokens(validator: BearerValidator, keys: KeyRing, serve
     ],
 )
 def test_refused_claims(
-    validator: BearerValidator, keys: KeyRing, server: Server, overrides: dict[str, Any], message: str
+    validator: BearerValidator,
+    keys: KeyRing,
+    server: Server,
+    overrides: dict[str, Any],
+    message: str,
 ) -> None:
     with pytest.raises(Unauthenticated, match=message):
         validator.authenticate(f"Bearer {_token(keys, server, **overrides)}", datetime.now(UTC))
@@ -160,12 +174,15 @@ def test_leeway_of_five_minutes(validator: BearerValidator, keys: KeyRing, serve
 
 def test_foreign_keys_and_algorithms(validator: BearerValidator, server: Server) -> None:
     now = datetime.now(UTC)
-    body = {"aud": "https://graph.microsoft.com", "iss": f"{server.base_url}/{server.tenant_id}/",
-            "exp": int(time.time()) + 600}  # fmt: skip
+    body = {
+        "aud": "https://graph.microsoft.com",
+        "iss": f"{server.base_url}/{server.tenant_id}/",
+        "exp": int(time.time()) + 600,
+    }
     hs256 = jwt.encode(body, "a-shared-secret-of-enough-length-32b", algorithm="HS256")
     with pytest.raises(Unauthenticated, match="algorithm"):
         validator.authenticate(f"Bearer {hs256}", now)
-    unsigned = jwt.encode(body, None, algorithm="none")
+    unsigned = jwt.encode(body, "", algorithm="none")
     with pytest.raises(Unauthenticated):
         validator.authenticate(f"Bearer {unsigned}", now)
     with pytest.raises(Unauthenticated, match="empty"):
@@ -178,8 +195,11 @@ def test_unknown_kid(validator: BearerValidator, keys: KeyRing, server: Server) 
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    body = {"aud": "https://graph.microsoft.com", "iss": f"{server.base_url}/{server.tenant_id}/",
-            "exp": int(time.time()) + 600}  # fmt: skip
+    body = {
+        "aud": "https://graph.microsoft.com",
+        "iss": f"{server.base_url}/{server.tenant_id}/",
+        "exp": int(time.time()) + 600,
+    }
     kid = keys.signing_key(datetime.now(UTC)).kid
     forged = jwt.encode(body, other, algorithm="RS256", headers={"kid": kid})
     with pytest.raises(Unauthenticated, match="signature"):

@@ -87,7 +87,9 @@ def test_assignment_puts_roles_in_tokens_and_removal_takes_them_out(
     assert graph.get(path).json()["id"] == assignment["id"]
     assert graph.delete(path).status_code == 204
     assert graph.get(path).status_code == 404
-    eventually(lambda: "roles" not in claims(token(server, app["appId"], secret, DICOM_SCOPE)) or None)
+    eventually(
+        lambda: "roles" not in claims(token(server, app["appId"], secret, DICOM_SCOPE)) or None
+    )
 
 
 def test_assignment_through_app_role_assigned_to(graph: httpx.Client) -> None:
@@ -105,8 +107,11 @@ def test_assignment_errors(graph: httpx.Client) -> None:
     client = create_principal(graph, create_app(graph))
     dicom = _by_app_id(graph, DICOM_APP_ID)
     url = f"/servicePrincipals/{client['id']}/appRoleAssignments"
-    unknown_role = {"principalId": client["id"], "resourceId": dicom["id"],
-                    "appRoleId": "00000000-0000-0000-0000-000000000000"}  # fmt: skip
+    unknown_role = {
+        "principalId": client["id"],
+        "resourceId": dicom["id"],
+        "appRoleId": "00000000-0000-0000-0000-000000000000",
+    }
     assert graph.post(url, json=unknown_role).status_code == 400
     other_principal = {**unknown_role, "principalId": dicom["id"], "appRoleId": DICOM_READ}
     assert graph.post(url, json=other_principal).status_code == 400
@@ -116,21 +121,36 @@ def test_assignment_errors(graph: httpx.Client) -> None:
 
 def test_delegated_grants(graph: httpx.Client) -> None:
     scope_id = "5a1c1d38-2d7e-4f55-9a55-0d5f7f8bb101"
-    scopes = [{"id": scope_id, "value": "Studies.Read", "type": "Admin",
-               "adminConsentDisplayName": "Read studies"}]  # fmt: skip
+    scopes = [
+        {
+            "id": scope_id,
+            "value": "Studies.Read",
+            "type": "Admin",
+            "adminConsentDisplayName": "Read studies",
+        }
+    ]
     api = create_app(graph, api={"oauth2PermissionScopes": scopes})
     resource = create_principal(graph, api)
     client = create_principal(graph, create_app(graph))
-    body = {"clientId": client["id"], "consentType": "AllPrincipals", "principalId": None,
-            "resourceId": resource["id"], "scope": "Studies.Read"}  # fmt: skip
+    body = {
+        "clientId": client["id"],
+        "consentType": "AllPrincipals",
+        "principalId": None,
+        "resourceId": resource["id"],
+        "scope": "Studies.Read",
+    }
     created = graph.post("/oauth2PermissionGrants", json=body)
     assert created.status_code == 201, created.text
     grant = created.json()
     assert grant["scope"] == "Studies.Read" and grant["principalId"] is None
 
-    listed = graph.get("/oauth2PermissionGrants", params={"$filter": f"clientId eq '{client['id']}'"})
+    listed = graph.get(
+        "/oauth2PermissionGrants", params={"$filter": f"clientId eq '{client['id']}'"}
+    )
     assert [g["id"] for g in listed.json()["value"]] == [grant["id"]]
-    assert graph.patch(f"/oauth2PermissionGrants/{grant['id']}", json={"scope": ""}).status_code == 204
+    assert (
+        graph.patch(f"/oauth2PermissionGrants/{grant['id']}", json={"scope": ""}).status_code == 204
+    )
     assert graph.get(f"/oauth2PermissionGrants/{grant['id']}").json()["scope"] == ""
     bad = graph.patch(f"/oauth2PermissionGrants/{grant['id']}", json={"scope": "Nope"})
     assert bad.status_code == 400
@@ -138,3 +158,26 @@ def test_delegated_grants(graph: httpx.Client) -> None:
     assert graph.get(f"/oauth2PermissionGrants/{grant['id']}").status_code == 404
     principal = graph.post("/oauth2PermissionGrants", json={**body, "consentType": "Principal"})
     assert principal.status_code == 400
+
+
+def test_duplicate_assignment_is_refused(graph: httpx.Client) -> None:
+    client = create_principal(graph, create_app(graph))
+    dicom = _by_app_id(graph, DICOM_APP_ID)
+    url = f"/servicePrincipals/{client['id']}/appRoleAssignments"
+    body = {"principalId": client["id"], "resourceId": dicom["id"], "appRoleId": DICOM_READ}
+    assert graph.post(url, json=body).status_code == 201
+    again = graph.post(url, json=body)
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "Request_BadRequest"
+
+
+def test_assignment_is_deleted_only_from_its_own_side(graph: httpx.Client) -> None:
+    client = create_principal(graph, create_app(graph))
+    dicom = _by_app_id(graph, DICOM_APP_ID)
+    body = {"principalId": client["id"], "resourceId": dicom["id"], "appRoleId": DICOM_READ}
+    created = graph.post(f"/servicePrincipals/{client['id']}/appRoleAssignments", json=body)
+    assignment = created.json()["id"]
+    wrong_side = f"/servicePrincipals/{dicom['id']}/appRoleAssignments/{assignment}"
+    assert graph.delete(wrong_side).status_code == 404
+    right_side = f"/servicePrincipals/{dicom['id']}/appRoleAssignedTo/{assignment}"
+    assert graph.delete(right_side).status_code == 204

@@ -31,7 +31,9 @@ def test_sign_ins_show_success_and_failure(graph: httpx.Client, server: Server) 
     app = create_app(graph)
     sp = create_principal(graph, app)
     secret = add_password(graph, app)
-    assert request_token(server, app["appId"], "wrong8Q~" + "x" * 32, GRAPH_SCOPE).status_code == 401
+    assert (
+        request_token(server, app["appId"], "wrong8Q~" + "x" * 32, GRAPH_SCOPE).status_code == 401
+    )
     assert request_token(server, app["appId"], secret["secretText"], GRAPH_SCOPE).status_code == 200
 
     def both() -> list[dict[str, Any]] | None:
@@ -50,7 +52,9 @@ def test_sign_ins_show_success_and_failure(graph: httpx.Client, server: Server) 
     assert success["signInEventTypes"] == ["servicePrincipal"] and success["isInteractive"] is False
     assert secret["secretText"] not in graph.get("/auditLogs/signIns").text
 
-    first = graph.get("/auditLogs/signIns", params={"$filter": f"appId eq '{app['appId']}'", "$top": "1"})
+    first = graph.get(
+        "/auditLogs/signIns", params={"$filter": f"appId eq '{app['appId']}'", "$top": "1"}
+    )
     assert len(first.json()["value"]) == 1
     assert len(graph.get(first.json()["@odata.nextLink"]).json()["value"]) == 1
     refused = graph.get("/auditLogs/signIns", params={"$filter": "displayName eq 'x'"})

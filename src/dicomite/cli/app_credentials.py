@@ -33,7 +33,7 @@ secret_app = typer.Typer(help="Client secrets of an application.", no_args_is_he
 cert_app = typer.Typer(help="Certificates (public keys) of an application.", no_args_is_help=True)
 
 DEFAULT_EXPIRY = "180d"  # the portal's recommended value
-_RELATIVE = re.compile(r"^(\d{1,5})([dm])$")
+_RELATIVE = re.compile(r"^(\d{1,4})([dm])$")  # 9999 months still fits a datetime
 
 KeyId = Annotated[str, typer.Argument(metavar="KEY_ID", help="The credential's keyId")]
 Description = Annotated[str | None, typer.Option("--description", help="What it is for")]

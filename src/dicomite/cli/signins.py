@@ -103,8 +103,8 @@ def _print(rows: list[dict[str, Any]]) -> None:
         console.print(
             f"[bold]{_time(r)}[/bold]  {escape(r['appDisplayName'] or '?')} ({r['appId'] or '-'})",
             f"  {_result(r)}",
-            f"  [dim]resource[/dim] {escape(_resource(r))} · [dim]credential[/dim] "
-            f"{escape(_credential(r))} · [dim]from[/dim] {r['ipAddress'] or '-'}",
+            f"  [dim]resource[/dim] {escape(_resource(r))} · [dim]from[/dim] {r['ipAddress']}",
+            f"  [dim]credential[/dim] {escape(_credential(r))}",
             sep="\n", highlight=False,
         )  # fmt: skip
 
@@ -112,7 +112,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
 def _table(rows: list[dict[str, Any]]) -> Table:
     table = Table(
         Column("time (UTC)", no_wrap=True), id_column("appId"), "app", "resource", "result",
-        "credential", Column("client IP", no_wrap=True), box=box.SIMPLE_HEAD,
+        id_column("credential"), Column("client IP", no_wrap=True), box=box.SIMPLE_HEAD,
     )  # fmt: skip
     for r in rows:
         table.add_row(
@@ -130,7 +130,7 @@ def _result(r: dict[str, Any]) -> str:
     if r["errorCode"] == 0:
         return "[green]Success[/green]"
     first_sentence = (r["failureReason"] or "").split(". ")[0].rstrip(".")
-    return f"[red]AADSTS{r['errorCode']}[/red] {escape(first_sentence)}"
+    return f"[red]AADSTS{r['errorCode']}[/red]: {escape(first_sentence)}"
 
 
 def _resource(r: dict[str, Any]) -> str:

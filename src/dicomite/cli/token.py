@@ -63,8 +63,8 @@ def get(
     if (client_secret is None) == (certificate is None):
         fail("Give either --client-secret or --certificate (with --private-key).")
     settings = build_settings(data_dir=data_dir, database_url=database_url)
-    token_url = f"{(authority or _authority(settings, data_dir, database_url)).rstrip('/')}"
-    token_url += "/oauth2/v2.0/token"
+    base = authority or _authority(settings, data_dir, database_url)
+    token_url = f"{base.rstrip('/')}/oauth2/v2.0/token"
     form = {
         "grant_type": "client_credentials",
         "client_id": client_id,

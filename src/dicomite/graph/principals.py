@@ -164,7 +164,7 @@ def create_assignment(call: Call) -> Reply:
         resource = directory.get_service_principal(session, call.tenant_id, ids["resourceId"])
         try:
             assignment = consent.assign_app_role(
-                session, principal, resource, ids["appRoleId"], call.now
+                session, principal, resource, ids["appRoleId"], call.now, existing_ok=False
             )
         except NotFound as problem:  # Graph: an unknown appRoleId is a bad request, not a 404
             raise InvalidRequest(problem.message) from None
@@ -174,5 +174,10 @@ def create_assignment(call: Call) -> Reply:
 
 def delete_assignment(call: Call) -> Reply:
     with call.write() as session:
-        consent.remove_assignment(session, lookup(session, call), call.param("assignment"))
+        consent.remove_assignment(
+            session,
+            lookup(session, call),
+            call.param("assignment"),
+            as_resource=_relation(call) == "appRoleAssignedTo",
+        )
     return Reply(204)

@@ -25,7 +25,7 @@ from dicomite.identity.directory import (
     touch,
     update_application,
 )
-from dicomite.identity.problems import InvalidInput, NotFound
+from dicomite.identity.problems import Conflict, InvalidInput, NotFound
 from dicomite.identity.validation import check_guid
 from dicomite.store.tables import (
     Application,
@@ -175,7 +175,10 @@ def assign_app_role(
     resource: ServicePrincipal,
     app_role_id: str,
     now: datetime,
+    *,
+    existing_ok: bool = True,
 ) -> AppRoleAssignment:
+    """Grant one app role. Consent is idempotent (``existing_ok``); Graph's POST is not."""
     app_role_id = check_guid(app_role_id, "appRoleId")
     find_permission(resource, app_role_id, "Role")
     existing = session.scalar(
@@ -186,6 +189,8 @@ def assign_app_role(
         )
     )
     if existing is not None:
+        if not existing_ok:
+            raise Conflict("Permission being assigned already exists on the object.")
         return existing
     assignment = AppRoleAssignment(
         id=_object_id(), tenant_id=principal.tenant_id, principal_id=principal.id,
@@ -213,9 +218,15 @@ def assignments_to(session: Session, resource: ServicePrincipal) -> Sequence[App
     ).all()
 
 
-def remove_assignment(session: Session, sp: ServicePrincipal, assignment_id: str) -> None:
+def remove_assignment(
+    session: Session, sp: ServicePrincipal, assignment_id: str, *, as_resource: bool = False
+) -> None:
+    """Delete an assignment held by ``sp`` (or, ``as_resource``, granted on ``sp``)."""
     assignment = session.get(AppRoleAssignment, assignment_id)
-    if assignment is None or sp.id not in (assignment.principal_id, assignment.resource_id):
+    side = assignment.resource_id if as_resource and assignment else None
+    if assignment is not None and not as_resource:
+        side = assignment.principal_id
+    if assignment is None or side != sp.id:
         raise NotFound(f"appRoleAssignment '{assignment_id[:64]}' does not exist.")
     session.delete(assignment)
     session.flush()

@@ -143,6 +143,7 @@ def update_application(
         raise InvalidInput("Only 'AzureADMyOrg' (this directory only) is supported.")
     if identifier_uris is not _UNSET:
         app.identifier_uris = normalize_identifier_uris(identifier_uris, app.app_id)
+        _check_uris_free(session, app)
     if app_roles is not _UNSET:
         app.app_roles = normalize_app_roles(app_roles)
     if oauth2_permission_scopes is not _UNSET:
@@ -162,6 +163,30 @@ def update_application(
         _sync_service_principal(session, sp, app)
     touch(session, app.tenant_id)
     return app
+
+
+def _check_uris_free(session: Session, app: Application) -> None:
+    """identifierUris are unique in the tenant, among applications and built-in APIs alike."""
+    wanted = set(app.identifier_uris)
+    if not wanted:
+        return
+    others = session.scalars(
+        select(Application).where(Application.tenant_id == app.tenant_id, Application.id != app.id)
+    )
+    taken = {uri for other in others for uri in other.identifier_uris} & wanted
+    owner = select(ServicePrincipalName.name).where(
+        ServicePrincipalName.tenant_id == app.tenant_id,
+        ServicePrincipalName.name.in_(wanted),
+        ServicePrincipalName.service_principal_id.not_in(
+            select(ServicePrincipal.id).where(ServicePrincipal.app_id == app.app_id)
+        ),
+    )
+    taken |= set(session.scalars(owner))
+    if taken:
+        raise Conflict(
+            "Another object with the same value for property identifierUris already exists: "
+            + ", ".join(sorted(taken))
+        )
 
 
 def _check_description(description: str | None) -> str | None:

@@ -58,7 +58,9 @@ def _newest_kid(server: Server) -> str:
     try:
         with store.read() as session:
             return str(
-                session.scalars(select(SigningKey.kid).order_by(SigningKey.created_at.desc())).first()
+                session.scalars(
+                    select(SigningKey.kid).order_by(SigningKey.created_at.desc())
+                ).first()
             )
     finally:
         store.dispose()
@@ -79,8 +81,8 @@ def test_workers_serve_concurrent_tokens_and_follow_key_rotation(workers_server:
         kids = list(pool.map(lambda _: _token_kid(server, context), range(REQUESTS)))
     assert len(kids) == REQUESTS and len(set(kids)) == 1
 
-    rotated = server.cli("keys", "rotate", "--lead", "0",
-                         *(["--database-url", _database_url(server)] if _database_url(server) else []))  # fmt: skip
+    database = ["--database-url", _database_url(server)] if _database_url(server) else []
+    rotated = server.cli("keys", "rotate", "--lead", "0", *database)
     new_kid = _newest_kid(server)
     assert new_kid != kids[0], rotated.stdout
 

@@ -55,8 +55,21 @@ def load_protection(settings: Settings) -> KeyProtection:
         return KeyProtection(settings.key_encryption_key)
     path = settings.key_encryption_key_file
     if not path.exists():
-        _write_private(path, new_key_encryption_key() + "\n")
+        _create_once(path, new_key_encryption_key() + "\n")
     return KeyProtection(path.read_text())
+
+
+def _create_once(path: Path, text: str) -> None:
+    """Create a private file unless it exists, atomically, so concurrent first starts (several
+    workers or CLI commands on one data dir) all end up reading the same content."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    _write_private(temporary, text)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
 
 
 def open_context(settings: Settings) -> Context:
@@ -76,7 +89,7 @@ def prepare(settings: Settings) -> Context:
     store = Store(settings.effective_database_url)
     upgrade(store)
     now = utcnow()
-    with store.write() as session:
+    with store.write(exclusive=True) as session:
         tenant = _ensure_tenant(session, settings, now)
         for api in builtin.builtin_apis(settings.dicom_resource_uri):
             directory.ensure_builtin_api(session, tenant, api, now)

@@ -55,7 +55,9 @@ def test_contended_writes_from_two_processes_all_commit(data_dir: Path, store_ur
     try:
         with context.store.read() as session:
             names = session.scalars(
-                select(Application.display_name).where(Application.display_name != BOOTSTRAP_APP_NAME)
+                select(Application.display_name).where(
+                    Application.display_name != BOOTSTRAP_APP_NAME
+                )
             ).all()
     finally:
         context.store.dispose()

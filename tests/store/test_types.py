@@ -50,4 +50,4 @@ def test_datetimes_compare_in_queries_across_offsets(context: Context) -> None:
 
 def test_naive_datetimes_are_refused(context: Context) -> None:
     with pytest.raises(StatementError, match="naive datetime"), context.store.write() as session:
-        session.add(_sign_in(datetime(2025, 1, 1, 12), context.tenant_id))  # noqa: DTZ001
+        session.add(_sign_in(datetime(2025, 1, 1, 12), context.tenant_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import time
 import uuid
 
 _generator = random.Random(os.urandom(32))  # noqa: S311 - identifiers, not secrets
@@ -35,3 +36,16 @@ def unique_token_id() -> str:
         .rstrip(b"=")
         .decode()
     )
+
+
+def time_ordered_uuid() -> str:
+    """A UUIDv7 (RFC 9562 §5.7): milliseconds since the epoch, then random bits.
+
+    Used as the key of append-only logs, so each insert lands at the end of the primary-key
+    index instead of a random page of it.
+    """
+    millis = time.time_ns() // 1_000_000
+    value = (millis & (2**48 - 1)) << 80 | _generator.getrandbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return str(uuid.UUID(int=value))

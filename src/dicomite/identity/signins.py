@@ -11,17 +11,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from dicomite.ids import unique_uuid
+from dicomite.ids import time_ordered_uuid
 from dicomite.store.db import Store
 from dicomite.store.tables import SignIn
 
 log = logging.getLogger(__name__)
+SIGN_INS = cast(Table, SignIn.__table__)
 FLUSH_SECONDS = 0.25
 BATCH = 500
 
@@ -82,10 +84,9 @@ class SignInRecorder:
             self.flush()
 
     def _write(self, batch: Sequence[SignInEvent]) -> None:
-        rows = [{"id": unique_uuid(), **asdict(event)} for event in batch]
+        rows = [{"id": time_ordered_uuid(), **vars(event)} for event in batch]
         try:
-            with self._store.write() as session:
-                session.execute(insert(SignIn), rows)
+            self._store.insert_rows(SIGN_INS, rows)
         except Exception:  # a lost log row must never take the token service down
             log.exception("could not write %d sign-in log rows", len(batch))
 

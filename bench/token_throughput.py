@@ -6,17 +6,22 @@ What it does, in order:
 1. makes sure `wrk` (apt) and the peer's npm dependencies are installed;
 2. measures the machine's RS256 signing ceiling with `cryptography`
    (2048-bit RSA, 1 process and 2 processes);
-3. for each server in turn (oidc-provider, then Dicomite): start it on a free
-   loopback port, check one token request returns an RS256 JWT, run a wrk
-   warm-up and then a measured run (POST form body, 2 threads, 8 connections,
-   `--latency`), and stop it;
-4. prints a table, the Dicomite/peer ratio and writes
+3. starts both servers once (each in its own process group, on a free
+   loopback port), checks one token request per server returns an RS256 JWT
+   and runs one wrk warm-up per server;
+4. runs --rounds measured rounds; each round measures both servers back to
+   back (POST form body, 2 threads, 8 connections, `--latency`), the peer
+   first in odd rounds and Dicomite first in even rounds, so slow drift of
+   the machine hits both alike;
+5. stops both servers, prints every round and the per-server medians, the
+   Dicomite/peer ratio of the median tokens/s, and writes
    bench/results/token_throughput.json.
 
-The servers run one after the other, not at the same time: the machine has
-two cores, so an idle-but-alive second server (plus wrk itself) would skew
-whichever is measured. Exit status is non-zero if any server answered with a
-non-2xx status or wrk saw socket errors.
+Only one server is under load at a time; the other one sits idle meanwhile.
+The CPU time the idle server uses during each measurement is recorded (it is
+~0), so the assumption that an idle server costs nothing is checked every run.
+Exit status is non-zero if any server answered with a non-2xx status or wrk
+saw socket errors in any measured round.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,12 +114,51 @@ class WrkResult:
         return self.non_2xx + self.socket_errors
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """One measured wrk run of one server in one round."""
+
+    round: int  # 1-based
+    position: int  # 1 = measured first in its round, 2 = second
+    wrk: WrkResult
+    # CPU seconds the other (idle) servers used while this one was measured;
+    # None where /proc is not available.
+    idle_others_cpu_s: float | None
+
+
 @dataclass
 class ServerResult:
     name: str
     config: str
-    wrk: WrkResult
+    measurements: list[Measurement] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return statistics.median(m.wrk.tokens_per_s for m in self.measurements)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(m.wrk.p50_ms for m in self.measurements)
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.median(m.wrk.p99_ms for m in self.measurements)
+
+    @property
+    def non_2xx(self) -> int:
+        return sum(m.wrk.non_2xx for m in self.measurements)
+
+    @property
+    def socket_errors(self) -> int:
+        return sum(m.wrk.socket_errors for m in self.measurements)
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+    def in_round(self, number: int) -> Measurement | None:
+        return next((m for m in self.measurements if m.round == number), None)
 
 
 @dataclass(frozen=True)
@@ -241,6 +286,27 @@ def free_port() -> int:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def group_cpu_seconds(pgid: int) -> float | None:
+    """User+system CPU seconds of the live processes in process group `pgid` (Linux /proc)."""
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return None
+    ticks = 0
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process exited while we looked
+            continue
+        # Fields after the parenthesised command name (which may contain spaces):
+        # state ppid pgrp ... utime(14th field) stime(15th field).
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -473,24 +539,104 @@ def dicomite_target(client_id: str, secret: str, workers: int, data_dir: Path) -
 # ---------------------------------------------------------------------- running
 
 
-def benchmark(target: Target, warmup_s: float, duration_s: float) -> ServerResult:
-    """Start `target`, verify one token, warm up, measure, stop."""
-    log_path = RESULTS_DIR / f"{target.name}.log"
-    print(f"\n[{target.name}] {target.config}", flush=True)
-    print(f"  starting: {' '.join(target.command)}  (log: {log_path})", flush=True)
-    with running_server(target, log_path) as proc, tempfile.TemporaryDirectory() as tmp:
+@dataclass
+class LiveServer:
+    """A started, verified server and what is needed to load it."""
+
+    target: Target
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    script: Path
+    result: ServerResult
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(
+                f"{self.target.name} exited with {self.proc.returncode}; see {self.log_path}"
+            )
+
+
+def start_servers(
+    stack: contextlib.ExitStack, targets: list[Target], script_dir: Path
+) -> list[LiveServer]:
+    """Start every target (each in its own process group), wait until ready, verify a token.
+
+    The servers are registered on `stack`, so they are stopped however we leave it.
+    """
+    started: list[tuple[Target, subprocess.Popen[bytes], Path]] = []
+    for target in targets:
+        log_path = RESULTS_DIR / f"{target.name}.log"
+        print(f"\n[{target.name}] {target.config}", flush=True)
+        print(f"  starting: {' '.join(target.command)}  (log: {log_path})", flush=True)
+        proc = stack.enter_context(running_server(target, log_path))
+        started.append((target, proc, log_path))
+    live = []
+    for target, proc, log_path in started:  # they boot in parallel; wait for each
         wait_ready(proc, target.ready_url, log_path)
         jwt_info = check_jwt_token(target)
-        print(f"  token OK: JWT {jwt_info['jwt_header']}, aud={jwt_info['jwt_aud']}", flush=True)
-        script = write_lua_script(target.form, Path(tmp))
-        if warmup_s > 0:
-            print(f"  warm-up {warmup_s:.0f} s...", flush=True)
-            run_wrk(target.token_url, script, warmup_s)
-        print(f"  measuring {duration_s:.0f} s...", flush=True)
-        result = parse_wrk(run_wrk(target.token_url, script, duration_s))
-        if proc.poll() is not None:
-            raise RuntimeError(f"{target.name} died during the run; see {log_path}")
-    return ServerResult(target.name, target.config, result, extra=jwt_info)
+        print(
+            f"[{target.name}] ready, token OK: JWT {jwt_info['jwt_header']},"
+            f" aud={jwt_info['jwt_aud']}",
+            flush=True,
+        )
+        (script_dir / target.name).mkdir()
+        script = write_lua_script(target.form, script_dir / target.name)
+        live.append(
+            LiveServer(
+                target,
+                proc,
+                log_path,
+                script,
+                ServerResult(target.name, target.config, extra=jwt_info),
+            )
+        )
+    return live
+
+
+def measure(
+    server: LiveServer, others: list[LiveServer], seconds: float
+) -> tuple[WrkResult, float | None]:
+    """One wrk run against `server`; also the CPU the idle `others` used meanwhile."""
+    before = [group_cpu_seconds(o.proc.pid) for o in others]
+    result = parse_wrk(run_wrk(server.target.token_url, server.script, seconds))
+    after = [group_cpu_seconds(o.proc.pid) for o in others]
+    for live in (server, *others):
+        live.check_alive()
+    idle_cpu: float | None = 0.0
+    for b, a in zip(before, after, strict=True):
+        idle_cpu = (
+            None if a is None or b is None or idle_cpu is None else idle_cpu + max(0.0, a - b)
+        )
+    return result, idle_cpu
+
+
+def run_rounds(live: list[LiveServer], warmup_s: float, duration_s: float, rounds: int) -> None:
+    """One warm-up per server, then `rounds` rounds measuring every server back to back."""
+    if warmup_s > 0:
+        for server in live:
+            print(f"\n[{server.target.name}] warm-up {warmup_s:.0f} s...", flush=True)
+            run_wrk(server.target.token_url, server.script, warmup_s)
+            server.check_alive()
+    for number in range(1, rounds + 1):
+        # Odd rounds: the order given (peer first); even rounds: reversed.
+        order = live if number % 2 else live[::-1]
+        print(
+            f"\nround {number}/{rounds}: {' then '.join(s.target.name for s in order)}", flush=True
+        )
+        for position, server in enumerate(order, start=1):
+            others = [o for o in live if o is not server]
+            wrk, idle_cpu = measure(server, others, duration_s)
+            server.result.measurements.append(Measurement(number, position, wrk, idle_cpu))
+            idle = (
+                ""
+                if idle_cpu is None or not others
+                else f", idle server(s) used {idle_cpu:.2f} CPU-s"
+            )
+            print(
+                f"  {server.target.name:<15} {wrk.tokens_per_s:8.1f} tokens/s"
+                f"  p50 {wrk.p50_ms:.2f} ms  p99 {wrk.p99_ms:.2f} ms{idle}",
+                flush=True,
+            )
 
 
 def build_targets(only: str, workers: int, data_dir: Path) -> list[Target]:
@@ -506,27 +652,73 @@ def build_targets(only: str, workers: int, data_dir: Path) -> list[Target]:
 # ---------------------------------------------------------------------- report
 
 
+def _find(results: list[ServerResult], name: str) -> ServerResult | None:
+    return next((r for r in results if r.name == name), None)
+
+
 def _ratio(results: list[ServerResult]) -> float | None:
-    by_name = {r.name: r.wrk for r in results}
-    if DICOMITE_NAME not in by_name or PEER_NAME not in by_name:
+    """Dicomite's median tokens/s over the peer's median tokens/s."""
+    dicomite, peer = _find(results, DICOMITE_NAME), _find(results, PEER_NAME)
+    if dicomite is None or peer is None or not peer.tokens_per_s:
         return None
-    peer = by_name[PEER_NAME].tokens_per_s
-    return by_name[DICOMITE_NAME].tokens_per_s / peer if peer else None
+    return dicomite.tokens_per_s / peer.tokens_per_s
 
 
-def print_report(results: list[ServerResult], ceiling: SigningCeiling | None) -> None:
-    print(f"\nwrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency, POST form body, loopback")
+def _round_ratios(results: list[ServerResult], rounds: int) -> list[float | None]:
+    """Per-round ratios, only to show the spread; the verdict uses the medians."""
+    dicomite, peer = _find(results, DICOMITE_NAME), _find(results, PEER_NAME)
+    ratios: list[float | None] = []
+    for number in range(1, rounds + 1):
+        d = dicomite.in_round(number) if dicomite else None
+        p = peer.in_round(number) if peer else None
+        ok = d is not None and p is not None and p.wrk.tokens_per_s > 0
+        ratios.append(d.wrk.tokens_per_s / p.wrk.tokens_per_s if ok and d and p else None)
+    return ratios
+
+
+def _round_order(results: list[ServerResult], number: int) -> list[str]:
+    """Server names in the order they were measured in round `number`."""
+    positions = [(m.position, r.name) for r in results for m in r.measurements if m.round == number]
+    return [name for _, name in sorted(positions)]
+
+
+def _idle_pct(m: Measurement) -> str:
+    if m.idle_others_cpu_s is None or not m.wrk.elapsed_s:
+        return "-"
+    return f"{100 * m.idle_others_cpu_s / m.wrk.elapsed_s:.2f}"
+
+
+def print_report(results: list[ServerResult], ceiling: SigningCeiling | None, rounds: int) -> None:
+    print(
+        f"\nwrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency, POST form body, loopback;"
+        f" {rounds} round(s), both servers up, one under load at a time"
+    )
     header = (
-        f"{'server':<15} {'tokens/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'sock err':>8}"
+        f"{'round':<7} {'server':<15} {'tokens/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'errors':>7} {'sock err':>8} {'idle %cpu':>9}"
     )
     print(header)
     print("-" * len(header))
-    for r in results:
-        w = r.wrk
+    rows = sorted(
+        ((m, r.name) for r in results for m in r.measurements),
+        key=lambda row: (row[0].round, row[0].position),
+    )
+    for m, name in rows:
+        w = m.wrk
         print(
-            f"{r.name:<15} {w.tokens_per_s:>10.1f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f}"
-            f" {w.non_2xx:>7} {w.socket_errors:>8}"
+            f"{m.round:<7} {name:<15} {w.tokens_per_s:>10.1f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f}"
+            f" {w.non_2xx:>7} {w.socket_errors:>8} {_idle_pct(m):>9}"
         )
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{'median':<7} {r.name:<15} {r.tokens_per_s:>10.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f" {r.non_2xx:>7} {r.socket_errors:>8}"
+        )
+    print(
+        "(errors and sock err on the median lines are totals over all rounds;"
+        " idle %cpu: CPU the idle server used meanwhile, % of one core)"
+    )
     for r in results:
         print(f"  {r.name}: {r.config}")
     if ceiling:
@@ -535,21 +727,37 @@ def print_report(results: list[ServerResult], ceiling: SigningCeiling | None) ->
             f" on 1 process, {ceiling.two_processes_per_s:.0f}/s with 2 processes"
         )
     ratio = _ratio(results)
-    dicomite = next((r.wrk for r in results if r.name == DICOMITE_NAME), None)
+    dicomite = _find(results, DICOMITE_NAME)
     if ratio is not None and dicomite is not None:
-        print(
-            f"ratio {DICOMITE_NAME}/{PEER_NAME}: {ratio:.2f}x (target >= {TARGET_RATIO}x);"
-            f" {DICOMITE_NAME} p99 {dicomite.p99_ms:.1f} ms (target <= {TARGET_P99_MS:.0f} ms)"
+        per_round = ", ".join(
+            f"{x:.2f}" if x is not None else "-" for x in _round_ratios(results, rounds)
         )
+        print(f"per-round ratios {DICOMITE_NAME}/{PEER_NAME}: {per_round}")
+        print(
+            f"ratio {DICOMITE_NAME}/{PEER_NAME} (median of {rounds} rounds): {ratio:.2f}x"
+            f" (target >= {TARGET_RATIO}x); {DICOMITE_NAME} p99 {dicomite.p99_ms:.1f} ms"
+            f" (target <= {TARGET_P99_MS:.0f} ms)"
+        )
+
+
+def _measurement_json(m: Measurement) -> dict[str, Any]:
+    return {
+        "round": m.round,
+        "position": m.position,
+        **asdict(m.wrk),
+        "tokens_per_s": m.wrk.tokens_per_s,
+        "idle_others_cpu_s": m.idle_others_cpu_s,
+    }
 
 
 def write_json(
     results: list[ServerResult],
     ceiling: SigningCeiling | None,
     meta: dict[str, Any],
+    rounds: int,
 ) -> None:
     ratio = _ratio(results)
-    dicomite = next((r.wrk for r in results if r.name == DICOMITE_NAME), None)
+    dicomite = _find(results, DICOMITE_NAME)
     doc = {
         **meta,
         "signing_ceiling": asdict(ceiling) if ceiling else None,
@@ -557,13 +765,27 @@ def write_json(
             {
                 "name": r.name,
                 "config": r.config,
-                **asdict(r.wrk),
-                "tokens_per_s": r.wrk.tokens_per_s,
+                # Medians over the rounds; error counts are totals over the rounds.
+                "tokens_per_s": r.tokens_per_s,
+                "p50_ms": r.p50_ms,
+                "p99_ms": r.p99_ms,
+                "non_2xx": r.non_2xx,
+                "socket_errors": r.socket_errors,
                 **r.extra,
+                "rounds": [_measurement_json(m) for m in r.measurements],
             }
             for r in results
         ],
+        "rounds": [
+            {
+                "round": number,
+                "order": _round_order(results, number),
+                "ratio_dicomite_over_peer": round_ratio,
+            }
+            for number, round_ratio in enumerate(_round_ratios(results, rounds), start=1)
+        ],
         "ratio_dicomite_over_peer": ratio,
+        "ratio_basis": f"median tokens/s over {rounds} round(s)",
         "targets": {
             "ratio_min": TARGET_RATIO,
             "p99_ms_max": TARGET_P99_MS,
@@ -582,8 +804,15 @@ def write_json(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per server")
-    parser.add_argument("--warmup", type=float, default=10.0, help="warm-up seconds per server")
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="measured seconds per server per round"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=5.0, help="warm-up seconds per server (once, 0 skips it)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measured rounds; the verdict uses the medians"
+    )
     parser.add_argument("--workers", type=int, default=2, help="Dicomite worker processes")
     parser.add_argument(
         "--only", choices=("all", "peer", "dicomite"), default="all", help="servers to run"
@@ -597,6 +826,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 600:
         parser.error("--duration must be 1..600 s and --warmup 0..600 s")
+    if not 1 <= args.rounds <= 50:
+        parser.error("--rounds must be 1..50")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
     return args
@@ -620,6 +851,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections": WRK_CONNECTIONS,
             "warmup_s": args.warmup,
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "dicomite_workers": args.workers,
         },
     }
@@ -627,13 +859,18 @@ def main(argv: list[str] | None = None) -> int:
         meta["node"] = node_version()
         meta["oidc_provider"] = ensure_peer_deps()
     ceiling = measure_signing_ceiling(args.ceiling_seconds) if args.ceiling_seconds > 0 else None
-    results = []
-    with tempfile.TemporaryDirectory(prefix="dicomite-bench-") as data_dir:
-        for target in build_targets(args.only, args.workers, Path(data_dir)):
-            results.append(benchmark(target, args.warmup, args.duration))
-    print_report(results, ceiling)
-    write_json(results, ceiling, meta)
-    failed = [r.name for r in results if r.wrk.errors]
+    with (
+        tempfile.TemporaryDirectory(prefix="dicomite-bench-") as data_dir,
+        tempfile.TemporaryDirectory(prefix="dicomite-bench-lua-") as script_dir,
+        contextlib.ExitStack() as stack,  # stops every started server, in reverse order
+    ):
+        targets = build_targets(args.only, args.workers, Path(data_dir))
+        live = start_servers(stack, targets, Path(script_dir))
+        run_rounds(live, args.warmup, args.duration, args.rounds)
+        results = [server.result for server in live]
+    print_report(results, ceiling, args.rounds)
+    write_json(results, ceiling, meta, args.rounds)
+    failed = [r.name for r in results if r.errors]
     if failed:
         print(f"FAILED: error responses from {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -8,23 +8,19 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
 from dicomite.bootstrap import Context, open_context
 from dicomite.cli import console as console_module
 from dicomite.cli.main import app
-from dicomite.clock import utcnow
 from dicomite.settings import Settings
+from tests.fixtures.certificates import self_signed
 
 
 @dataclass
@@ -100,19 +96,7 @@ class CertificateFiles:
 
 def make_certificate(folder: Path, days: int = 365) -> CertificateFiles:
     """A self-signed RSA certificate and its key, as PEM files."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, unique("client"))])
-    start = utcnow() - timedelta(minutes=1)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = self_signed(days, common_name=unique("client"))
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / unique("cert")
     cert_path, key_path = stem.with_suffix(".pem"), stem.with_suffix(".key")

@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from tests.fixtures.certificates import self_signed
 from tests.fixtures.server import Server
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -95,17 +94,5 @@ def graph_client(server: Server, access_token: str | None) -> httpx.Client:
 
 def certificate() -> tuple[rsa.RSAPrivateKey, bytes]:
     """A self-signed RSA certificate (DER) and its key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "graph test")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = self_signed(30, start=datetime.now(UTC) - timedelta(minutes=5))
     return key, cert.public_bytes(serialization.Encoding.DER)

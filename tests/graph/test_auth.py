@@ -106,6 +106,16 @@ def test_reader_cannot_write(reader: httpx.Client, graph: httpx.Client) -> None:
         assert set(error["innerError"]) == {"date", "request-id", "client-request-id"}
 
 
+def test_caller_without_graph_roles_gets_403(graph: httpx.Client, server: Server) -> None:
+    app = create_app(graph, prefix="no-roles")
+    create_principal(graph, app)
+    secret = add_password(graph, app)["secretText"]
+    with graph_client(server, token(server, app["appId"], secret)) as client:
+        for response in (client.get("/applications"), client.post("/applications", json={})):
+            assert response.status_code == 403
+            assert _error(response)["code"] == "Authorization_RequestDenied"
+
+
 # --- the validator itself, with tokens signed by the server's own key --------------------------
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -175,23 +176,11 @@ def add_password_value(
 
 
 def list_passwords(session: Session, app: Application) -> Sequence[PasswordCredential]:
-    return session.scalars(
-        select(PasswordCredential)
-        .where(PasswordCredential.application_id == app.id)
-        .order_by(PasswordCredential.start_at, PasswordCredential.key_id)
-    ).all()
+    return _credentials_of(session, app, PasswordCredential)
 
 
 def remove_password(session: Session, app: Application, key_id: str) -> None:
-    removed = session.execute(
-        delete(PasswordCredential).where(
-            PasswordCredential.application_id == app.id,
-            PasswordCredential.key_id == check_guid(key_id, "keyId"),
-        )
-    )
-    if removed.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"No password credential with keyId '{key_id}' on this application.")
-    touch(session, app.tenant_id)
+    _remove(session, app, PasswordCredential, key_id, "password credential")
 
 
 def add_certificate(
@@ -228,22 +217,37 @@ def add_certificate(
 
 
 def list_certificates(session: Session, app: Application) -> Sequence[KeyCredential]:
-    return session.scalars(
-        select(KeyCredential)
-        .where(KeyCredential.application_id == app.id)
-        .order_by(KeyCredential.start_at, KeyCredential.key_id)
-    ).all()
+    return _credentials_of(session, app, KeyCredential)
 
 
 def remove_certificate(session: Session, app: Application, key_id: str) -> None:
+    _remove(session, app, KeyCredential, key_id, "key credential")
+
+
+_Credential = TypeVar("_Credential", PasswordCredential, KeyCredential)
+
+
+def _credentials_of(
+    session: Session, app: Application, kind: type[_Credential]
+) -> Sequence[_Credential]:
+    query = select(kind).where(kind.application_id == app.id)
+    return session.scalars(query.order_by(kind.start_at, kind.key_id)).all()
+
+
+def _remove(
+    session: Session,
+    app: Application,
+    kind: type[PasswordCredential] | type[KeyCredential],
+    key_id: str,
+    label: str,
+) -> None:
     removed = session.execute(
-        delete(KeyCredential).where(
-            KeyCredential.application_id == app.id,
-            KeyCredential.key_id == check_guid(key_id, "keyId"),
+        delete(kind).where(
+            kind.application_id == app.id, kind.key_id == check_guid(key_id, "keyId")
         )
     )
     if removed.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"No key credential with keyId '{key_id}' on this application.")
+        raise NotFound(f"No {label} with keyId '{key_id}' on this application.")
     touch(session, app.tenant_id)
 
 

@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dicomite.bootstrap import open_context
+from dicomite.graph.endpoint import GRAPH_PATH
+from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app
 from dicomite.identity.http import IdentityRoutes, TokenEndpoint
 from dicomite.services import Services, build_services
@@ -44,7 +47,9 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/graph/v1.0", app=graph_app(services)),
         *IdentityRoutes(services.tokens, services.keys).routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _routing_error}
+    )
     app.state.services = services
     app.add_middleware(TokenFastPath, endpoint=TokenEndpoint(services.tokens))
     return app
@@ -64,6 +69,17 @@ class TokenFastPath:
 
 def create_app_from_env() -> Starlette:
     return create_app(Settings())
+
+
+async def _routing_error(request: Request, exc: Exception) -> Response:
+    """404/405 from the top-level router (paths no mount matched) in the format of the API
+    the path belongs to."""
+    if request.url.path.startswith(GRAPH_PATH):
+        return await graph_routing_error(request, exc)
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    code = "NotFound" if status == 404 else "MethodNotAllowed"
+    body = {"error": {"code": code, "message": "No such endpoint."}}
+    return JSONResponse(body, status_code=status)
 
 
 async def _health(_request: Request) -> Response:

@@ -1,0 +1,102 @@
+"""The Microsoft Graph SDK for Python manages app registrations against a running server.
+
+As with Entra ID, only the base URL changes (plus the allowed host and the CA).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from azure.identity.aio import ClientSecretCredential
+from kiota_authentication_azure.azure_identity_authentication_provider import (
+    AzureIdentityAuthenticationProvider,
+)
+from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+    AddPasswordPostRequestBody,
+)
+from msgraph.generated.models.app_role_assignment import AppRoleAssignment
+from msgraph.generated.models.application import Application
+from msgraph.generated.models.password_credential import PasswordCredential
+from msgraph.generated.models.service_principal import ServicePrincipal
+from msgraph.generated.service_principals.service_principals_request_builder import (
+    ServicePrincipalsRequestBuilder,
+)
+from msgraph_core import GraphClientFactory
+
+from dicomite.identity.builtin import DICOM_APP_ID, DICOM_READWRITE
+from tests.fixtures.directory import DICOM_SCOPE
+from tests.fixtures.server import Server
+
+pytestmark = pytest.mark.acceptance
+
+
+def graph_client(server: Server, credential: ClientSecretCredential) -> GraphServiceClient:
+    auth = AzureIdentityAuthenticationProvider(
+        credential, scopes=["https://graph.microsoft.com/.default"], allowed_hosts=["localhost"]
+    )
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(verify=ssl.create_default_context(cafile=server.ca_file))
+    )
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = f"{server.base_url}/graph/v1.0"
+    return GraphServiceClient(request_adapter=adapter)
+
+
+async def register_and_consent(server: Server) -> dict[str, Any]:
+    credential = ClientSecretCredential(
+        server.tenant_id, server.client_id, server.client_secret, authority=server.base_url,
+        disable_instance_discovery=True, connection_verify=server.ca_file,
+    )  # fmt: skip
+    async with credential:
+        graph = graph_client(server, credential)
+        app = await graph.applications.post(Application(display_name="Graph SDK client"))
+        assert app is not None and app.app_id and app.id
+        principal = await graph.service_principals.post(ServicePrincipal(app_id=app.app_id))
+        assert principal is not None and principal.id
+        query = ServicePrincipalsRequestBuilder.ServicePrincipalsRequestBuilderGetQueryParameters(
+            filter=f"appId eq '{DICOM_APP_ID}'"
+        )
+        config = (
+            ServicePrincipalsRequestBuilder.ServicePrincipalsRequestBuilderGetRequestConfiguration(
+                query_parameters=query
+            )
+        )
+        found = await graph.service_principals.get(request_configuration=config)
+        assert found is not None and found.value and len(found.value) == 1
+        dicom = found.value[0]
+        assignment = await graph.service_principals.by_service_principal_id(
+            principal.id
+        ).app_role_assignments.post(
+            AppRoleAssignment(
+                principal_id=principal.id, resource_id=dicom.id, app_role_id=DICOM_READWRITE
+            )
+        )
+        assert assignment is not None and assignment.resource_display_name
+        secret = await graph.applications.by_application_id(app.id).add_password.post(
+            AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name="sdk"))
+        )
+        assert secret is not None and secret.secret_text and secret.key_id
+        listed = await graph.applications.by_application_id(app.id).get()
+        assert listed is not None and listed.password_credentials
+        assert listed.password_credentials[0].secret_text is None
+        assert listed.password_credentials[0].hint == secret.secret_text[:3]
+        return {"app_id": app.app_id, "secret": secret.secret_text}
+
+
+def test_graph_sdk_registers_an_app_that_gets_dicom_roles(server: Server) -> None:
+    created = asyncio.run(register_and_consent(server))
+    with server.client() as client:
+        response = client.post(
+            server.token_url,
+            data={"grant_type": "client_credentials", "client_id": created["app_id"],
+                  "client_secret": created["secret"], "scope": DICOM_SCOPE},
+        )  # fmt: skip
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["roles"] == ["Dicom.ReadWrite"]

@@ -3,6 +3,8 @@
 pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.postgres",
+    "tests.fixtures.azurite",
     "tests.fixtures.stores",
     "tests.fixtures.directory",
+    "tests.fixtures.dicom",
 ]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
-from dicomite.identity import builtin, consent, credentials, directory
+from dicomite.identity import builtin, consent, credentials, directory, principals
 from dicomite.identity.keys import ensure_signing_key
 from dicomite.identity.protection import KeyProtection, new_key_encryption_key
 from dicomite.settings import Settings
@@ -92,7 +92,7 @@ def prepare(settings: Settings) -> Context:
     with store.write(exclusive=True) as session:
         tenant = _ensure_tenant(session, settings, now)
         for api in builtin.builtin_apis(settings.dicom_resource_uri):
-            directory.ensure_builtin_api(session, tenant, api, now)
+            principals.ensure_builtin_api(session, tenant, api, now)
         ensure_signing_key(session, protection, now)
         context = Context(settings, store, protection, tenant.id, tenant.domain)
         _ensure_bootstrap_client(session, context)
@@ -169,8 +169,8 @@ def _graph_access() -> dict[str, object]:
 
 
 def _consent_bootstrap_roles(session: Session, app: Application, now: datetime) -> None:
-    graph = directory.find_resource(session, app.tenant_id, builtin.GRAPH_APP_ID)
+    graph = principals.find_resource(session, app.tenant_id, builtin.GRAPH_APP_ID)
     assert graph is not None
-    client = directory.ensure_service_principal(session, app, now)
+    client = principals.ensure_service_principal(session, app, now)
     for role_id in BOOTSTRAP_ROLES:
         consent.assign_app_role(session, client, graph, role_id, now)

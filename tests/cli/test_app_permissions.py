@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dicomite.bootstrap import Context
-from dicomite.identity import builtin, consent, directory
+from dicomite.identity import builtin, consent, principals
 from tests.cli.conftest import Cli
 
 
 def granted(context: Context, app_id: str, api: str = builtin.DICOM_APP_ID) -> tuple[str, ...]:
     with context.store.read() as session:
-        client = directory.service_principal_for_app(session, context.tenant_id, app_id)
-        resource = directory.find_resource(session, context.tenant_id, api)
+        client = principals.service_principal_for_app(session, context.tenant_id, app_id)
+        resource = principals.find_resource(session, context.tenant_id, api)
         assert client is not None and resource is not None
         return consent.granted_role_values(session, client.id, resource)
 

@@ -17,9 +17,14 @@ KEYS = ["displayName", "identifierUris", "appRoles", "requiredResourceAccess", "
         "passwordCredentials", "keyCredentials", "signInAudience", "description", "id",
         "resourceAppId", "resourceAccess", "allowedMemberTypes", "value", "isEnabled"]  # fmt: skip
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=80),
-    st.uuids().map(str), st.sampled_from(["api://x", "../..", "Role", "Scope", "x" * 400]),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=80),
+    st.uuids().map(str),
+    st.sampled_from(["api://x", "../..", "Role", "Scope", "x" * 400]),
+)
 JSON = st.recursive(
     SCALARS,
     lambda inner: st.one_of(

@@ -38,7 +38,7 @@ from dicomite.cli.app_permissions import (
 )
 from dicomite.cli.console import console
 from dicomite.clock import utcnow
-from dicomite.identity import credentials, directory
+from dicomite.identity import credentials, directory, principals
 from dicomite.store.tables import Application
 
 app = typer.Typer(
@@ -79,7 +79,7 @@ def create(
         application = directory.create_application(
             session, tenant_of(session, context), now, name, identifier_uris=identifier_uri or []
         )
-        sp = directory.ensure_service_principal(session, application, now)
+        sp = principals.ensure_service_principal(session, application, now)
     details = summary(application, sp.id)
     if as_json:
         print_json(details)
@@ -181,5 +181,5 @@ def delete(
 
 
 def _sp_id(session: Session, application: Application) -> str | None:
-    sp = directory.service_principal_for_app(session, application.tenant_id, application.app_id)
+    sp = principals.service_principal_for_app(session, application.tenant_id, application.app_id)
     return sp.id if sp else None

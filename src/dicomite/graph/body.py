@@ -52,7 +52,7 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 async def _read_limited(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge("The request body is larger than 1 MB.")
     body = bytearray()
     async for chunk in request.stream():

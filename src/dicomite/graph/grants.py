@@ -9,7 +9,7 @@ from dicomite.graph import inputs, odata, serialize
 from dicomite.graph.auth import READ_GRANTS, WRITE_GRANTS
 from dicomite.graph.endpoint import Call, Endpoints, Reply
 from dicomite.graph.errors import InvalidRequest
-from dicomite.identity import consent, directory
+from dicomite.identity import consent, principals
 
 _FIELDS = {
     "clientId": lambda g: g.client_id,
@@ -61,8 +61,8 @@ def create_grant(call: Call) -> Reply:
     resource_id = inputs.guid(b.text(call.body, "resourceId", required=True) or "")
     scopes = _scopes(b.text(call.body, "scope"))
     with call.write() as session:
-        client = directory.get_service_principal(session, call.tenant_id, client_id)
-        resource = directory.get_service_principal(session, call.tenant_id, resource_id)
+        client = principals.get_service_principal(session, call.tenant_id, client_id)
+        resource = principals.get_service_principal(session, call.tenant_id, resource_id)
         grant = consent.grant_delegated(session, client, resource, scopes)
         body = serialize.oauth2_permission_grant(grant)
     return call.entity("oauth2PermissionGrants/$entity", body, status=201)

@@ -16,7 +16,7 @@ from dicomite.graph import inputs, odata, serialize
 from dicomite.graph.auth import READ, READ_GRANTS, WRITE, WRITE_GRANTS
 from dicomite.graph.endpoint import Call, Endpoints, Reply
 from dicomite.graph.errors import InvalidRequest, ResourceNotFound
-from dicomite.identity import consent, directory
+from dicomite.identity import consent, directory, principals
 from dicomite.identity.problems import NotFound
 from dicomite.store.tables import AppRoleAssignment, ServicePrincipal
 
@@ -55,18 +55,18 @@ def _entity_routes(e: Endpoints, key: str) -> list[Route]:
 
 def lookup(session: Session, call: Call) -> ServicePrincipal:
     if not call.has_param("app_id"):
-        return directory.get_service_principal(
+        return principals.get_service_principal(
             session, call.tenant_id, inputs.guid(call.param("id"))
         )
     app_id = inputs.guid(call.param("app_id"))
-    sp = directory.service_principal_for_app(session, call.tenant_id, app_id)
+    sp = principals.service_principal_for_app(session, call.tenant_id, app_id)
     if sp is None:
         raise ResourceNotFound(f"Service principal with appId '{app_id}' does not exist.")
     return sp
 
 
 def render(session: Session, sp: ServicePrincipal) -> dict[str, Any]:
-    return serialize.service_principal(sp, directory.service_principal_names(session, sp))
+    return serialize.service_principal(sp, principals.service_principal_names(session, sp))
 
 
 def list_principals(call: Call) -> Reply:
@@ -76,9 +76,9 @@ def list_principals(call: Call) -> Reply:
             "id": lambda sp: sp.id,
             "appId": lambda sp: sp.app_id,
             "displayName": lambda sp: sp.display_name,
-            "servicePrincipalNames": lambda sp: directory.service_principal_names(session, sp),
+            "servicePrincipalNames": lambda sp: principals.service_principal_names(session, sp),
         }
-        sps = directory.list_service_principals(session, call.tenant_id)
+        sps = principals.list_service_principals(session, call.tenant_id)
         selected, next_skip = odata.page(odata.apply_filter(sps, query, fields), query)
         values = [odata.select(render(session, sp), query, "servicePrincipal") for sp in selected]
     return call.collection("servicePrincipals", values, next_skip)
@@ -95,14 +95,15 @@ def create_principal(call: Call) -> Reply:
     b.check_properties(call.body, "servicePrincipal", ["appId"], _SP_OTHER)
     app_id = inputs.guid(b.text(call.body, "appId", required=True) or "")
     with call.write() as session:
-        sp = directory.create_service_principal(session, call.tenant_id, app_id, call.now)
+        app = directory.get_application_by_app_id(session, call.tenant_id, app_id)
+        sp = principals.create_service_principal(session, app, call.now)
         body = render(session, sp)
     return call.entity("servicePrincipals/$entity", body, status=201)
 
 
 def delete_principal(call: Call) -> Reply:
     with call.write() as session:
-        directory.delete_service_principal(session, lookup(session, call))
+        principals.delete_service_principal(session, lookup(session, call))
     return Reply(204)
 
 
@@ -122,7 +123,7 @@ def _assignments(session: Session, call: Call, sp: ServicePrincipal) -> list[App
 
 def _names(session: Session, call: Call) -> dict[str, str]:
     return {
-        sp.id: sp.display_name for sp in directory.list_service_principals(session, call.tenant_id)
+        sp.id: sp.display_name for sp in principals.list_service_principals(session, call.tenant_id)
     }
 
 
@@ -160,8 +161,8 @@ def create_assignment(call: Call) -> Reply:
         side = "resourceId" if _relation(call) == "appRoleAssignedTo" else "principalId"
         if ids[side] != sp.id:
             raise InvalidRequest(f"{side} must be the id of the service principal in the URL.")
-        principal = directory.get_service_principal(session, call.tenant_id, ids["principalId"])
-        resource = directory.get_service_principal(session, call.tenant_id, ids["resourceId"])
+        principal = principals.get_service_principal(session, call.tenant_id, ids["principalId"])
+        resource = principals.get_service_principal(session, call.tenant_id, ids["resourceId"])
         try:
             assignment = consent.assign_app_role(
                 session, principal, resource, ids["appRoleId"], call.now, existing_ok=False

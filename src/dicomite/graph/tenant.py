@@ -12,7 +12,7 @@ from dicomite.graph import serialize
 from dicomite.graph.auth import READ_AUDIT
 from dicomite.graph.endpoint import Call, Endpoints, Reply
 from dicomite.graph.errors import BadRequest
-from dicomite.identity import directory
+from dicomite.identity import principals
 from dicomite.identity.signins import list_sign_ins
 from dicomite.store.tables import Tenant
 
@@ -56,7 +56,7 @@ def list_signins(call: Call) -> Reply:
             limit=query.top + 1, offset=query.skip,
         )  # fmt: skip
         app_ids = {
-            sp.id: sp.app_id for sp in directory.list_service_principals(session, call.tenant_id)
+            sp.id: sp.app_id for sp in principals.list_service_principals(session, call.tenant_id)
         }
     values = [serialize.sign_in(row, app_ids) for row in rows[: query.top]]
     next_skip = query.skip + query.top if len(rows) > query.top else None

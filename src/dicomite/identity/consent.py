@@ -18,15 +18,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from dicomite.identity.directory import (
+from dicomite.identity.directory import update_application
+from dicomite.identity.principals import (
     ensure_service_principal,
     find_resource,
     service_principal_for_app,
-    touch,
-    update_application,
 )
 from dicomite.identity.problems import Conflict, InvalidInput, NotFound
 from dicomite.identity.validation import check_guid
+from dicomite.identity.version import touch
 from dicomite.store.tables import (
     Application,
     AppRoleAssignment,

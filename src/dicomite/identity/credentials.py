@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from dicomite.identity.directory import touch
 from dicomite.identity.problems import Conflict, InvalidInput, NotFound
 from dicomite.identity.protection import KeyProtection
 from dicomite.identity.validation import check_guid
+from dicomite.identity.version import touch
 from dicomite.store.tables import Application, KeyCredential, PasswordCredential
 
 # Entra ID secrets are 40 characters with a "~" separator after a short prefix; ours have the

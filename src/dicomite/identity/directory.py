@@ -1,8 +1,8 @@
-"""Tenants, applications and service principals: the directory's domain rules.
+"""Tenants and applications: the directory's domain rules (service principals live in
+``principals``).
 
 The management API, the CLI and the portal all call these functions; none of them holds rules
-of its own. Every write bumps the tenant's ``directory_version`` so that token issuing, which
-caches what it reads, notices the change on its next request.
+of its own. Every write bumps the tenant's ``directory_version`` (``version.touch``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from dicomite.identity.builtin import BuiltinApi
+from dicomite.identity.principals import service_principal_for_app, sync_service_principal
 from dicomite.identity.problems import Conflict, InvalidInput, NotFound
 from dicomite.identity.validation import (
     check_display_name,
@@ -27,18 +27,11 @@ from dicomite.identity.validation import (
     normalize_required_resource_access,
     normalize_scopes,
 )
+from dicomite.identity.version import touch
 from dicomite.store.tables import Application, ServicePrincipal, ServicePrincipalName, Tenant
 
 _UNSET: Any = object()
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
-
-
-def touch(session: Session, tenant_id: str) -> None:
-    session.execute(
-        update(Tenant)
-        .where(Tenant.id == tenant_id)
-        .values(directory_version=Tenant.directory_version + 1)
-    )
 
 
 # --- tenants -------------------------------------------------------------------------------
@@ -66,26 +59,6 @@ def find_tenant(session: Session, reference: str) -> Tenant | None:
         return session.get(Tenant, str(uuid.UUID(reference)))
     except ValueError:
         return session.scalar(select(Tenant).where(Tenant.domain == reference))
-
-
-def ensure_builtin_api(session: Session, tenant: Tenant, api: BuiltinApi, now: datetime) -> None:
-    sp = session.scalar(
-        select(ServicePrincipal).where(
-            ServicePrincipal.tenant_id == tenant.id, ServicePrincipal.app_id == api.app_id
-        )
-    )
-    if sp is None:
-        sp = ServicePrincipal(
-            id=str(uuid.uuid4()), tenant_id=tenant.id, app_id=api.app_id, created_at=now,
-            is_builtin=True,
-        )  # fmt: skip
-        session.add(sp)
-    sp.display_name = api.display_name
-    sp.app_roles = list(api.app_roles)
-    sp.requested_access_token_version = api.requested_access_token_version
-    session.flush()
-    _set_names(session, sp, [api.identifier_uri])
-    touch(session, tenant.id)
 
 
 # --- applications ----------------------------------------------------------------------------
@@ -160,7 +133,7 @@ def update_application(
     session.flush()
     sp = service_principal_for_app(session, app.tenant_id, app.app_id)
     if sp is not None:
-        _sync_service_principal(session, sp, app)
+        sync_service_principal(session, sp, app)
     touch(session, app.tenant_id)
     return app
 
@@ -218,7 +191,7 @@ def list_applications(
 def get_application(session: Session, tenant_id: str, object_id: str) -> Application:
     app = session.get(Application, check_guid(object_id, "application id"))
     if app is None or app.tenant_id != tenant_id:
-        raise NotFound(_missing(object_id))
+        raise NotFound.for_object(object_id)
     return app
 
 
@@ -251,127 +224,6 @@ def delete_application(session: Session, app: Application) -> None:
     touch(session, app.tenant_id)
 
 
-# --- service principals -----------------------------------------------------------------------
-
-
-def service_principal_for_app(
-    session: Session, tenant_id: str, app_id: str
-) -> ServicePrincipal | None:
-    return session.scalar(
-        select(ServicePrincipal).where(
-            ServicePrincipal.tenant_id == tenant_id, ServicePrincipal.app_id == app_id
-        )
-    )
-
-
-def create_service_principal(
-    session: Session, tenant_id: str, app_id: str, now: datetime
-) -> ServicePrincipal:
-    app = get_application_by_app_id(session, tenant_id, app_id)
-    if service_principal_for_app(session, tenant_id, app.app_id) is not None:
-        raise Conflict(f"A service principal for appId '{app_id}' already exists.")
-    sp = ServicePrincipal(
-        id=str(uuid.uuid4()), tenant_id=tenant_id, app_id=app.app_id, application_id=app.id,
-        display_name=app.display_name, created_at=now,
-    )  # fmt: skip
-    session.add(sp)
-    session.flush()
-    _sync_service_principal(session, sp, app)
-    touch(session, tenant_id)
-    return sp
-
-
-def ensure_service_principal(session: Session, app: Application, now: datetime) -> ServicePrincipal:
-    existing = service_principal_for_app(session, app.tenant_id, app.app_id)
-    return existing or create_service_principal(session, app.tenant_id, app.app_id, now)
-
-
-def _sync_service_principal(session: Session, sp: ServicePrincipal, app: Application) -> None:
-    sp.display_name = app.display_name
-    sp.app_roles = list(app.app_roles)
-    sp.oauth2_permission_scopes = list(app.oauth2_permission_scopes)
-    sp.requested_access_token_version = app.requested_access_token_version
-    session.flush()
-    _set_names(session, sp, app.identifier_uris)
-
-
-def _set_names(session: Session, sp: ServicePrincipal, uris: Sequence[str]) -> None:
-    """servicePrincipalNames = identifier URIs + appId; a name belongs to one principal."""
-    names = {*uris, sp.app_id}
-    taken = session.scalars(
-        select(ServicePrincipalName.name).where(
-            ServicePrincipalName.tenant_id == sp.tenant_id,
-            ServicePrincipalName.name.in_(names),
-            ServicePrincipalName.service_principal_id != sp.id,
-        )
-    ).all()
-    if taken:
-        raise Conflict(
-            "Another object with the same value for property identifierUris already exists: "
-            + ", ".join(sorted(taken))
-        )
-    session.execute(
-        delete(ServicePrincipalName).where(ServicePrincipalName.service_principal_id == sp.id)
-    )
-    session.add_all(
-        ServicePrincipalName(tenant_id=sp.tenant_id, name=n, service_principal_id=sp.id)
-        for n in sorted(names)
-    )
-    session.flush()
-
-
-def service_principal_names(session: Session, sp: ServicePrincipal) -> list[str]:
-    return list(
-        session.scalars(
-            select(ServicePrincipalName.name)
-            .where(ServicePrincipalName.service_principal_id == sp.id)
-            .order_by(ServicePrincipalName.name)
-        )
-    )
-
-
-def list_service_principals(
-    session: Session, tenant_id: str, app_id: str | None = None
-) -> Sequence[ServicePrincipal]:
-    query = select(ServicePrincipal).where(ServicePrincipal.tenant_id == tenant_id)
-    if app_id is not None:
-        query = query.where(ServicePrincipal.app_id == app_id)
-    return session.scalars(query.order_by(ServicePrincipal.created_at, ServicePrincipal.id)).all()
-
-
-def get_service_principal(session: Session, tenant_id: str, object_id: str) -> ServicePrincipal:
-    sp = session.get(ServicePrincipal, check_guid(object_id, "servicePrincipal id"))
-    if sp is None or sp.tenant_id != tenant_id:
-        raise NotFound(_missing(object_id))
-    return sp
-
-
-def delete_service_principal(session: Session, sp: ServicePrincipal) -> None:
-    if sp.is_builtin:
-        raise InvalidInput("Built-in API service principals cannot be deleted.")
-    session.delete(sp)
-    session.flush()
-    touch(session, sp.tenant_id)
-
-
-def find_resource(session: Session, tenant_id: str, name: str) -> ServicePrincipal | None:
-    """A resource by any of its servicePrincipalNames (identifier URI or appId)."""
-    return session.scalar(
-        select(ServicePrincipal)
-        .join(ServicePrincipalName)
-        .where(ServicePrincipalName.tenant_id == tenant_id, ServicePrincipalName.name == name)
-    )
-
-
-def resource_apis(session: Session, tenant_id: str) -> Sequence[ServicePrincipal]:
-    """APIs my organization uses: principals that expose app roles or delegated scopes."""
-    return [
-        sp
-        for sp in list_service_principals(session, tenant_id)
-        if sp.app_roles or sp.oauth2_permission_scopes
-    ]
-
-
 def application_by_reference(session: Session, tenant_id: str, reference: str) -> Application:
     """An application by appId, object id, or exact display name (which must be unambiguous)."""
     try:
@@ -393,11 +245,3 @@ def application_by_reference(session: Session, tenant_id: str, reference: str) -
     if not named:
         raise NotFound(f"No application '{reference}' exists in this tenant.")
     return named[0]
-
-
-def _missing(object_id: str) -> str:
-    """Graph's wording for an unknown object id."""
-    return (
-        f"Resource '{object_id[:80]}' does not exist or one of its queried reference-property "
-        "objects are not present."
-    )

@@ -116,7 +116,7 @@ async def read_form(headers: dict[str, str], receive: Receive) -> dict[str, str]
     if media_type != FORM_TYPE:
         raise errors.MalformedBody(detail=f"Content-Type must be {FORM_TYPE}.")
     declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise errors.BodyTooLarge(limit=str(MAX_FORM_BYTES))
     body = await _read_body(receive)
     try:

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from dicomite.identity.assertions import RegisteredCertificate
 from dicomite.identity.consent import granted_role_values
 from dicomite.identity.credentials import parse_certificate
-from dicomite.identity.directory import find_resource, find_tenant, service_principal_for_app
+from dicomite.identity.directory import find_tenant
+from dicomite.identity.principals import find_resource, service_principal_for_app
 from dicomite.store.db import Store
 from dicomite.store.tables import (
     Application,

@@ -23,7 +23,13 @@ class InvalidInput(DirectoryProblem):
 
 
 class NotFound(DirectoryProblem):
-    pass
+    @classmethod
+    def for_object(cls, object_id: str) -> NotFound:
+        """Graph's wording for an unknown object id."""
+        return cls(
+            f"Resource '{object_id[:80]}' does not exist or one of its queried "
+            "reference-property objects are not present."
+        )
 
 
 class Conflict(DirectoryProblem):

@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dicomite.bootstrap import open_context
+from dicomite.dicom.routes import dicom_app
 from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         services.signins.start()
+        services.dicom.start_sweeper()
         # Startup objects live for the whole process: moving them out of the collector's
         # generations keeps full collections (and their latency spikes) short.
         gc.collect()
@@ -39,12 +41,15 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            services.dicom.stop_sweeper()
             services.signins.stop()
             services.context.store.dispose()
 
     routes = [
         Route("/healthz", _health),
         Mount("/graph/v1.0", app=graph_app(services)),
+        Mount("/dicom/v1", app=dicom_app(services.dicom, 1)),
+        Mount("/dicom/v2", app=dicom_app(services.dicom, 2)),
         *IdentityRoutes(services.tokens, services.keys).routes(),
     ]
     app = Starlette(

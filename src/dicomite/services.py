@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from dicomite.bootstrap import Context
+from dicomite.clock import utcnow
+from dicomite.dicom.auth import DicomAuthenticator, JwksCache
+from dicomite.dicom.blobs import BlobStore, FileSystemBlobStore
+from dicomite.dicom.routes import DicomService
 from dicomite.identity.assertions import ReplayGuard
 from dicomite.identity.issuance import IssuanceView
 from dicomite.identity.keys import KeyRing
@@ -19,6 +24,7 @@ class Services:
     keys: KeyRing
     signins: SignInRecorder
     tokens: TokenService
+    dicom: DicomService
 
     @property
     def public_url(self) -> str:
@@ -38,4 +44,29 @@ def build_services(context: Context) -> Services:
         signins=signins,
         lifetime=timedelta(seconds=settings.access_token_lifetime_seconds),
     )
-    return Services(context=context, keys=keys, signins=signins, tokens=tokens)
+    # The DICOM service is a resource server: it reads the JWKS like any other would, through
+    # a cache refreshed on an unknown kid, here loaded in-process from the key ring.
+    jwks = JwksCache(lambda: keys.jwks(utcnow(), None))
+    auth = DicomAuthenticator(
+        jwks, settings.effective_public_url, context.tenant_id, settings.dicom_resource_uri
+    )
+    dicom = DicomService(
+        context.store, open_blob_store(settings.blob_dir, settings.blob_url),
+        auth, settings.effective_public_url, settings.dicom_max_request_bytes,
+    )  # fmt: skip
+    return Services(context=context, keys=keys, signins=signins, tokens=tokens, dicom=dicom)
+
+
+def open_blob_store(folder: Path, blob_url: str | None) -> BlobStore:
+    """The folder store by default; Azure Blob Storage when ``--blob-url`` is given."""
+    if not blob_url:
+        return FileSystemBlobStore(folder)
+    try:
+        from dicomite.dicom.blobs_azure import AzureBlobStore
+    except ImportError as error:
+        raise RuntimeError(
+            f"--blob-url needs the Azure blob store (dicomite.dicom.blobs_azure and "
+            f"azure-storage-blob), which cannot be imported: {error}"
+        ) from error
+    store: BlobStore = AzureBlobStore(blob_url)
+    return store

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Encrypts signing private keys at rest; when unset a key file inside the data dir is used.
     key_encryption_key: str | None = None
 
+    # STOW request limit (the Azure DICOM service documents 2 GB per request).
+    dicom_max_request_bytes: int = Field(default=2 * 1024**3, ge=1)
+
     access_token_lifetime_seconds: int = Field(default=3599, ge=300, le=86400)
     log_level: str = "info"
 
@@ -73,6 +76,10 @@ class Settings(BaseSettings):
     @property
     def ca_file(self) -> Path:
         return self.tls_dir / "ca.pem"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
 
     @property
     def bootstrap_file(self) -> Path:

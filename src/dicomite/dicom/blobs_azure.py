@@ -203,6 +203,8 @@ class _RangedReader(io.RawIOBase):
     """A seekable view of one blob version, fetched in ``READ_AHEAD`` ranges on demand."""
 
     def __init__(self, blob: BlobClient, size: int, etag: str) -> None:
+        # Readers of files (pydicom among them) expect a buffered stream to have a name.
+        self.name = blob.blob_name
         self._blob = blob
         self._size = size
         self._etag = etag

@@ -219,3 +219,70 @@ class SignIn(Base):
     credential_key_id: Mapped[str | None] = mapped_column(GUID)
     ip_address: Mapped[str | None] = mapped_column(String(64))
     correlation_id: Mapped[str | None] = mapped_column(String(64))
+
+
+# DICOM index (dicomite.dicom.index): one row per study, series and instance, plus the change
+# feed. Searchable attributes are columns (declared once in ``dicom.index.INDEXED``); what QIDO
+# and /metadata return is precomputed DICOM JSON, so no request re-parses a file.
+
+
+class DicomStudy(Base):
+    __tablename__ = "dicom_studies"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    patient_name: Mapped[str | None] = mapped_column(String(324))
+    patient_name_words: Mapped[str | None] = mapped_column(String(400))
+    patient_birth_date: Mapped[str | None] = mapped_column(String(8))
+    accession_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    referring_physician_name: Mapped[str | None] = mapped_column(String(324))
+    referring_physician_name_words: Mapped[str | None] = mapped_column(String(400))
+    study_date: Mapped[str | None] = mapped_column(String(8), index=True)
+    study_description: Mapped[str | None] = mapped_column(String(256))
+    attributes: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class DicomSeries(Base):
+    __tablename__ = "dicom_series"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("dicom_studies.pk", ondelete="CASCADE"))
+    series_uid: Mapped[str] = mapped_column(String(64), index=True)
+    modality: Mapped[str | None] = mapped_column(String(16), index=True)
+    performed_procedure_step_start_date: Mapped[str | None] = mapped_column(String(8))
+    manufacturer_model_name: Mapped[str | None] = mapped_column(String(64))
+    attributes: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("study_pk", "series_uid"),)
+
+
+class DicomInstance(Base):
+    __tablename__ = "dicom_instances"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_pk: Mapped[int] = mapped_column(
+        ForeignKey("dicom_studies.pk", ondelete="CASCADE"), index=True
+    )
+    series_pk: Mapped[int] = mapped_column(ForeignKey("dicom_series.pk", ondelete="CASCADE"))
+    sop_uid: Mapped[str] = mapped_column(String(64), index=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
+    number_of_frames: Mapped[int] = mapped_column(Integer, default=1)
+    blob_key: Mapped[str] = mapped_column(String(256))
+    size: Mapped[int] = mapped_column(Integer)
+    # A fresh value at every write of the row: ETags of /metadata derive from it.
+    version: Mapped[str] = mapped_column(String(32))
+    attributes: Mapped[str] = mapped_column(Text)
+    metadata_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("series_pk", "sop_uid"),)
+
+
+class DicomChange(Base):
+    __tablename__ = "dicom_changes"
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    timestamp: Mapped[datetime] = mapped_column(index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    study_uid: Mapped[str] = mapped_column(String(64))
+    series_uid: Mapped[str] = mapped_column(String(64))
+    sop_uid: Mapped[str] = mapped_column(String(64), index=True)

@@ -1,0 +1,107 @@
+"""The change feed (non-standard; Azure DICOM "Change Feed"): ``/changefeed`` and ``/latest``.
+
+v1 pages by sequence: ``offset`` is the sequence to start after, ``limit`` 1 to 100 (default 10).
+v2 adds a time window: ``startTime``/``endTime`` (ISO 8601), ``offset`` counts skipped entries
+and ``limit`` is 1 to 200 (default 100). ``includemetadata`` (default true) adds the instance's
+current metadata when it still exists.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dicomite.dicom.errors import BadRequest
+from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
+
+LIMITS = {1: (10, 100), 2: (100, 200)}
+
+
+def read_feed(session: Session, params: dict[str, str], version: int) -> list[dict[str, Any]]:
+    default, maximum = LIMITS[version]
+    limit = _integer(params, "limit", default, 1, maximum)
+    offset = _integer(params, "offset", 0, 0, 2**62)
+    query = select(DicomChange).order_by(DicomChange.sequence)
+    if version == 1:
+        query = query.where(DicomChange.sequence > offset)
+    else:
+        start, end = _time(params, "starttime"), _time(params, "endtime")
+        if start is not None:
+            query = query.where(DicomChange.timestamp >= start)
+        if end is not None:
+            query = query.where(DicomChange.timestamp < end)
+        query = query.offset(offset)
+    changes = session.scalars(query.limit(limit)).all()
+    with_metadata = _boolean(params, "includemetadata")
+    return [_entry(session, change, with_metadata) for change in changes]
+
+
+def latest(session: Session, params: dict[str, str]) -> dict[str, Any] | None:
+    change = session.scalars(
+        select(DicomChange).order_by(DicomChange.sequence.desc()).limit(1)
+    ).first()
+    return None if change is None else _entry(session, change, _boolean(params, "includemetadata"))
+
+
+def _entry(session: Session, change: DicomChange, with_metadata: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "Sequence": change.sequence,
+        "StudyInstanceUid": change.study_uid,
+        "SeriesInstanceUid": change.series_uid,
+        "SopInstanceUid": change.sop_uid,
+        "Action": change.action,
+        "Timestamp": change.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "State": change.state,
+    }
+    if with_metadata:
+        entry["Metadata"] = _metadata(session, change) if change.state == "current" else None
+    return entry
+
+
+def _metadata(session: Session, change: DicomChange) -> Any:
+    text = session.scalar(
+        select(DicomInstance.metadata_json)
+        .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
+        .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
+        .where(DicomStudy.study_uid == change.study_uid,
+               DicomSeries.series_uid == change.series_uid,
+               DicomInstance.sop_uid == change.sop_uid)
+    )  # fmt: skip
+    return json.loads(text) if text else None
+
+
+def _integer(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"The parameter '{name}' must be an integer.") from None
+    if not low <= value <= high:
+        raise BadRequest(f"The parameter '{name}' must be between {low} and {high}.")
+    return value
+
+
+def _boolean(params: dict[str, str], name: str) -> bool:
+    raw = params.get(name, "true").lower()
+    if raw not in ("true", "false"):
+        raise BadRequest(f"The parameter '{name}' must be true or false.")
+    return raw == "true"
+
+
+def _time(params: dict[str, str], name: str) -> datetime | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"The parameter '{name}' must be an ISO 8601 date and time.") from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"The parameter '{name}' needs a time zone (e.g. Z).")
+    return moment

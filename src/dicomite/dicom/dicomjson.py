@@ -1,0 +1,89 @@
+"""The DICOM JSON model (PS3.18 §F.2) and the per-instance metadata computed at store time.
+
+Metadata leaves out the bulk-data value representations the Azure DICOM conformance statement
+lists for ``/metadata`` (OB, OD, OF, OL, OV, OW, UN) and the pixel data; it is serialized once
+when an instance is stored, so ``/metadata`` and QIDO only copy stored JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pydicom import Dataset
+from pydicom.dataelem import DataElement
+from pydicom.tag import Tag
+
+BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+JsonDataset = dict[str, Any]
+
+
+def tag_key(tag: int) -> str:
+    """PS3.18 §F.2.1.1: eight uppercase hexadecimal digits."""
+    return f"{tag:08X}"
+
+
+def metadata(dataset: Dataset) -> JsonDataset:
+    """The dataset in DICOM JSON without bulk data; invalid values are left out, not fatal."""
+    result: JsonDataset = {}
+    for element in dataset:
+        converted = _element(element)
+        if converted is not None:
+            result[tag_key(element.tag)] = converted
+    return result
+
+
+def _element(element: DataElement) -> dict[str, Any] | None:
+    vr = str(element.VR)
+    if vr in BULK_VRS or " or " in vr or element.tag == 0x7FE00010:
+        return None
+    if vr == "SQ":
+        items = [metadata(item) for item in element.value or []]
+        return {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
+    try:
+        converted: dict[str, Any] = element.to_json_dict(None, 0)
+    except (ValueError, TypeError, OverflowError, UnicodeError, AttributeError):
+        return None
+    return converted if _finite(converted) else None
+
+
+def _finite(converted: dict[str, Any]) -> bool:
+    """JSON has no NaN or infinity (RFC 8259 §6); such values cannot be sent."""
+    for value in converted.get("Value", ()):
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            return False
+    return True
+
+
+def subset(dataset: JsonDataset, tags: Iterable[int]) -> JsonDataset:
+    found = {}
+    for tag in tags:
+        key = tag_key(tag)
+        if key in dataset:
+            found[key] = dataset[key]
+    return found
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def uid_element(value: str) -> dict[str, Any]:
+    return {"vr": "UI", "Value": [value]}
+
+
+def first_value(dataset: JsonDataset, tag: int) -> Any | None:
+    values = dataset.get(tag_key(tag), {}).get("Value")
+    return values[0] if values else None
+
+
+def person_name(value: Any) -> str | None:
+    if isinstance(value, dict):
+        alphabetic = value.get("Alphabetic")
+        return alphabetic if isinstance(alphabetic, str) else None
+    return None
+
+
+def keyword_tag(keyword: str) -> int:
+    return int(Tag(keyword))

@@ -1,0 +1,77 @@
+"""Errors of the DICOM service, each knowing its wire format.
+
+Exception tree::
+
+    DicomError                    status, message: a text/plain body, as the Azure DICOM
+    │                             service's exception middleware answers (a content result)
+    ├── BadRequest                400
+    ├── Unauthenticated           401 (+ RFC 6750 ``WWW-Authenticate: Bearer …``)
+    ├── Forbidden                 403
+    ├── NotFound                  404
+    ├── NotAcceptable             406
+    ├── Conflict                  409
+    ├── PayloadTooLarge           413
+    └── UnsupportedMediaType      415
+
+Failures of single instances inside a STOW request are not exceptions: they are reported in the
+response dataset (``FailedSOPSequence``, see :mod:`dicomite.dicom.stow`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from starlette.responses import PlainTextResponse, Response
+
+
+class DicomError(Exception):
+    status: ClassVar[int] = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def response(self) -> Response:
+        return PlainTextResponse(self.message, status_code=self.status, headers=self.headers())
+
+
+class BadRequest(DicomError):
+    pass
+
+
+class Unauthenticated(DicomError):
+    status = 401
+
+    def __init__(self, message: str, challenge: str) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": self.challenge}
+
+
+class Forbidden(DicomError):
+    status = 403
+
+
+class NotFound(DicomError):
+    status = 404
+
+
+class NotAcceptable(DicomError):
+    status = 406
+
+
+class Conflict(DicomError):
+    status = 409
+
+
+class PayloadTooLarge(DicomError):
+    status = 413
+
+
+class UnsupportedMediaType(DicomError):
+    status = 415

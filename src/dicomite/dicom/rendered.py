@@ -1,0 +1,91 @@
+"""Rendered resources (PS3.18 §10.4.1.1.3; conformance statement "Retrieve Rendered Image"):
+one frame as JPEG (default) or PNG, with the modality and VOI LUTs applied (window centre and
+width when the instance has them, else the frame's own range)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from pydicom import dcmread
+from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut, convert_color_space
+
+from dicomite.dicom.blobs import BlobStore
+from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
+from dicomite.dicom.index import StoredInstance
+from dicomite.dicom.multipart import MediaType
+
+JPEG, PNG = "image/jpeg", "image/png"
+
+
+def negotiate(accept: str | None) -> str:
+    if not accept:
+        return JPEG
+    for item in accept.split(","):
+        media = MediaType.parse(item).value
+        if media in (JPEG, PNG):
+            return media
+        if media in ("*/*", "image/*"):
+            return JPEG
+    raise NotAcceptable(f"Rendered images are {JPEG} or {PNG}, not '{accept[:80]}'.")
+
+
+def quality(value: str | None) -> int:
+    if value is None:
+        return 100
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 100:
+        raise BadRequest("quality must be an integer from 1 to 100.")
+    return int(value)
+
+
+def frame_number(text: str | None, count: int) -> int:
+    if text is None:
+        return 1
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise BadRequest(f"'{text[:40]}' is not a frame number (frames start at 1).")
+    if int(text) > count:
+        raise NotFound(f"The instance has {count} frame(s); frame {text} does not exist.")
+    return int(text)
+
+
+def render(blobs: BlobStore, instance: StoredInstance, frame: int, media: str, level: int) -> bytes:
+    with blobs.open(instance.blob_key) as handle:
+        dataset = dcmread(handle)
+    if "PixelData" not in dataset:
+        raise NotFound("The instance has no pixel data to render.")
+    try:
+        pixels = dataset.pixel_array
+    except Exception as error:  # decoders raise many types; the client gets a clear 406
+        raise NotAcceptable(f"The instance's pixel data cannot be decoded: {error}") from None
+    if instance.number_of_frames > 1:
+        pixels = pixels[frame - 1]
+    image = _image(dataset, pixels)
+    out = io.BytesIO()
+    if media == JPEG:
+        image.convert("RGB" if image.mode == "RGB" else "L").save(out, "JPEG", quality=level)
+    else:
+        image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _image(dataset: object, pixels: np.ndarray) -> Image.Image:
+    if pixels.ndim == 3 and pixels.shape[-1] == 3:
+        if str(getattr(dataset, "PhotometricInterpretation", "RGB")) != "RGB":
+            space = str(dataset.PhotometricInterpretation)  # type: ignore[attr-defined]
+            pixels = convert_color_space(pixels, space, "RGB")
+        return Image.fromarray(_to_uint8(pixels.astype(np.float64)), "RGB")
+    values = apply_modality_lut(pixels, dataset)  # type: ignore[arg-type]
+    if "WindowCenter" in dataset:  # type: ignore[operator]
+        values = apply_voi_lut(values, dataset)  # type: ignore[arg-type]
+    scaled = _to_uint8(np.asarray(values, dtype=np.float64))
+    if str(getattr(dataset, "PhotometricInterpretation", "")) == "MONOCHROME1":
+        scaled = 255 - scaled
+    return Image.fromarray(scaled, "L")
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    return ((values - low) * (255.0 / (high - low))).clip(0, 255).astype(np.uint8)

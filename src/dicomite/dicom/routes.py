@@ -1,0 +1,274 @@
+"""The DICOMweb routes at ``/dicom/v1`` and ``/dicom/v2``: thin adapters from HTTP to the
+transactions (stow, wado, qido, delete, changefeed), each guarded by ``dicom.auth``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from dicomite.clock import utcnow
+from dicomite.dicom import changefeed, delete, index, qido, rendered, validation, wado
+from dicomite.dicom.auth import Action, DicomAuthenticator
+from dicomite.dicom.blobs import BlobStore
+from dicomite.dicom.errors import BadRequest, DicomError, NotFound
+from dicomite.dicom.index import Level
+from dicomite.dicom.multipart import new_boundary
+from dicomite.dicom.stow import DICOM, DICOM_JSON, StowRequest, StowService, check_accept_json
+from dicomite.dicom.sweep import sweep
+from dicomite.store.db import Store
+
+Handler = Callable[[Request], Awaitable[Response]]
+logger = logging.getLogger(__name__)
+
+
+class DicomService:
+    """What every route needs; one per process, shared by both API versions."""
+
+    def __init__(
+        self, store: Store, blobs: BlobStore, auth: DicomAuthenticator, public_url: str,
+        max_request_bytes: int,
+    ) -> None:  # fmt: skip
+        self.store = store
+        self.blobs = blobs
+        self.auth = auth
+        self.public_url = public_url
+        self.stow = StowService(store, blobs, max_request_bytes)
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_first = True
+
+    def start_sweeper(self, every_seconds: float = 3600.0) -> None:
+        """Sweep crash leftovers shortly after start, then hourly (see ``dicom.sweep``)."""
+
+        def run() -> None:
+            while not self._stop.wait(60.0 if self._sweeper_first else every_seconds):
+                self._sweeper_first = False
+                try:
+                    temporary, orphans = sweep(self.store, self.blobs)
+                except Exception:  # a sweep must never take the server down; retried later
+                    logger.exception("blob sweep failed")
+                    continue
+                if temporary or orphans:
+                    logger.info("blob sweep: %d temporary, %d orphaned", temporary, orphans)
+
+        self._sweeper = threading.Thread(target=run, name="dicom-blob-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def stop_sweeper(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+
+
+def dicom_app(service: DicomService, version: int) -> Starlette:
+    api = _Api(service, version)
+    s, se, i = "/studies/{study}", "/series/{series}", "/instances/{instance}"
+    routes = [
+        Route("/studies", api.guard(Action.WRITE, api.store), methods=["POST"]),
+        Route(s, api.guard(Action.WRITE, api.store), methods=["POST"]),
+        Route("/studies", api.guard(Action.SEARCH, api.search(Level.STUDY)), methods=["GET"]),
+        Route("/series", api.guard(Action.SEARCH, api.search(Level.SERIES))),
+        Route("/instances", api.guard(Action.SEARCH, api.search(Level.INSTANCE))),
+        Route(f"{s}/series", api.guard(Action.SEARCH, api.search(Level.SERIES))),
+        Route(f"{s}/instances", api.guard(Action.SEARCH, api.search(Level.INSTANCE))),
+        Route(f"{s}{se}/instances", api.guard(Action.SEARCH, api.search(Level.INSTANCE))),
+        Route(s, api.guard(Action.READ, api.retrieve), methods=["GET"]),
+        Route(f"{s}{se}", api.guard(Action.READ, api.retrieve), methods=["GET"]),
+        Route(f"{s}{se}{i}", api.guard(Action.READ, api.retrieve), methods=["GET"]),
+        Route(f"{s}/metadata", api.guard(Action.READ, api.metadata)),
+        Route(f"{s}{se}/metadata", api.guard(Action.READ, api.metadata)),
+        Route(f"{s}{se}{i}/metadata", api.guard(Action.READ, api.metadata)),
+        Route(f"{s}{se}{i}/frames/{{frames}}", api.guard(Action.READ, api.frames)),
+        Route(f"{s}{se}{i}/rendered", api.guard(Action.READ, api.rendered)),
+        Route(f"{s}{se}{i}/frames/{{frames}}/rendered", api.guard(Action.READ, api.rendered)),
+        Route(s, api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
+        Route(f"{s}{se}", api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
+        Route(f"{s}{se}{i}", api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
+        Route("/changefeed", api.guard(Action.CHANGEFEED, api.feed)),
+        Route("/changefeed/latest", api.guard(Action.CHANGEFEED, api.latest)),
+    ]
+    if version >= 2:  # upsert is new in v2 (conformance statement v2, "Store")
+        routes.insert(0, Route("/studies", api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
+        routes.insert(1, Route(s, api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
+    return Starlette(routes=routes, exception_handlers={HTTPException: _routing_error})
+
+
+async def _routing_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+class _Api:
+    def __init__(self, service: DicomService, version: int) -> None:
+        self.service = service
+        self.version = version
+        self.base_url = f"{service.public_url}/dicom/v{version}"
+
+    def guard(self, action: Action, handler: Handler) -> Handler:
+        async def guarded(request: Request) -> Response:
+            try:
+                caller = self.service.auth.authenticate(
+                    request.headers.get("authorization"), utcnow()
+                )
+                caller.require(action)
+                _check_uids(request.path_params)
+                return await handler(request)
+            except DicomError as error:
+                return error.response()
+            except ClientDisconnect:
+                return Response(status_code=400)
+
+        return guarded
+
+    async def store(self, request: Request) -> Response:
+        return await self._stow(request, replace=False)
+
+    async def upsert(self, request: Request) -> Response:
+        return await self._stow(request, replace=True)
+
+    async def _stow(self, request: Request, *, replace: bool) -> Response:
+        stow_request = StowRequest(
+            self.version, request.path_params.get("study"), replace, self.base_url
+        )
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        status, body = await self.service.stow.handle(stow_request, headers, request.stream())
+        if status == 204:
+            return Response(status_code=204)
+        return _dicom_json(body, status)
+
+    def search(self, level: Level) -> Handler:
+        async def handler(request: Request) -> Response:
+            check_accept_json(request.headers.get("accept"))
+            params = request.path_params
+            scope = qido.Scope(level, params.get("study"), params.get("series"))
+            query = qido.parse(list(request.query_params.multi_items()), scope)
+            found = await anyio.to_thread.run_sync(self._search, scope, query)
+            return _dicom_json(found) if found else Response(status_code=204)
+
+        return handler
+
+    def _search(self, scope: qido.Scope, query: qido.Query) -> list[dict[str, Any]]:
+        with self.service.store.read() as session:
+            return qido.search(session, scope, query)
+
+    def _instances(self, params: dict[str, Any]) -> list[index.StoredInstance]:
+        with self.service.store.read() as session:
+            found = index.find_instances(
+                session, params["study"], params.get("series"), params.get("instance")
+            )
+        if not found:
+            raise NotFound(_not_found(params))
+        return found
+
+    async def retrieve(self, request: Request) -> Response:
+        single = "instance" in request.path_params
+        wanted = wado.negotiate(request.headers.get("accept"), DICOM, single_allowed=single)
+        instances = await anyio.to_thread.run_sync(self._instances, request.path_params)
+        plan = wado.plan(instances, wanted.syntax)
+        ready = None
+        if len(instances) == 1 and not plan[0]:
+            ready = await anyio.to_thread.run_sync(
+                wado.transcoded, self.service.blobs, instances[0].blob_key
+            )
+        boundary = new_boundary()
+        stream = wado.instance_stream(self.service.blobs, instances, plan, wanted, boundary, ready)
+        syntax = wanted.syntax
+        if syntax == "*" and len(instances) == 1:
+            syntax = instances[0].transfer_syntax_uid
+        shown = wado.Wanted(wanted.multipart, syntax)
+        return StreamingResponse(stream, media_type=wado.content_type(shown, boundary, DICOM))
+
+    async def metadata(self, request: Request) -> Response:
+        check_accept_json(request.headers.get("accept"))
+        params = request.path_params
+        found = await anyio.to_thread.run_sync(self._metadata, params)
+        if not found:
+            raise NotFound(_not_found(params))
+        tag = wado.etag([version for version, _ in found])
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers={"ETag": tag})
+        body = "[" + ",".join(text for _, text in found) + "]"
+        return Response(body, media_type=DICOM_JSON, headers={"ETag": tag})
+
+    def _metadata(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+        with self.service.store.read() as session:
+            return index.metadata_of(
+                session, params["study"], params.get("series"), params.get("instance")
+            )
+
+    async def frames(self, request: Request) -> Response:
+        wanted = wado.negotiate(request.headers.get("accept"), wado.OCTETS, single_allowed=True)
+        instance = (await anyio.to_thread.run_sync(self._instances, request.path_params))[0]
+        numbers = wado.parse_frames(request.path_params["frames"], instance.number_of_frames)
+        syntax = instance.transfer_syntax_uid if wanted.syntax == "*" else wanted.syntax
+        wado.plan([instance], wanted.syntax)
+        frames = await anyio.to_thread.run_sync(
+            wado.frame_bytes, self.service.blobs, instance, numbers, wanted.syntax
+        )
+        boundary = new_boundary()
+        media = f'multipart/related; type="{wado.OCTETS}"; boundary={boundary}'
+        return StreamingResponse(wado.frames_stream(frames, boundary, syntax), media_type=media)
+
+    async def rendered(self, request: Request) -> Response:
+        instance = (await anyio.to_thread.run_sync(self._instances, request.path_params))[0]
+        frame = rendered.frame_number(request.path_params.get("frames"), instance.number_of_frames)
+        media = rendered.negotiate(request.headers.get("accept"))
+        quality = rendered.quality(request.query_params.get("quality"))
+        image = await anyio.to_thread.run_sync(
+            rendered.render, self.service.blobs, instance, frame, media, quality
+        )
+        return Response(image, media_type=media)
+
+    async def delete(self, request: Request) -> Response:
+        params = request.path_params
+        await anyio.to_thread.run_sync(
+            delete.delete_resource, self.service.store, self.service.blobs, params["study"],
+            params.get("series"), params.get("instance"),
+        )  # fmt: skip
+        return Response(status_code=204)
+
+    async def feed(self, request: Request) -> Response:
+        params = {k.lower(): v for k, v in request.query_params.items()}
+        return JSONResponse(await anyio.to_thread.run_sync(self._feed, params))
+
+    def _feed(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        with self.service.store.read() as session:
+            return changefeed.read_feed(session, params, self.version)
+
+    async def latest(self, request: Request) -> Response:
+        params = {k.lower(): v for k, v in request.query_params.items()}
+        return JSONResponse(await anyio.to_thread.run_sync(self._latest, params))
+
+    def _latest(self, params: dict[str, str]) -> dict[str, Any] | None:
+        with self.service.store.read() as session:
+            return changefeed.latest(session, params)
+
+
+def _check_uids(params: dict[str, Any]) -> None:
+    for name in ("study", "series", "instance"):
+        value = params.get(name)
+        if value is not None and not validation.valid_uid(value):
+            raise BadRequest(f"The {name} instance UID '{str(value)[:80]}' is invalid.")
+
+
+def _not_found(params: dict[str, Any]) -> str:
+    if "instance" in params:
+        return f"The instance {params['instance']} was not found."
+    if "series" in params:
+        return f"The series {params['series']} was not found."
+    return f"The study {params['study']} was not found."
+
+
+def _dicom_json(body: Any, status: int = 200) -> Response:
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(content, status_code=status, media_type=DICOM_JSON)

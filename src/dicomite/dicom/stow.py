@@ -1,0 +1,399 @@
+"""STOW-RS (PS3.18 §10.5): ``POST /studies[/{study}]`` and the v2 upsert ``PUT``.
+
+The body is streamed: each part goes to a blob writer as it arrives; when the part ends the blob
+is committed (durable, atomically renamed), its header parsed from the blob, checked, and only
+then indexed. A failed check or index commit deletes the new blob; a PUT deletes the blob it
+replaced after the index row points at the new one. So an index row never points at a missing
+blob, and nothing stored before is touched by a failing request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+from sqlalchemy.exc import IntegrityError
+
+from dicomite.clock import utcnow
+from dicomite.dicom import dicomjson, index, validation
+from dicomite.dicom.blobs import BlobStore, BlobWriter, new_blob_key
+from dicomite.dicom.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from dicomite.dicom.multipart import (
+    MediaType,
+    MultipartReader,
+    PartData,
+    PartEnd,
+    PartStart,
+    boundary_of,
+)
+from dicomite.store.db import Store
+
+DICOM = "application/dicom"
+DICOM_JSON = "application/dicom+json"
+WRITE_CHUNK = 1024 * 1024
+WRITE_ATTEMPTS = 3
+PART10_PREFIX = bytes(128) + b"DICM"  # PS3.10 §7.1: preamble and prefix
+
+
+class Reason:
+    """Failure and warning reason codes (conformance statement, "Store … Reason Codes")."""
+
+    PROCESSING_FAILURE = 272
+    VALIDATION_FAILURE = 43264
+    MISMATCHED_STUDY = 43265
+    DUPLICATE = 45070
+    PENDING = 45071
+    SOP_CLASS_MISMATCH_WARNING = 45063
+    VALIDATION_WARNING = 1
+
+
+@dataclass
+class Result:
+    sop_class_uid: str | None = None
+    sop_uid: str | None = None
+    retrieve_url: str | None = None
+    failure: int | None = None
+    warning: int | None = None
+    comments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StowRequest:
+    version: int
+    study_uid: str | None
+    replace: bool
+    base_url: str  # {public_url}/dicom/v{n}
+
+
+class InFlight:
+    """Instances being indexed by this process; a second writer meets 45071."""
+
+    def __init__(self) -> None:
+        self._uids: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, uids: tuple[str, str, str]) -> bool:
+        with self._lock:
+            if uids in self._uids:
+                return False
+            self._uids.add(uids)
+            return True
+
+    def release(self, uids: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._uids.discard(uids)
+
+
+class StowService:
+    def __init__(self, store: Store, blobs: BlobStore, max_request_bytes: int) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._max = max_request_bytes
+        self._in_flight = InFlight()
+
+    async def handle(
+        self, request: StowRequest, headers: dict[str, str], body: AsyncIterator[bytes]
+    ) -> tuple[int, dict[str, Any]]:
+        if request.study_uid is not None and not validation.valid_uid(request.study_uid):
+            raise BadRequest(f"The StudyInstanceUID '{request.study_uid[:80]}' is invalid.")
+        check_accept_json(headers.get("accept"))
+        declared = headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self._max:
+            raise PayloadTooLarge(f"The request exceeds the limit of {self._max} bytes.")
+        content_type = MediaType.parse(headers.get("content-type", ""))
+        if content_type.value == DICOM:
+            results = [await self._single(request, body)]
+        elif content_type.value == "multipart/related":
+            results = await self._multipart(request, content_type, body)
+        else:
+            raise UnsupportedMediaType(
+                f"The Content-Type '{content_type.value}' is not supported; use "
+                f'multipart/related; type="{DICOM}" or {DICOM}.'
+            )
+        return _response(request, results)
+
+    async def _single(self, request: StowRequest, body: AsyncIterator[bytes]) -> Result:
+        upload = _Upload(self._blobs, self._max)
+        try:
+            async for chunk in body:
+                await upload.write(chunk)
+            key, size = await upload.commit()
+        finally:
+            await upload.abort()
+        return await anyio.to_thread.run_sync(self._process, request, key, size)
+
+    async def _multipart(
+        self, request: StowRequest, content_type: MediaType, body: AsyncIterator[bytes]
+    ) -> list[Result]:
+        part_type = content_type.parameters.get("type")
+        if part_type is not None and MediaType.parse(part_type).value != DICOM:
+            raise UnsupportedMediaType(f'The multipart type "{part_type[:80]}" is not supported.')
+        reader = MultipartReader(boundary_of(content_type))
+        results: list[Result] = []
+        upload: _Upload | None = None
+        total = 0
+        try:
+            async for chunk in body:
+                total += len(chunk)
+                if total > self._max:
+                    raise PayloadTooLarge(f"The request exceeds the limit of {self._max} bytes.")
+                for event in reader.feed(chunk):
+                    if isinstance(event, PartStart):
+                        _check_part_type(event.headers)
+                        upload = _Upload(self._blobs, self._max)
+                    elif isinstance(event, PartData) and upload is not None:
+                        await upload.write(event.data)
+                    elif isinstance(event, PartEnd) and upload is not None:
+                        key, size = await upload.commit()
+                        upload = None
+                        results.append(
+                            await anyio.to_thread.run_sync(self._process, request, key, size)
+                        )
+            reader.close()
+        finally:
+            if upload is not None:
+                await upload.abort()
+        return results
+
+    def _process(self, request: StowRequest, key: str, size: int) -> Result:
+        """Check and index one committed blob; on any failure the blob is deleted."""
+        keep = False
+        try:
+            result, new = self._read(request, key, size)
+            if new is not None:
+                keep = self._index(request, new, result)
+            return result
+        finally:
+            if not keep:
+                self._blobs.delete(key)
+
+    def _read(
+        self, request: StowRequest, key: str, size: int
+    ) -> tuple[Result, index.NewInstance | None]:
+        result = Result()
+        try:
+            with self._blobs.open(key) as handle:
+                dataset = _read_header(handle)
+                truncated = _pixel_data_truncated(handle, dataset, size)
+        except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
+                NotImplementedError, AttributeError, IndexError, OverflowError):  # fmt: skip
+            result.failure = Reason.PROCESSING_FAILURE
+            return result, None
+        result.sop_class_uid = _uid(dataset.get("SOPClassUID"))
+        result.sop_uid = _uid(dataset.get("SOPInstanceUID"))
+        checked = validation.check(dataset)
+        if truncated:
+            checked.errors.append("The pixel data is truncated.")
+        study = _uid(dataset.get("StudyInstanceUID"))
+        if checked.errors or (checked.warnings and request.version == 1):
+            result.failure = Reason.VALIDATION_FAILURE
+            result.comments = checked.errors + checked.warnings
+            return result, None
+        if request.study_uid is not None and study != request.study_uid:
+            result.failure = Reason.MISMATCHED_STUDY
+            return result, None
+        if checked.warnings:
+            result.warning, result.comments = Reason.VALIDATION_WARNING, checked.warnings
+        elif _sop_class_mismatch(dataset):
+            result.warning = Reason.SOP_CLASS_MISMATCH_WARNING
+        meta = dataset.file_meta if hasattr(dataset, "file_meta") else None
+        syntax = (
+            str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if meta else "1.2.840.10008.1.2"
+        )
+        series = _uid(dataset.get("SeriesInstanceUID"))
+        assert study and series and result.sop_uid and result.sop_class_uid
+        new = index.NewInstance(
+            study_uid=study, series_uid=series, sop_uid=result.sop_uid,
+            sop_class_uid=result.sop_class_uid, transfer_syntax_uid=syntax,
+            number_of_frames=_frames(dataset), blob_key=key, size=size,
+            metadata=dicomjson.metadata(dataset), columns=checked.columns,
+        )  # fmt: skip
+        return result, new
+
+    def _index(self, request: StowRequest, new: index.NewInstance, result: Result) -> bool:
+        uids = (new.study_uid, new.series_uid, new.sop_uid)
+        if not self._in_flight.claim(uids):
+            result.failure = Reason.PENDING
+            return False
+        try:
+            replaced = self._write(new, request.replace)
+        except index.Duplicate:
+            result.failure = Reason.DUPLICATE
+            return False
+        except IntegrityError:  # still conflicting after the retries: another writer holds it
+            result.failure = Reason.PENDING
+            return False
+        finally:
+            self._in_flight.release(uids)
+        if replaced is not None and replaced != new.blob_key:
+            self._blobs.delete(replaced)
+        result.retrieve_url = (
+            f"{request.base_url}/studies/{new.study_uid}/series/{new.series_uid}"
+            f"/instances/{new.sop_uid}"
+        )
+        return True
+
+    def _write(self, new: index.NewInstance, replace: bool) -> str | None:
+        """One transaction; retried when a concurrent request (another process on PostgreSQL)
+        created the same study or series first, so that the retry finds and extends it."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self._store.write() as session:
+                    return index.store_instance(session, new, utcnow(), replace=replace)
+            except IntegrityError:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class _Upload:
+    """One part on its way to a blob, written in 1 MB slices off the event loop."""
+
+    def __init__(self, blobs: BlobStore, limit: int) -> None:
+        self._blobs = blobs
+        self._limit = limit
+        self._size = 0
+        self._key = new_blob_key()
+        self._writer: BlobWriter | None = None
+        self._pending = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._limit:
+            raise PayloadTooLarge(f"The request exceeds the limit of {self._limit} bytes.")
+        self._pending += data
+        if len(self._pending) >= WRITE_CHUNK:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._writer is None:
+            self._writer = await anyio.to_thread.run_sync(self._blobs.writer, self._key)
+            if self._pending[:2] == b"\x02\x00":
+                # File Meta Information without the preamble and prefix (what pydicom writes
+                # for a plain Dataset): stored as a PS3.10 file, so every reader accepts it.
+                self._pending[:0] = PART10_PREFIX
+        data, self._pending = bytes(self._pending), bytearray()
+        await anyio.to_thread.run_sync(self._writer.write, data)
+
+    async def commit(self) -> tuple[str, int]:
+        await self._flush()
+        assert self._writer is not None
+        size = await anyio.to_thread.run_sync(self._writer.commit)
+        self._writer = None
+        return self._key, size
+
+    async def abort(self) -> None:
+        if self._writer is not None:
+            await anyio.to_thread.run_sync(self._writer.abort)
+            self._writer = None
+
+
+def _read_header(handle: Any) -> Any:
+    return dcmread(handle, stop_before_pixels=True)
+
+
+def check_accept_json(accept: str | None) -> None:
+    if not accept:
+        return
+    types = {MediaType.parse(item).value for item in accept.split(",")}
+    if not types & {DICOM_JSON, "application/json", "*/*", "application/*"}:
+        raise NotAcceptable(
+            f"The Accept header '{accept[:100]}' is not supported; use {DICOM_JSON}."
+        )
+
+
+def _check_part_type(headers: dict[str, str]) -> None:
+    given = headers.get("content-type")
+    if given is not None and MediaType.parse(given).value != DICOM:
+        raise UnsupportedMediaType(f"A part's Content-Type '{given[:80]}' is not {DICOM}.")
+
+
+def _uid(value: Any) -> str | None:
+    return str(value).rstrip("\x00 ") if value is not None else None
+
+
+def _frames(dataset: Any) -> int:
+    try:
+        return max(1, int(dataset.get("NumberOfFrames") or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _sop_class_mismatch(dataset: Any) -> bool:
+    meta = getattr(dataset, "file_meta", None)
+    stored = meta.get("MediaStorageSOPClassUID") if meta is not None else None
+    return stored is not None and str(stored) != str(dataset.get("SOPClassUID"))
+
+
+def _pixel_data_truncated(handle: Any, dataset: Any, size: int) -> bool:
+    """After ``stop_before_pixels`` the stream is at the pixel data element, if any: a defined
+    length reaching past the end of the blob means the file was cut short."""
+    position = handle.tell()
+    header = handle.read(12)
+    if len(header) < 8 or header[:4] not in (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10"):
+        return False
+    little = header[:4] == b"\xe0\x7f\x10\x00"
+    order: Any = "little" if little else "big"
+    if header[4:6] in (b"OB", b"OW", b"OF", b"UN"):
+        length, start = int.from_bytes(header[8:12], order), position + 12
+    elif dataset.is_implicit_VR if hasattr(dataset, "is_implicit_VR") else False:
+        length, start = int.from_bytes(header[4:8], order), position + 8
+    else:
+        return False
+    return length != 0xFFFFFFFF and start + length > size
+
+
+def _response(request: StowRequest, results: list[Result]) -> tuple[int, dict[str, Any]]:
+    if not results:
+        return 204, {}
+    stored = [r for r in results if r.failure is None]
+    failed = [r for r in results if r.failure is not None]
+    body: dict[str, Any] = {}
+    if request.study_uid is not None and stored:
+        body["00081190"] = {
+            "vr": "UR",
+            "Value": [f"{request.base_url}/studies/{request.study_uid}"],
+        }
+    if failed:
+        body["00081198"] = {"vr": "SQ", "Value": [_failed_item(r) for r in failed]}
+    if stored:
+        body["00081199"] = {"vr": "SQ", "Value": [_stored_item(r) for r in stored]}
+    if not stored:
+        return 409, body
+    warned = any(r.warning is not None for r in stored)
+    return (202 if failed or warned else 200), body
+
+
+def _references(result: Result) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if result.sop_class_uid:
+        item["00081150"] = dicomjson.uid_element(result.sop_class_uid)
+    if result.sop_uid:
+        item["00081155"] = dicomjson.uid_element(result.sop_uid)
+    return item
+
+
+def _comments(result: Result) -> dict[str, Any]:
+    if not result.comments:
+        return {}
+    items = [{"00000902": {"vr": "LO", "Value": [c]}} for c in result.comments]
+    return {"00741048": {"vr": "SQ", "Value": items}}
+
+
+def _failed_item(result: Result) -> dict[str, Any]:
+    item = _references(result)
+    item["00081197"] = {"vr": "US", "Value": [result.failure]}
+    return item | _comments(result)
+
+
+def _stored_item(result: Result) -> dict[str, Any]:
+    item = _references(result)
+    item["00081190"] = {"vr": "UR", "Value": [result.retrieve_url]}
+    if result.warning is not None:
+        item["00081196"] = {"vr": "US", "Value": [result.warning]}
+    return item | _comments(result)

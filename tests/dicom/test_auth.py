@@ -1,0 +1,141 @@
+"""Resource-server checks on the wire: 401 with an RFC 6750 challenge, 403 by role."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from dicomite.clock import utcnow
+from dicomite.identity.builtin import DICOM_APP_ID
+from dicomite.identity.keys import KeyRing
+from tests.fixtures.dicom import TokenFactory, dicom_client, make_dataset, to_bytes
+from tests.fixtures.directory import Admin
+from tests.fixtures.server import Server
+
+DICOM = "https://dicom.healthcareapis.azure.com"
+
+
+def _claims(server: Server, **overrides: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "aud": DICOM,
+        "iss": f"{server.base_url}/{server.tenant_id}/",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "appid": str(uuid.uuid4()),
+        "roles": ["Dicom.ReadWrite"],
+        "tid": server.tenant_id,
+        "ver": "1.0",
+    }
+    claims.update(overrides)
+    return claims
+
+
+@pytest.fixture(scope="module")
+def sign(admin: Admin) -> object:
+    ring = KeyRing(admin.context.store, admin.context.protection)
+    key = ring.signing_key(utcnow())
+
+    def signed(claims: dict[str, object], alg: str = "RS256") -> str:
+        return jwt.encode(claims, key.private_key, algorithm=alg, headers={"kid": key.kid})
+
+    return signed
+
+
+def _status(server: Server, token: str | None, path: str = "/studies") -> tuple[int, str]:
+    with dicom_client(server, token) as client:
+        response = client.get(path)
+    return response.status_code, response.headers.get("www-authenticate", "")
+
+
+def test_missing_token_is_401_with_a_bearer_challenge(server: Server) -> None:
+    status, challenge = _status(server, None)
+    assert status == 401
+    assert challenge.startswith("Bearer realm=")
+    assert "error=" not in challenge  # RFC 6750 §3.1: no error code when no token was sent
+
+
+def test_token_in_the_query_is_not_accepted(server: Server, dicom_token: TokenFactory) -> None:
+    status, _ = _status(server, None, f"/studies?access_token={dicom_token('Dicom.Read')}")
+    assert status == 401
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"exp": int(time.time()) - 3600}, id="expired"),
+        pytest.param({"nbf": int(time.time()) + 3600}, id="not-yet-valid"),
+        pytest.param({"aud": "https://graph.microsoft.com"}, id="wrong-audience"),
+        pytest.param({"iss": "https://login.microsoftonline.com/x/"}, id="wrong-issuer"),
+    ],
+)
+def test_invalid_claims_are_401(server: Server, sign: object, overrides: dict[str, object]) -> None:
+    status, challenge = _status(server, sign(_claims(server, **overrides)))  # type: ignore[operator]
+    assert status == 401
+    assert 'error="invalid_token"' in challenge
+
+
+def test_app_id_audience_and_v2_issuer_are_accepted(server: Server, sign: object) -> None:
+    claims = _claims(server, aud=DICOM_APP_ID, iss=f"{server.base_url}/{server.tenant_id}/v2.0")
+    assert _status(server, sign(claims))[0] in (200, 204)  # type: ignore[operator]
+
+
+def test_forged_signature_is_401(server: Server, sign: object) -> None:
+    genuine = sign(_claims(server))  # type: ignore[operator]
+    header = jwt.get_unverified_header(genuine)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(_claims(server), other, algorithm="RS256", headers={"kid": header["kid"]})
+    assert _status(server, forged)[0] == 401
+    unknown_kid = jwt.encode(_claims(server), other, algorithm="RS256", headers={"kid": "nope"})
+    assert _status(server, unknown_kid)[0] == 401
+
+
+def test_hs256_and_none_are_refused(server: Server) -> None:
+    hs = jwt.encode(_claims(server), "secret-secret-secret-secret-1234", algorithm="HS256")
+    assert _status(server, hs)[0] == 401
+    assert _status(server, "not.a.jwt")[0] == 401
+
+
+def test_real_token_from_the_token_endpoint(server: Server, dicom_token: TokenFactory) -> None:
+    assert _status(server, dicom_token("Dicom.Read"))[0] in (200, 204)
+
+
+def test_reader_cannot_store_or_delete(server: Server, dicom_token: TokenFactory) -> None:
+    with dicom_client(server, dicom_token("Dicom.Read")) as client:
+        stored = client.post(
+            "/studies",
+            content=to_bytes(make_dataset()),
+            headers={"Content-Type": "application/dicom"},
+        )
+        deleted = client.delete(f"/studies/{uuid.uuid4().int}")
+        feed = client.get("/changefeed")
+    assert (stored.status_code, deleted.status_code, feed.status_code) == (403, 403, 200)
+
+
+def test_no_roles_is_403(server: Server, dicom_token: TokenFactory) -> None:
+    assert _status(server, dicom_token())[0] == 403
+    assert _status(server, dicom_token(), "/changefeed")[0] == 403
+
+
+def test_jwks_cache_refreshes_unknown_kid_at_most_every_five_minutes() -> None:
+    from dicomite.dicom.auth import JwksCache
+
+    calls: list[int] = []
+    now = [0.0]
+
+    def loader() -> dict[str, object]:
+        calls.append(1)
+        return {"keys": []}
+
+    cache = JwksCache(loader, clock=lambda: now[0])
+    assert cache.key("a") is None and cache.key("b") is None
+    assert len(calls) == 1
+    now[0] += timedelta(minutes=5).total_seconds()
+    assert cache.key("c") is None
+    assert len(calls) == 2

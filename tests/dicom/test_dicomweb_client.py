@@ -1,0 +1,57 @@
+"""dicomweb-client (Python) against the running server over HTTPS, token from msal."""
+
+from __future__ import annotations
+
+import msal
+import pytest
+import requests
+from dicomweb_client.api import DICOMwebClient
+from pydicom.uid import generate_uid
+
+from tests.fixtures.dicom import make_dataset
+from tests.fixtures.directory import DICOM_SCOPE, Admin
+from tests.fixtures.server import Server
+
+pytestmark = pytest.mark.acceptance
+
+
+@pytest.fixture(scope="module")
+def client(server: Server, admin: Admin) -> DICOMwebClient:
+    app = admin.register(roles=("Dicom.ReadWrite",))
+    session = requests.Session()
+    session.verify = server.ca_file
+    confidential = msal.ConfidentialClientApplication(
+        app.app_id, client_credential=app.secret, authority=server.authority,
+        instance_discovery=False, http_client=session,
+    )  # fmt: skip
+    token = confidential.acquire_token_for_client(scopes=[DICOM_SCOPE])["access_token"]
+    return DICOMwebClient(
+        url=f"{server.base_url}/dicom/v1", session=session,
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+
+
+def test_store_search_retrieve(client: DICOMwebClient) -> None:
+    study, series = generate_uid(), generate_uid()
+    pid = f"DWC-{study[-10:]}"
+    datasets = [make_dataset(study=study, series=series, PatientID=pid) for _ in range(3)]
+    big = make_dataset(study=study, series=series, PatientID=pid, frames=40)
+    big.Rows = big.Columns = 128
+    big.PixelData = bytes(128 * 128 * 2 * 40)  # over 1 MB: dicomweb-client sends it chunked
+    response = client.store_instances([*datasets, big])
+    assert len(response.ReferencedSOPSequence) == 4
+
+    page1 = client.search_for_instances(search_filters={"PatientID": pid}, limit=3)
+    page2 = client.search_for_instances(search_filters={"PatientID": pid}, limit=3, offset=3)
+    assert len(page1) == 3 and len(page2) == 1
+    assert len(client.search_for_studies(search_filters={"PatientID": pid})) == 1
+
+    assert len(client.retrieve_study(study)) == 4
+    assert len(client.retrieve_series(study, series)) == 4
+    one = datasets[0]
+    instance = client.retrieve_instance(study, series, one.SOPInstanceUID)
+    assert instance.SOPInstanceUID == one.SOPInstanceUID
+    metadata = client.retrieve_study_metadata(study)
+    assert len(metadata) == 4
+    frames = client.retrieve_instance_frames(study, series, one.SOPInstanceUID, frame_numbers=[2])
+    assert frames == [one.PixelData[32:64]]

@@ -1,0 +1,179 @@
+"""WADO-RS from the wire: byte-identical round trips, transcoding, metadata, frames, rendered."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from email.parser import BytesParser
+from pathlib import Path
+
+import httpx
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_files
+from pydicom.encaps import generate_frames
+from pydicom.uid import ExplicitVRLittleEndian
+
+from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
+
+NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+ANY = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+
+
+def parts(response: httpx.Response) -> list[bytes]:
+    message = BytesParser().parsebytes(
+        b"Content-Type: "
+        + response.headers["content-type"].encode()
+        + b"\r\n\r\n"
+        + response.content
+    )
+    return [part.get_payload(decode=True) for part in message.get_payload()]  # type: ignore[union-attr,misc]
+
+
+def readable_test_files() -> list[tuple[Path, pydicom.Dataset]]:
+    found = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in sorted(get_testdata_files()):
+            try:
+                found.append((Path(name), pydicom.dcmread(name)))
+            except Exception:
+                continue
+    return found
+
+
+def instance_path(dataset: pydicom.Dataset) -> str:
+    return (
+        f"/studies/{dataset.StudyInstanceUID}/series/{dataset.SeriesInstanceUID}"
+        f"/instances/{dataset.SOPInstanceUID}"
+    )
+
+
+def test_pydicom_test_files_round_trip(writer: httpx.Client, writer_v2: httpx.Client) -> None:
+    """Each readable file: stored (PUT, as files share UIDs) and retrieved byte-identically with
+    transfer-syntax=*, or refused with 43264 when it lacks the required attributes."""
+    stored = refused = transcoded = 0
+    for path, dataset in readable_test_files():
+        data = path.read_bytes()
+        response = writer_v2.put("/studies", content=multipart(data), headers=stow_headers())
+        if response.status_code == 409:
+            failed = response.json()["00081198"]["Value"][0]
+            assert failed["00081197"]["Value"] == [43264], path.name
+            refused += 1
+            continue
+        assert response.status_code in (200, 202), (path.name, response.text)
+        got = writer.get(instance_path(dataset), headers=ANY)
+        assert got.status_code == 200, path.name
+        assert parts(got) == [data], path.name
+        stored += 1
+        syntax = str(dataset.file_meta.get("TransferSyntaxUID", ""))
+        if syntax in NATIVE and "PixelData" in dataset:
+            explicit = writer.get(instance_path(dataset))
+            assert explicit.status_code == 200, path.name
+            again = pydicom.dcmread(io.BytesIO(parts(explicit)[0]))
+            assert again.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+            assert again.SOPInstanceUID == dataset.SOPInstanceUID
+            transcoded += 1
+    assert stored > 100 and refused < 25 and transcoded > 20
+
+
+@pytest.fixture(scope="module")
+def stored(writer: httpx.Client) -> pydicom.Dataset:
+    dataset = make_dataset(frames=3)
+    assert (
+        writer.post(
+            "/studies", content=multipart(to_bytes(dataset)), headers=stow_headers()
+        ).status_code
+        == 200
+    )
+    return dataset
+
+
+def test_study_series_instance_retrieve(writer: httpx.Client, stored: pydicom.Dataset) -> None:
+    series = make_dataset(study=stored.StudyInstanceUID, series=stored.SeriesInstanceUID)
+    writer.post("/studies", content=multipart(to_bytes(series)), headers=stow_headers())
+    study = writer.get(f"/studies/{stored.StudyInstanceUID}", headers=ANY)
+    assert study.headers["content-type"].startswith('multipart/related; type="application/dicom"')
+    assert len(parts(study)) == 2
+    assert (
+        len(
+            parts(
+                writer.get(f"/studies/{stored.StudyInstanceUID}/series/{stored.SeriesInstanceUID}")
+            )
+        )
+        == 2
+    )
+    single = writer.get(
+        instance_path(stored), headers={"Accept": "application/dicom; transfer-syntax=*"}
+    )
+    assert single.headers["content-type"].startswith("application/dicom")
+    assert single.content == to_bytes(stored)
+
+
+def test_metadata_etag_and_304(writer: httpx.Client, stored: pydicom.Dataset) -> None:
+    url = f"{instance_path(stored)}/metadata"
+    first = writer.get(url)
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("application/dicom+json")
+    body = first.json()
+    assert body[0]["00080018"]["Value"] == [stored.SOPInstanceUID]
+    assert "7FE00010" not in body[0]  # no bulk data
+    unchanged = writer.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert unchanged.status_code == 304 and not unchanged.content
+    assert writer.get(f"/studies/{stored.StudyInstanceUID}/metadata").status_code == 200
+
+
+def test_frames(writer: httpx.Client, stored: pydicom.Dataset) -> None:
+    response = writer.get(f"{instance_path(stored)}/frames/1,3")
+    assert response.status_code == 200
+    frames = parts(response)
+    assert frames[0] == stored.PixelData[:32] and frames[1] == stored.PixelData[64:96]
+    assert writer.get(f"{instance_path(stored)}/frames/4").status_code == 404
+    assert writer.get(f"{instance_path(stored)}/frames/0").status_code == 400
+    assert writer.get(f"{instance_path(stored)}/frames/a,b").status_code == 400
+
+
+def test_rendered(writer: httpx.Client, stored: pydicom.Dataset) -> None:
+    jpeg = writer.get(f"{instance_path(stored)}/rendered")
+    assert jpeg.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(jpeg.content)).size == (4, 4)
+    png = writer.get(f"{instance_path(stored)}/frames/2/rendered", headers={"Accept": "image/png"})
+    assert png.headers["content-type"] == "image/png"
+    assert writer.get(f"{instance_path(stored)}/rendered?quality=0").status_code == 400
+    assert (
+        writer.get(f"{instance_path(stored)}/rendered", headers={"Accept": "image/gif"}).status_code
+        == 406
+    )
+
+
+def test_not_found_not_acceptable_bad_uid(writer: httpx.Client, stored: pydicom.Dataset) -> None:
+    assert writer.get("/studies/1.2.3.404").status_code == 404
+    assert (
+        writer.get(f"/studies/{stored.StudyInstanceUID}/series/1.2.3.404/metadata").status_code
+        == 404
+    )
+    jpeg2000 = {"Accept": ANY["Accept"].replace("*", "1.2.840.10008.1.2.4.90")}
+    refused = writer.get(instance_path(stored), headers=jpeg2000)
+    assert refused.status_code == 406 and "transfer-syntax" in refused.text
+    assert writer.get(instance_path(stored), headers={"Accept": "text/html"}).status_code == 406
+    assert writer.get("/studies/..%2F..%2Fetc").status_code in (400, 404)
+    assert writer.get("/studies/1.2.a$b").status_code == 400
+
+
+def test_frames_of_an_encapsulated_instance(writer: httpx.Client, writer_v2: httpx.Client) -> None:
+    path = Path(get_testdata_files("SC_rgb_rle_2frame.dcm")[0])
+    dataset = pydicom.dcmread(path)
+    response = writer_v2.put(
+        "/studies", content=multipart(path.read_bytes()), headers=stow_headers()
+    )
+    assert response.status_code in (200, 202)
+    url = f"{instance_path(dataset)}/frames/2,1"
+    as_stored = writer.get(
+        url,
+        headers={"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'},
+    )
+    expected = list(generate_frames(dataset.PixelData, number_of_frames=dataset.NumberOfFrames))
+    assert parts(as_stored) == [expected[1], expected[0]]
+    decoded = parts(writer.get(url))
+    assert decoded == [dataset.pixel_array[1].tobytes(), dataset.pixel_array[0].tobytes()]

@@ -37,6 +37,7 @@ DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 WRITE_CHUNK = 1024 * 1024
 WRITE_ATTEMPTS = 3
+PARALLEL_COMMITS = 8  # parts of one request being made durable at the same time
 PART10_PREFIX = bytes(128) + b"DICM"  # PS3.10 §7.1: preamble and prefix
 
 
@@ -95,6 +96,9 @@ class StowService:
         self._blobs = blobs
         self._max = max_request_bytes
         self._in_flight = InFlight()
+        # Index writes of this process queue here rather than in SQLite's busy handler, which
+        # polls with sleeps of up to 100 ms.
+        self._write_lock = threading.Lock()
 
     async def handle(
         self, request: StowRequest, headers: dict[str, str], body: AsyncIterator[bytes]
@@ -122,7 +126,7 @@ class StowService:
         try:
             async for chunk in body:
                 await upload.write(chunk)
-            key, size = await upload.commit()
+            key, size = await anyio.to_thread.run_sync(upload.commit_sync)
         finally:
             await upload.abort()
         return await anyio.to_thread.run_sync(self._process, request, key, size)
@@ -137,28 +141,68 @@ class StowService:
         results: list[Result] = []
         upload: _Upload | None = None
         total = 0
+        # Parts are made durable (fsync, rename) in worker threads while the body keeps
+        # arriving, several at once; they are checked and indexed one after the other in body
+        # order, exactly as if each part had been stored before the next one was read.
+        committing = anyio.Semaphore(PARALLEL_COMMITS)
+        previous: anyio.Event | None = None
+        errors: list[Exception] = []
         try:
-            async for chunk in body:
-                total += len(chunk)
-                if total > self._max:
-                    raise PayloadTooLarge(f"The request exceeds the limit of {self._max} bytes.")
-                for event in reader.feed(chunk):
-                    if isinstance(event, PartStart):
-                        _check_part_type(event.headers)
-                        upload = _Upload(self._blobs, self._max)
-                    elif isinstance(event, PartData) and upload is not None:
-                        await upload.write(event.data)
-                    elif isinstance(event, PartEnd) and upload is not None:
-                        key, size = await upload.commit()
-                        upload = None
-                        results.append(
-                            await anyio.to_thread.run_sync(self._process, request, key, size)
-                        )
-            reader.close()
+            async with anyio.create_task_group() as group:
+                try:
+                    async for chunk in body:
+                        total += len(chunk)
+                        if total > self._max:
+                            raise PayloadTooLarge(
+                                f"The request exceeds the limit of {self._max} bytes."
+                            )
+                        for event in reader.feed(chunk):
+                            if isinstance(event, PartStart):
+                                _check_part_type(event.headers)
+                                upload = _Upload(self._blobs, self._max)
+                            elif isinstance(event, PartData) and upload is not None:
+                                await upload.write(event.data)
+                            elif isinstance(event, PartEnd) and upload is not None:
+                                await committing.acquire()
+                                done = anyio.Event()
+                                results.append(Result())
+                                group.start_soon(
+                                    self._store_part, request, upload, committing, previous,
+                                    done, results, len(results) - 1, errors,
+                                )  # fmt: skip
+                                upload, previous = None, done
+                    reader.close()
+                except Exception as error:  # raised as itself once the started parts are done
+                    errors.insert(0, error)
         finally:
             if upload is not None:
                 await upload.abort()
+        if errors:
+            raise errors[0]
         return results
+
+    async def _store_part(
+        self, request: StowRequest, upload: _Upload, committing: anyio.Semaphore,
+        previous: anyio.Event | None, done: anyio.Event, results: list[Result], slot: int,
+        errors: list[Exception],
+    ) -> None:  # fmt: skip
+        # Shielded: a part whose blob is committed is always indexed (or its blob deleted).
+        with anyio.CancelScope(shield=True):
+            try:
+                try:
+                    key, size = await anyio.to_thread.run_sync(upload.commit_sync)
+                finally:
+                    committing.release()
+                if previous is not None:
+                    await previous.wait()
+                if errors:  # an earlier part failed: stop as the sequential loop would have
+                    self._blobs.delete(key)
+                    return
+                results[slot] = await anyio.to_thread.run_sync(self._process, request, key, size)
+            except Exception as error:
+                errors.append(error)
+            finally:
+                done.set()
 
     def _process(self, request: StowRequest, key: str, size: int) -> Result:
         """Check and index one committed blob; on any failure the blob is deleted."""
@@ -243,7 +287,7 @@ class StowService:
         created the same study or series first, so that the retry finds and extends it."""
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                with self._store.write() as session:
+                with self._write_lock, self._store.write() as session:
                     return index.store_instance(session, new, utcnow(), replace=replace)
             except IntegrityError:
                 if attempt == WRITE_ATTEMPTS - 1:
@@ -271,26 +315,38 @@ class _Upload:
             await self._flush()
 
     async def _flush(self) -> None:
+        await anyio.to_thread.run_sync(self._flush_sync)
+
+    def _flush_sync(self) -> None:
         if self._writer is None:
-            self._writer = await anyio.to_thread.run_sync(self._blobs.writer, self._key)
+            self._writer = self._blobs.writer(self._key)
             if self._pending[:2] == b"\x02\x00":
                 # File Meta Information without the preamble and prefix (what pydicom writes
                 # for a plain Dataset): stored as a PS3.10 file, so every reader accepts it.
                 self._pending[:0] = PART10_PREFIX
         data, self._pending = bytes(self._pending), bytearray()
-        await anyio.to_thread.run_sync(self._writer.write, data)
+        self._writer.write(data)
 
-    async def commit(self) -> tuple[str, int]:
-        await self._flush()
-        assert self._writer is not None
-        size = await anyio.to_thread.run_sync(self._writer.commit)
-        self._writer = None
-        return self._key, size
+    def commit_sync(self) -> tuple[str, int]:
+        """Write what is pending, make the blob durable and visible (in a worker thread: one
+        hop per part); on failure nothing is left but what the sweeper removes."""
+        try:
+            self._flush_sync()
+            assert self._writer is not None
+            size = self._writer.commit()
+            self._writer = None
+            return self._key, size
+        finally:
+            self.abort_sync()
+
+    def abort_sync(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
 
     async def abort(self) -> None:
         if self._writer is not None:
-            await anyio.to_thread.run_sync(self._writer.abort)
-            self._writer = None
+            await anyio.to_thread.run_sync(self.abort_sync)
 
 
 def _read_header(handle: Any) -> Any:

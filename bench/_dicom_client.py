@@ -1,0 +1,157 @@
+"""DICOMweb client side: the STOW client, multipart bodies, response framing checks."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import re
+import secrets
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from _dicom_base import ACCEPT_JSON, Server
+from _processes import HOST
+
+
+def multipart_body(parts: Sequence[bytes], boundary: str) -> bytes:
+    chunks = []
+    for part in parts:
+        chunks.append(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode())
+        chunks.append(part)
+        chunks.append(b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks)
+
+
+def stow_failures(status: int, body: bytes, expected: int) -> int:
+    """Instances of a STOW request that did not get stored (0 when all are fine)."""
+    if status != 200:
+        return expected
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return expected
+    if not isinstance(doc, dict):
+        return expected
+    referenced = doc.get("00081199", {}).get("Value", [])
+    failed = doc.get("00081198", {}).get("Value", [])
+    return max(expected - len(referenced), len(failed))
+
+
+@dataclass
+class StowStats:
+    requests: int = 0
+    instances: int = 0
+    failed_instances: int = 0
+    bytes: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    first_error: str | None = None
+
+
+async def stow_batches(
+    server: Server,
+    batches: Sequence[Callable[[], list[bytes]]],
+    concurrency: int,
+    progress_every_s: float = 0.0,
+) -> tuple[StowStats, float]:
+    """POST every batch (one multipart/related request each), `concurrency` in flight."""
+    import aiohttp
+
+    stats = StowStats()
+    boundary = "dicomite-bench-" + secrets.token_hex(12)
+    headers = {
+        **server.headers,
+        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+        "Accept": ACCEPT_JSON,
+        "Accept-Encoding": "identity",
+    }
+    queue: asyncio.Queue[Callable[[], list[bytes]]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    started = time.perf_counter()
+    next_report = started + progress_every_s
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal next_report
+        while True:
+            try:
+                make = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            parts = make()
+            body = multipart_body(parts, boundary)
+            t0 = time.perf_counter()
+            async with session.post(f"{server.base}/studies", data=body, headers=headers) as resp:
+                payload = await resp.read()
+                status = resp.status
+            stats.latencies_ms.append((time.perf_counter() - t0) * 1000)
+            failed = stow_failures(status, payload, len(parts))
+            stats.requests += 1
+            stats.instances += len(parts) - failed
+            stats.failed_instances += failed
+            stats.bytes += len(body)
+            if failed and stats.first_error is None:
+                stats.first_error = f"HTTP {status}: {payload[:400]!r}"
+            now = time.perf_counter()
+            if progress_every_s and now >= next_report:
+                next_report = now + progress_every_s
+                rate = stats.instances / (now - started)
+                print(
+                    f"  {server.name}: {stats.instances} instances stored"
+                    f" ({rate:.0f}/s, {stats.failed_instances} failed)",
+                    flush=True,
+                )
+
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False
+    ) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return stats, time.perf_counter() - started
+
+
+def percentile(values: Sequence[float], percent: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(percent / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def split_multipart(content_type: str, body: bytes) -> list[bytes]:
+    """The payloads of a multipart/related body."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if match is None:
+        raise ValueError(f"no boundary in {content_type!r}")
+    delimiter = b"\r\n--" + match[1].encode()
+    parts = []
+    for chunk in (b"\r\n" + body).split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        parts.append(chunk[chunk.index(b"\r\n\r\n") + 4 :])
+    return parts
+
+
+def eof_delimited(server: Server, path: str, accept: str) -> bool:
+    """Whether the server ends this response by closing the connection.
+
+    Orthanc does so for multipart WADO responses (`Connection: close`, neither
+    Content-Length nor chunked encoding). wrk then counts one read error per
+    complete response; those are not failures and are not counted as errors.
+    """
+    url = urllib.parse.urlsplit(server.base + path)
+    conn = http.client.HTTPConnection(url.hostname or HOST, url.port, timeout=60)
+    try:
+        target = url.path + (f"?{url.query}" if url.query else "")
+        conn.request("GET", target, headers={**server.headers, "Accept": accept})
+        resp = conn.getresponse()
+        resp.read()
+        no_length = resp.getheader("Content-Length") is None
+        chunked = "chunked" in (resp.getheader("Transfer-Encoding") or "").lower()
+        return resp.status == 200 and no_length and not chunked and resp.will_close
+    finally:
+        conn.close()

@@ -1,0 +1,159 @@
+"""Dicomite under test: a registered DICOM client, a bearer token, the server itself."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import urllib.parse
+import uuid
+from pathlib import Path
+from typing import Any
+
+from _dicom_base import (
+    ACCEPT_JSON,
+    DICOM_SCOPE,
+    DICOMITE_NAME,
+    READY_TIMEOUT_S,
+    STOP_GRACE_S,
+    Server,
+    http_request,
+)
+from _dicom_orthanc import start_orthanc
+from _processes import (
+    HOST,
+    REPO_ROOT,
+    RESULTS_DIR,
+    dicomite_executable,
+    free_port,
+    running_process,
+    wait_ready,
+)
+
+
+def _cli_json(exe: Path, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, env=env, check=False, timeout=120
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"dicomite {' '.join(args)} failed: {out.stderr or out.stdout}")
+    if "--json" not in args:
+        return {}
+    payload: dict[str, Any] = json.loads(out.stdout)
+    return payload
+
+
+def register_dicom_client(exe: Path, data_dir: Path, env: dict[str, str]) -> tuple[str, str]:
+    """A confidential client with the Dicom.ReadWrite app role, via the `dicomite app` CLI."""
+    name = f"dicom-bench-{secrets.token_hex(4)}"
+    common = ["--data-dir", str(data_dir)]
+    app = _cli_json(exe, ["app", "create", name, "--json", *common], env)
+    permission = ["--api", "dicom", "--permission", "Dicom.ReadWrite"]
+    _cli_json(exe, ["app", "permission", "add", name, *permission, *common], env)
+    _cli_json(exe, ["app", "consent", name, *common], env)
+    secret = _cli_json(exe, ["app", "secret", "add", name, "--json", *common], env)
+    return str(app["appId"]), str(secret["secretText"])
+
+
+def request_token(token_url: str, client_id: str, secret: str) -> str:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": secret,
+        "scope": DICOM_SCOPE,
+    }
+    body = urllib.parse.urlencode(form).encode()
+    status, _, payload = http_request(
+        "POST", token_url, {"Content-Type": "application/x-www-form-urlencoded"}, body
+    )
+    if status != 200:
+        raise RuntimeError(f"token request failed: {status} {payload[:500]!r}")
+    token = json.loads(payload).get("access_token")
+    if not isinstance(token, str):
+        raise RuntimeError(f"no access_token in {payload[:300]!r}")
+    return token
+
+
+class DicomiteNotReadyError(RuntimeError):
+    """Dicomite runs, but its DICOM service does not answer STOW (404)."""
+
+
+def probe_stow(server: Server) -> int:
+    """POST an empty multipart body: anything but 404 means STOW is there."""
+    boundary = "probe-" + secrets.token_hex(8)
+    status, _, _ = http_request(
+        "POST",
+        f"{server.base}/studies",
+        {
+            **server.headers,
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+            "Accept": ACCEPT_JSON,
+        },
+        f"--{boundary}--\r\n".encode(),
+    )
+    return status
+
+
+def start_dicomite(stack: contextlib.ExitStack, data_dir: Path, workers: int) -> Server:
+    exe = dicomite_executable()
+    port, tenant = free_port(), str(uuid.uuid4())
+    origin = f"http://{HOST}:{port}"
+    env = {
+        **os.environ,
+        "DICOMITE_BOOTSTRAP_CLIENT_ID": str(uuid.uuid4()),
+        "DICOMITE_BOOTSTRAP_CLIENT_SECRET": secrets.token_urlsafe(40),
+        "DICOMITE_TENANT_ID": tenant,
+    }
+    # The CLI works on the data folder directly: register the client before serving.
+    client_id, secret = register_dicom_client(exe, data_dir, env)
+    command = [str(exe), "serve", "--data-dir", str(data_dir), "--host", HOST]
+    command += ["--port", str(port), "--http", "--workers", str(workers)]
+    command += ["--public-url", origin]
+    log_path = RESULTS_DIR / f"{DICOMITE_NAME}-dicom.log"
+    print(f"\n[{DICOMITE_NAME}] starting: {' '.join(command)}  (log: {log_path})", flush=True)
+    proc = stack.enter_context(
+        running_process(command, env, log_path, cwd=REPO_ROOT, grace_s=STOP_GRACE_S)
+    )
+    ready_url = f"{origin}/{tenant}/v2.0/.well-known/openid-configuration"
+    wait_ready(proc, ready_url, log_path, READY_TIMEOUT_S)
+    token_url = f"{origin}/{tenant}/oauth2/v2.0/token"
+    server = Server(
+        name=DICOMITE_NAME,
+        config=f"{workers} worker process(es), plain HTTP, SQLite + folder blob store",
+        origin=origin,
+        root="/dicom/v2",
+        proc=proc,
+        log_path=log_path,
+        extra={"workers": workers},
+    )
+
+    def refresh() -> None:
+        server.headers["Authorization"] = "Bearer " + request_token(token_url, client_id, secret)
+
+    server.refresh_auth = refresh
+    refresh()
+    status = probe_stow(server)
+    if status == 404:
+        raise DicomiteNotReadyError(
+            f"Dicomite's DICOM service is not there yet: POST {server.base}/studies -> 404"
+        )
+    print(f"[{DICOMITE_NAME}] ready at {server.base} (empty STOW probe -> {status})", flush=True)
+    return server
+
+
+def start_servers(
+    stack: contextlib.ExitStack, only: str, work: Path, workers: int, orthanc: dict[str, str] | None
+) -> list[Server]:
+    """The peer first, then Dicomite; both stay up (and are stopped by `stack`)."""
+    servers = []
+    if only in ("all", "peer"):
+        assert orthanc is not None
+        servers.append(start_orthanc(stack, work / "orthanc", orthanc))
+    if only in ("all", "dicomite"):
+        servers.append(start_dicomite(stack, work / "dicomite", workers))
+    return servers
+
+
+# ------------------------------------------------------------------ STOW client

@@ -1,0 +1,377 @@
+"""The optional DICOM benchmark modes: --scale (QIDO latency over many small
+instances) and --big (one huge multi-frame instance, server RSS sampled)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from _dicom_base import (
+    ACCEPT_JSON,
+    ACCEPT_WADO,
+    BIG_RESULTS_FILE,
+    BIG_TARGET_RSS_GROWTH_MB,
+    CACHE_DIR,
+    MB,
+    QIDO_CONNECTIONS,
+    QIDO_LIMIT,
+    SCALE_INSTANCES_PER_SERIES,
+    SCALE_RESULTS_FILE,
+    SCALE_SERIES_PER_STUDY,
+    SCALE_TARGET_P50_MS,
+    STOW_CONCURRENCY,
+    Server,
+    http_request,
+)
+from _dicom_client import eof_delimited, stow_batches, stow_failures
+from _dicom_dicomite import start_servers
+from _dicom_measure import query_string, run_wrk
+from _processes import group_pids, group_rss_bytes
+from _report import write_results
+from _wrk import write_get_script
+
+if TYPE_CHECKING:
+    from dicom_corpus import BigInstance
+
+# ----------------------------------------------------------------- --scale mode
+
+
+def run_scale(
+    args: argparse.Namespace, meta: dict[str, Any], orthanc: dict[str, str] | None
+) -> int:
+    """Index --scale-instances small instances, then measure QIDO latency per query kind."""
+    import dicom_corpus
+
+    per_study = SCALE_SERIES_PER_STUDY * SCALE_INSTANCES_PER_SERIES
+    study_count = max(1, args.scale_instances // per_study)
+    # Only the attributes the queries need are kept; the instances are regenerated on the fly.
+    index = [
+        (s.study_uid, s.patient_name, s.patient_id, s.study_date, s.series_uids)
+        for s in dicom_corpus.small_studies(
+            study_count, SCALE_SERIES_PER_STUDY, SCALE_INSTANCES_PER_SERIES
+        )
+    ]
+    picks = index[:: max(1, len(index) // 200)][:200]  # 200 studies spread over the corpus
+
+    def week(day: str) -> str:
+        end = datetime.strptime(day, "%Y%m%d") + timedelta(days=6)
+        return f"{day}-{end:%Y%m%d}"
+
+    kinds: dict[str, list[str]] = {
+        # family name and the start of the given name, e.g. SMITH^JO*
+        "patient_name_prefix": [
+            "/studies?"
+            + query_string({"PatientName": f"{name.split('^')[0]}^{name.split('^')[1][:2]}*"})
+            for _, name, _, _, _ in picks
+        ],
+        "patient_id": [f"/studies?PatientID={pid}" for _, _, pid, _, _ in picks],
+        "study_date_week": [
+            "/studies?" + query_string({"StudyDate": week(d), "limit": QIDO_LIMIT})
+            for _, _, _, d, _ in picks
+        ],
+        "series_of_study": [f"/studies/{uid}/series" for uid, *_ in picks],
+        "instances_of_series": [
+            f"/studies/{uid}/series/{series[0]}/instances" for uid, _, _, _, series in picks
+        ],
+    }
+    out: dict[str, Any] = {
+        **meta,
+        "scale": {"instances": study_count * per_study, "studies": study_count, "servers": []},
+    }
+    failed = False
+    with (
+        tempfile.TemporaryDirectory(prefix="dicom-bench-scale-") as work,
+        contextlib.ExitStack() as stack,
+    ):
+        servers = start_servers(stack, args.only, Path(work), args.workers, orthanc)
+        for server in servers:
+            print(
+                f"\n[{server.name}] storing {study_count * per_study} small instances"
+                f" ({study_count} studies, one request per study)...",
+                flush=True,
+            )
+            server.fresh_auth()
+            generated = dicom_corpus.small_studies(
+                study_count, SCALE_SERIES_PER_STUDY, SCALE_INSTANCES_PER_SERIES
+            )
+            lock = threading.Lock()
+
+            def next_batch(
+                gen: Iterator[Any] = generated, lock: threading.Lock = lock
+            ) -> list[bytes]:
+                with lock:
+                    instances: list[bytes] = next(gen).instances
+                    return instances
+
+            batches = [next_batch for _ in range(study_count)]
+            stats, elapsed = asyncio.run(
+                stow_batches(server, batches, STOW_CONCURRENCY, progress_every_s=15)
+            )
+            print(
+                f"[{server.name}] stored {stats.instances} in {elapsed:.0f} s"
+                f" ({stats.instances / elapsed:.0f} instances/s), {stats.failed_instances} failed",
+                flush=True,
+            )
+            if stats.first_error:
+                print(f"  first failure: {stats.first_error}")
+            entry: dict[str, Any] = {
+                "name": server.name,
+                "config": server.config,
+                "stored": stats.instances,
+                "failed": stats.failed_instances,
+                "store_seconds": elapsed,
+                "queries": {},
+            }
+            failed |= stats.failed_instances > 0
+            server.fresh_auth()
+            headers = {**server.headers, "Accept": ACCEPT_JSON, "Accept-Encoding": "identity"}
+            script_dir = Path(work) / f"lua-{server.name}"
+            script_dir.mkdir()
+            for kind, paths in kinds.items():
+                empty = 0
+                for p in paths[:20]:  # spot check: every query must find something
+                    status, _, body = http_request("GET", server.base + p, headers)
+                    if status != 200 or not json.loads(body or b"[]"):
+                        empty += 1
+                script = write_get_script(
+                    script_dir / f"{kind}.lua", [server.root + p for p in paths], headers
+                )
+                eof = eof_delimited(server, paths[0], ACCEPT_JSON)
+                single = run_wrk(server.origin, script, 1, args.duration, eof)
+                loaded = run_wrk(server.origin, script, QIDO_CONNECTIONS, args.duration, eof)
+                server.check_alive()
+                failed |= bool(single.errors or loaded.errors or empty)
+                entry["queries"][kind] = {
+                    "example": paths[0],
+                    "spot_check_empty_or_failed": empty,
+                    "c1": {**asdict(single), "requests_per_s": single.requests / single.elapsed_s},
+                    "c8": {**asdict(loaded), "requests_per_s": loaded.requests / loaded.elapsed_s},
+                }
+                print(
+                    f"  {kind:<20} c1 p50 {single.p50_ms:7.2f} ms"
+                    f" ({single.requests / single.elapsed_s:6.0f}/s) |"
+                    f" c{QIDO_CONNECTIONS} p50 {loaded.p50_ms:7.2f} ms"
+                    f" p99 {loaded.p99_ms:7.2f} ms ({loaded.requests / loaded.elapsed_s:6.0f}/s)"
+                    f"  errors {single.errors + loaded.errors}, empty {empty}/20",
+                    flush=True,
+                )
+            worst = max(q["c8"]["p50_ms"] for q in entry["queries"].values())
+            entry["worst_c8_p50_ms"] = worst
+            entry["target_met"] = worst <= SCALE_TARGET_P50_MS
+            print(
+                f"[{server.name}] worst QIDO p50 at {QIDO_CONNECTIONS} connections:"
+                f" {worst:.2f} ms (target <= {SCALE_TARGET_P50_MS:.0f} ms:"
+                f" {'met' if entry['target_met'] else 'MISSED'})",
+                flush=True,
+            )
+            out["scale"]["servers"].append(entry)
+    write_results(SCALE_RESULTS_FILE, out)
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------- --big mode
+
+
+class RssSampler:
+    """Samples the summed VmRSS of a process group every `interval` seconds in a thread."""
+
+    def __init__(self, pgid: int, interval: float = 0.05) -> None:
+        self.pgid, self.interval = pgid, interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        pids, refreshed = group_pids(self.pgid), time.monotonic()
+        while not self._stop.is_set():
+            if time.monotonic() - refreshed > 1.0:  # workers may come and go
+                pids, refreshed = group_pids(self.pgid), time.monotonic()
+            self.peak = max(self.peak, group_rss_bytes(pids))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class PartHasher:
+    """SHA-256 of the first part of a streamed multipart body, without buffering it."""
+
+    def __init__(self, content_type: str) -> None:
+        match = re.search(r'boundary="?([^";]+)"?', content_type)
+        if match is None:
+            raise ValueError(f"no boundary in {content_type!r}")
+        self.delimiter = b"\r\n--" + match[1].encode()
+        self.head = b"\r\n"  # so the first delimiter also starts with CRLF
+        self.in_part = False
+        self.tail = b""
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.keep = len(self.delimiter) + 8
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.in_part:
+            self.head += chunk
+            start = self.head.find(self.delimiter)
+            end = self.head.find(b"\r\n\r\n", start + 1) if start >= 0 else -1
+            if end < 0:
+                if len(self.head) > 1 << 16:
+                    raise ValueError("no part header in the first 64 KiB")
+                return
+            self.in_part, chunk, self.head = True, self.head[end + 4 :], b""
+        data = self.tail + chunk
+        # Hold back enough bytes to recognise the closing delimiter at the end.
+        cut = max(0, len(data) - self.keep)
+        stop = data.find(self.delimiter, 0)
+        if stop >= 0:
+            cut = stop
+        self.digest.update(data[:cut])
+        self.size += cut
+        self.tail = data[cut:]
+
+    def finish(self) -> tuple[str, int]:
+        stop = self.tail.find(self.delimiter)
+        rest = self.tail if stop < 0 else self.tail[:stop]
+        self.digest.update(rest)
+        self.tail = b""
+        return self.digest.hexdigest(), self.size + len(rest)
+
+
+async def big_store(server: Server, big: BigInstance) -> tuple[int, bytes, float]:
+    import aiohttp
+
+    headers = {
+        **server.headers,
+        "Content-Type": f'multipart/related; type="application/dicom"; boundary={big.boundary}',
+        "Accept": ACCEPT_JSON,
+        "Accept-Encoding": "identity",  # Orthanc gzips JSON answers otherwise
+    }
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=1800)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
+        with big.body_path.open("rb") as body:  # streamed with a Content-Length
+            async with session.post(f"{server.base}/studies", data=body, headers=headers) as resp:
+                return resp.status, await resp.read(), time.perf_counter() - started
+
+
+async def big_retrieve(server: Server, big: BigInstance) -> tuple[int, str, int, int, float]:
+    """GET the study as multipart; return status, part SHA-256, part size, bytes, seconds."""
+    import aiohttp
+
+    headers = {**server.headers, "Accept": ACCEPT_WADO, "Accept-Encoding": "identity"}
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=1800)
+    started = time.perf_counter()
+    async with (
+        aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session,
+        session.get(f"{server.base}/studies/{big.study_uid}", headers=headers) as resp,
+    ):
+        if resp.status != 200:
+            await resp.read()
+            return resp.status, "", 0, 0, time.perf_counter() - started
+        hasher = PartHasher(resp.headers.get("Content-Type", ""))
+        total = 0
+        async for chunk in resp.content.iter_chunked(1 << 20):
+            total += len(chunk)
+            hasher.feed(chunk)
+        digest, size = hasher.finish()
+        return resp.status, digest, size, total, time.perf_counter() - started
+
+
+def run_big(args: argparse.Namespace, meta: dict[str, Any], orthanc: dict[str, str] | None) -> int:
+    import dicom_corpus
+
+    big = dicom_corpus.ensure_big_instance(CACHE_DIR, args.big_mib * 2)
+    print(f"big instance: {big.frames} frames, {big.dicom_size / MB:.0f} MB, {big.body_path}")
+    out: dict[str, Any] = {
+        **meta,
+        "big": {"frames": big.frames, "dicom_bytes": big.dicom_size, "servers": []},
+    }
+    failed = False
+    with (
+        tempfile.TemporaryDirectory(prefix="dicom-bench-big-") as work,
+        contextlib.ExitStack() as stack,
+    ):
+        servers = start_servers(stack, args.only, Path(work), args.workers, orthanc)
+        for server in servers:
+            server.fresh_auth()
+            # One small request first, so lazily loaded code is in the baseline.
+            http_request(
+                "GET", f"{server.base}/studies?limit=1", {**server.headers, "Accept": ACCEPT_JSON}
+            )
+            time.sleep(1.0)
+            baseline = group_rss_bytes(group_pids(server.proc.pid))
+            print(f"\n[{server.name}] RSS before: {baseline / MB:.0f} MB; storing...", flush=True)
+            with RssSampler(server.proc.pid) as store_rss:
+                status, body, store_s = asyncio.run(big_store(server, big))
+            stored = stow_failures(status, body, 1) == 0
+            print(
+                f"[{server.name}] STOW -> HTTP {status} in {store_s:.1f} s"
+                f" ({big.dicom_size / MB / store_s:.0f} MB/s); peak RSS"
+                f" +{(store_rss.peak - baseline) / MB:.0f} MB",
+                flush=True,
+            )
+            if not stored:
+                print(f"  response: {body[:400]!r}")
+            server.fresh_auth()
+            after_store = group_rss_bytes(group_pids(server.proc.pid))
+            with RssSampler(server.proc.pid) as get_rss:
+                get_status, digest, size, total, get_s = asyncio.run(big_retrieve(server, big))
+            identical = digest == big.dicom_sha256 and size == big.dicom_size
+            print(
+                f"[{server.name}] WADO -> HTTP {get_status} in {get_s:.1f} s"
+                f" ({total / MB / get_s:.0f} MB/s), byte-identical: {identical}; peak RSS"
+                f" +{(get_rss.peak - baseline) / MB:.0f} MB",
+                flush=True,
+            )
+            server.check_alive()
+            growth = max(store_rss.peak, get_rss.peak) - baseline
+            entry = {
+                "name": server.name,
+                "config": server.config,
+                "rss_baseline_bytes": baseline,
+                "rss_after_store_bytes": after_store,
+                "store": {
+                    "status": status,
+                    "ok": stored,
+                    "seconds": store_s,
+                    "peak_rss_growth_bytes": store_rss.peak - baseline,
+                },
+                "retrieve": {
+                    "status": get_status,
+                    "byte_identical": identical,
+                    "seconds": get_s,
+                    "response_bytes": total,
+                    "peak_rss_growth_bytes": get_rss.peak - baseline,
+                },
+                "peak_rss_growth_mb": growth / MB,
+                "target_met": stored and identical and growth / MB <= BIG_TARGET_RSS_GROWTH_MB,
+            }
+            print(
+                f"[{server.name}] peak RSS growth {growth / MB:.0f} MB (target <="
+                f" {BIG_TARGET_RSS_GROWTH_MB:.0f} MB:"
+                f" {'met' if entry['target_met'] else 'MISSED'})",
+                flush=True,
+            )
+            failed |= not (stored and identical)
+            out["big"]["servers"].append(entry)
+    write_results(BIG_RESULTS_FILE, out)
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------------ main

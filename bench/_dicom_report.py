@@ -1,0 +1,132 @@
+"""DICOM benchmark report: the table, the medians, the ratios and the results JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from _dicom_base import DICOMITE_NAME, KINDS, PEER_NAME, TARGETS, UNITS, Measurement, ServerResult
+from _report import format_spread, write_results
+
+
+def ratios(results: dict[str, ServerResult]) -> dict[str, float | None]:
+    dicomite, peer = results.get(DICOMITE_NAME), results.get(PEER_NAME)
+    out: dict[str, float | None] = {}
+    for kind in KINDS:
+        d = dicomite.median(kind) if dicomite else None
+        p = peer.median(kind) if peer else None
+        out[kind] = d / p if d is not None and p else None
+    return out
+
+
+def round_ratios(results: dict[str, ServerResult], kind: str, rounds: int) -> list[float | None]:
+    dicomite, peer = results.get(DICOMITE_NAME), results.get(PEER_NAME)
+    out: list[float | None] = []
+    for number in range(1, rounds + 1):
+        d = next((m for m in dicomite.of(kind) if m.round == number), None) if dicomite else None
+        p = next((m for m in peer.of(kind) if m.round == number), None) if peer else None
+        out.append(d.value / p.value if d and p and p.value else None)
+    return out
+
+
+def print_report(results: dict[str, ServerResult], rounds: int) -> None:
+    header = (
+        f"{'kind':<9} {'round':<6} {'server':<9} {'value':>10} {'unit':<12} {'p50 ms':>8}"
+        f" {'p99 ms':>8} {'errors':>6} {'srv %cpu':>8} {'cli %cpu':>8} {'idle %cpu':>9}"
+    )
+    print("\n" + header)
+    print("-" * len(header))
+
+    def pct(x: float | None, m: Measurement) -> str:
+        return "-" if x is None or not m.elapsed_s else f"{100 * x / m.elapsed_s:.0f}"
+
+    for kind in KINDS:
+        rows = sorted(
+            ((m, r.name) for r in results.values() for m in r.of(kind)),
+            key=lambda row: (row[0].round, row[0].position),
+        )
+        for m, name in rows:
+            print(
+                f"{kind:<9} {m.round:<6} {name:<9} {m.value:>10.1f} {UNITS[kind]:<12}"
+                f" {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>6}"
+                f" {pct(m.server_cpu_s, m):>8} {pct(m.client_cpu_s, m):>8}"
+                f" {pct(m.idle_others_cpu_s, m):>9}"
+            )
+        for r in results.values():
+            value, p50 = r.median(kind), r.median_p50(kind)
+            if value is not None and p50 is not None:
+                print(
+                    f"{kind:<9} {'median':<6} {r.name:<9} {value:>10.1f} {UNITS[kind]:<12}"
+                    f" {p50:>8.2f}"
+                )
+        print("-" * len(header))
+    print(
+        "(srv %cpu: the measured server's process group, cli %cpu: the load generator"
+        " (wrk, or this process for STOW), idle %cpu: the other server; % of one core)"
+    )
+    for r in results.values():
+        print(f"  {r.name}: {r.config}")
+    rs = ratios(results)
+    if any(v is not None for v in rs.values()):
+        print(f"\nratios {DICOMITE_NAME}/{PEER_NAME} (medians of {rounds} round(s)):")
+        for kind in KINDS:
+            value = rs[kind]
+            spread = format_spread(round_ratios(results, kind, rounds))
+            verdict = "-" if value is None else ("met" if value >= TARGETS[kind] else "MISSED")
+            shown = "-" if value is None else f"{value:.2f}x"
+            print(
+                f"  {kind:<9} {UNITS[kind]:<12} {shown:>7}  (target >= {TARGETS[kind]}x: {verdict};"
+                f" per round {spread})"
+            )
+
+
+def _measurement_json(m: Measurement) -> dict[str, Any]:
+    return {
+        **asdict(m),
+        "value": m.value,
+        "unit": UNITS[m.kind],
+        "requests_per_s": m.requests_per_s,
+        "mb_per_s": m.mb_per_s,
+    }
+
+
+def write_json(
+    path: Path, results: dict[str, ServerResult], meta: dict[str, Any], rounds: int
+) -> None:
+    rs = ratios(results)
+    doc = {
+        **meta,
+        "servers": [
+            {
+                "name": r.name,
+                "config": r.config,
+                "medians": {
+                    kind: {
+                        "value": r.median(kind),
+                        "unit": UNITS[kind],
+                        "p50_ms": r.median_p50(kind),
+                    }
+                    for kind in KINDS
+                },
+                "errors": r.errors,
+                **r.extra,
+                "measurements": [_measurement_json(m) for m in r.measurements],
+            }
+            for r in results.values()
+        ],
+        "ratios_dicomite_over_peer": rs,
+        "round_ratios": {kind: round_ratios(results, kind, rounds) for kind in KINDS},
+        "ratio_basis": f"median over {rounds} round(s) of each server's value",
+        "targets": {
+            kind: {
+                "ratio_min": TARGETS[kind],
+                "met": None if rs[kind] is None else rs[kind] >= TARGETS[kind],  # type: ignore[operator]
+            }
+            for kind in KINDS
+        },
+    }
+    write_results(path, doc)
+
+
+# ----------------------------------------------------------------- main mode

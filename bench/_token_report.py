@@ -1,0 +1,163 @@
+"""Token benchmark report: the table, the medians, the ratio and the results JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from _report import format_spread, write_results
+from _token_setup import (
+    DICOMITE_NAME,
+    PEER_NAME,
+    RESULTS_FILE,
+    TARGET_P99_MS,
+    TARGET_RATIO,
+    WRK_CONNECTIONS,
+    WRK_THREADS,
+    Measurement,
+    ServerResult,
+    SigningCeiling,
+)
+
+
+def _find(results: list[ServerResult], name: str) -> ServerResult | None:
+    return next((r for r in results if r.name == name), None)
+
+
+def _ratio(results: list[ServerResult]) -> float | None:
+    """Dicomite's median tokens/s over the peer's median tokens/s."""
+    dicomite, peer = _find(results, DICOMITE_NAME), _find(results, PEER_NAME)
+    if dicomite is None or peer is None or not peer.tokens_per_s:
+        return None
+    return dicomite.tokens_per_s / peer.tokens_per_s
+
+
+def _round_ratios(results: list[ServerResult], rounds: int) -> list[float | None]:
+    """Per-round ratios, only to show the spread; the verdict uses the medians."""
+    dicomite, peer = _find(results, DICOMITE_NAME), _find(results, PEER_NAME)
+    ratios: list[float | None] = []
+    for number in range(1, rounds + 1):
+        d = dicomite.in_round(number) if dicomite else None
+        p = peer.in_round(number) if peer else None
+        ok = d is not None and p is not None and p.wrk.tokens_per_s > 0
+        ratios.append(d.wrk.tokens_per_s / p.wrk.tokens_per_s if ok and d and p else None)
+    return ratios
+
+
+def _round_order(results: list[ServerResult], number: int) -> list[str]:
+    """Server names in the order they were measured in round `number`."""
+    positions = [(m.position, r.name) for r in results for m in r.measurements if m.round == number]
+    return [name for _, name in sorted(positions)]
+
+
+def _idle_pct(m: Measurement) -> str:
+    if m.idle_others_cpu_s is None or not m.wrk.elapsed_s:
+        return "-"
+    return f"{100 * m.idle_others_cpu_s / m.wrk.elapsed_s:.2f}"
+
+
+def print_report(results: list[ServerResult], ceiling: SigningCeiling | None, rounds: int) -> None:
+    print(
+        f"\nwrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency, POST form body, loopback;"
+        f" {rounds} round(s), both servers up, one under load at a time"
+    )
+    header = (
+        f"{'round':<7} {'server':<15} {'tokens/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'errors':>7} {'sock err':>8} {'idle %cpu':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows = sorted(
+        ((m, r.name) for r in results for m in r.measurements),
+        key=lambda row: (row[0].round, row[0].position),
+    )
+    for m, name in rows:
+        w = m.wrk
+        print(
+            f"{m.round:<7} {name:<15} {w.tokens_per_s:>10.1f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f}"
+            f" {w.non_2xx:>7} {w.socket_errors:>8} {_idle_pct(m):>9}"
+        )
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{'median':<7} {r.name:<15} {r.tokens_per_s:>10.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f" {r.non_2xx:>7} {r.socket_errors:>8}"
+        )
+    print(
+        "(errors and sock err on the median lines are totals over all rounds;"
+        " idle %cpu: CPU the idle server used meanwhile, % of one core)"
+    )
+    for r in results:
+        print(f"  {r.name}: {r.config}")
+    if ceiling:
+        print(
+            f"RS256-2048 signing ceiling (cryptography): {ceiling.one_process_per_s:.0f}/s"
+            f" on 1 process, {ceiling.two_processes_per_s:.0f}/s with 2 processes"
+        )
+    ratio = _ratio(results)
+    dicomite = _find(results, DICOMITE_NAME)
+    if ratio is not None and dicomite is not None:
+        per_round = format_spread(_round_ratios(results, rounds))
+        print(f"per-round ratios {DICOMITE_NAME}/{PEER_NAME}: {per_round}")
+        print(
+            f"ratio {DICOMITE_NAME}/{PEER_NAME} (median of {rounds} rounds): {ratio:.2f}x"
+            f" (target >= {TARGET_RATIO}x); {DICOMITE_NAME} p99 {dicomite.p99_ms:.1f} ms"
+            f" (target <= {TARGET_P99_MS:.0f} ms)"
+        )
+
+
+def _measurement_json(m: Measurement) -> dict[str, Any]:
+    return {
+        "round": m.round,
+        "position": m.position,
+        **asdict(m.wrk),
+        "tokens_per_s": m.wrk.tokens_per_s,
+        "idle_others_cpu_s": m.idle_others_cpu_s,
+    }
+
+
+def write_json(
+    results: list[ServerResult],
+    ceiling: SigningCeiling | None,
+    meta: dict[str, Any],
+    rounds: int,
+) -> None:
+    ratio = _ratio(results)
+    dicomite = _find(results, DICOMITE_NAME)
+    doc = {
+        **meta,
+        "signing_ceiling": asdict(ceiling) if ceiling else None,
+        "servers": [
+            {
+                "name": r.name,
+                "config": r.config,
+                # Medians over the rounds; error counts are totals over the rounds.
+                "tokens_per_s": r.tokens_per_s,
+                "p50_ms": r.p50_ms,
+                "p99_ms": r.p99_ms,
+                "non_2xx": r.non_2xx,
+                "socket_errors": r.socket_errors,
+                **r.extra,
+                "rounds": [_measurement_json(m) for m in r.measurements],
+            }
+            for r in results
+        ],
+        "rounds": [
+            {
+                "round": number,
+                "order": _round_order(results, number),
+                "ratio_dicomite_over_peer": round_ratio,
+            }
+            for number, round_ratio in enumerate(_round_ratios(results, rounds), start=1)
+        ],
+        "ratio_dicomite_over_peer": ratio,
+        "ratio_basis": f"median tokens/s over {rounds} round(s)",
+        "targets": {
+            "ratio_min": TARGET_RATIO,
+            "p99_ms_max": TARGET_P99_MS,
+            "met": (ratio is not None and dicomite is not None)
+            and ratio >= TARGET_RATIO
+            and dicomite.p99_ms <= TARGET_P99_MS,
+        },
+    }
+    write_results(RESULTS_FILE, doc)

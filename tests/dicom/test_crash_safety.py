@@ -3,13 +3,17 @@ leaves no index row without its blob; the sweep removes what a crash leaves behi
 
 from __future__ import annotations
 
+import io
 import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
+from pydicom import dcmread
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
@@ -18,13 +22,18 @@ from dicomite.clock import utcnow
 from dicomite.dicom import index
 from dicomite.dicom.blobs import FileSystemBlobStore
 from dicomite.dicom.sweep import sweep
+from dicomite.services import open_blob_store
 from dicomite.settings import Settings
-from dicomite.store.tables import DicomInstance
+from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
+from tests.dicom.conftest import DEPLOYMENTS
+from tests.fixtures.azurite import Azurite
 from tests.fixtures.dicom import dicom_client, make_dataset, to_bytes, token_for
 from tests.fixtures.directory import Admin
-from tests.fixtures.server import Server
+from tests.fixtures.postgres import PostgresServer
+from tests.fixtures.server import Server, make_server
 
 SINGLE_PART = {"Content-Type": "application/dicom"}
+AS_STORED = {"Accept": "application/dicom; transfer-syntax=*"}
 
 
 def _old_key(seconds_ago: float) -> str:
@@ -51,19 +60,41 @@ def test_sweep_removes_only_old_orphans(context: Context, tmp_path: Path) -> Non
     assert set(blobs.keys()) == {young_orphan, old_indexed}
 
 
-def test_sigkill_during_concurrent_uploads(fresh_server: Server, tmp_path: Path) -> None:
-    context = open_context(
-        Settings(data_dir=fresh_server.data_dir, tenant_id=fresh_server.tenant_id)
-    )
+@pytest.fixture(params=DEPLOYMENTS)
+def crashing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, Settings]]:
+    """A server of the test's own, on the folder store with SQLite or on Azurite with PostgreSQL
+    (``--blob-url`` and ``--database-url``), and the settings to inspect what it left behind."""
+    environment: dict[str, str] = {}
+    if request.param != "sqlite":
+        postgres: PostgresServer = request.getfixturevalue("postgres_server")
+        azurite: Azurite = request.getfixturevalue("azurite")
+        environment = {
+            "DICOMITE_DATABASE_URL": postgres.create_database(),
+            "DICOMITE_BLOB_URL": azurite.new_url(),
+        }
+    running = make_server(tmp_path, extra_env=environment)
+    settings = Settings(
+        data_dir=running.data_dir, tenant_id=running.tenant_id,
+        database_url=environment.get("DICOMITE_DATABASE_URL"),
+        blob_url=environment.get("DICOMITE_BLOB_URL"),
+    )  # fmt: skip
+    running.start()
+    yield running, settings
+    running.stop()
+
+
+def test_sigkill_during_concurrent_uploads(crashing: tuple[Server, Settings]) -> None:
+    server, settings = crashing
+    context = open_context(settings)
     app = Admin(context).register(roles=("Dicom.ReadWrite",))
     assert app.secret is not None
-    token = token_for(fresh_server, app.app_id, app.secret)
+    token = token_for(server, app.app_id, app.secret)
     acknowledged: dict[str, tuple[str, str, bytes]] = {}
     lock = threading.Lock()
     stop = threading.Event()
 
     def upload() -> None:
-        with dicom_client(fresh_server, token) as client:
+        with dicom_client(server, token) as client:
             while not stop.is_set():
                 dataset = make_dataset(frames=20)
                 data = to_bytes(dataset)
@@ -81,21 +112,37 @@ def test_sigkill_during_concurrent_uploads(fresh_server: Server, tmp_path: Path)
     for thread in threads:
         thread.start()
     time.sleep(2.0)
-    fresh_server.stop(signal.SIGKILL)
+    server.stop(signal.SIGKILL)
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
     assert acknowledged
 
-    blobs = FileSystemBlobStore(fresh_server.data_dir / "blobs")
+    blobs = open_blob_store(settings.blob_dir, settings.blob_url)
     with context.store.read() as session:
-        keys = session.scalars(select(DicomInstance.blob_key)).all()
-    assert all(blobs.size(key) is not None for key in keys)  # no row without its blob
+        rows = session.execute(
+            select(DicomStudy.study_uid, DicomSeries.series_uid, DicomInstance.sop_uid,
+                   DicomInstance.blob_key, DicomInstance.size)
+            .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
+            .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
+        ).all()  # fmt: skip
+    assert set(acknowledged) <= {row.sop_uid for row in rows}
+    for row in rows:  # no row without its blob, and no row pointing at a partial blob
+        assert blobs.size(row.blob_key) == row.size
+    close = getattr(blobs, "close", None)
+    if close is not None:
+        close()
     context.store.dispose()
 
-    fresh_server.start()
-    with dicom_client(fresh_server, token) as client:
+    server.start()
+    with dicom_client(server, token) as client:
         for sop, (study, series, data) in acknowledged.items():
             path = f"/studies/{study}/series/{series}/instances/{sop}"
-            got = client.get(path, headers={"Accept": "application/dicom; transfer-syntax=*"})
+            got = client.get(path, headers=AS_STORED)
             assert got.status_code == 200 and got.content == data
+        for row in rows:  # indexed but never acknowledged: still whole, never a partial file
+            if row.sop_uid not in acknowledged:
+                path = f"/studies/{row.study_uid}/series/{row.series_uid}/instances/{row.sop_uid}"
+                got = client.get(path, headers=AS_STORED)
+                assert got.status_code == 200 and len(got.content) == row.size
+                assert dcmread(io.BytesIO(got.content)).SOPInstanceUID == row.sop_uid

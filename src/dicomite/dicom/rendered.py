@@ -50,6 +50,11 @@ def frame_number(text: str | None, count: int) -> int:
 
 
 def render(blobs: BlobStore, instance: StoredInstance, frame: int, media: str, level: int) -> bytes:
+    return encode(frame_image(blobs, instance, frame), media, level)
+
+
+def frame_image(blobs: BlobStore, instance: StoredInstance, frame: int) -> Image.Image:
+    """One frame of the instance, windowed, as an 8-bit greyscale or RGB image."""
     with blobs.open(instance.blob_key) as handle:
         dataset = dcmread(handle)
     if "PixelData" not in dataset:
@@ -60,7 +65,10 @@ def render(blobs: BlobStore, instance: StoredInstance, frame: int, media: str, l
         raise NotAcceptable(f"The instance's pixel data cannot be decoded: {error}") from None
     if instance.number_of_frames > 1:
         pixels = pixels[frame - 1]
-    image = _image(dataset, pixels)
+    return _image(dataset, pixels)
+
+
+def encode(image: Image.Image, media: str, level: int) -> bytes:
     out = io.BytesIO()
     if media == JPEG:
         image.convert("RGB" if image.mode == "RGB" else "L").save(out, "JPEG", quality=level)

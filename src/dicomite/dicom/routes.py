@@ -17,7 +17,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from dicomite.clock import utcnow
-from dicomite.dicom import changefeed, delete, index, qido, rendered, validation, wado
+from dicomite.dicom import (
+    changefeed,
+    delete,
+    index,
+    qido,
+    rendered,
+    thumbnails,
+    validation,
+    wado,
+)
 from dicomite.dicom.auth import Action, DicomAuthenticator
 from dicomite.dicom.blobs import BlobStore
 from dicomite.dicom.errors import BadRequest, DicomError, NotFound
@@ -91,6 +100,8 @@ def dicom_app(service: DicomService, version: int) -> Starlette:
         Route(f"{s}{se}{i}/frames/{{frames}}", api.guard(Action.READ, api.frames)),
         Route(f"{s}{se}{i}/rendered", api.guard(Action.READ, api.rendered)),
         Route(f"{s}{se}{i}/frames/{{frames}}/rendered", api.guard(Action.READ, api.rendered)),
+        Route(f"{s}{se}{i}/thumbnail", api.guard(Action.READ, api.thumbnail)),
+        Route(f"{s}{se}/thumbnail", api.guard(Action.READ, api.thumbnail)),
         Route(s, api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
         Route(f"{s}{se}", api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
         Route(f"{s}{se}{i}", api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
@@ -228,6 +239,29 @@ class _Api:
             rendered.render, self.service.blobs, instance, frame, media, quality
         )
         return Response(image, media_type=media)
+
+    async def thumbnail(self, request: Request) -> Response:
+        """A Dicomite extension (``dicom.thumbnails``), guarded like WADO-RS retrieval."""
+        media = rendered.negotiate(request.headers.get("accept"))
+        pixels = thumbnails.size(request.query_params.get("size"))
+        instance = await anyio.to_thread.run_sync(self._thumbnail_source, request.path_params)
+        tag = thumbnails.etag(instance, media, pixels)
+        headers = {"ETag": tag, "Cache-Control": thumbnails.CACHE_CONTROL, "Vary": "Accept"}
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=headers)
+        image = await anyio.to_thread.run_sync(
+            thumbnails.thumbnail, self.service.blobs, instance, media, pixels
+        )
+        return Response(image, media_type=media, headers=headers)
+
+    def _thumbnail_source(self, params: dict[str, Any]) -> index.StoredInstance:
+        if "instance" in params:
+            return self._instances(params)[0]
+        with self.service.store.read() as session:
+            found = thumbnails.series_representative(session, params["study"], params["series"])
+        if found is None:
+            raise NotFound(_not_found(params))
+        return found
 
     async def delete(self, request: Request) -> Response:
         params = request.path_params

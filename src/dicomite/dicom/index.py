@@ -14,9 +14,9 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from dicomite.dicom import dicomjson
@@ -156,59 +156,110 @@ class Duplicate(Exception):
     """The instance is already stored and the request does not replace it."""
 
 
+class Known:
+    """Primary keys of the studies and series already looked up or created in one write
+    transaction, so that the instances of one request find them without a query."""
+
+    def __init__(self) -> None:
+        self.studies: dict[str, int] = {}
+        self.series: dict[tuple[str, str], int] = {}
+
+    def clear(self) -> None:
+        """After a rolled back savepoint: rows it added are gone."""
+        self.studies.clear()
+        self.series.clear()
+
+
+_STUDIES = cast(Table, DicomStudy.__table__)
+_SERIES = cast(Table, DicomSeries.__table__)
+_INSTANCES = cast(Table, DicomInstance.__table__)
+_CHANGES = cast(Table, DicomChange.__table__)
+# Built once: values come as execute() parameters, so each runs from SQLAlchemy's cache.
+_FIND_STUDY = select(_STUDIES.c.pk).where(_STUDIES.c.study_uid == bindparam("b_uid"))
+_FIND_SERIES = select(_SERIES.c.pk).where(
+    _SERIES.c.study_pk == bindparam("b_study"), _SERIES.c.series_uid == bindparam("b_uid")
+)
+_FIND_INSTANCE = select(_INSTANCES.c.pk, _INSTANCES.c.blob_key).where(
+    _INSTANCES.c.series_pk == bindparam("b_series"), _INSTANCES.c.sop_uid == bindparam("b_uid")
+)
+_UPDATE_STUDY = update(_STUDIES).where(_STUDIES.c.pk == bindparam("b_pk"))
+_UPDATE_SERIES = update(_SERIES).where(_SERIES.c.pk == bindparam("b_pk"))
+_UPDATE_INSTANCE = update(_INSTANCES).where(_INSTANCES.c.pk == bindparam("b_pk"))
+
+
 def store_instance(
-    session: Session, new: NewInstance, now: datetime, *, replace: bool
+    session: Session, new: NewInstance, now: datetime, *, replace: bool, known: Known | None = None
 ) -> str | None:
-    """Index one stored blob; returns the blob key a replaced instance leaves behind."""
-    study = session.scalar(select(DicomStudy).where(DicomStudy.study_uid == new.study_uid))
-    if study is None:
-        study = DicomStudy(study_uid=new.study_uid, attributes="", updated_at=now)
-        session.add(study)
-    series = None if study.pk is None else session.scalar(
-        select(DicomSeries).where(
-            DicomSeries.study_pk == study.pk, DicomSeries.series_uid == new.series_uid
-        )
-    )  # fmt: skip
-    instance = None if series is None else session.scalar(
-        select(DicomInstance).where(
-            DicomInstance.series_pk == series.pk, DicomInstance.sop_uid == new.sop_uid
-        )
-    )  # fmt: skip
+    """Index one stored blob; returns the blob key a replaced instance leaves behind.
+
+    Core statements (no unit of work): a handful of statements per instance, and none to find
+    a study or series already met in the same transaction (``known``)."""
+    known = known if known is not None else Known()
+    study_pk = known.studies.get(new.study_uid)
+    if study_pk is None:
+        study_pk = session.execute(_FIND_STUDY, {"b_uid": new.study_uid}).scalar()
+    series_key = (new.study_uid, new.series_uid)
+    series_pk = known.series.get(series_key)
+    if series_pk is None and study_pk is not None:
+        series_pk = session.execute(
+            _FIND_SERIES, {"b_study": study_pk, "b_uid": new.series_uid}
+        ).scalar()
+    instance: Any = None
+    if series_pk is not None:
+        instance = session.execute(
+            _FIND_INSTANCE, {"b_series": series_pk, "b_uid": new.sop_uid}
+        ).first()
     if instance is not None and not replace:
         raise Duplicate()
-    _update(study, new.level_columns(Level.STUDY), new.attributes(Level.STUDY), now)
-    session.flush()
-    if series is None:
-        series = DicomSeries(study_pk=study.pk, series_uid=new.series_uid)
-        session.add(series)
-    _update(series, new.level_columns(Level.SERIES), new.attributes(Level.SERIES), now)
-    session.flush()
-    replaced = instance.blob_key if instance is not None else None
-    if instance is None:
-        instance = DicomInstance(study_pk=study.pk, series_pk=series.pk, sop_uid=new.sop_uid)
-        session.add(instance)
+    # The latest instance wins (conformance statement, QIDO "Additional Notes").
+    study_values = new.level_columns(Level.STUDY)
+    study_values.update(attributes=new.attributes(Level.STUDY), updated_at=now)
+    if study_pk is None:
+        study_values["study_uid"] = new.study_uid
+        study_pk = _inserted(session.execute(insert(_STUDIES), study_values))
     else:
+        session.execute(_UPDATE_STUDY, {"b_pk": study_pk, **study_values})
+    series_values = new.level_columns(Level.SERIES)
+    series_values.update(attributes=new.attributes(Level.SERIES), updated_at=now)
+    if series_pk is None:
+        series_values.update(study_pk=study_pk, series_uid=new.series_uid)
+        series_pk = _inserted(session.execute(insert(_SERIES), series_values))
+    else:
+        session.execute(_UPDATE_SERIES, {"b_pk": series_pk, **series_values})
+    known.studies[new.study_uid] = study_pk
+    known.series[series_key] = series_pk
+    values = {
+        "sop_class_uid": new.sop_class_uid,
+        "transfer_syntax_uid": new.transfer_syntax_uid,
+        "number_of_frames": new.number_of_frames,
+        "blob_key": new.blob_key,
+        "size": new.size,
+        "version": uuid.uuid4().hex,
+        "attributes": new.attributes(Level.INSTANCE),
+        "metadata_json": dicomjson.dumps(new.metadata),
+        "created_at": now,
+    }
+    replaced: str | None = None
+    if instance is None:
+        values.update(study_pk=study_pk, series_pk=series_pk, sop_uid=new.sop_uid)
+        session.execute(insert(_INSTANCES), values)
+    else:
+        replaced = instance.blob_key
         _mark(session, new.study_uid, new.series_uid, new.sop_uid, "replaced")
-    instance.sop_class_uid = new.sop_class_uid
-    instance.transfer_syntax_uid = new.transfer_syntax_uid
-    instance.number_of_frames = new.number_of_frames
-    instance.blob_key, instance.size = new.blob_key, new.size
-    instance.version = uuid.uuid4().hex
-    instance.attributes = new.attributes(Level.INSTANCE)
-    instance.metadata_json = dicomjson.dumps(new.metadata)
-    instance.created_at = now
-    record_change(session, "create", new.study_uid, new.series_uid, new.sop_uid, now)
+        session.execute(_UPDATE_INSTANCE, {"b_pk": instance.pk, **values})
+    session.execute(
+        insert(_CHANGES),
+        {"timestamp": now, "action": "create", "state": "current", "study_uid": new.study_uid,
+         "series_uid": new.series_uid, "sop_uid": new.sop_uid},
+    )  # fmt: skip
     return replaced
 
 
-def _update(
-    row: DicomStudy | DicomSeries, columns: dict[str, Any], attributes: str, now: datetime
-) -> None:
-    """The latest instance wins (conformance statement, QIDO "Additional Notes")."""
-    for name, value in columns.items():
-        setattr(row, name, value)
-    row.attributes = attributes
-    row.updated_at = now
+def _inserted(result: Any) -> int:
+    """The primary key of the row a Core INSERT added."""
+    key = cast(CursorResult[Any], result).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def record_change(

@@ -12,12 +12,14 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import anyio.to_thread
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
 from dicomite.dicom import dicomjson, index, validation
@@ -38,6 +40,7 @@ DICOM_JSON = "application/dicom+json"
 WRITE_CHUNK = 1024 * 1024
 WRITE_ATTEMPTS = 3
 PARALLEL_COMMITS = 8  # parts of one request being made durable at the same time
+BATCH_SIZE = 64  # instances of one request indexed in one transaction (SQLite)
 PART10_PREFIX = bytes(128) + b"DICM"  # PS3.10 §7.1: preamble and prefix
 
 
@@ -99,6 +102,10 @@ class StowService:
         # Index writes of this process queue here rather than in SQLite's busy handler, which
         # polls with sleeps of up to 100 ms.
         self._write_lock = threading.Lock()
+        # Instances indexed per transaction. On SQLite every write transaction holds the one
+        # write lock and costs a WAL commit, so a request's instances share one; PostgreSQL
+        # keeps one per instance (row locks held across a batch could deadlock writers).
+        self._batch_size = BATCH_SIZE if store.is_sqlite else 1
 
     async def handle(
         self, request: StowRequest, headers: dict[str, str], body: AsyncIterator[bytes]
@@ -142,11 +149,13 @@ class StowService:
         upload: _Upload | None = None
         total = 0
         # Parts are made durable (fsync, rename) in worker threads while the body keeps
-        # arriving, several at once; they are checked and indexed one after the other in body
-        # order, exactly as if each part had been stored before the next one was read.
+        # arriving, several at once; they are checked in body order and indexed in batches
+        # (one transaction, a savepoint per instance), exactly as if each part had been stored
+        # before the next one was read.
         committing = anyio.Semaphore(PARALLEL_COMMITS)
         previous: anyio.Event | None = None
         errors: list[Exception] = []
+        pending: list[tuple[Result, index.NewInstance]] = []
         try:
             async with anyio.create_task_group() as group:
                 try:
@@ -168,15 +177,18 @@ class StowService:
                                 results.append(Result())
                                 group.start_soon(
                                     self._store_part, request, upload, committing, previous,
-                                    done, results, len(results) - 1, errors,
+                                    done, results, len(results) - 1, errors, pending,
                                 )  # fmt: skip
                                 upload, previous = None, done
                     reader.close()
                 except Exception as error:  # raised as itself once the started parts are done
                     errors.insert(0, error)
         finally:
-            if upload is not None:
-                await upload.abort()
+            # Shielded: a part whose blob is committed is always indexed (or its blob deleted).
+            with anyio.CancelScope(shield=True):
+                if upload is not None:
+                    await upload.abort()
+                await self._flush(request, pending, errors)
         if errors:
             raise errors[0]
         return results
@@ -184,7 +196,7 @@ class StowService:
     async def _store_part(
         self, request: StowRequest, upload: _Upload, committing: anyio.Semaphore,
         previous: anyio.Event | None, done: anyio.Event, results: list[Result], slot: int,
-        errors: list[Exception],
+        errors: list[Exception], pending: list[tuple[Result, index.NewInstance]],
     ) -> None:  # fmt: skip
         # Shielded: a part whose blob is committed is always indexed (or its blob deleted).
         with anyio.CancelScope(shield=True):
@@ -198,23 +210,53 @@ class StowService:
                 if errors:  # an earlier part failed: stop as the sequential loop would have
                     self._blobs.delete(key)
                     return
-                results[slot] = await anyio.to_thread.run_sync(self._process, request, key, size)
+                results[slot] = await anyio.to_thread.run_sync(
+                    self._check, request, key, size, pending
+                )
+                if len(pending) >= self._batch_size:
+                    await self._flush(request, pending, errors)
             except Exception as error:
                 errors.append(error)
             finally:
                 done.set()
 
-    def _process(self, request: StowRequest, key: str, size: int) -> Result:
-        """Check and index one committed blob; on any failure the blob is deleted."""
-        keep = False
+    async def _flush(
+        self, request: StowRequest, pending: list[tuple[Result, index.NewInstance]],
+        errors: list[Exception],
+    ) -> None:  # fmt: skip
+        """Index the checked parts waiting in ``pending`` (in body order)."""
+        if not pending:
+            return
+        batch = list(pending)
+        pending.clear()
+        try:
+            await anyio.to_thread.run_sync(self._index_batch, request, batch)
+        except Exception as error:
+            errors.append(error)
+
+    def _check(
+        self, request: StowRequest, key: str, size: int,
+        pending: list[tuple[Result, index.NewInstance]],
+    ) -> Result:  # fmt: skip
+        """Read and check one committed blob: a checked instance joins ``pending``, the blob of
+        a refused one is deleted."""
+        queued = False
         try:
             result, new = self._read(request, key, size)
             if new is not None:
-                keep = self._index(request, new, result)
+                pending.append((result, new))
+                queued = True
             return result
         finally:
-            if not keep:
+            if not queued:
                 self._blobs.delete(key)
+
+    def _process(self, request: StowRequest, key: str, size: int) -> Result:
+        """Check and index one committed blob; on any failure the blob is deleted."""
+        pending: list[tuple[Result, index.NewInstance]] = []
+        result = self._check(request, key, size, pending)
+        self._index_batch(request, pending)
+        return result
 
     def _read(
         self, request: StowRequest, key: str, size: int
@@ -259,40 +301,67 @@ class StowService:
         )  # fmt: skip
         return result, new
 
-    def _index(self, request: StowRequest, new: index.NewInstance, result: Result) -> bool:
+    def _index_batch(
+        self, request: StowRequest, batch: list[tuple[Result, index.NewInstance]]
+    ) -> None:
+        """Index checked instances in one transaction, a savepoint each, so that one refused
+        instance leaves the others stored; every blob not indexed in the end is deleted."""
+        if not batch:
+            return
+        stored: list[tuple[Result, index.NewInstance, str | None]] = []
+        committed = False
+        try:
+            with self._write_lock, self._store.write() as session:
+                known = index.Known()
+                for result, new in batch:
+                    outcome = self._index_one(session, known, request, new, result, utcnow())
+                    if outcome is not False:
+                        stored.append((result, new, outcome))
+            committed = True
+        finally:
+            kept = {new.blob_key for _, new, _ in stored} if committed else set()
+            for _, new in batch:
+                if new.blob_key not in kept:
+                    self._blobs.delete(new.blob_key)
+        for result, new, replaced in stored:
+            if replaced is not None and replaced != new.blob_key:
+                self._blobs.delete(replaced)
+            result.retrieve_url = (
+                f"{request.base_url}/studies/{new.study_uid}/series/{new.series_uid}"
+                f"/instances/{new.sop_uid}"
+            )
+
+    def _index_one(
+        self, session: Session, known: index.Known, request: StowRequest,
+        new: index.NewInstance, result: Result, now: datetime,
+    ) -> str | Literal[False] | None:  # fmt: skip
+        """One instance in its own savepoint: the replaced blob key (or None), or False when
+        refused (``result.failure`` says why). The savepoint is retried when a concurrent
+        request (another process on PostgreSQL) created the same study or series first, so
+        that the retry finds and extends it."""
         uids = (new.study_uid, new.series_uid, new.sop_uid)
         if not self._in_flight.claim(uids):
             result.failure = Reason.PENDING
             return False
         try:
-            replaced = self._write(new, request.replace)
-        except index.Duplicate:
-            result.failure = Reason.DUPLICATE
-            return False
-        except IntegrityError:  # still conflicting after the retries: another writer holds it
-            result.failure = Reason.PENDING
-            return False
+            for attempt in range(WRITE_ATTEMPTS):
+                try:
+                    with session.begin_nested():
+                        return index.store_instance(
+                            session, new, now, replace=request.replace, known=known
+                        )
+                except index.Duplicate:
+                    result.failure = Reason.DUPLICATE
+                    return False
+                except IntegrityError:
+                    known.clear()  # rows added in the savepoint are gone
+                    if attempt == WRITE_ATTEMPTS - 1:
+                        # still conflicting after the retries: another writer holds it
+                        result.failure = Reason.PENDING
+                        return False
+            raise AssertionError("unreachable")
         finally:
             self._in_flight.release(uids)
-        if replaced is not None and replaced != new.blob_key:
-            self._blobs.delete(replaced)
-        result.retrieve_url = (
-            f"{request.base_url}/studies/{new.study_uid}/series/{new.series_uid}"
-            f"/instances/{new.sop_uid}"
-        )
-        return True
-
-    def _write(self, new: index.NewInstance, replace: bool) -> str | None:
-        """One transaction; retried when a concurrent request (another process on PostgreSQL)
-        created the same study or series first, so that the retry finds and extends it."""
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                with self._write_lock, self._store.write() as session:
-                    return index.store_instance(session, new, utcnow(), replace=replace)
-            except IntegrityError:
-                if attempt == WRITE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
 
 
 class _Upload:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from dicomite.bootstrap import Context
 from dicomite.dicom.blobs import FileSystemBlobStore, new_blob_key
-from dicomite.dicom.stow import Reason, StowRequest, StowService
+from dicomite.dicom.stow import StowRequest, StowService
+from dicomite.dicom.stow_results import Reason
 from tests.fixtures.dicom import make_dataset, to_bytes
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
 from dicomite.dicom import dicomjson, index, validation
-from dicomite.dicom.blobs import BlobStore, BlobWriter, new_blob_key
+from dicomite.dicom.blobs import BlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from dicomite.dicom.multipart import (
     MediaType,
@@ -33,37 +33,15 @@ from dicomite.dicom.multipart import (
     PartStart,
     boundary_of,
 )
+from dicomite.dicom.stow_results import Reason, Result, response_dataset
+from dicomite.dicom.stow_upload import PartUpload
 from dicomite.store.db import Store
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
-WRITE_CHUNK = 1024 * 1024
 WRITE_ATTEMPTS = 3
 PARALLEL_COMMITS = 8  # parts of one request being made durable at the same time
 BATCH_SIZE = 64  # instances of one request indexed in one transaction (SQLite)
-PART10_PREFIX = bytes(128) + b"DICM"  # PS3.10 §7.1: preamble and prefix
-
-
-class Reason:
-    """Failure and warning reason codes (conformance statement, "Store … Reason Codes")."""
-
-    PROCESSING_FAILURE = 272
-    VALIDATION_FAILURE = 43264
-    MISMATCHED_STUDY = 43265
-    DUPLICATE = 45070
-    PENDING = 45071
-    SOP_CLASS_MISMATCH_WARNING = 45063
-    VALIDATION_WARNING = 1
-
-
-@dataclass
-class Result:
-    sop_class_uid: str | None = None
-    sop_uid: str | None = None
-    retrieve_url: str | None = None
-    failure: int | None = None
-    warning: int | None = None
-    comments: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -126,10 +104,10 @@ class StowService:
                 f"The Content-Type '{content_type.value}' is not supported; use "
                 f'multipart/related; type="{DICOM}" or {DICOM}.'
             )
-        return _response(request, results)
+        return response_dataset(request.study_uid, request.base_url, results)
 
     async def _single(self, request: StowRequest, body: AsyncIterator[bytes]) -> Result:
-        upload = _Upload(self._blobs, self._max)
+        upload = PartUpload(self._blobs, self._max)
         try:
             async for chunk in body:
                 await upload.write(chunk)
@@ -146,7 +124,7 @@ class StowService:
             raise UnsupportedMediaType(f'The multipart type "{part_type[:80]}" is not supported.')
         reader = MultipartReader(boundary_of(content_type))
         results: list[Result] = []
-        upload: _Upload | None = None
+        upload: PartUpload | None = None
         total = 0
         # Parts are made durable (fsync, rename) in worker threads while the body keeps
         # arriving, several at once; they are checked in body order and indexed in batches
@@ -168,7 +146,7 @@ class StowService:
                         for event in reader.feed(chunk):
                             if isinstance(event, PartStart):
                                 _check_part_type(event.headers)
-                                upload = _Upload(self._blobs, self._max)
+                                upload = PartUpload(self._blobs, self._max)
                             elif isinstance(event, PartData) and upload is not None:
                                 await upload.write(event.data)
                             elif isinstance(event, PartEnd) and upload is not None:
@@ -194,7 +172,7 @@ class StowService:
         return results
 
     async def _store_part(
-        self, request: StowRequest, upload: _Upload, committing: anyio.Semaphore,
+        self, request: StowRequest, upload: PartUpload, committing: anyio.Semaphore,
         previous: anyio.Event | None, done: anyio.Event, results: list[Result], slot: int,
         errors: list[Exception], pending: list[tuple[Result, index.NewInstance]],
     ) -> None:  # fmt: skip
@@ -364,60 +342,6 @@ class StowService:
             self._in_flight.release(uids)
 
 
-class _Upload:
-    """One part on its way to a blob, written in 1 MB slices off the event loop."""
-
-    def __init__(self, blobs: BlobStore, limit: int) -> None:
-        self._blobs = blobs
-        self._limit = limit
-        self._size = 0
-        self._key = new_blob_key()
-        self._writer: BlobWriter | None = None
-        self._pending = bytearray()
-
-    async def write(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._size > self._limit:
-            raise PayloadTooLarge(f"The request exceeds the limit of {self._limit} bytes.")
-        self._pending += data
-        if len(self._pending) >= WRITE_CHUNK:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        await anyio.to_thread.run_sync(self._flush_sync)
-
-    def _flush_sync(self) -> None:
-        if self._writer is None:
-            self._writer = self._blobs.writer(self._key)
-            if self._pending[:2] == b"\x02\x00":
-                # File Meta Information without the preamble and prefix (what pydicom writes
-                # for a plain Dataset): stored as a PS3.10 file, so every reader accepts it.
-                self._pending[:0] = PART10_PREFIX
-        data, self._pending = bytes(self._pending), bytearray()
-        self._writer.write(data)
-
-    def commit_sync(self) -> tuple[str, int]:
-        """Write what is pending, make the blob durable and visible (in a worker thread: one
-        hop per part); on failure nothing is left but what the sweeper removes."""
-        try:
-            self._flush_sync()
-            assert self._writer is not None
-            size = self._writer.commit()
-            self._writer = None
-            return self._key, size
-        finally:
-            self.abort_sync()
-
-    def abort_sync(self) -> None:
-        if self._writer is not None:
-            self._writer.abort()
-            self._writer = None
-
-    async def abort(self) -> None:
-        if self._writer is not None:
-            await anyio.to_thread.run_sync(self.abort_sync)
-
-
 def _read_header(handle: Any) -> Any:
     return dcmread(handle, stop_before_pixels=True)
 
@@ -471,54 +395,3 @@ def _pixel_data_truncated(handle: Any, dataset: Any, size: int) -> bool:
     else:
         return False
     return length != 0xFFFFFFFF and start + length > size
-
-
-def _response(request: StowRequest, results: list[Result]) -> tuple[int, dict[str, Any]]:
-    if not results:
-        return 204, {}
-    stored = [r for r in results if r.failure is None]
-    failed = [r for r in results if r.failure is not None]
-    body: dict[str, Any] = {}
-    if request.study_uid is not None and stored:
-        body["00081190"] = {
-            "vr": "UR",
-            "Value": [f"{request.base_url}/studies/{request.study_uid}"],
-        }
-    if failed:
-        body["00081198"] = {"vr": "SQ", "Value": [_failed_item(r) for r in failed]}
-    if stored:
-        body["00081199"] = {"vr": "SQ", "Value": [_stored_item(r) for r in stored]}
-    if not stored:
-        return 409, body
-    warned = any(r.warning is not None for r in stored)
-    return (202 if failed or warned else 200), body
-
-
-def _references(result: Result) -> dict[str, Any]:
-    item: dict[str, Any] = {}
-    if result.sop_class_uid:
-        item["00081150"] = dicomjson.uid_element(result.sop_class_uid)
-    if result.sop_uid:
-        item["00081155"] = dicomjson.uid_element(result.sop_uid)
-    return item
-
-
-def _comments(result: Result) -> dict[str, Any]:
-    if not result.comments:
-        return {}
-    items = [{"00000902": {"vr": "LO", "Value": [c]}} for c in result.comments]
-    return {"00741048": {"vr": "SQ", "Value": items}}
-
-
-def _failed_item(result: Result) -> dict[str, Any]:
-    item = _references(result)
-    item["00081197"] = {"vr": "US", "Value": [result.failure]}
-    return item | _comments(result)
-
-
-def _stored_item(result: Result) -> dict[str, Any]:
-    item = _references(result)
-    item["00081190"] = {"vr": "UR", "Value": [result.retrieve_url]}
-    if result.warning is not None:
-        item["00081196"] = {"vr": "US", "Value": [result.warning]}
-    return item | _comments(result)

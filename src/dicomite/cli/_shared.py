@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, NoReturn
@@ -74,3 +74,16 @@ def id_column(header: str) -> Column:
 
 def say(text: str) -> None:
     console.print(text, highlight=False)
+
+
+def show_rows(
+    rows: list[dict[str, Any]], as_json: bool, render: Callable[[list[dict[str, Any]]], Any],
+    empty: str,
+) -> None:  # fmt: skip
+    """A listing as JSON, as what ``render`` draws, or the empty-state sentence."""
+    if as_json:
+        print_json(rows)
+    elif rows:
+        console.print(render(rows))
+    else:
+        say(empty)

@@ -23,8 +23,8 @@ from dicomite.cli._shared import (
     iso,
     print_json,
     say,
+    show_rows,
 )
-from dicomite.cli.console import console
 from dicomite.clock import utcnow
 from dicomite.identity import credentials
 from dicomite.store.tables import KeyCredential, PasswordCredential
@@ -151,12 +151,7 @@ def list_secrets(
     with deployment(data_dir, database_url) as context, context.store.read() as session:
         application = find_app(session, context, app)
         rows = [secret_row(s, now) for s in credentials.list_passwords(session, application)]
-    if as_json:
-        print_json(rows)
-    elif rows:
-        console.print(secrets_table(rows))
-    else:
-        say("No client secrets.")
+    show_rows(rows, as_json, secrets_table, "No client secrets.")
 
 
 @secret_app.command("remove")
@@ -211,12 +206,7 @@ def list_certs(
     with deployment(data_dir, database_url) as context, context.store.read() as session:
         application = find_app(session, context, app)
         rows = [cert_row(c, now) for c in credentials.list_certificates(session, application)]
-    if as_json:
-        print_json(rows)
-    elif rows:
-        console.print(certs_table(rows))
-    else:
-        say("No certificates.")
+    show_rows(rows, as_json, certs_table, "No certificates.")
 
 
 @cert_app.command("remove")

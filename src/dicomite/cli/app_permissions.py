@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from dicomite.bootstrap import Context
 from dicomite.cli._shared import (
     AppRef,
     AsJson,
@@ -20,8 +21,8 @@ from dicomite.cli._shared import (
     find_app,
     print_json,
     say,
+    show_rows,
 )
-from dicomite.cli.console import console
 from dicomite.clock import utcnow
 from dicomite.identity import builtin, consent
 from dicomite.store.tables import Application, ServicePrincipal
@@ -73,6 +74,15 @@ def permissions_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _locate(
+    session: Session, context: Context, app: str, api: str, permission: str, kind: PermissionType
+) -> tuple[Application, ServicePrincipal, dict[str, Any]]:
+    """The application, the API and the permission a command names."""
+    application = find_app(session, context, app)
+    resource = resolve_api(session, context.tenant_id, api)
+    return application, resource, consent.find_permission(resource, permission, kind.kind)
+
+
 @permission_app.command("add")
 def add_permission(
     app: AppRef,
@@ -84,9 +94,7 @@ def add_permission(
 ) -> None:
     """Ask for a permission; it reaches tokens only after admin consent (dicomite app consent)."""
     with deployment(data_dir, database_url) as context, context.store.write() as session:
-        application = find_app(session, context, app)
-        resource = resolve_api(session, context.tenant_id, api)
-        item = consent.find_permission(resource, permission, kind.kind)
+        application, resource, item = _locate(session, context, app, api, permission, kind)
         consent.add_permission(session, application, resource, item["id"], kind.kind)
     say(
         f"Added {escape(item['value'])} ({kind.value}) on '{escape(resource.display_name)}'. "
@@ -105,9 +113,7 @@ def remove_permission(
 ) -> None:
     """Stop asking for a permission; a consent already given for it is revoked too."""
     with deployment(data_dir, database_url) as context, context.store.write() as session:
-        application = find_app(session, context, app)
-        resource = resolve_api(session, context.tenant_id, api)
-        item = consent.find_permission(resource, permission, kind.kind)
+        application, resource, item = _locate(session, context, app, api, permission, kind)
         consent.remove_permission(session, application, resource, item["id"])
     say(f"Removed {escape(item['value'])} on '{escape(resource.display_name)}'.")
 
@@ -119,12 +125,7 @@ def list_permissions(
     """Configured permissions and whether admin consent has granted them."""
     with deployment(data_dir, database_url) as context, context.store.read() as session:
         rows = permission_rows(session, find_app(session, context, app))
-    if as_json:
-        print_json(rows)
-    elif rows:
-        console.print(permissions_table(rows))
-    else:
-        say("No permissions configured.")
+    show_rows(rows, as_json, permissions_table, "No permissions configured.")
 
 
 def consent_command(

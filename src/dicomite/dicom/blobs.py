@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 from dicomite.ids import time_ordered_uuid
 
@@ -58,7 +59,25 @@ class BlobStore(Protocol):
     def sweep_temporary(self, older_than_seconds: float) -> int: ...
 
 
-class _FileWriter:
+class AbortOnExit(ABC):
+    """``with writer:`` aborts whatever was not committed when the block ends."""
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.abort()  # a no-op after commit
+
+
+class _FileWriter(AbortOnExit):
     def __init__(self, final: Path) -> None:
         self._final = final
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -86,17 +105,6 @@ class _FileWriter:
             self._handle.close()
             self._handle = None
             self._temporary.unlink(missing_ok=True)
-
-    def __enter__(self) -> _FileWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()  # a no-op after commit
 
 
 def _fsync_directory(path: Path) -> None:

@@ -31,7 +31,6 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -39,7 +38,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
-from dicomite.dicom.blobs import BlobWriter
+from dicomite.dicom.blobs import AbortOnExit, BlobWriter
 
 BLOCK_SIZE = 4 * 1024 * 1024
 READ_AHEAD = 4 * 1024 * 1024
@@ -147,7 +146,7 @@ def _check_key(key: str) -> str:
     return key
 
 
-class _BlockWriter:
+class _BlockWriter(AbortOnExit):
     """Stages 4 MiB blocks as bytes arrive; Put Block List at commit makes the blob visible."""
 
     def __init__(self, blob: BlobClient) -> None:
@@ -186,17 +185,6 @@ class _BlockWriter:
         # Staged blocks stay uncommitted: invisible, and garbage-collected by the service.
         self._open = False
         self._pending.clear()
-
-    def __enter__(self) -> _BlockWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()  # a no-op after commit
 
 
 class _RangedReader(io.RawIOBase):

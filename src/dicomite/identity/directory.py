@@ -115,7 +115,7 @@ def update_application(
     if sign_in_audience is not _UNSET and sign_in_audience != "AzureADMyOrg":
         raise InvalidInput("Only 'AzureADMyOrg' (this directory only) is supported.")
     if identifier_uris is not _UNSET:
-        app.identifier_uris = normalize_identifier_uris(identifier_uris, app.app_id)
+        app.identifier_uris = normalize_identifier_uris(identifier_uris)
         _check_uris_free(session, app)
     if app_roles is not _UNSET:
         app.app_roles = normalize_app_roles(app_roles)

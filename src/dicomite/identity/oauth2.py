@@ -171,7 +171,7 @@ class TokenService:
             raise errors.AssertionTypeInvalid(value=assertion_type[:200])
         header = read_header(assertion)
         cert = pick_certificate(header, list(client.certificates))
-        audiences = self._token_endpoints(request.tenant, client)
+        audiences = self._token_endpoints(request.tenant)
         verified = verify_claims(assertion, header, cert, client.app_id, audiences, now)
         resource = request.form.get("scope") or request.form.get("resource") or ""
         self._replay.accept_once(
@@ -179,8 +179,7 @@ class TokenService:
         )
         return cert.key_id
 
-    def _token_endpoints(self, tenant_reference: str, client: Client) -> list[str]:
-        del client
+    def _token_endpoints(self, tenant_reference: str) -> list[str]:
         tenant = self.view.tenant(tenant_reference)
         names = {tenant_reference, tenant.id, tenant.domain} if tenant else {tenant_reference}
         base = self.public_url

@@ -58,14 +58,13 @@ def _check_uri(value: Any, what: str, schemes: set[str]) -> str:
     return text
 
 
-def normalize_identifier_uris(values: Any, app_id: str) -> list[str]:
+def normalize_identifier_uris(values: Any) -> list[str]:
     uris = [
         _check_uri(v, "identifierUris", {"api", "https", "http", "urn"})
         for v in _check_list(values, "identifierUris")
     ]
     if len(set(uris)) != len(uris):
         raise InvalidInput("identifierUris must not repeat a value.")
-    del app_id  # Entra ID also allows api://{appId}; any URI is checked for uniqueness later.
     return uris
 
 

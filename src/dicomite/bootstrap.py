@@ -1,7 +1,10 @@
 """First start and every start: data dir, key material, schema, tenant, built-in APIs, signing
-key, and the bootstrap management client (Keycloak's convention: env values or generated once).
+key, the bootstrap management client and the bootstrap Global Administrator (Keycloak's
+convention: env values, else the values saved by an earlier start, else generated once).
 
-Generated values go to ``DATA_DIR/bootstrap-credentials.json`` (mode 0600) and are never logged.
+Generated values go to ``DATA_DIR/bootstrap-credentials.json`` (mode 0600) and are never logged;
+values given in the environment are not written there. An existing account is never changed:
+the administrator is created only while no user has its name.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,8 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
-from dicomite.identity import builtin, consent, credentials, directory, principals
+from dicomite.identity import builtin, consent, credentials, directory, passwords, principals, users
 from dicomite.identity.keys import ensure_signing_key
+from dicomite.identity.problems import InvalidInput
 from dicomite.identity.protection import KeyProtection, new_key_encryption_key
 from dicomite.settings import Settings
 from dicomite.store.db import Store
@@ -27,6 +32,7 @@ from dicomite.store.tables import Application, Tenant
 
 BOOTSTRAP_APP_NAME = "Dicomite bootstrap management client"
 BOOTSTRAP_ROLES = (builtin.APPLICATION_READWRITE_ALL, builtin.APP_ROLE_ASSIGNMENT_READWRITE_ALL)
+BOOTSTRAP_ADMIN_DISPLAY_NAME = "Administrator"
 
 
 class BootstrapError(Exception):
@@ -46,6 +52,7 @@ class Context:
 
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when rewriting a file someone made readable
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
 
@@ -95,7 +102,7 @@ def prepare(settings: Settings) -> Context:
             principals.ensure_builtin_api(session, tenant, api, now)
         ensure_signing_key(session, protection, now)
         context = Context(settings, store, protection, tenant.id, tenant.domain)
-        _ensure_bootstrap_client(session, context)
+        _ensure_bootstrap_accounts(session, context)
     return context
 
 
@@ -122,9 +129,21 @@ def _read_bootstrap_file(path: Path) -> dict[str, str]:
     return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _ensure_bootstrap_client(session: Session, context: Context) -> None:
+def _ensure_bootstrap_accounts(session: Session, context: Context) -> None:
+    """Both bootstrap accounts; the file keeps every key it held and gains what was generated."""
+    path = context.settings.bootstrap_file
+    saved = _read_bootstrap_file(path)
+    kept = saved | _ensure_bootstrap_client(session, context, saved)
+    kept |= _ensure_bootstrap_admin(session, context, saved)
+    if kept != saved:
+        _write_private(path, json.dumps(kept, indent=2) + "\n")
+
+
+def _ensure_bootstrap_client(
+    session: Session, context: Context, saved: dict[str, str]
+) -> dict[str, str]:
+    """The management client; returns the values to save (none when the secret came from env)."""
     settings = context.settings
-    saved = _read_bootstrap_file(settings.bootstrap_file)
     client_id = str(settings.bootstrap_client_id or saved.get("client_id") or uuid.uuid4())
     secret = settings.bootstrap_client_secret or saved.get("client_secret")
     tenant = session.get(Tenant, context.tenant_id)
@@ -147,10 +166,51 @@ def _ensure_bootstrap_client(session: Session, context: Context) -> None:
                 session, app, context.protection, now, secret, display_name="bootstrap"
             )
     _consent_bootstrap_roles(session, app, now)
-    if not settings.bootstrap_client_secret:
-        payload = {"tenant_id": tenant.id, "client_id": client_id, "client_secret": secret}
-        if saved != payload:
-            _write_private(settings.bootstrap_file, json.dumps(payload, indent=2) + "\n")
+    if settings.bootstrap_client_secret:
+        return {}
+    return {"tenant_id": tenant.id, "client_id": client_id, "client_secret": secret}
+
+
+def _ensure_bootstrap_admin(
+    session: Session, context: Context, saved: dict[str, str]
+) -> dict[str, str]:
+    """The first Global Administrator (also DICOM Data Owner, so the studies browser works);
+    returns the generated or saved values to keep in the file, none once the account exists."""
+    settings = context.settings
+    name = _env_checked(
+        users.normalize_user_principal_name,
+        settings.bootstrap_admin_username
+        or saved.get("admin_username")
+        or f"admin@{context.tenant_domain}",
+        "DICOMITE_BOOTSTRAP_ADMIN_USERNAME",
+    )
+    if users.find_user(session, context.tenant_id, name) is not None:
+        return {}
+    password = settings.bootstrap_admin_password or saved.get("admin_password")
+    password = password or passwords.generate_password()
+    users.create_user(
+        session, context.tenant_id, utcnow(), user_principal_name=name,
+        display_name=BOOTSTRAP_ADMIN_DISPLAY_NAME,
+        password=_env_checked(
+            passwords.check_password_policy, password, "DICOMITE_BOOTSTRAP_ADMIN_PASSWORD"
+        ),
+        directory_role=users.DirectoryRole.GLOBAL_ADMINISTRATOR,
+        dicom_role=users.DicomDataRole.OWNER,
+    )  # fmt: skip
+    keep = {}
+    if not settings.bootstrap_admin_username:
+        keep["admin_username"] = name
+    if not settings.bootstrap_admin_password:
+        keep["admin_password"] = password
+    return keep
+
+
+def _env_checked(check: Callable[[str], str], value: str, variable: str) -> str:
+    """``check(value)``, its complaint turned into a BootstrapError naming the variable."""
+    try:
+        return check(value)
+    except InvalidInput as problem:
+        raise BootstrapError(f"{variable} is not usable: {problem.message}") from None
 
 
 def _has_secret(app: Application, secret: str, protection: KeyProtection, session: Session) -> bool:

@@ -1,4 +1,5 @@
-"""Secrets are stored only as hashes; a generated bootstrap secret goes to a 0600 file."""
+"""Secrets are stored only as hashes; generated bootstrap secrets and the bootstrap admin's
+password go to a 0600 file."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def test_generated_secret_is_saved_privately_and_hashed_in_the_store(
     assert len(saved["client_secret"]) >= 32
     assert saved["client_id"].encode() in stored  # the dump is searchable: a real check
     assert saved["client_secret"].encode() not in stored
+    assert saved["admin_username"].encode() in stored
+    assert saved["admin_password"].encode() not in stored
 
 
 def test_given_secret_is_neither_saved_nor_stored(
@@ -47,5 +50,19 @@ def test_given_secret_is_neither_saved_nor_stored(
     context.store.dispose()
     stored = _stored_text(request, store_url, data_dir)
 
-    assert not context.settings.bootstrap_file.exists()
+    saved = json.loads(context.settings.bootstrap_file.read_text())  # the generated admin's
+    assert "client_secret" not in saved and "client_id" not in saved
+    assert secret not in context.settings.bootstrap_file.read_text()
     assert secret.encode() not in stored
+
+
+def test_nothing_is_saved_when_every_value_is_given(data_dir: Path, store_url: str) -> None:
+    context = prepare(
+        store_settings(
+            data_dir, store_url, bootstrap_client_secret="given8Q~" + "x7" * 18,
+            bootstrap_admin_username="root@example.com", bootstrap_admin_password="Given-pass-6",
+        )
+    )  # fmt: skip
+    context.store.dispose()
+
+    assert not context.settings.bootstrap_file.exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dicomite.cli import apps, dicom, keys, serve, signins, token
+from dicomite.cli import apps, dicom, keys, serve, signins, token, users
 
 app = typer.Typer(
     name="dicomite",
@@ -19,6 +19,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(apps.app, name="app")
 app.add_typer(token.app, name="token")
 app.add_typer(dicom.app, name="dicom")
+app.add_typer(users.app, name="users")
 app.command()(signins.signins)
 
 

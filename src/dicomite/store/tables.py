@@ -221,6 +221,52 @@ class SignIn(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class User(Base):
+    """A person who signs in to the portal. Directory roles and DICOM data roles decide what
+    they may do (``identity.policy``); the password is stored as an argon2id hash only."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # Stored lowercased: sign-in names are case-insensitive, as in Entra ID.
+    user_principal_name: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str] = mapped_column(String(256))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    account_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "Global Administrator", "Application Administrator", "Application Developer" or None.
+    directory_role: Mapped[str | None] = mapped_column(String(64))
+    # "DICOM Data Reader", "DICOM Data Owner" or None: what the person may do with DICOM data.
+    dicom_role: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("tenant_id", "user_principal_name"),)
+
+
+class SignInThrottle(Base):
+    """Failed portal sign-ins per name, so repeated guessing is slowed down on every worker."""
+
+    __tablename__ = "sign_in_throttles"
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_principal_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+
+
+class PortalSession(Base):
+    """A signed-in browser. The cookie carries a random value; only its SHA-256 is stored."""
+
+    __tablename__ = "portal_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 # DICOM index (dicomite.dicom.index): one row per study, series and instance, plus the change
 # feed. Searchable attributes are columns (declared once in ``dicom.index.INDEXED``); what QIDO
 # and /metadata return is precomputed DICOM JSON, so no request re-parses a file.

@@ -135,3 +135,49 @@ def test_rewriting_the_client_values_keeps_the_admin_keys(data_dir: Path, store_
         first["admin_username"], first["admin_password"],
     )  # fmt: skip
     assert sign_in(context, second["admin_username"], second["admin_password"])
+
+
+def test_a_deleted_bootstrap_admin_stays_deleted_while_another_admin_exists(
+    data_dir: Path, store_url: str
+) -> None:
+    settings = store_settings(
+        data_dir, store_url, bootstrap_admin_username=ENV_NAME,
+        bootstrap_admin_password=ENV_PASSWORD,
+    )  # fmt: skip
+    context = prepare(settings)
+    with context.store.write() as session:
+        users.create_user(
+            session, context.tenant_id, utcnow(), user_principal_name="second@example.com",
+            display_name="Second", password=ENV_PASSWORD,
+            directory_role=DirectoryRole.GLOBAL_ADMINISTRATOR,
+        )  # fmt: skip
+        users.delete_user(session, users.user_by_name(session, context.tenant_id, ENV_NAME))
+    context.store.dispose()
+
+    restarted = prepared(settings)
+
+    assert [u.user_principal_name for u in all_users(restarted)] == ["second@example.com"]
+
+
+def test_a_tenant_without_any_enabled_admin_gets_the_bootstrap_admin_back(
+    data_dir: Path, store_url: str
+) -> None:
+    settings = store_settings(data_dir, store_url, bootstrap_admin_username=ENV_NAME,
+                              bootstrap_admin_password=ENV_PASSWORD)  # fmt: skip
+    context = prepare(settings)
+    with context.store.write() as session:
+        admin = users.user_by_name(session, context.tenant_id, ENV_NAME)
+        users.create_user(
+            session, context.tenant_id, utcnow(), user_principal_name="other@example.com",
+            display_name="Other", password=ENV_PASSWORD,
+            directory_role=DirectoryRole.GLOBAL_ADMINISTRATOR,
+        )  # fmt: skip
+        users.delete_user(session, admin)
+        session.flush()
+        other = users.user_by_name(session, context.tenant_id, "other@example.com")
+        other.account_enabled = False  # locked out: no enabled Global Administrator is left
+    context.store.dispose()
+
+    restarted = prepared(settings)
+
+    assert sign_in(restarted, ENV_NAME, ENV_PASSWORD).directory_role == "Global Administrator"

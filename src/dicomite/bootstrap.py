@@ -3,8 +3,9 @@ key, the bootstrap management client and the bootstrap Global Administrator (Key
 convention: env values, else the values saved by an earlier start, else generated once).
 
 Generated values go to ``DATA_DIR/bootstrap-credentials.json`` (mode 0600) and are never logged;
-values given in the environment are not written there. An existing account is never changed:
-the administrator is created only while no user has its name.
+values given in the environment are not written there. As Keycloak does, the administrator is
+created only while the tenant has no enabled Global Administrator (so an account deleted on
+purpose is not brought back by a restart) and an existing account is never changed.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def _ensure_bootstrap_admin(
     session: Session, context: Context, saved: dict[str, str]
 ) -> dict[str, str]:
     """The first Global Administrator (also DICOM Data Owner, so the studies browser works);
-    returns the generated or saved values to keep in the file, none once the account exists."""
+    returns the generated or saved values to keep in the file, none once it is not needed."""
     settings = context.settings
     name = _env_checked(
         users.normalize_user_principal_name,
@@ -184,7 +185,9 @@ def _ensure_bootstrap_admin(
         or f"admin@{context.tenant_domain}",
         "DICOMITE_BOOTSTRAP_ADMIN_USERNAME",
     )
-    if users.find_user(session, context.tenant_id, name) is not None:
+    if users.count_global_administrators(session, context.tenant_id) or users.find_user(
+        session, context.tenant_id, name
+    ):
         return {}
     password = settings.bootstrap_admin_password or saved.get("admin_password")
     password = password or passwords.generate_password()

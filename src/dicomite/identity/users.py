@@ -179,18 +179,25 @@ def _end_sessions(session: Session, user: User) -> None:
     session.execute(delete(PortalSession).where(PortalSession.user_id == user.id))
 
 
+def count_global_administrators(session: Session, tenant_id: str, *, besides: str = "") -> int:
+    """Enabled Global Administrators of the tenant, leaving out the user ``besides``."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                User.tenant_id == tenant_id,
+                User.id != besides,
+                User.account_enabled.is_(True),
+                User.directory_role == DirectoryRole.GLOBAL_ADMINISTRATOR.value,
+            )
+        )
+        or 0
+    )
+
+
 def _keep_a_global_administrator(session: Session, user: User, action: str) -> None:
     if not (user.account_enabled and user.directory_role == DirectoryRole.GLOBAL_ADMINISTRATOR):
         return
-    others = session.scalar(
-        select(func.count()).where(
-            User.tenant_id == user.tenant_id,
-            User.id != user.id,
-            User.account_enabled.is_(True),
-            User.directory_role == DirectoryRole.GLOBAL_ADMINISTRATOR.value,
-        )
-    )
-    if not others:
+    if not count_global_administrators(session, user.tenant_id, besides=user.id):
         raise NotAllowed(
             f"You cannot {action} '{user.user_principal_name}': it is the last enabled Global "
             "Administrator. Make another user a Global Administrator first."

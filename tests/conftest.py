@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.stores",
     "tests.fixtures.directory",
     "tests.fixtures.dicom",
+    "tests.fixtures.browser",
 ]

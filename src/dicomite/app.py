@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,6 +23,7 @@ from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app
 from dicomite.identity.http import IdentityRoutes, TokenEndpoint
+from dicomite.portal.routes import portal_app
 from dicomite.services import Services, build_services
 from dicomite.settings import Settings
 
@@ -50,6 +51,8 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/graph/v1.0", app=graph_app(services)),
         Mount("/dicom/v1", app=dicom_app(services.dicom, 1)),
         Mount("/dicom/v2", app=dicom_app(services.dicom, 2)),
+        Mount("/portal", app=portal_app(services)),
+        Route("/", _to_portal),
         *IdentityRoutes(services.tokens, services.keys).routes(),
     ]
     app = Starlette(
@@ -85,6 +88,10 @@ async def _routing_error(request: Request, exc: Exception) -> Response:
     code = "NotFound" if status == 404 else "MethodNotAllowed"
     body = {"error": {"code": code, "message": "No such endpoint."}}
     return JSONResponse(body, status_code=status)
+
+
+async def _to_portal(_request: Request) -> Response:
+    return RedirectResponse("/portal/", status_code=307)
 
 
 async def _health(_request: Request) -> Response:

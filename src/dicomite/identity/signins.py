@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.orm import Session
 
 from dicomite.ids import time_ordered_uuid
@@ -96,17 +96,44 @@ def list_sign_ins(
     tenant_id: str,
     *,
     app_id: str | None = None,
+    app_ids: Collection[str] | None = None,
+    app_contains: str | None = None,
     failures_only: bool = False,
+    successes_only: bool = False,
     since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> Sequence[SignIn]:
+    """Newest first. ``app_ids`` keeps only those clients' rows (an empty set keeps none);
+    ``app_contains`` matches part of the client's display name or appId, case-insensitively;
+    ``since`` is inclusive, ``until`` exclusive."""
     query = select(SignIn).where(SignIn.tenant_id == tenant_id)
     if app_id:
         query = query.where(SignIn.app_id == app_id)
+    if app_ids is not None:
+        query = query.where(SignIn.app_id.in_(app_ids))
+    if app_contains:
+        pattern = _contains(app_contains)
+        query = query.where(
+            or_(
+                func.lower(SignIn.app_display_name).like(pattern, escape="\\"),
+                func.lower(SignIn.app_id).like(pattern, escape="\\"),
+            )
+        )
     if failures_only:
         query = query.where(SignIn.error_code != 0)
+    if successes_only:
+        query = query.where(SignIn.error_code == 0)
     if since:
         query = query.where(SignIn.created_at >= since)
+    if until:
+        query = query.where(SignIn.created_at < until)
     query = query.order_by(SignIn.created_at.desc(), SignIn.id).offset(offset).limit(limit)
     return session.scalars(query).all()
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching ``text`` literally (its ``%``, ``_`` and ``\\`` escaped)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -1,0 +1,1 @@
+"""The web portal: server-rendered pages over the same domain functions as the CLI and Graph API."""

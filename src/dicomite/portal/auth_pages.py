@@ -1,0 +1,103 @@
+"""Sign in and sign out.
+
+Sign-in has no session yet, so its form is protected by a double-submit cookie (OWASP: login
+CSRF); every later form uses the session's synchronizer token.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from dicomite.identity.signin import SignInFailed, SignInThrottled, authenticate
+from dicomite.portal import sessions
+from dicomite.portal.web import PREFIX, Page, Portal
+
+SIGNIN_CSRF_COOKIE = "dicomite-signin-csrf"
+HOME = f"{PREFIX}/"
+
+
+def routes(portal: Portal) -> list[Route]:
+    return [
+        portal.route("/signin", sign_in_form, public=True),
+        portal.route("/signin", sign_in, methods=["POST"], public=True),
+        portal.route("/signout", sign_out, methods=["POST"]),
+    ]
+
+
+def safe_next(target: str) -> str:
+    """Only paths inside the portal: never another origin (open redirect)."""
+    if target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return HOME
+
+
+def sign_in_form(page: Page) -> Response:
+    if page.signed_in is not None:
+        return RedirectResponse(safe_next(page.query.get("next", "")), status_code=303)
+    return _form(page, "", page.query.get("next", ""), status=200)
+
+
+def _form(page: Page, error: str, target: str, status: int, name: str = "") -> Response:
+    token = secrets.token_urlsafe(24)
+    response = page.render(
+        "signin.html", status, signin_token=token, error=error, next=safe_next(target), name=name
+    )
+    response.set_cookie(
+        _cookie_name(page), token, httponly=True, secure=page.portal.secure, samesite="strict",
+        path=_signin_cookie_path(page),
+    )  # fmt: skip
+    return response
+
+
+def _signin_cookie_path(page: Page) -> str:
+    return "/" if page.portal.secure else PREFIX  # "__Host-" cookies must have Path=/
+
+
+def _cookie_name(page: Page) -> str:
+    return ("__Host-" if page.portal.secure else "") + SIGNIN_CSRF_COOKIE
+
+
+def sign_in(page: Page) -> Response:
+    target = page.field("next")
+    name = page.field("username")
+    expected = page.request.cookies.get(_cookie_name(page), "")
+    if not expected or not sessions.csrf_matches(expected, page.field("csrf_token")):
+        return _form(page, "The sign-in form expired. Try again.", target, 403, name)
+    with page.write() as session:
+        try:
+            user = authenticate(session, page.tenant_id, name, page.field("password"), page.now)
+            cookie = sessions.start(session, user, page.now)
+        except SignInThrottled as problem:
+            # Caught inside the transaction, so the failure count it recorded commits.
+            response = _form(page, str(problem), target, 429, name)
+            response.headers["retry-after"] = str(problem.retry_after_seconds)
+            return response
+        except SignInFailed as problem:
+            return _form(page, str(problem), target, 401, name)
+    return _signed_in(page, cookie, target)
+
+
+def _signed_in(page: Page, cookie: str, target: str) -> Response:
+    response = RedirectResponse(safe_next(target), status_code=303)
+    response.set_cookie(
+        page.portal.cookie_name, cookie, httponly=True, secure=page.portal.secure,
+        samesite="lax", path="/",
+    )  # fmt: skip
+    response.delete_cookie(
+        _cookie_name(page), path=_signin_cookie_path(page), secure=page.portal.secure
+    )
+    return response
+
+
+def sign_out(page: Page) -> Response:
+    cookie = page.request.cookies.get(page.portal.cookie_name, "")
+    with page.write() as session:
+        sessions.end(session, cookie)
+    response = page.redirect("/signin", notice="signed-out")
+    response.delete_cookie(
+        page.portal.cookie_name, path="/", secure=page.portal.secure, httponly=True
+    )
+    return response

@@ -1,0 +1,87 @@
+"""Uploading DICOM files from the studies page (the dropzone in ``static/portal.js``).
+
+``POST /portal/dicom/upload`` takes one Part 10 instance per request as ``application/dicom``
+(CSRF token in ``X-CSRF-Token``) and stores it through the DICOMweb API's own STOW-RS
+transaction (``StowService.handle``, v2 rules), so validation, failure reasons and duplicates
+behave exactly as for API clients. The answer is a small JSON object the page shows:
+``{"stored": bool, "message": str, "reason": int | null}`` with STOW's status (200 stored,
+202 stored with a warning, 409 refused; 400/413/415 for a request that cannot be stored).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.from_thread
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse, Response
+
+from dicomite.dicom.dicomjson import JsonDataset, first_value, keyword_tag, tag_key
+from dicomite.dicom.errors import DicomError
+from dicomite.dicom.multipart import MediaType
+from dicomite.dicom.stow import DICOM, DICOM_JSON, StowRequest
+from dicomite.dicom.stow_results import Reason
+from dicomite.identity import policy
+from dicomite.portal.dicom_access import service
+from dicomite.portal.web import Page
+
+# v2 stores an instance whose searchable attributes are invalid, with a warning (conformance
+# statement, "Store Changes From V1"): what a person dropping files wants.
+STOW_VERSION = 2
+OUTCOMES = {
+    Reason.PROCESSING_FAILURE: "The file is not a DICOM instance that could be read.",
+    Reason.VALIDATION_FAILURE: "The instance failed validation.",
+    Reason.MISMATCHED_STUDY: "The instance belongs to another study.",
+    Reason.DUPLICATE: "This instance is already stored.",
+    Reason.PENDING: "This instance is being stored by another upload. Try again in a moment.",
+    Reason.VALIDATION_WARNING: "Stored, with attributes that are not valid and not searchable.",
+    Reason.SOP_CLASS_MISMATCH_WARNING: (
+        "Stored; its SOP Class UID differs from the file's meta information."
+    ),
+}
+_FAILED = tag_key(keyword_tag("FailedSOPSequence"))
+_STORED = tag_key(keyword_tag("ReferencedSOPSequence"))
+_DETAILS = tag_key(keyword_tag("FailedAttributesSequence"))
+
+
+def upload(page: Page) -> Response:
+    if not policy.can_write_dicom(page.user):
+        return _answer(403, False, policy.WRITE_DICOM)
+    if MediaType.parse(page.request.headers.get("content-type", "")).value != DICOM:
+        return _answer(415, False, f"Send one DICOM file per request, as {DICOM}.")
+    dicom = service(page)
+    request = StowRequest(STOW_VERSION, None, False, f"{dicom.public_url}/dicom/v{STOW_VERSION}")
+    headers = {"content-type": DICOM, "accept": DICOM_JSON,
+               "content-length": page.request.headers.get("content-length", "")}  # fmt: skip
+    try:
+        # Handlers run in a worker thread; STOW streams the body on the event loop.
+        status, body = anyio.from_thread.run(
+            dicom.stow.handle, request, headers, page.request.stream()
+        )
+    except DicomError as error:
+        return _answer(error.status, False, error.message)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    return _outcome(status, body)
+
+
+def _outcome(status: int, body: JsonDataset) -> Response:
+    """The one instance's result from STOW's response dataset (PS3.18 §10.5.3)."""
+    failed, stored = _items(body, _FAILED), _items(body, _STORED)
+    item = failed[0] if failed else stored[0] if stored else {}
+    reason = first_value(item, keyword_tag("FailureReason" if failed else "WarningReason"))
+    fallback = f"Refused (reason {reason})." if failed else "Stored."
+    message = OUTCOMES.get(reason, fallback) if isinstance(reason, int) else fallback
+    details = [first_value(d, keyword_tag("ErrorComment")) for d in _items(item, _DETAILS)]
+    if details:
+        message += " " + "; ".join(str(detail) for detail in details if detail)
+    return _answer(status, not failed, message, reason)
+
+
+def _items(dataset: JsonDataset, key: str) -> list[JsonDataset]:
+    items: list[Any] = dataset.get(key, {}).get("Value") or []
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _answer(status: int, stored: bool, message: str, reason: int | None = None) -> Response:
+    return JSONResponse({"stored": stored, "message": message, "reason": reason}, status)

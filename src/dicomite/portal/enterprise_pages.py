@@ -1,0 +1,156 @@
+"""Enterprise applications: the tenant's service principals, the permissions each one was granted
+by admin consent, and (for an API) which applications hold its roles. Read-only, as consent is
+given and revoked on the app registration's API permissions blade."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dicomite.identity import consent, policy, principals
+from dicomite.portal.web import Page, Portal
+from dicomite.store.tables import Application, AppRoleAssignment, ServicePrincipal
+
+NEEDS_DIRECTORY_ROLE = (
+    "This page needs a directory role (Global Administrator, Application Administrator or "
+    "Application Developer). Ask a Global Administrator."
+)
+APPLICATION_TYPES = {
+    "": "All applications",
+    "directory": "This directory",
+    "builtin": "Microsoft built-in",
+}
+
+
+def routes(portal: Portal) -> list[Route]:
+    return [
+        portal.route("/enterprise", list_principals),
+        portal.route("/enterprise/{sp}", overview),
+        portal.route("/enterprise/{sp}/permissions", permissions),
+        portal.route("/enterprise/{sp}/users", users_and_groups),
+    ]
+
+
+def require_directory_role(page: Page) -> None:
+    """Enterprise applications and sign-in logs are for people who work on the directory."""
+    policy.require(policy.directory_role(page.user) is not None, NEEDS_DIRECTORY_ROLE)
+
+
+def application_type(sp: ServicePrincipal) -> str:
+    return APPLICATION_TYPES["builtin" if sp.is_builtin else "directory"]
+
+
+def list_principals(page: Page) -> Response:
+    require_directory_role(page)
+    search = page.query.get("search", "").strip()[:256]
+    kind = page.query.get("type", "")
+    with page.read() as session:
+        found = principals.list_service_principals(session, page.tenant_id)
+    rows = [sp for sp in found if _matches(sp, search.lower(), kind)]
+    return page.render(
+        "enterprise_list.html", title="Enterprise applications", principals=rows, search=search,
+        kind=kind if kind in APPLICATION_TYPES else "", types=APPLICATION_TYPES,
+        application_type=application_type,
+    )  # fmt: skip
+
+
+def _matches(sp: ServicePrincipal, search: str, kind: str) -> bool:
+    if kind and (kind == "builtin") != sp.is_builtin:
+        return False
+    return not search or search in sp.display_name.lower() or search in (sp.app_id, sp.id)
+
+
+@dataclass(frozen=True)
+class Granted:
+    """One row of the Permissions blade: a permission this principal holds on an API."""
+
+    api: ServicePrincipal
+    value: str
+    name: str
+    kind: str  # "Application" or "Delegated"
+    granted_on: datetime | None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """One row of "Users and groups": a principal holding one of this API's app roles."""
+
+    principal: ServicePrincipal
+    role: str
+    value: str
+    assigned_on: datetime
+
+
+def overview(page: Page) -> Response:
+    with page.read() as session:
+        sp, values = _blade(page, session)
+        names = [n for n in principals.service_principal_names(session, sp) if n != sp.app_id]
+    return page.render("enterprise_overview.html", identifier_uris=names, **values)
+
+
+def permissions(page: Page) -> Response:
+    with page.read() as session:
+        sp, values = _blade(page, session)
+        rows = [*_application_permissions(session, sp), *_delegated_permissions(session, sp)]
+    return page.render("enterprise_permissions.html", granted=rows, **values)
+
+
+def users_and_groups(page: Page) -> Response:
+    with page.read() as session:
+        sp, values = _blade(page, session)
+        holders = [_holder(session, sp, a) for a in consent.assignments_to(session, sp)]
+    return page.render("enterprise_users.html", holders=holders, **values)
+
+
+def _blade(page: Page, session: Session) -> tuple[ServicePrincipal, dict[str, Any]]:
+    """The principal in the path and what every page of its blade shows."""
+    require_directory_role(page)
+    sp = principals.get_service_principal(session, page.tenant_id, page.params["sp"])
+    app = session.get(Application, sp.application_id) if sp.application_id else None
+    manageable = app is not None and policy.can_manage_application(page.user, app)
+    values = {
+        "title": sp.display_name, "sp": sp, "application_type": application_type(sp),
+        "registration": app if manageable else None,
+    }  # fmt: skip
+    return sp, values
+
+
+def _item(items: Sequence[dict[str, Any]], key: str, wanted: str) -> dict[str, Any]:
+    return next((i for i in items if i.get(key) == wanted), {})
+
+
+def _application_permissions(session: Session, sp: ServicePrincipal) -> list[Granted]:
+    rows = []
+    for assignment in consent.assignments_of(session, sp):
+        api = session.get(ServicePrincipal, assignment.resource_id)
+        assert api is not None  # assignments go with their resource (foreign key)
+        role = _item(api.app_roles, "id", assignment.app_role_id)
+        value, name = role.get("value", assignment.app_role_id), role.get("displayName", "")
+        rows.append(Granted(api, value, name, "Application", assignment.created_at))
+    return rows
+
+
+def _delegated_permissions(session: Session, sp: ServicePrincipal) -> list[Granted]:
+    rows = []
+    for grant in consent.list_grants(session, sp.tenant_id, client_id=sp.id):
+        api = session.get(ServicePrincipal, grant.resource_id)
+        assert api is not None
+        for value in grant.scope.split():
+            scope = _item(api.oauth2_permission_scopes, "value", value)
+            name = scope.get("adminConsentDisplayName") or ""
+            rows.append(Granted(api, value, name, "Delegated", None))
+    return rows
+
+
+def _holder(session: Session, sp: ServicePrincipal, assignment: AppRoleAssignment) -> Holder:
+    principal = session.get(ServicePrincipal, assignment.principal_id)
+    assert principal is not None
+    role = _item(sp.app_roles, "id", assignment.app_role_id)
+    value = role.get("value", assignment.app_role_id)
+    return Holder(principal, role.get("displayName", value), value, assignment.created_at)

@@ -1,0 +1,148 @@
+"""Sign-in, sessions and CSRF through the portal's pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from dicomite.bootstrap import Context
+from dicomite.clock import utcnow
+from dicomite.portal import sessions
+from dicomite.store.tables import PortalSession
+from tests.portal.conftest import CSRF_FIELD, PASSWORD, PortalClient, sign_in
+
+
+def _post_sign_in(client: PortalClient, name: str, password: str, next_path: str = "") -> object:
+    token = CSRF_FIELD.search(client.get("/portal/signin").text)
+    assert token
+    return client.post(
+        "/portal/signin",
+        data={"csrf_token": token.group(1), "username": name, "password": password,
+              "next": next_path},
+        follow_redirects=False,
+    )  # fmt: skip
+
+
+def test_pages_need_a_session(portal_client: PortalClient) -> None:
+    response = portal_client.get("/portal/apps?search=x", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/portal/signin?next=/portal/apps%3Fsearch%3Dx"
+
+
+def test_sign_in_sets_a_hardened_cookie_and_returns_to_the_page(
+    portal_client: PortalClient, person: Callable[[str], str]
+) -> None:
+    response = _post_sign_in(portal_client, person("developer"), PASSWORD, "/portal/apps")
+    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.headers["location"] == "/portal/apps"  # type: ignore[attr-defined]
+    cookie = next(
+        c
+        for c in response.headers.get_list("set-cookie")  # type: ignore[attr-defined]
+        if c.startswith("__Host-dicomite-session=")
+    )
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "secure", "path=/", "samesite=lax"} <= flags
+    assert not any(flag.startswith("domain") for flag in flags)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/graph/v1.0"])
+def test_sign_in_never_redirects_elsewhere(
+    portal_client: PortalClient, person: Callable[[str], str], target: str
+) -> None:
+    response = _post_sign_in(portal_client, person("developer"), PASSWORD, target)
+    assert response.headers["location"] == "/portal/"  # type: ignore[attr-defined]
+
+
+def test_wrong_password_and_unknown_user_look_the_same(
+    portal_client: PortalClient, person: Callable[[str], str]
+) -> None:
+    wrong = _post_sign_in(portal_client, person("developer"), "Wrong-Passw0rd")
+    unknown = _post_sign_in(portal_client, "ghost@nowhere", "Wrong-Passw0rd")
+    assert wrong.status_code == unknown.status_code == 401  # type: ignore[attr-defined]
+    message = re.compile(r'role="alert">([^<]+)<')
+    assert message.search(wrong.text).group(1) == message.search(unknown.text).group(1)  # type: ignore[attr-defined,union-attr]
+
+
+def test_sign_in_form_needs_its_csrf_cookie(
+    portal_client: PortalClient, person: Callable[[str], str]
+) -> None:
+    name = person("developer")
+    portal_client.get("/portal/signin")
+    response = portal_client.post(
+        "/portal/signin", data={"csrf_token": "forged", "username": name, "password": PASSWORD}
+    )
+    assert response.status_code == 403
+    assert "Sign out" not in response.text
+
+
+def test_repeated_failures_are_throttled(
+    portal_client: PortalClient, person: Callable[[str], str]
+) -> None:
+    name = person("developer")
+    statuses = [_post_sign_in(portal_client, name, "Wrong-Passw0rd").status_code for _ in range(6)]  # type: ignore[attr-defined]
+    assert statuses[:5] == [401] * 5 and statuses[5] == 429
+    locked = _post_sign_in(portal_client, name, PASSWORD)  # even the right password waits
+    assert locked.status_code == 429  # type: ignore[attr-defined]
+    assert int(locked.headers["retry-after"]) > 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+def test_posts_without_the_session_csrf_token_are_refused(
+    signed_in: Callable[[str], PortalClient], token: str | None
+) -> None:
+    client = signed_in("global-admin")
+    data = {"name": "Should not exist"} | ({"csrf_token": token} if token is not None else {})
+    response = client.post("/portal/apps/new", data=data)
+    assert response.status_code == 403
+    assert "Should not exist" not in client.get("/portal/apps").text
+
+
+def test_csrf_token_of_another_session_is_refused(signed_in: Callable[[str], PortalClient]) -> None:
+    mine, theirs = signed_in("global-admin"), signed_in("app-admin")
+    response = mine.post("/portal/apps/new", data={"csrf_token": theirs.csrf(), "name": "Nope"})
+    assert response.status_code == 403
+
+
+def test_sign_out_ends_the_session(signed_in: Callable[[str], PortalClient]) -> None:
+    client = signed_in("developer")
+    cookie = client.cookies.get("__Host-dicomite-session")
+    assert client.submit("/portal/signout").url.path == "/portal/signin"
+    client.cookies.set("__Host-dicomite-session", cookie or "")
+    assert client.get("/portal/apps", follow_redirects=False).status_code == 303
+
+
+def test_idle_sessions_expire(
+    signed_in: Callable[[str], PortalClient], portal_context: Context
+) -> None:
+    client = signed_in("developer")
+    with portal_context.store.write() as session:
+        for row in session.query(PortalSession).all():
+            row.last_seen_at = utcnow() - sessions.IDLE_TIMEOUT - timedelta(seconds=1)
+    assert client.get("/portal/apps", follow_redirects=False).status_code == 303
+
+
+def test_pages_carry_security_headers(signed_in: Callable[[str], PortalClient]) -> None:
+    headers = signed_in("developer").get("/portal/apps").headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "no-store"
+
+
+def test_unknown_portal_page_is_a_page_not_json(portal_client: PortalClient) -> None:
+    response = portal_client.get("/portal/no/such/page")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_root_leads_to_the_portal(portal_client: PortalClient) -> None:
+    assert portal_client.get("/", follow_redirects=False).headers["location"] == "/portal/"
+
+
+def test_sign_in_works_with_the_name_in_any_case(
+    portal_client: PortalClient, person: Callable[[str], str]
+) -> None:
+    sign_in(portal_client, person("developer").upper())

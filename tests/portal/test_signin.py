@@ -146,3 +146,33 @@ def test_sign_in_works_with_the_name_in_any_case(
     portal_client: PortalClient, person: Callable[[str], str]
 ) -> None:
     sign_in(portal_client, person("developer").upper())
+
+
+NAV = re.compile(r'<nav class="sidebar" aria-label="Main">(.*?)</nav>', re.S)
+
+
+@pytest.mark.parametrize(
+    ("role", "links"),
+    [
+        ("global-admin", ["Home", "App registrations", "Enterprise applications",
+                          "Sign-in logs", "Users", "DICOM studies"]),
+        ("developer", ["Home", "App registrations", "Enterprise applications", "Sign-in logs"]),
+        ("reader", ["Home", "DICOM studies"]),
+        ("nobody", ["Home"]),
+    ],
+)  # fmt: skip
+def test_navigation_shows_what_the_roles_allow(
+    signed_in: Callable[[str], PortalClient], role: str, links: list[str]
+) -> None:
+    home = signed_in(role).get("/portal/")
+    nav = NAV.search(home.text)
+    assert nav
+    assert re.findall(r">([^<>]+)</a>", nav.group(1)) == links
+
+
+def test_people_without_a_directory_role_cannot_list_applications(
+    signed_in: Callable[[str], PortalClient],
+) -> None:
+    response = signed_in("reader").get("/portal/apps")
+    assert response.status_code == 403
+    assert "needs a directory role" in response.text

@@ -40,6 +40,10 @@ GRANT_GRAPH_CONSENT = (
     "Only a Global Administrator can grant consent to Microsoft Graph permissions. Ask a "
     "Global Administrator to grant it."
 )
+READ_DIRECTORY = (
+    "This page needs a directory role (Global Administrator, Application Administrator or "
+    "Application Developer). Ask a Global Administrator."
+)
 READ_DICOM = "Reading DICOM data needs the DICOM Data Reader or DICOM Data Owner role."
 WRITE_DICOM = "Storing or deleting DICOM data needs the DICOM Data Owner role."
 
@@ -68,6 +72,16 @@ def can_manage_users(user: User) -> bool:
 
 def can_register_applications(user: User) -> bool:
     return directory_role(user) is not None
+
+
+def can_read_directory(user: User) -> bool:
+    """Enterprise applications and sign-in logs: for people who work on the directory."""
+    return directory_role(user) is not None
+
+
+def can_read_all_sign_ins(user: User) -> bool:
+    """Administrators see every client's sign-ins; developers only their own apps'."""
+    return directory_role(user) in _ADMINISTRATORS
 
 
 def can_manage_application(user: User, app: Application) -> bool:

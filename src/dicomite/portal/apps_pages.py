@@ -35,6 +35,7 @@ def manageable_app(page: Page, session: Session) -> Application:
 
 
 def list_apps(page: Page) -> Response:
+    policy.require(policy.can_read_directory(page.user), policy.READ_DIRECTORY)
     search = page.query.get("search", "").strip()[:256]
     with page.read() as session:
         apps = directory.list_applications(session, page.tenant_id, search or None)

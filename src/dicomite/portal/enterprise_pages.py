@@ -17,10 +17,6 @@ from dicomite.identity import consent, policy, principals
 from dicomite.portal.web import Page, Portal
 from dicomite.store.tables import Application, AppRoleAssignment, ServicePrincipal
 
-NEEDS_DIRECTORY_ROLE = (
-    "This page needs a directory role (Global Administrator, Application Administrator or "
-    "Application Developer). Ask a Global Administrator."
-)
 APPLICATION_TYPES = {
     "": "All applications",
     "directory": "This directory",
@@ -39,7 +35,7 @@ def routes(portal: Portal) -> list[Route]:
 
 def require_directory_role(page: Page) -> None:
     """Enterprise applications and sign-in logs are for people who work on the directory."""
-    policy.require(policy.directory_role(page.user) is not None, NEEDS_DIRECTORY_ROLE)
+    policy.require(policy.can_read_directory(page.user), policy.READ_DIRECTORY)
 
 
 def application_type(sp: ServicePrincipal) -> str:

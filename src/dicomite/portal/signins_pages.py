@@ -16,7 +16,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dicomite.identity import directory, policy, signins
-from dicomite.identity.users import DirectoryRole
 from dicomite.portal.enterprise_pages import require_directory_role
 from dicomite.portal.web import Page, Portal, portal_url
 from dicomite.store.tables import SignIn
@@ -25,7 +24,6 @@ PAGE_SIZE = 50
 MAX_SKIP = 1_000_000
 STATUSES = {"": "All", "success": "Success", "failure": "Failure"}
 CREDENTIAL_TYPES = {"secret": "Client secret", "certificate": "Client certificate"}
-_SEES_EVERY_CLIENT = {DirectoryRole.GLOBAL_ADMINISTRATOR, DirectoryRole.APPLICATION_ADMINISTRATOR}
 
 
 def routes(portal: Portal) -> list[Route]:
@@ -89,7 +87,7 @@ def _previous(filters: Filters, skip: int) -> str:
 
 def _visible_clients(page: Page, session: Session) -> Collection[str] | None:
     """None (every row) for administrators; otherwise the appIds of the apps they manage."""
-    if policy.directory_role(page.user) in _SEES_EVERY_CLIENT:
+    if policy.can_read_all_sign_ins(page.user):
         return None
     apps = directory.list_applications(session, page.tenant_id)
     return {a.app_id for a in apps if policy.can_manage_application(page.user, a)}

@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from dicomite.clock import utcnow
+from dicomite.identity import policy
 from dicomite.identity.problems import DirectoryProblem, NotAllowed, NotFound
 from dicomite.portal import notices, sessions
 from dicomite.portal.sessions import SignedIn
@@ -127,7 +128,7 @@ class Portal:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.globals.update(url=portal_url, public_url=services.public_url)
+        self.templates.globals.update(url=portal_url, public_url=services.public_url, policy=policy)
         with services.context.store.read() as session:
             tenant = session.get(Tenant, services.context.tenant_id)
             assert tenant is not None

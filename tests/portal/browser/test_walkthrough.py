@@ -32,8 +32,13 @@ def sign_in(page: Page, server: Server) -> None:
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def nav(page: Page, name: str) -> None:
+    """Follow a link of the portal's main navigation."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
+
+
 def register(page: Page, name: str) -> str:
-    page.get_by_role("link", name="App registrations").click()
+    nav(page, "App registrations")
     page.get_by_role("link", name="New registration").click()
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_role("button", name="Register").click()
@@ -134,7 +139,7 @@ def test_register_a_service_client_in_the_portal(
     study, series = generate_uid(), generate_uid()
     dicomweb.store_instances([ct_slice(study, series, n) for n in range(1, 4)])
 
-    page.get_by_role("link", name="DICOM studies").click()
+    nav(page, "DICOM studies")
     page.get_by_role("link", name="Walkthrough, Portal").click()
     thumbnails = page.locator("img.thumbnail")
     expect(thumbnails).to_have_count(3)

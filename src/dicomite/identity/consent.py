@@ -77,7 +77,10 @@ def add_permission(
     if entry is None:
         entry = {"resourceAppId": resource.app_id, "resourceAccess": []}
         entries.append(entry)
-    entry["resourceAccess"] = [*entry["resourceAccess"], {"id": permission_id, "type": kind}]
+    wanted = {"id": permission_id, "type": kind}
+    if wanted in entry["resourceAccess"]:
+        return  # already configured: adding it again changes nothing
+    entry["resourceAccess"] = [*entry["resourceAccess"], wanted]
     update_application(session, app, required_resource_access=entries)
 
 

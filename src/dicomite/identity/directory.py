@@ -118,9 +118,10 @@ def update_application(
         app.identifier_uris = normalize_identifier_uris(identifier_uris)
         _check_uris_free(session, app)
     if app_roles is not _UNSET:
-        app.app_roles = normalize_app_roles(app_roles)
+        app.app_roles = _keep_enabled(app.app_roles, normalize_app_roles(app_roles), "app role")
     if oauth2_permission_scopes is not _UNSET:
-        app.oauth2_permission_scopes = normalize_scopes(oauth2_permission_scopes)
+        scopes = normalize_scopes(oauth2_permission_scopes)
+        app.oauth2_permission_scopes = _keep_enabled(app.oauth2_permission_scopes, scopes, "scope")
     _check_unique_values(app.app_roles, app.oauth2_permission_scopes)
     if requested_access_token_version is not _UNSET:
         if requested_access_token_version not in (None, 1, 2):
@@ -160,6 +161,21 @@ def _check_uris_free(session: Session, app: Application) -> None:
             "Another object with the same value for property identifierUris already exists: "
             + ", ".join(sorted(taken))
         )
+
+
+def _keep_enabled(
+    before: Sequence[dict[str, Any]], after: list[dict[str, Any]], what: str
+) -> list[dict[str, Any]]:
+    """Entra ID refuses to delete an enabled app role or scope (Graph error
+    CannotDeleteOrUpdateEnabledEntitlement): it must be disabled by an earlier update."""
+    kept = {item["id"] for item in after}
+    for item in before:
+        if item["id"] not in kept and item.get("isEnabled", True):
+            raise InvalidInput(
+                f"The {what} '{item.get('value')}' must be disabled (isEnabled false) before "
+                "it is deleted."
+            )
+    return after
 
 
 def _check_description(description: str | None) -> str | None:

@@ -76,6 +76,8 @@ def test_fuzzy_person_name(writer: httpx.Client, patient: dict[str, str]) -> Non
         found = search(writer, "/studies", PatientID=pid, PatientName=query, fuzzymatching="true")
         assert values(found, "0020000D") == [patient["a"]], query
     assert not search(writer, "/studies", PatientID=pid, PatientName="ohn", fuzzymatching="true")
+    # A name without parts matches nothing fuzzily; it is compared as given instead.
+    assert not search(writer, "/studies", PatientID=pid, PatientName="^", fuzzymatching="true")
     exact = search(writer, "/studies", PatientID=pid, PatientName="muller^john^q")
     assert values(exact, "0020000D") == [patient["a"]]
 

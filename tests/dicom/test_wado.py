@@ -8,6 +8,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pydicom
 import pytest
 from PIL import Image
@@ -177,3 +178,23 @@ def test_frames_of_an_encapsulated_instance(writer: httpx.Client, writer_v2: htt
     assert parts(as_stored) == [expected[1], expected[0]]
     decoded = parts(writer.get(url))
     assert decoded == [dataset.pixel_array[1].tobytes(), dataset.pixel_array[0].tobytes()]
+
+
+def test_rendered_with_a_window(writer: httpx.Client, stored: pydicom.Dataset) -> None:
+    """PS3.18 §8.3.5.1.3 ``window=center,width,function``; frame 1 holds the values 0..15."""
+    url = f"{instance_path(stored)}/frames/1/rendered"
+    png = {"Accept": "image/png"}
+
+    def pixels(window: str) -> list[int]:
+        response = writer.get(url, params={"window": window}, headers=png)
+        assert response.status_code == 200, response.text
+        return [int(v) for v in np.asarray(Image.open(io.BytesIO(response.content))).ravel()]
+
+    assert pixels("7.5,1") == [0] * 8 + [255] * 8  # width 1: a threshold at centre - 0.5
+    ramp = pixels("7.5,16,linear-exact")
+    assert ramp == sorted(ramp) and ramp[0] < 20 and ramp[-1] > 235
+    assert pixels("7.5,16,SIGMOID")[8] > 128 > pixels("7.5,16,sigmoid")[7]
+    for bad in ("7.5", "a,b", "1,0", "1,-5", "1,2,cubic", "1,2,linear,4", "nan,2", "1,inf"):
+        refused = writer.get(url, params={"window": bad}, headers=png)
+        assert refused.status_code == 400, bad
+        assert "window" in refused.text

@@ -153,9 +153,10 @@ def search(session: Session, scope: Scope, query: Query) -> list[dict[str, Any]]
     for keyword, value in query.filters.items():
         statement = statement.where(_condition(keyword, value, query.fuzzy))
     statement = statement.order_by(model.pk.desc()).limit(query.limit).offset(query.offset)
-    rows = session.execute(statement).all()
+    rows = session.connection().execute(statement).all()
     computed = _computed(session, scope.level, [row[0] for row in rows], query)
-    return [_dataset(scope, query, row, computed.get(row[0], {})) for row in rows]
+    returned = _returned_keys(scope, query)
+    return [_dataset(scope, returned, row, computed.get(row[0], {})) for row in rows]
 
 
 def _condition(keyword: str, value: str, fuzzy: bool) -> ColumnElement[bool]:
@@ -198,11 +199,10 @@ def _date_range(column: Any, value: str, attribute: Indexed) -> ColumnElement[bo
 
 def _person(attribute: Indexed, value: str, fuzzy: bool) -> ColumnElement[bool]:
     model: Any = DicomStudy
-    if fuzzy:
+    parts = name_words(value).split()
+    if fuzzy and parts:  # a value without name parts ("^") has nothing to match fuzzily
         words = getattr(model, f"{attribute.column}_words")
-        return and_(
-            *(words.like(f"% {_escape(w)}%", escape="\\") for w in name_words(value).split())
-        )
+        return and_(*(words.like(f"% {_escape(w)}%", escape="\\") for w in parts))
     return _text(getattr(model, attribute.column), fold(value))
 
 
@@ -228,7 +228,7 @@ def _computed(
     if level == Level.SERIES:
         counts = select(DicomInstance.series_pk, func.count()).where(
             DicomInstance.series_pk.in_(pks)).group_by(DicomInstance.series_pk)  # fmt: skip
-        for pk, count in session.execute(counts):
+        for pk, count in session.connection().execute(counts):
             found[pk][dicomjson.tag_key(SERIES_INSTANCE_COUNT)] = {"vr": "IS", "Value": [count]}
         return found
     study_counts = (
@@ -236,13 +236,13 @@ def _computed(
         .where(DicomInstance.study_pk.in_(pks))
         .group_by(DicomInstance.study_pk)
     )
-    for pk, instances, series in session.execute(study_counts):
+    for pk, instances, series in session.connection().execute(study_counts):
         found[pk][dicomjson.tag_key(STUDY_INSTANCE_COUNT)] = {"vr": "IS", "Value": [instances]}
         found[pk][dicomjson.tag_key(STUDY_SERIES_COUNT)] = {"vr": "IS", "Value": [series]}
     modalities = select(DicomSeries.study_pk, DicomSeries.modality).where(
         DicomSeries.study_pk.in_(pks), DicomSeries.modality.is_not(None)).distinct()  # fmt: skip
     by_study: dict[int, list[str]] = {}
-    for pk, modality in session.execute(modalities):
+    for pk, modality in session.connection().execute(modalities):
         by_study.setdefault(pk, []).append(str(modality))
     for pk, values in by_study.items():
         found[pk][dicomjson.tag_key(MODALITIES_IN_STUDY)] = {"vr": "CS", "Value": sorted(values)}
@@ -251,19 +251,29 @@ def _computed(
     }
 
 
-def _dataset(scope: Scope, query: Query, row: Any, computed: dict[str, Any]) -> dict[str, Any]:
+def _returned_keys(scope: Scope, query: Query) -> dict[Level, list[str]]:
+    """Per level returned, the tag keys of the attributes each result carries."""
+    filtered = {BY_KEYWORD[k].tag for k in query.filters if k in BY_KEYWORD}
+    keys = {}
+    for level in scope.returned_levels():
+        tags = set(DEFAULT_TAGS[level]) | filtered
+        tags |= set(ADDITIONAL_TAGS[level]) if query.include_all else query.include
+        keys[level] = [dicomjson.tag_key(tag) for tag in sorted(tags)]
+    return keys
+
+
+def _dataset(
+    scope: Scope, returned: dict[Level, list[str]], row: Any, computed: dict[str, Any]
+) -> dict[str, Any]:
     stored = {Level.STUDY: row[1]}
     if scope.level >= Level.SERIES:
         stored[Level.SERIES] = row[2]
     if scope.level == Level.INSTANCE:
         stored[Level.INSTANCE] = row[3]
     result: dict[str, Any] = {}
-    for level in scope.returned_levels():
+    for level, keys in returned.items():
         attributes = json.loads(stored[level] or "{}")
-        tags = set(DEFAULT_TAGS[level])
-        tags |= set(ADDITIONAL_TAGS[level]) if query.include_all else query.include
-        tags |= {BY_KEYWORD[k].tag for k in query.filters if k in BY_KEYWORD}
-        result |= dicomjson.subset(attributes, sorted(tags))
+        result |= {key: attributes[key] for key in keys if key in attributes}
     if scope.study is not None and Level.STUDY not in scope.returned_levels():
         result[dicomjson.tag_key(_T("StudyInstanceUID"))] = dicomjson.uid_element(scope.study)
     if scope.series is not None and Level.SERIES not in scope.returned_levels():

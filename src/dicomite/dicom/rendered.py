@@ -1,10 +1,13 @@
 """Rendered resources (PS3.18 §10.4.1.1.3; conformance statement "Retrieve Rendered Image"):
 one frame as JPEG (default) or PNG, with the modality and VOI LUTs applied (window centre and
-width when the instance has them, else the frame's own range)."""
+width when the instance has them, else the frame's own range), or the window the request asks
+for (``window=center,width,function``, PS3.18 §8.3.5.1.3)."""
 
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -49,11 +52,65 @@ def frame_number(text: str | None, count: int) -> int:
     return int(text)
 
 
-def render(blobs: BlobStore, instance: StoredInstance, frame: int, media: str, level: int) -> bytes:
-    return encode(frame_image(blobs, instance, frame), media, level)
+@dataclass(frozen=True)
+class Window:
+    """A VOI window in modality units (HU for CT); PS3.3 §C.11.2.1.2.1 gives the functions."""
+
+    center: float
+    width: float
+    function: str = "linear"
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Modality values to 0..255."""
+        c, w = self.center, self.width
+        if self.function == "sigmoid":
+            return 255.0 / (1.0 + np.exp(-4.0 * (values - c) / w))
+        if self.function == "linear-exact":
+            return ((values - c) / w + 0.5).clip(0, 1) * 255.0
+        if w <= 1:  # the linear function's width-1 case: a threshold at c - 0.5
+            return np.where(values > c - 0.5, 255.0, 0.0)
+        return ((values - (c - 0.5)) / (w - 1) + 0.5).clip(0, 1) * 255.0
 
 
-def frame_image(blobs: BlobStore, instance: StoredInstance, frame: int) -> Image.Image:
+WINDOW_FUNCTIONS = ("linear", "linear-exact", "sigmoid")
+
+
+def window(text: str | None) -> Window | None:
+    """The ``window`` query parameter: ``center,width[,function]`` (function default linear)."""
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    numbers = [_finite(part) for part in parts[:2]]
+    function = parts[2].lower() if len(parts) == 3 else "linear"
+    if len(parts) not in (2, 3) or None in numbers or function not in WINDOW_FUNCTIONS:
+        raise BadRequest(
+            "window must be 'center,width[,function]' with a positive width and a function of "
+            f"{', '.join(WINDOW_FUNCTIONS)}, not '{text[:60]}'."
+        )
+    center, width = (float(n) for n in numbers)  # type: ignore[arg-type]
+    if width <= 0:
+        raise BadRequest(f"The window width must be positive, not {parts[1][:20]}.")
+    return Window(center, width, function)
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def render(
+    blobs: BlobStore, instance: StoredInstance, frame: int, media: str, level: int,
+    voi: Window | None = None,
+) -> bytes:  # fmt: skip
+    return encode(frame_image(blobs, instance, frame, voi), media, level)
+
+
+def frame_image(
+    blobs: BlobStore, instance: StoredInstance, frame: int, voi: Window | None = None
+) -> Image.Image:
     """One frame of the instance, windowed, as an 8-bit greyscale or RGB image."""
     with blobs.open(instance.blob_key) as handle:
         dataset = dcmread(handle)
@@ -65,7 +122,7 @@ def frame_image(blobs: BlobStore, instance: StoredInstance, frame: int) -> Image
         raise NotAcceptable(f"The instance's pixel data cannot be decoded: {error}") from None
     if instance.number_of_frames > 1:
         pixels = pixels[frame - 1]
-    return _image(dataset, pixels)
+    return _image(dataset, pixels, voi)
 
 
 def encode(image: Image.Image, media: str, level: int) -> bytes:
@@ -77,16 +134,19 @@ def encode(image: Image.Image, media: str, level: int) -> bytes:
     return out.getvalue()
 
 
-def _image(dataset: object, pixels: np.ndarray) -> Image.Image:
+def _image(dataset: object, pixels: np.ndarray, voi: Window | None) -> Image.Image:
     if pixels.ndim == 3 and pixels.shape[-1] == 3:
         if str(getattr(dataset, "PhotometricInterpretation", "RGB")) != "RGB":
             space = str(dataset.PhotometricInterpretation)  # type: ignore[attr-defined]
             pixels = convert_color_space(pixels, space, "RGB")
         return Image.fromarray(_to_uint8(pixels.astype(np.float64)), "RGB")
     values = apply_modality_lut(pixels, dataset)  # type: ignore[arg-type]
-    if "WindowCenter" in dataset:  # type: ignore[operator]
-        values = apply_voi_lut(values, dataset)  # type: ignore[arg-type]
-    scaled = _to_uint8(np.asarray(values, dtype=np.float64))
+    if voi is not None:
+        scaled = voi.apply(np.asarray(values, dtype=np.float64)).astype(np.uint8)
+    else:
+        if "WindowCenter" in dataset:  # type: ignore[operator]
+            values = apply_voi_lut(values, dataset)  # type: ignore[arg-type]
+        scaled = _to_uint8(np.asarray(values, dtype=np.float64))
     if str(getattr(dataset, "PhotometricInterpretation", "")) == "MONOCHROME1":
         scaled = 255 - scaled
     return Image.fromarray(scaled, "L")

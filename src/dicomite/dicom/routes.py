@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
@@ -34,6 +34,7 @@ from dicomite.dicom.index import Level
 from dicomite.dicom.multipart import new_boundary
 from dicomite.dicom.stow import DICOM, DICOM_JSON, StowRequest, StowService, check_accept_json
 from dicomite.dicom.sweep import sweep
+from dicomite.dicom.zerocopy import FilesResponse
 from dicomite.store.db import Store
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -192,12 +193,19 @@ class _Api:
                 wado.transcoded, self.service.blobs, instances[0].blob_key
             )
         boundary = new_boundary()
-        stream = wado.instance_stream(self.service.blobs, instances, plan, wanted, boundary, ready)
+        blobs = self.service.blobs
+
+        def stream() -> AsyncIterator[bytes]:
+            return wado.instance_stream(blobs, instances, plan, wanted, boundary, ready)
+
         syntax = wanted.syntax
         if syntax == "*" and len(instances) == 1:
             syntax = instances[0].transfer_syntax_uid
-        shown = wado.Wanted(wanted.multipart, syntax)
-        return StreamingResponse(stream, media_type=wado.content_type(shown, boundary, DICOM))
+        media = wado.content_type(wado.Wanted(wanted.multipart, syntax), boundary, DICOM)
+        files = wado.stored_files(blobs, instances, plan, wanted, boundary)
+        if files is not None:
+            return FilesResponse(files, media, stream)
+        return StreamingResponse(stream(), media_type=media)
 
     async def metadata(self, request: Request) -> Response:
         check_accept_json(request.headers.get("accept"))
@@ -235,8 +243,9 @@ class _Api:
         frame = rendered.frame_number(request.path_params.get("frames"), instance.number_of_frames)
         media = rendered.negotiate(request.headers.get("accept"))
         quality = rendered.quality(request.query_params.get("quality"))
+        voi = rendered.window(request.query_params.get("window"))
         image = await anyio.to_thread.run_sync(
-            rendered.render, self.service.blobs, instance, frame, media, quality
+            rendered.render, self.service.blobs, instance, frame, media, quality, voi
         )
         return Response(image, media_type=media)
 

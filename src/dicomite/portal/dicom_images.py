@@ -5,19 +5,16 @@ browser cache (``Cache-Control: private``) and revalidated by ETag."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any
 
-from pydicom import dcmread
 from pydicom.uid import UID
 from starlette.responses import Response
 from starlette.routing import Route
 
 from dicomite.dicom import index, rendered, thumbnails, wado
-from dicomite.dicom.blobs import BlobStore
 from dicomite.dicom.errors import BadRequest, NotFound
 from dicomite.dicom.index import StoredInstance
 from dicomite.portal.dicom_access import dicom_page, service, text
@@ -49,6 +46,12 @@ class Window:
     name: str
     center: float | None = None
     width: float | None = None
+
+    @property
+    def voi(self) -> rendered.Window | None:
+        if self.center is None or self.width is None:
+            return None
+        return rendered.Window(self.center, self.width)
 
     @property
     def label(self) -> str:
@@ -156,12 +159,11 @@ def rendered_frame(page: Page) -> Response:
     frame = rendered.frame_number(page.query.get("frame"), instance.number_of_frames)
     window = window_of(page)
     tag = wado.etag([instance.sop_uid, instance.version, str(frame), window.key, rendered.PNG])
-    blobs = service(page).blobs
-    if window.width is not None:
-        blobs = cast(BlobStore, _WindowedBlobs(blobs, window))
+    blobs, voi = service(page).blobs, window.voi
     return _image(
-        page, tag, rendered.PNG, lambda: rendered.render(blobs, instance, frame, rendered.PNG, 100)
-    )
+        page, tag, rendered.PNG,
+        lambda: rendered.render(blobs, instance, frame, rendered.PNG, 100, voi),
+    )  # fmt: skip
 
 
 def _image(page: Page, tag: str, media: str, make: Callable[[], bytes]) -> Response:
@@ -169,29 +171,3 @@ def _image(page: Page, tag: str, media: str, make: Callable[[], bytes]) -> Respo
     if page.request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers=headers)
     return Response(make(), media_type=media, headers=headers)
-
-
-class _WindowedBlobs:
-    """Interim adapter: ``dicom.rendered`` applies only the window the file declares (it takes no
-    ``window=center,width`` parameter as in PS3.18 §8.3.5.1.3). This read-only view of the blob
-    store hands ``rendered`` the instance with the preset as its VOI window instead; remove it
-    when ``rendered.render`` takes a window."""
-
-    def __init__(self, blobs: BlobStore, window: Window) -> None:
-        self._blobs = blobs
-        self._window = window
-
-    def open(self, key: str) -> BinaryIO:
-        with self._blobs.open(key) as handle:
-            dataset = dcmread(handle)
-        for keyword in ("VOILUTSequence", "VOILUTFunction"):
-            if keyword in dataset:
-                delattr(dataset, keyword)
-        dataset.WindowCenter, dataset.WindowWidth = self._window.center, self._window.width
-        out = io.BytesIO()
-        dataset.save_as(out)
-        out.seek(0)
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._blobs, name)

@@ -139,3 +139,24 @@ def test_jwks_cache_refreshes_unknown_kid_at_most_every_five_minutes() -> None:
     now[0] += timedelta(minutes=5).total_seconds()
     assert cache.key("c") is None
     assert len(calls) == 2
+
+
+def test_a_verified_token_is_still_checked_for_expiry(
+    server: Server, admin: Admin, sign: object
+) -> None:
+    """The signature of a token is verified once; its lifetime at every request."""
+    from dicomite.dicom.auth import DicomAuthenticator, JwksCache
+    from dicomite.dicom.errors import Unauthenticated
+
+    ring = KeyRing(admin.context.store, admin.context.protection)
+    jwks = JwksCache(lambda: ring.jwks(utcnow(), None))
+    auth = DicomAuthenticator(jwks, server.base_url, server.tenant_id, DICOM)
+    token = "Bearer " + sign(_claims(server))  # type: ignore[operator]
+    now = utcnow()
+    assert auth.authenticate(token, now).roles == {"Dicom.ReadWrite"}
+    assert auth.authenticate(token, now + timedelta(minutes=14)).roles == {"Dicom.ReadWrite"}
+    with pytest.raises(Unauthenticated, match="expired"):
+        auth.authenticate(token, now + timedelta(minutes=16))  # exp + 5 minutes of leeway
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(Unauthenticated, match="signature"):
+        auth.authenticate(tampered, now)

@@ -85,6 +85,28 @@ def test_large_blob_in_chunks_with_ranged_reads(store: BlobStore) -> None:
     assert read_all(store, key) == data
 
 
+def test_chunks_written_at_once_and_names_synced_later(store: BlobStore) -> None:
+    """What STOW does: a part's chunks (views of the body, some empty) in one call; blobs
+    committed without their folder sync, then one sync for the batch."""
+    data = random.Random(7).randbytes(3 * MIB + 5)
+    view = memoryview(data)
+    chunks = [
+        view[:10],
+        b"",
+        view[10:MIB],
+        *(view[n : n + 4096] for n in range(MIB, len(data), 4096)),
+    ]
+    keys = []
+    for _ in range(3):
+        key = new_blob_key()
+        with store.writer(key) as writer:
+            writer.write_all(chunks)
+            assert writer.commit(sync_name=False) == len(data)
+        keys.append(key)
+    store.sync_names(keys)
+    assert all(read_all(store, key) == data for key in keys)
+
+
 def test_not_visible_before_commit(store: BlobStore) -> None:
     key = new_blob_key()
     with store.writer(key) as writer:

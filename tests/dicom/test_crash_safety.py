@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from dicomite.bootstrap import Context, open_context
 from dicomite.clock import utcnow
-from dicomite.dicom import index
+from dicomite.dicom import index_write
 from dicomite.dicom.blobs import FileSystemBlobStore
 from dicomite.dicom.sweep import sweep
 from dicomite.services import open_blob_store
@@ -27,7 +27,14 @@ from dicomite.settings import Settings
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 from tests.dicom.conftest import DEPLOYMENTS
 from tests.fixtures.azurite import Azurite
-from tests.fixtures.dicom import dicom_client, make_dataset, to_bytes, token_for
+from tests.fixtures.dicom import (
+    dicom_client,
+    make_dataset,
+    multipart,
+    stow_headers,
+    to_bytes,
+    token_for,
+)
 from tests.fixtures.directory import Admin
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.server import Server, make_server
@@ -49,13 +56,13 @@ def test_sweep_removes_only_old_orphans(context: Context, tmp_path: Path) -> Non
         with blobs.writer(key) as writer:
             writer.write(b"x")
             writer.commit()
-    new = index.NewInstance(
+    new = index_write.NewInstance(
         study_uid=generate_uid(), series_uid=generate_uid(), sop_uid=generate_uid(),
         sop_class_uid="1.2.3", transfer_syntax_uid="1.2.840.10008.1.2.1", number_of_frames=1,
         blob_key=old_indexed, size=1, metadata={}, columns={},
     )  # fmt: skip
     with context.store.write() as session:
-        index.store_instance(session, new, utcnow(), replace=False)
+        index_write.store_instance(session, new, utcnow(), replace=False)
     assert sweep(context.store, blobs) == (0, 1)
     assert set(blobs.keys()) == {young_orphan, old_indexed}
 
@@ -93,22 +100,29 @@ def test_sigkill_during_concurrent_uploads(crashing: tuple[Server, Settings]) ->
     lock = threading.Lock()
     stop = threading.Event()
 
-    def upload() -> None:
+    def upload(parts: int) -> None:
+        """Single-part requests, or multipart ones indexed as a batch (one name sync, one
+        transaction for their instances)."""
         with dicom_client(server, token) as client:
             while not stop.is_set():
-                dataset = make_dataset(frames=20)
-                data = to_bytes(dataset)
+                datasets = [make_dataset(frames=20) for _ in range(parts)]
+                data = [to_bytes(dataset) for dataset in datasets]
                 try:
-                    response = client.post("/studies", content=data, headers=SINGLE_PART)
+                    if parts == 1:
+                        response = client.post("/studies", content=data[0], headers=SINGLE_PART)
+                    else:
+                        body = multipart(*data)
+                        response = client.post("/studies", content=body, headers=stow_headers())
                 except httpx.HTTPError:
                     return
                 if response.status_code == 200:
                     with lock:
-                        acknowledged[dataset.SOPInstanceUID] = (
-                            dataset.StudyInstanceUID, dataset.SeriesInstanceUID, data,
-                        )  # fmt: skip
+                        for dataset, content in zip(datasets, data, strict=True):
+                            acknowledged[dataset.SOPInstanceUID] = (
+                                dataset.StudyInstanceUID, dataset.SeriesInstanceUID, content,
+                            )  # fmt: skip
 
-    threads = [threading.Thread(target=upload) for _ in range(4)]
+    threads = [threading.Thread(target=upload, args=(n,)) for n in (1, 1, 3, 5)]
     for thread in threads:
         thread.start()
     time.sleep(2.0)

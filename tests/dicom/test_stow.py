@@ -1,11 +1,15 @@
 """STOW-RS from the wire: status codes and failure/warning reason codes of the conformance
-statement (272, 43264, 43265, 45070, warning 1 and 45063), v1 strictness and v2 leniency."""
+statement (272, 43264, 43265, 45070, 45071, warning 1 and 45063), v1 strictness and v2
+leniency."""
 
 from __future__ import annotations
 
 import io
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -231,3 +235,55 @@ def test_concurrent_uploads_into_one_new_study(writer: httpx.Client) -> None:
     assert statuses == [200] * 8
     found = writer.get(f"/studies/{study}/instances")
     assert len(found.json()) == 8
+
+
+def test_instance_being_stored_by_another_request_is_45071(writer: httpx.Client) -> None:
+    """While a request's instance is between "header checked" and "indexed", another request
+    storing the same instance gets 45071 (conformance statement: "being created by another
+    process"); the first request then stores it. A request that comes too early stores it
+    itself (and the first one meets 45070): tried again with a longer head start."""
+    for head_start in (0.3, 1.0, 3.0):
+        dataset = make_dataset()
+        instance, other = to_bytes(dataset), to_bytes(make_dataset())
+        rest = threading.Event()
+        body = _held_body(instance, other, rest)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(writer.post, "/studies", content=body, headers=stow_headers())
+            time.sleep(head_start)
+            second = stow(writer, instance)
+            rest.set()
+            stored_first = first.result(timeout=120)
+        if reasons(second.json()) == [45071]:
+            assert second.status_code == 409
+            failed = second.json()[FAILED]["Value"][0]
+            assert failed["00081155"]["Value"] == [dataset.SOPInstanceUID]
+            assert stored_first.status_code == 200
+            assert len(stored_first.json()[REFERENCED]["Value"]) == 2
+            return
+        assert second.status_code == 200, second.text
+        assert reasons(stored_first.json()) == [45070]
+    pytest.fail("the second request never met the first one's instance in flight")
+
+
+def _held_body(first: bytes, second: bytes, rest: threading.Event) -> Iterator[bytes]:
+    """A two-part body whose first part ends (its delimiter is sent), then stalls until
+    ``rest`` is set."""
+    yield b"--b0undary\r\nContent-Type: application/dicom\r\n\r\n" + first
+    yield b"\r\n--b0undary\r\n"
+    rest.wait(60)
+    yield b"Content-Type: application/dicom\r\n\r\n" + second + b"\r\n--b0undary--\r\n"
+
+
+def test_one_request_storing_an_instance_twice(
+    writer: httpx.Client, writer_v2: httpx.Client
+) -> None:
+    """Indexed one instance at a time (not as one batch): the second copy is a duplicate for
+    POST, and replaces the first for PUT, next to a new instance of the same request."""
+    data, other = to_bytes(make_dataset()), to_bytes(make_dataset())
+    twice = stow(writer, data, data, other)
+    assert twice.status_code == 202
+    assert reasons(twice.json()) == [45070]
+    assert len(twice.json()[REFERENCED]["Value"]) == 2
+    again = stow(writer_v2, data, to_bytes(make_dataset()), method="PUT")
+    assert again.status_code == 200
+    assert len(again.json()[REFERENCED]["Value"]) == 2

@@ -4,32 +4,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
+
 from dicomite.bootstrap import Context
-from dicomite.dicom.blobs import FileSystemBlobStore, new_blob_key
+from dicomite.dicom.blobs import FileSystemBlobStore
 from dicomite.dicom.stow import StowRequest, StowService
 from dicomite.dicom.stow_results import Reason
+from dicomite.dicom.stow_upload import PartUpload
 from tests.fixtures.dicom import make_dataset, to_bytes
 
-
-def _committed(blobs: FileSystemBlobStore, data: bytes) -> tuple[str, int]:
-    key = new_blob_key()
-    with blobs.writer(key) as writer:
-        writer.write(data)
-        return key, writer.commit()
+REQUEST = StowRequest(1, None, False, "https://localhost/dicom/v1")
 
 
-def test_instance_being_indexed_elsewhere_is_45071(context: Context, tmp_path: Path) -> None:
+def _received(blobs: FileSystemBlobStore, data: bytes) -> PartUpload:
+    upload = PartUpload(blobs, 1024**3)
+    anyio.run(upload.write, data)
+    return upload
+
+
+def test_instance_claimed_by_another_request_is_45071(context: Context, tmp_path: Path) -> None:
     blobs = FileSystemBlobStore(tmp_path / "blobs")
     service = StowService(context.store, blobs, 1024**3)
     dataset = make_dataset()
+    data = to_bytes(dataset)
     uids = (dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID)
-    request = StowRequest(1, None, False, "https://localhost/dicom/v1")
-    assert service._in_flight.claim(uids)  # another request is indexing this instance
-    key, size = _committed(blobs, to_bytes(dataset))
-    result = service._process(request, key, size)
-    assert result.failure == Reason.PENDING
-    assert blobs.size(key) is None  # the refused blob is gone
-    service._in_flight.release(uids)
-    key, size = _committed(blobs, to_bytes(dataset))
-    assert service._process(request, key, size).failure is None
-    assert blobs.size(key) == size
+    other, mine = object(), object()
+    assert service.in_flight.claim(uids, other)  # another request is storing this instance
+    upload = _received(blobs, data)
+    part = service.commit_part(REQUEST, upload, mine)
+    assert (part.result.failure, part.new) == (Reason.PENDING, None)
+    assert blobs.size(upload.key) is None  # the refused blob is gone
+    service.in_flight.release(uids, other)
+    upload = _received(blobs, data)
+    part = service.commit_part(REQUEST, upload, mine)
+    assert part.result.failure is None
+    assert service.in_flight.claim(uids, mine)  # a request's own claim does not refuse it
+    assert not service.in_flight.claim(uids, other)
+    service.index_batch(REQUEST, [part], mine)
+    assert blobs.size(upload.key) == len(data)
+    assert service.in_flight.claim(uids, other)  # released once indexed

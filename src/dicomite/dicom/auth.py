@@ -28,6 +28,7 @@ from dicomite.identity.tokens import issuer
 
 LEEWAY = timedelta(minutes=5)
 JWKS_MIN_REFRESH_SECONDS = 300.0
+VERIFIED_TOKENS = 1024  # claims of tokens whose signature and claims were checked
 
 
 class Action(enum.Enum):
@@ -107,6 +108,9 @@ class DicomAuthenticator:
             f'Bearer realm="{public_url}/dicom", authorization_uri="{public_url}/{tenant_id}", '
             f'resource_id="{resource_uri}"'
         )
+        # A client sends one token for up to an hour: its signature, issuer and audience are
+        # checked once; its lifetime at every request.
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def authenticate(self, authorization: str | None, now: datetime) -> Caller:
         claims = self._validate(self._bearer(authorization), now)
@@ -127,6 +131,17 @@ class DicomAuthenticator:
         return token.strip()
 
     def _validate(self, token: str, now: datetime) -> dict[str, Any]:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[token] = claims
+        self._check_lifetime(claims, now)
+        return claims
+
+    def _verify(self, token: str) -> dict[str, Any]:
+        """Signature, algorithm, issuer and audience (not the lifetime)."""
         key = self._key(token)
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -141,7 +156,6 @@ class DicomAuthenticator:
             raise self._invalid("The token was not issued by this tenant.") from None
         except jwt.PyJWTError:
             raise self._invalid("The token's signature or claims are invalid.") from None
-        self._check_lifetime(claims, now)
         return claims
 
     def _key(self, token: str) -> Any:

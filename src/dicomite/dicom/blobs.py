@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol, Self
@@ -32,9 +33,15 @@ def new_blob_key() -> str:
 
 
 class BlobWriter(Protocol):
-    def write(self, data: bytes) -> None: ...
-    def commit(self) -> int:
-        """Make the blob durable and visible; returns its size in bytes."""
+    def write(self, data: bytes | memoryview) -> None: ...
+    def write_all(self, chunks: Sequence[bytes | memoryview]) -> None:
+        """``write`` each chunk, in as few system calls as the store can."""
+        ...
+
+    def commit(self, *, sync_name: bool = True) -> int:
+        """Make the blob durable and visible; returns its size in bytes. With ``sync_name``
+        false the blob's name may still be lost in a crash until ``BlobStore.sync_names`` of
+        its key returns (one directory sync for many blobs)."""
         ...
 
     def abort(self) -> None: ...
@@ -49,6 +56,10 @@ class BlobWriter(Protocol):
 
 class BlobStore(Protocol):
     def writer(self, key: str) -> BlobWriter: ...
+    def sync_names(self, keys: Iterable[str]) -> None:
+        """Make the names of blobs committed with ``sync_name=False`` durable."""
+        ...
+
     def open(self, key: str) -> BinaryIO:
         """A seekable, readable stream of the whole blob."""
         ...
@@ -57,6 +68,21 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
     def keys(self) -> Iterator[str]: ...
     def sweep_temporary(self, older_than_seconds: float) -> int: ...
+
+
+def check_key(key: str) -> str:
+    """Keys are relative paths without ``.``/``..`` segments: checked as text, so that no key
+    reaches outside the store and no check costs a system call."""
+    segments = key.split("/")
+    if (
+        not key
+        or len(key) > 1024
+        or "\\" in key
+        or "\x00" in key
+        or any(s in ("", ".", "..") for s in segments)
+    ):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
 
 
 class AbortOnExit(ABC):
@@ -78,36 +104,51 @@ class AbortOnExit(ABC):
 
 
 class _FileWriter(AbortOnExit):
-    def __init__(self, final: Path) -> None:
+    """Unbuffered: parts arrive in large chunks, each written with one system call."""
+
+    def __init__(self, final: str, directories: _Directories) -> None:
         self._final = final
-        final.parent.mkdir(parents=True, exist_ok=True)
-        self._temporary = final.with_name(f"{final.name}.{os.getpid()}{_TEMPORARY_SUFFIX}")
-        self._handle: BinaryIO | None = self._temporary.open("xb")
+        self._temporary = f"{final}.{os.getpid()}{_TEMPORARY_SUFFIX}"
+        self._fd: int | None = directories.create(self._temporary)
         self._size = 0
 
-    def write(self, data: bytes) -> None:
-        assert self._handle is not None, "writer already finished"
-        self._handle.write(data)
-        self._size += len(data)
+    def write(self, data: bytes | memoryview) -> None:
+        self.write_all([data])
 
-    def commit(self) -> int:
-        assert self._handle is not None, "writer already finished"
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        self._handle = None
+    def write_all(self, chunks: Sequence[bytes | memoryview]) -> None:
+        assert self._fd is not None, "writer already finished"
+        views = [memoryview(chunk) for chunk in chunks if len(chunk)]
+        self._size += sum(len(view) for view in views)
+        while views:
+            written = os.writev(self._fd, views[:_IOV_MAX])
+            while views and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if written:
+                views[0] = views[0][written:]
+
+    def commit(self, *, sync_name: bool = True) -> int:
+        assert self._fd is not None, "writer already finished"
+        _data_sync(self._fd)
+        os.close(self._fd)
+        self._fd = None
         os.replace(self._temporary, self._final)
-        _fsync_directory(self._final.parent)
+        if sync_name:
+            _fsync_directory(os.path.dirname(self._final))
         return self._size
 
     def abort(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-            self._temporary.unlink(missing_ok=True)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            with suppress(FileNotFoundError):
+                os.unlink(self._temporary)
 
 
-def _fsync_directory(path: Path) -> None:
+# fdatasync: a new file's data and size, without the timestamps fsync would also write.
+_data_sync = getattr(os, "fdatasync", os.fsync)
+
+
+def _fsync_directory(path: str) -> None:
     """The rename itself is durable only once the directory entry is (POSIX rename(2))."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -116,33 +157,75 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+class _Directories:
+    """Blob folders known to exist; a new one is made durable in its parent at once."""
+
+    def __init__(self) -> None:
+        self._known: set[str] = set()
+
+    def create(self, path: str) -> int:
+        """Create ``path`` exclusively (and its folder when needed); its descriptor."""
+        folder = os.path.dirname(path)
+        if folder not in self._known:
+            _make_durable_folder(folder)
+            if len(self._known) > 1024:  # a new folder every 65 s (``new_blob_key``)
+                self._known.clear()
+            self._known.add(folder)
+        try:
+            return os.open(path, _CREATE, 0o666)
+        except FileNotFoundError:  # removed behind our back
+            _make_durable_folder(folder)
+            return os.open(path, _CREATE, 0o666)
+
+
+def _make_durable_folder(folder: str) -> None:
+    if os.path.isdir(folder):
+        return
+    parent = os.path.dirname(folder)
+    _make_durable_folder(parent)
+    with suppress(FileExistsError):  # another writer made it first
+        os.mkdir(folder)
+    _fsync_directory(parent)
+
+
+_IOV_MAX = 1024  # buffers per writev (POSIX: at least 16; Linux: 1024)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
 class FileSystemBlobStore:
     """Blobs as files under one folder (the embedded default: ``DATA_DIR/blobs``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._prefix = str(root.resolve()) + os.sep
+        self._directories = _Directories()
 
-    def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()) or key.endswith(_TEMPORARY_SUFFIX):
+    def path(self, key: str) -> str:
+        """The file of ``key`` (which need not exist)."""
+        if key.endswith(_TEMPORARY_SUFFIX):
             raise ValueError(f"invalid blob key {key!r}")
-        return path
+        return self._prefix + check_key(key)
 
     def writer(self, key: str) -> BlobWriter:
-        return _FileWriter(self._path(key))
+        return _FileWriter(self.path(key), self._directories)
+
+    def sync_names(self, keys: Iterable[str]) -> None:
+        for folder in sorted({os.path.dirname(self.path(key)) for key in keys}):
+            _fsync_directory(folder)
 
     def open(self, key: str) -> BinaryIO:
-        return self._path(key).open("rb")
+        return open(self.path(key), "rb")
 
     def size(self, key: str) -> int | None:
         try:
-            return self._path(key).stat().st_size
+            return os.stat(self.path(key)).st_size
         except FileNotFoundError:
             return None
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        with suppress(FileNotFoundError):
+            os.unlink(self.path(key))
 
     def keys(self) -> Iterator[str]:
         for path in sorted(self.root.rglob("*.dcm")):

@@ -29,7 +29,7 @@ import contextlib
 import io
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -38,7 +38,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
-from dicomite.dicom.blobs import AbortOnExit, BlobWriter
+from dicomite.dicom.blobs import AbortOnExit, BlobWriter, check_key
 
 BLOCK_SIZE = 4 * 1024 * 1024
 READ_AHEAD = 4 * 1024 * 1024
@@ -138,14 +138,6 @@ def _redacted(url: str) -> str:
     return url.partition("?")[0]
 
 
-def _check_key(key: str) -> str:
-    """The folder store's rule, said for blob names: relative, no ``.``/``..`` segments."""
-    segments = key.split("/")
-    if not key or len(key) > 1024 or "\\" in key or any(s in ("", ".", "..") for s in segments):
-        raise ValueError(f"invalid blob key {key!r}")
-    return key
-
-
 class _BlockWriter(AbortOnExit):
     """Stages 4 MiB blocks as bytes arrive; Put Block List at commit makes the blob visible."""
 
@@ -157,13 +149,17 @@ class _BlockWriter(AbortOnExit):
         self._size = 0
         self._open = True
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         assert self._open, "writer already finished"
         self._pending += data
         self._size += len(data)
         while len(self._pending) >= BLOCK_SIZE:
             self._stage(memoryview(self._pending)[:BLOCK_SIZE])
             del self._pending[:BLOCK_SIZE]
+
+    def write_all(self, chunks: Sequence[bytes | memoryview]) -> None:
+        for chunk in chunks:
+            self.write(chunk)
 
     def _stage(self, block: memoryview) -> None:
         raw_id = f"{self._nonce}-{len(self._blocks):08d}".encode()
@@ -172,7 +168,9 @@ class _BlockWriter(AbortOnExit):
             self._blob.stage_block(block_id, bytes(block), length=len(block))
         self._blocks.append(BlobBlock(block_id=block_id))
 
-    def commit(self) -> int:
+    def commit(self, *, sync_name: bool = True) -> int:
+        """Put Block List returns once the blob is durable, name and all (``sync_name`` is for
+        stores where that takes a separate step)."""
         assert self._open, "writer already finished"
         if self._pending:
             self._stage(memoryview(self._pending))
@@ -254,10 +252,13 @@ class AzureBlobStore:
             self._container.create_container()
 
     def _blob(self, key: str) -> BlobClient:
-        return self._container.get_blob_client(_check_key(key))
+        return self._container.get_blob_client(check_key(key))
 
     def writer(self, key: str) -> BlobWriter:
         return _BlockWriter(self._blob(key))
+
+    def sync_names(self, keys: Iterable[str]) -> None:
+        """Nothing to do: a committed blob is durable (``_BlockWriter.commit``)."""
 
     def open(self, key: str) -> BinaryIO:
         blob = self._blob(key)

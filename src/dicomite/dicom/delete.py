@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
-from dicomite.dicom import index
+from dicomite.dicom import index, index_write
 from dicomite.dicom.blobs import BlobStore
 from dicomite.dicom.errors import NotFound
 from dicomite.store.db import Store
@@ -28,7 +28,7 @@ def delete_resource(
             raise NotFound(_missing(study, series, sop))
         pks = select(DicomStudy.pk).where(DicomStudy.study_uid == study).scalar_subquery()
         for instance in found:
-            index.record_change(
+            index_write.record_change(
                 session, "delete", instance.study_uid, instance.series_uid, instance.sop_uid, now
             )
         rows = delete(DicomInstance).where(DicomInstance.study_pk == pks)

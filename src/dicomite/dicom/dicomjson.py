@@ -17,6 +17,7 @@ from pydicom.tag import Tag
 
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 JsonDataset = dict[str, Any]
+Fragments = dict[str, str]  # tag key -> that element's DICOM JSON text, in tag order
 
 
 def tag_key(tag: int) -> str:
@@ -28,13 +29,14 @@ def metadata(dataset: Dataset) -> JsonDataset:
     """The dataset in DICOM JSON without bulk data; invalid values are left out, not fatal."""
     result: JsonDataset = {}
     for element in dataset:
-        converted = _element(element)
+        converted = element_json(element)
         if converted is not None:
             result[tag_key(element.tag)] = converted
     return result
 
 
-def _element(element: DataElement) -> dict[str, Any] | None:
+def element_json(element: DataElement) -> dict[str, Any] | None:
+    """One element in DICOM JSON; ``None`` for bulk data and values JSON cannot hold."""
     vr = str(element.VR)
     if vr in BULK_VRS or " or " in vr or element.tag == 0x7FE00010:
         return None
@@ -56,17 +58,20 @@ def _finite(converted: dict[str, Any]) -> bool:
     return True
 
 
-def subset(dataset: JsonDataset, tags: Iterable[int]) -> JsonDataset:
-    found = {}
-    for tag in tags:
-        key = tag_key(tag)
-        if key in dataset:
-            found[key] = dataset[key]
-    return found
-
-
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def fragments(dataset: Dataset) -> Fragments:
+    return {key: dumps(value) for key, value in metadata(dataset).items()}
+
+
+def join(fragments: Fragments, keys: Iterable[str] | None = None) -> str:
+    """The JSON object of ``fragments`` (of those of ``keys``, in that order): what ``dumps``
+    writes for the dataset (or that part of it) they come from."""
+    if keys is None:
+        return "{" + ",".join(f'"{key}":{text}' for key, text in fragments.items()) + "}"
+    return "{" + ",".join(f'"{key}":{fragments[key]}' for key in keys if key in fragments) + "}"
 
 
 def uid_element(value: str) -> dict[str, Any]:

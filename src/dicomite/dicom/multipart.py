@@ -45,7 +45,7 @@ class PartStart:
 
 @dataclass(frozen=True)
 class PartData:
-    data: bytes
+    data: bytes | memoryview  # a view of the bytes fed, not a copy
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,34 @@ class MultipartReader:
         return self._state == _DONE
 
     def feed(self, data: bytes) -> list[Event]:
-        self._buffer += data
         events: list[Event] = []
+        if self._state == _BODY and len(data) >= len(self._delimiter):
+            data = self._body(data, events)
+        self._buffer += data
         while self._step(events):
             pass
         return events
+
+    def _body(self, data: bytes, events: list[Event]) -> bytes:
+        """Inside a part, the bytes fed are searched where they are and handed on as views;
+        only the few held back (a possible delimiter start) are copied. Returns what follows
+        the part, if it ended."""
+        delimiter = self._delimiter
+        if self._buffer:  # a delimiter starting in what was held back is left to _read_body
+            if (bytes(self._buffer) + data[: len(delimiter) - 1]).find(delimiter) >= 0:
+                return data
+            events.append(PartData(bytes(self._buffer)))
+            self._buffer.clear()
+        found = data.find(delimiter)
+        if found >= 0:
+            if found:
+                events.append(PartData(memoryview(data)[:found]))
+            events.append(PartEnd())
+            self._state = _AFTER_DELIMITER
+            return data[found + len(delimiter) :]
+        safe = len(data) - (len(delimiter) - 1)
+        events.append(PartData(memoryview(data)[:safe]))
+        return data[safe:]
 
     def close(self) -> None:
         if self._state != _DONE:

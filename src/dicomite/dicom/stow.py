@@ -1,10 +1,15 @@
 """STOW-RS (PS3.18 §10.5): ``POST /studies[/{study}]`` and the v2 upsert ``PUT``.
 
-The body is streamed: each part goes to a blob writer as it arrives; when the part ends the blob
-is committed (durable, atomically renamed), its header parsed from the blob, checked, and only
-then indexed. A failed check or index commit deletes the new blob; a PUT deletes the blob it
-replaced after the index row points at the new one. So an index row never points at a missing
-blob, and nothing stored before is touched by a failing request.
+The body is streamed: each part goes to a blob writer as it arrives. When a part ends its blob
+is committed (durable, atomically renamed) and its header read from the bytes still at hand, in
+one worker-thread hop, several parts at once; the checked instances are then indexed in body
+order and in batches: the batch's blob names are made durable (one directory sync), then one
+transaction indexes it. A failed check or index write deletes the new blob; a PUT deletes the
+blob it replaced after the index row points at the new one. So an index row never points at a
+missing blob, and nothing stored before is touched by a failing request.
+
+An instance is claimed from the moment its header is checked until its row commits; another
+request of this process storing it meanwhile gets 45071 for it.
 """
 
 from __future__ import annotations
@@ -15,33 +20,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import anyio.to_thread
-from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
-from dicomite.dicom import dicomjson, index, validation
+from dicomite.dicom import index_write, stow_instance, validation
 from dicomite.dicom.blobs import BlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
-from dicomite.dicom.multipart import (
-    MediaType,
-    MultipartReader,
-    PartData,
-    PartEnd,
-    PartStart,
-    boundary_of,
-)
+from dicomite.dicom.index_write import Known, NewInstance
+from dicomite.dicom.multipart import MediaType
+from dicomite.dicom.stow_body import DICOM as DICOM  # also what routes and the portal import
+from dicomite.dicom.stow_body import RequestBody
+from dicomite.dicom.stow_instance import Instance
 from dicomite.dicom.stow_results import Reason, Result, response_dataset
 from dicomite.dicom.stow_upload import PartUpload
 from dicomite.store.db import Store
 
-DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 WRITE_ATTEMPTS = 3
-PARALLEL_COMMITS = 8  # parts of one request being made durable at the same time
-BATCH_SIZE = 64  # instances of one request indexed in one transaction (SQLite)
+UNREADABLE = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
+              NotImplementedError, AttributeError, IndexError, OverflowError)  # fmt: skip
+# PostgreSQL's deadlock and serialization failures: the batch is retried one instance at a time.
+_RETRIED_STATES = frozenset({"40P01", "40001"})
+Uids = tuple[str, str, str]
 
 
 @dataclass
@@ -52,38 +54,45 @@ class StowRequest:
     base_url: str  # {public_url}/dicom/v{n}
 
 
+@dataclass
+class Part:
+    """One part of a request after its blob was committed and its header checked."""
+
+    result: Result
+    new: NewInstance | None = None  # to be indexed; None when refused (its blob is deleted)
+
+    @property
+    def uids(self) -> Uids:
+        assert self.new is not None
+        return (self.new.study_uid, self.new.series_uid, self.new.sop_uid)
+
+
 class InFlight:
-    """Instances being indexed by this process; a second writer meets 45071."""
+    """Instances claimed by requests of this process; another request's claim meets 45071."""
 
     def __init__(self) -> None:
-        self._uids: set[tuple[str, str, str]] = set()
+        self._owners: dict[Uids, object] = {}
         self._lock = threading.Lock()
 
-    def claim(self, uids: tuple[str, str, str]) -> bool:
+    def claim(self, uids: Uids, owner: object) -> bool:
         with self._lock:
-            if uids in self._uids:
-                return False
-            self._uids.add(uids)
-            return True
+            return self._owners.setdefault(uids, owner) is owner
 
-    def release(self, uids: tuple[str, str, str]) -> None:
+    def release(self, uids: Uids, owner: object) -> None:
         with self._lock:
-            self._uids.discard(uids)
+            if self._owners.get(uids) is owner:
+                del self._owners[uids]
 
 
 class StowService:
     def __init__(self, store: Store, blobs: BlobStore, max_request_bytes: int) -> None:
         self._store = store
-        self._blobs = blobs
-        self._max = max_request_bytes
-        self._in_flight = InFlight()
+        self.blobs = blobs
+        self.max_bytes = max_request_bytes
+        self.in_flight = InFlight()
         # Index writes of this process queue here rather than in SQLite's busy handler, which
         # polls with sleeps of up to 100 ms.
         self._write_lock = threading.Lock()
-        # Instances indexed per transaction. On SQLite every write transaction holds the one
-        # write lock and costs a WAL commit, so a request's instances share one; PostgreSQL
-        # keeps one per instance (row locks held across a batch could deadlock writers).
-        self._batch_size = BATCH_SIZE if store.is_sqlite else 1
 
     async def handle(
         self, request: StowRequest, headers: dict[str, str], body: AsyncIterator[bytes]
@@ -92,13 +101,14 @@ class StowService:
             raise BadRequest(f"The StudyInstanceUID '{request.study_uid[:80]}' is invalid.")
         check_accept_json(headers.get("accept"))
         declared = headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > self._max:
-            raise PayloadTooLarge(f"The request exceeds the limit of {self._max} bytes.")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
+            raise PayloadTooLarge(f"The request exceeds the limit of {self.max_bytes} bytes.")
         content_type = MediaType.parse(headers.get("content-type", ""))
+        upload = RequestBody(self, request)
         if content_type.value == DICOM:
-            results = [await self._single(request, body)]
+            results = [await upload.single(body)]
         elif content_type.value == "multipart/related":
-            results = await self._multipart(request, content_type, body)
+            results = await upload.multipart(content_type, body)
         else:
             raise UnsupportedMediaType(
                 f"The Content-Type '{content_type.value}' is not supported; use "
@@ -106,244 +116,148 @@ class StowService:
             )
         return response_dataset(request.study_uid, request.base_url, results)
 
-    async def _single(self, request: StowRequest, body: AsyncIterator[bytes]) -> Result:
-        upload = PartUpload(self._blobs, self._max)
+    # ------------------------------------------------------- in worker threads
+
+    def commit_part(self, request: StowRequest, upload: PartUpload, owner: object) -> Part:
+        """Commit the part's blob (its name made durable later, with its batch's), read and
+        check its header, claim the instance; a refused part's blob is deleted."""
+        key, size = upload.commit_sync(sync_name=False)
+        part: Part | None = None
         try:
-            async for chunk in body:
-                await upload.write(chunk)
-            key, size = await anyio.to_thread.run_sync(upload.commit_sync)
+            part = self._check(request, upload, key, size)
+            if part.new is not None and not self.in_flight.claim(part.uids, owner):
+                part.result.failure, part.new = Reason.PENDING, None
+            return part
         finally:
-            await upload.abort()
-        return await anyio.to_thread.run_sync(self._process, request, key, size)
+            if part is None or part.new is None:
+                self.blobs.delete(key)
 
-    async def _multipart(
-        self, request: StowRequest, content_type: MediaType, body: AsyncIterator[bytes]
-    ) -> list[Result]:
-        part_type = content_type.parameters.get("type")
-        if part_type is not None and MediaType.parse(part_type).value != DICOM:
-            raise UnsupportedMediaType(f'The multipart type "{part_type[:80]}" is not supported.')
-        reader = MultipartReader(boundary_of(content_type))
-        results: list[Result] = []
-        upload: PartUpload | None = None
-        total = 0
-        # Parts are made durable (fsync, rename) in worker threads while the body keeps
-        # arriving, several at once; they are checked in body order and indexed in batches
-        # (one transaction, a savepoint per instance), exactly as if each part had been stored
-        # before the next one was read.
-        committing = anyio.Semaphore(PARALLEL_COMMITS)
-        previous: anyio.Event | None = None
-        errors: list[Exception] = []
-        pending: list[tuple[Result, index.NewInstance]] = []
+    def _instance(self, upload: PartUpload, key: str, size: int) -> Instance:
         try:
-            async with anyio.create_task_group() as group:
-                try:
-                    async for chunk in body:
-                        total += len(chunk)
-                        if total > self._max:
-                            raise PayloadTooLarge(
-                                f"The request exceeds the limit of {self._max} bytes."
-                            )
-                        for event in reader.feed(chunk):
-                            if isinstance(event, PartStart):
-                                _check_part_type(event.headers)
-                                upload = PartUpload(self._blobs, self._max)
-                            elif isinstance(event, PartData) and upload is not None:
-                                await upload.write(event.data)
-                            elif isinstance(event, PartEnd) and upload is not None:
-                                await committing.acquire()
-                                done = anyio.Event()
-                                results.append(Result())
-                                group.start_soon(
-                                    self._store_part, request, upload, committing, previous,
-                                    done, results, len(results) - 1, errors, pending,
-                                )  # fmt: skip
-                                upload, previous = None, done
-                    reader.close()
-                except Exception as error:  # raised as itself once the started parts are done
-                    errors.insert(0, error)
-        finally:
-            # Shielded: a part whose blob is committed is always indexed (or its blob deleted).
-            with anyio.CancelScope(shield=True):
-                if upload is not None:
-                    await upload.abort()
-                await self._flush(request, pending, errors)
-        if errors:
-            raise errors[0]
-        return results
+            return stow_instance.from_header(upload.head, upload.complete, size)
+        except Exception:  # the fast reader declines or fails: pydicom decides
+            with self.blobs.open(key) as handle:
+                return stow_instance.from_blob(handle, size)
 
-    async def _store_part(
-        self, request: StowRequest, upload: PartUpload, committing: anyio.Semaphore,
-        previous: anyio.Event | None, done: anyio.Event, results: list[Result], slot: int,
-        errors: list[Exception], pending: list[tuple[Result, index.NewInstance]],
-    ) -> None:  # fmt: skip
-        # Shielded: a part whose blob is committed is always indexed (or its blob deleted).
-        with anyio.CancelScope(shield=True):
-            try:
-                try:
-                    key, size = await anyio.to_thread.run_sync(upload.commit_sync)
-                finally:
-                    committing.release()
-                if previous is not None:
-                    await previous.wait()
-                if errors:  # an earlier part failed: stop as the sequential loop would have
-                    self._blobs.delete(key)
-                    return
-                results[slot] = await anyio.to_thread.run_sync(
-                    self._check, request, key, size, pending
-                )
-                if len(pending) >= self._batch_size:
-                    await self._flush(request, pending, errors)
-            except Exception as error:
-                errors.append(error)
-            finally:
-                done.set()
-
-    async def _flush(
-        self, request: StowRequest, pending: list[tuple[Result, index.NewInstance]],
-        errors: list[Exception],
-    ) -> None:  # fmt: skip
-        """Index the checked parts waiting in ``pending`` (in body order)."""
-        if not pending:
-            return
-        batch = list(pending)
-        pending.clear()
+    def _check(self, request: StowRequest, upload: PartUpload, key: str, size: int) -> Part:
+        part = Part(Result())
+        result = part.result
         try:
-            await anyio.to_thread.run_sync(self._index_batch, request, batch)
-        except Exception as error:
-            errors.append(error)
-
-    def _check(
-        self, request: StowRequest, key: str, size: int,
-        pending: list[tuple[Result, index.NewInstance]],
-    ) -> Result:  # fmt: skip
-        """Read and check one committed blob: a checked instance joins ``pending``, the blob of
-        a refused one is deleted."""
-        queued = False
-        try:
-            result, new = self._read(request, key, size)
-            if new is not None:
-                pending.append((result, new))
-                queued = True
-            return result
-        finally:
-            if not queued:
-                self._blobs.delete(key)
-
-    def _process(self, request: StowRequest, key: str, size: int) -> Result:
-        """Check and index one committed blob; on any failure the blob is deleted."""
-        pending: list[tuple[Result, index.NewInstance]] = []
-        result = self._check(request, key, size, pending)
-        self._index_batch(request, pending)
-        return result
-
-    def _read(
-        self, request: StowRequest, key: str, size: int
-    ) -> tuple[Result, index.NewInstance | None]:
-        result = Result()
-        try:
-            with self._blobs.open(key) as handle:
-                dataset = _read_header(handle)
-                truncated = _pixel_data_truncated(handle, dataset, size)
-        except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
-                NotImplementedError, AttributeError, IndexError, OverflowError):  # fmt: skip
+            instance = self._instance(upload, key, size)
+        except UNREADABLE:
             result.failure = Reason.PROCESSING_FAILURE
-            return result, None
-        result.sop_class_uid = _uid(dataset.get("SOPClassUID"))
-        result.sop_uid = _uid(dataset.get("SOPInstanceUID"))
-        checked = validation.check(dataset)
-        if truncated:
+            return part
+        result.sop_class_uid = instance.uid("SOPClassUID")
+        result.sop_uid = instance.uid("SOPInstanceUID")
+        checked = validation.check(instance.values)
+        if instance.truncated:
             checked.errors.append("The pixel data is truncated.")
-        study = _uid(dataset.get("StudyInstanceUID"))
+        study = instance.uid("StudyInstanceUID")
         if checked.errors or (checked.warnings and request.version == 1):
             result.failure = Reason.VALIDATION_FAILURE
             result.comments = checked.errors + checked.warnings
-            return result, None
+            return part
         if request.study_uid is not None and study != request.study_uid:
             result.failure = Reason.MISMATCHED_STUDY
-            return result, None
+            return part
         if checked.warnings:
             result.warning, result.comments = Reason.VALIDATION_WARNING, checked.warnings
-        elif _sop_class_mismatch(dataset):
+        elif instance.sop_class_mismatch:
             result.warning = Reason.SOP_CLASS_MISMATCH_WARNING
-        meta = dataset.file_meta if hasattr(dataset, "file_meta") else None
-        syntax = (
-            str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if meta else "1.2.840.10008.1.2"
-        )
-        series = _uid(dataset.get("SeriesInstanceUID"))
+        series = instance.uid("SeriesInstanceUID")
         assert study and series and result.sop_uid and result.sop_class_uid
-        new = index.NewInstance(
+        part.new = NewInstance(
             study_uid=study, series_uid=series, sop_uid=result.sop_uid,
-            sop_class_uid=result.sop_class_uid, transfer_syntax_uid=syntax,
-            number_of_frames=_frames(dataset), blob_key=key, size=size,
-            metadata=dicomjson.metadata(dataset), columns=checked.columns,
+            sop_class_uid=result.sop_class_uid,
+            transfer_syntax_uid=instance.transfer_syntax_uid,
+            number_of_frames=instance.number_of_frames, blob_key=key, size=size,
+            metadata=instance.fragments, columns=checked.columns,
         )  # fmt: skip
-        return result, new
+        return part
 
-    def _index_batch(
-        self, request: StowRequest, batch: list[tuple[Result, index.NewInstance]]
-    ) -> None:
-        """Index checked instances in one transaction, a savepoint each, so that one refused
-        instance leaves the others stored; every blob not indexed in the end is deleted."""
-        if not batch:
-            return
-        stored: list[tuple[Result, index.NewInstance, str | None]] = []
-        committed = False
+    def discard(self, part: Part, owner: object) -> None:
+        if part.new is not None:
+            self.in_flight.release(part.uids, owner)
+            self.blobs.delete(part.new.blob_key)
+
+    def index_batch(self, request: StowRequest, batch: list[Part], owner: object) -> None:
+        """Make the batch's blob names durable, then index it; release its claims. Every blob
+        not indexed in the end is deleted, and so is every blob an indexed one replaced."""
+        stored: list[tuple[Part, str | None]] = []  # (part, replaced blob), once committed
         try:
-            with self._write_lock, self._store.write() as session:
-                known = index.Known()
-                for result, new in batch:
-                    outcome = self._index_one(session, known, request, new, result, utcnow())
-                    if outcome is not False:
-                        stored.append((result, new, outcome))
-            committed = True
+            self.blobs.sync_names([part.new.blob_key for part in batch if part.new])
+            self._index(request, batch, stored)
         finally:
-            kept = {new.blob_key for _, new, _ in stored} if committed else set()
-            for _, new in batch:
-                if new.blob_key not in kept:
-                    self._blobs.delete(new.blob_key)
-        for result, new, replaced in stored:
-            if replaced is not None and replaced != new.blob_key:
-                self._blobs.delete(replaced)
-            result.retrieve_url = (
-                f"{request.base_url}/studies/{new.study_uid}/series/{new.series_uid}"
-                f"/instances/{new.sop_uid}"
+            kept = {id(part) for part, _ in stored}
+            for part in batch:
+                assert part.new is not None
+                self.in_flight.release(part.uids, owner)
+                if id(part) not in kept:
+                    self.blobs.delete(part.new.blob_key)
+        for part, replaced in stored:
+            assert part.new is not None
+            if replaced is not None and replaced != part.new.blob_key:
+                self.blobs.delete(replaced)
+            part.result.retrieve_url = (
+                f"{request.base_url}/studies/{part.new.study_uid}/series/{part.new.series_uid}"
+                f"/instances/{part.new.sop_uid}"
             )
 
+    def _index(
+        self, request: StowRequest, batch: list[Part], stored: list[tuple[Part, str | None]]
+    ) -> None:
+        """One transaction for the batch; one per instance when the batch needs it (see
+        ``index_write.store_new``) or met another writer (PostgreSQL). What each committed
+        transaction indexed joins ``stored`` at once, whatever happens next."""
+        new = [part.new for part in batch if part.new is not None]
+        try:
+            with self._write_lock, self._store.write() as session:
+                outcome = index_write.store_new(session, new, utcnow(), replace=request.replace)
+        except DBAPIError as error:
+            if not isinstance(error, IntegrityError) and _state(error) not in _RETRIED_STATES:
+                raise
+            outcome = None
+        if outcome is not None:
+            for part, indexed in zip(batch, outcome, strict=True):
+                if indexed:
+                    stored.append((part, None))
+                else:
+                    part.result.failure = Reason.DUPLICATE
+            return
+        for part in batch:
+            with self._write_lock, self._store.write() as session:
+                replaced = self._index_one(session, Known(), request, part, utcnow())
+            if replaced is not False:
+                stored.append((part, replaced))
+
     def _index_one(
-        self, session: Session, known: index.Known, request: StowRequest,
-        new: index.NewInstance, result: Result, now: datetime,
-    ) -> str | Literal[False] | None:  # fmt: skip
+        self, session: Session, known: Known, request: StowRequest, part: Part, now: datetime
+    ) -> str | Literal[False] | None:
         """One instance in its own savepoint: the replaced blob key (or None), or False when
         refused (``result.failure`` says why). The savepoint is retried when a concurrent
         request (another process on PostgreSQL) created the same study or series first, so
         that the retry finds and extends it."""
-        uids = (new.study_uid, new.series_uid, new.sop_uid)
-        if not self._in_flight.claim(uids):
-            result.failure = Reason.PENDING
-            return False
-        try:
-            for attempt in range(WRITE_ATTEMPTS):
-                try:
-                    with session.begin_nested():
-                        return index.store_instance(
-                            session, new, now, replace=request.replace, known=known
-                        )
-                except index.Duplicate:
-                    result.failure = Reason.DUPLICATE
+        assert part.new is not None
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with session.begin_nested():
+                    return index_write.store_instance(
+                        session, part.new, now, replace=request.replace, known=known
+                    )
+            except index_write.Duplicate:
+                part.result.failure = Reason.DUPLICATE
+                return False
+            except IntegrityError:
+                known.clear()  # rows added in the savepoint are gone
+                if attempt == WRITE_ATTEMPTS - 1:
+                    # still conflicting after the retries: another writer holds it
+                    part.result.failure = Reason.PENDING
                     return False
-                except IntegrityError:
-                    known.clear()  # rows added in the savepoint are gone
-                    if attempt == WRITE_ATTEMPTS - 1:
-                        # still conflicting after the retries: another writer holds it
-                        result.failure = Reason.PENDING
-                        return False
-            raise AssertionError("unreachable")
-        finally:
-            self._in_flight.release(uids)
+        raise AssertionError("unreachable")
 
 
-def _read_header(handle: Any) -> Any:
-    return dcmread(handle, stop_before_pixels=True)
+def _state(error: DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
 
 
 def check_accept_json(accept: str | None) -> None:
@@ -354,44 +268,3 @@ def check_accept_json(accept: str | None) -> None:
         raise NotAcceptable(
             f"The Accept header '{accept[:100]}' is not supported; use {DICOM_JSON}."
         )
-
-
-def _check_part_type(headers: dict[str, str]) -> None:
-    given = headers.get("content-type")
-    if given is not None and MediaType.parse(given).value != DICOM:
-        raise UnsupportedMediaType(f"A part's Content-Type '{given[:80]}' is not {DICOM}.")
-
-
-def _uid(value: Any) -> str | None:
-    return str(value).rstrip("\x00 ") if value is not None else None
-
-
-def _frames(dataset: Any) -> int:
-    try:
-        return max(1, int(dataset.get("NumberOfFrames") or 1))
-    except (TypeError, ValueError):
-        return 1
-
-
-def _sop_class_mismatch(dataset: Any) -> bool:
-    meta = getattr(dataset, "file_meta", None)
-    stored = meta.get("MediaStorageSOPClassUID") if meta is not None else None
-    return stored is not None and str(stored) != str(dataset.get("SOPClassUID"))
-
-
-def _pixel_data_truncated(handle: Any, dataset: Any, size: int) -> bool:
-    """After ``stop_before_pixels`` the stream is at the pixel data element, if any: a defined
-    length reaching past the end of the blob means the file was cut short."""
-    position = handle.tell()
-    header = handle.read(12)
-    if len(header) < 8 or header[:4] not in (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10"):
-        return False
-    little = header[:4] == b"\xe0\x7f\x10\x00"
-    order: Any = "little" if little else "big"
-    if header[4:6] in (b"OB", b"OW", b"OF", b"UN"):
-        length, start = int.from_bytes(header[8:12], order), position + 12
-    elif dataset.is_implicit_VR if hasattr(dataset, "is_implicit_VR") else False:
-        length, start = int.from_bytes(header[4:8], order), position + 8
-    else:
-        return False
-    return length != 0xFFFFFFFF and start + length > size

@@ -9,16 +9,19 @@ failing attribute, and the attribute is not indexed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from pydicom import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 
 from dicomite.dicom.index import INDEXED, Indexed, Kind
 
 REQUIRED = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "PatientID")
+# Every attribute ``check`` looks at: the values it is given are keyed by these keywords.
+CHECKED = tuple(dict.fromkeys([*REQUIRED, *(a.keyword for a in INDEXED if a.kind is not Kind.UID)]))
 # "All identifiers must be between 1 and 64 characters long, and only contain alpha numeric
 # characters or the following special characters: '.', '-'." Empty components ("1..2", a
 # leading or trailing dot) are refused too: they are not UIDs (PS3.5 §9.1) and "." / ".."
@@ -42,28 +45,30 @@ class Checked:
     columns: dict[str, str] = field(default_factory=dict)
 
 
-def check(dataset: Dataset) -> Checked:
+def check(values: Mapping[str, Any]) -> Checked:
+    """``values``: keyword → value as pydicom reads it (``str``, ``PersonName``, a multi-value…)
+    for the keywords of ``CHECKED`` the instance has."""
     checked = Checked()
     for keyword in REQUIRED:
-        value = _text(dataset.get(keyword))
+        value = _text(values.get(keyword))
         if keyword == "PatientID":
-            if keyword not in dataset:
-                checked.errors.append(f"{_label(dataset, keyword)} - required attribute is missing")
+            if keyword not in values:
+                checked.errors.append(f"{_label(keyword)} - required attribute is missing")
             elif value is not None and not _valid_text(value, 64):
-                checked.errors.append(f"{_label(dataset, keyword)} - Content \"{value[:80]}\" "
+                checked.errors.append(f"{_label(keyword)} - Content \"{value[:80]}\" "
                                       "does not validate VR LO")  # fmt: skip
         elif not valid_uid(value):
             shown = "missing" if value is None else f'"{value[:80]}" is not a valid UID'
-            checked.errors.append(f"{_label(dataset, keyword)} - {shown}")
+            checked.errors.append(f"{_label(keyword)} - {shown}")
     for attribute in INDEXED:
-        if attribute.kind is Kind.UID or attribute.keyword not in dataset:
+        if attribute.kind is Kind.UID or attribute.keyword not in values:
             continue
-        value = _text(dataset.get(attribute.keyword))
+        value = _text(values.get(attribute.keyword))
         if value is None or value == "":
             continue
         problem = _problem(attribute, value)
         if problem:
-            checked.warnings.append(f"{_label(dataset, attribute.keyword)} - {problem}")
+            checked.warnings.append(f"{_label(attribute.keyword)} - {problem}")
         else:
             checked.columns[attribute.column] = value
     return checked
@@ -115,8 +120,6 @@ def _text(value: Any) -> str | None:
     return text.rstrip("\x00 ").lstrip(" ")
 
 
-def _label(dataset: Dataset, keyword: str) -> str:
-    from pydicom.tag import Tag
-
+def _label(keyword: str) -> str:
     tag = Tag(keyword)
     return f"DICOM100: ({tag.group:04x},{tag.element:04x})"

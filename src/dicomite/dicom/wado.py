@@ -18,10 +18,11 @@ from pydicom import dcmread, dcmwrite
 from pydicom.encaps import generate_frames
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from dicomite.dicom.blobs import CHUNK, BlobStore
+from dicomite.dicom.blobs import CHUNK, BlobStore, FileSystemBlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
 from dicomite.dicom.index import StoredInstance
 from dicomite.dicom.multipart import MediaType, closing, part_head
+from dicomite.dicom.zerocopy import Piece
 
 DICOM = "application/dicom"
 OCTETS = "application/octet-stream"
@@ -124,15 +125,36 @@ async def _in_thread(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _head(number: int, instance: StoredInstance, keep: bool, boundary: str) -> bytes:
+    """What comes before the instance's bytes in a multipart body."""
+    syntax = instance.transfer_syntax_uid if keep else str(DEFAULT_SYNTAX)
+    separator = b"\r\n" if number else b""
+    return separator + part_head(boundary, f"{DICOM}; transfer-syntax={syntax}")
+
+
+def stored_files(
+    blobs: BlobStore, instances: list[StoredInstance], as_stored: list[bool], wanted: Wanted,
+    boundary: str,
+) -> list[Piece] | None:  # fmt: skip
+    """The body as part heads and files to send as they are (``zerocopy``), when every
+    instance is sent as stored from the folder store; otherwise None."""
+    if not isinstance(blobs, FileSystemBlobStore) or not all(as_stored):
+        return None
+    if not wanted.multipart:
+        return [blobs.path(instance.blob_key) for instance in instances]
+    pieces: list[Piece] = []
+    for number, instance in enumerate(instances):
+        pieces += [_head(number, instance, True, boundary), blobs.path(instance.blob_key)]
+    return [*pieces, closing(boundary)]
+
+
 def _pieces(
     blobs: BlobStore, instances: list[StoredInstance], as_stored: list[bool], wanted: Wanted,
     boundary: str, ready: bytes | None,
 ) -> Iterator[bytes]:  # fmt: skip
     for number, (instance, keep) in enumerate(zip(instances, as_stored, strict=True)):
-        syntax = instance.transfer_syntax_uid if keep else str(DEFAULT_SYNTAX)
         if wanted.multipart:
-            separator = b"\r\n" if number else b""
-            yield separator + part_head(boundary, f"{DICOM}; transfer-syntax={syntax}")
+            yield _head(number, instance, keep, boundary)
         if keep:
             yield from blob_chunks(blobs, instance.blob_key)
         elif ready is not None:

@@ -1,0 +1,186 @@
+"""A Part 10 header read straight from its bytes: the raw elements before the pixel data.
+
+STOW reads the header of every instance it stores. pydicom builds a ``Dataset`` and converts
+each value on access, which costs several times more than walking the bytes once; this reader
+only walks them, in the one encoding almost every instance uses: Explicit VR Little Endian,
+the encoding of that transfer syntax and of every encapsulated one (PS3.5 §A.2, §A.4). Anything
+else — another encoding, a command set, an undefined-length value that is not a sequence, an
+unknown VR, a header cut short — raises :class:`Unsupported`, and the caller reads the blob with
+pydicom as before. The reader stops where ``dcmread(stop_before_pixels=True)`` stops.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+# PS3.5 §7.1.2: these VRs have two reserved bytes and a 32-bit length.
+LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+VRS = LONG_VRS | {
+    "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN", "SH", "SL",
+    "SS", "ST", "TM", "UI", "UL", "US",
+}  # fmt: skip
+_VR_OF = {vr.encode(): vr for vr in VRS}
+PREFIX_END = 132  # PS3.10 §7.1: 128-byte preamble and "DICM"
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # where pydicom stops too
+# Syntaxes whose dataset is not Explicit VR Little Endian: implicit VR, big endian, deflated.
+OTHER_ENCODINGS = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_HEAD = struct.Struct("<HH2sH")
+_LENGTH = struct.Struct("<L")
+_ITEM_HEAD = struct.Struct("<HHL")
+
+
+class Unsupported(Exception):
+    """Not read here; pydicom reads it."""
+
+
+@dataclass(slots=True)  # not frozen: one is made per element of every instance stored
+class Element:
+    tag: int
+    vr: str
+    value: bytes  # b"" for a sequence
+    offset: int  # of the value in the file, as pydicom's ``value_tell``
+    items: tuple[tuple[Element, ...], ...] = ()  # a sequence's items
+
+
+@dataclass(frozen=True)
+class Header:
+    meta: dict[int, bytes]  # File Meta Information values (group 0002)
+    elements: tuple[Element, ...]  # in file order
+    # The (7FE0,xxxx) element the header stops at: its offset, VR and defined length (or None).
+    pixels: tuple[int, int, str, int | None] | None
+
+
+def read_header(data: bytes, complete: bool) -> Header:
+    """The header in ``data``, the first bytes of the file (all of them when ``complete``)."""
+    if data[128:PREFIX_END] != b"DICM":
+        raise Unsupported("no DICM prefix")
+    meta, position = _file_meta(data)
+    syntax = meta_uid(meta, 0x00020010)
+    if not syntax or syntax in OTHER_ENCODINGS:
+        raise Unsupported(f"transfer syntax {syntax!r}")
+    reader = _Reader(data, complete)
+    elements = reader.dataset(position, len(data), top=True)
+    if not elements or elements[0].tag >> 16 <= 2:
+        raise Unsupported("an empty dataset, a command set or misplaced meta elements")
+    return Header(meta, elements, reader.pixels)
+
+
+def meta_uid(meta: dict[int, bytes], tag: int) -> str | None:
+    """A File Meta UID as pydicom reads it (``convert_UI``, then ``UID()`` strips blanks)."""
+    raw = meta.get(tag)
+    if raw is None:
+        return None
+    text = raw.decode("latin-1").rstrip("\x00 ")
+    if "\\" in text:
+        raise Unsupported("a multi-valued File Meta UID")
+    return text.strip()
+
+
+def _file_meta(data: bytes) -> tuple[dict[int, bytes], int]:
+    meta: dict[int, bytes] = {}
+    position = PREFIX_END
+    while len(data) >= position + 8 and data[position : position + 2] == b"\x02\x00":
+        group, element, raw_vr, length = _HEAD.unpack_from(data, position)
+        vr = _VR_OF.get(raw_vr)
+        if vr is None:
+            raise Unsupported("meta element without an explicit VR")
+        position += 8
+        if vr in LONG_VRS:
+            if len(data) < position + 4:
+                raise Unsupported("meta cut short")
+            (length,) = _LENGTH.unpack_from(data, position)
+            position += 4
+        if length == _UNDEFINED or len(data) < position + length:
+            raise Unsupported("meta element cut short or of undefined length")
+        meta[group << 16 | element] = data[position : position + length]
+        position += length
+    return meta, position
+
+
+class _Reader:
+    def __init__(self, data: bytes, complete: bool) -> None:
+        self.data = data
+        self.complete = complete
+        self.pixels: tuple[int, int, str, int | None] | None = None
+        self.end = 0  # where the last item of undefined length ended
+
+    def _short(self, what: str) -> Unsupported:
+        return Unsupported(f"{what} reaches past the bytes read" if not self.complete
+                           else f"{what} is cut short")  # fmt: skip
+
+    def dataset(self, position: int, end: int, *, top: bool = False) -> tuple[Element, ...]:
+        """Elements from ``position`` to ``end``, or to an item delimiter when ``end`` is
+        unknown (``-1``)."""
+        data, elements = self.data, list[Element]()
+        limit = len(data) if end < 0 else end
+        while position < limit:
+            if limit - position < 8:
+                raise self._short("an element")
+            group, number, raw_vr, length = _HEAD.unpack_from(data, position)
+            tag = group << 16 | number
+            if group == 0xFFFE:
+                if tag == _ITEM_END and end < 0 and not top:
+                    self.end = position + 8
+                    return tuple(elements)
+                raise Unsupported(f"delimiter {tag:08X} out of place")
+            vr = _VR_OF.get(raw_vr)
+            if vr is None:
+                raise Unsupported(f"unknown VR {raw_vr!r} at {position}")
+            value_at = position + 8
+            if vr in LONG_VRS:
+                if limit - position < 12:
+                    raise self._short("an element")
+                (length,) = _LENGTH.unpack_from(data, value_at)
+                value_at += 4
+            if top and tag in PIXEL_TAGS:
+                self.pixels = (position, tag, vr, None if length == _UNDEFINED else length)
+                return tuple(elements)
+            if vr == "SQ":
+                items, position = self._sequence(value_at, length)
+                elements.append(Element(tag, vr, b"", value_at, items))
+                continue
+            if length == _UNDEFINED:
+                raise Unsupported(f"undefined length {vr} value")
+            position = value_at + length
+            if position > limit:
+                raise self._short("a value")
+            elements.append(Element(tag, vr, data[value_at:position], value_at))
+        if end < 0 and not top:
+            raise self._short("an item of undefined length")
+        if position != limit and not top:
+            raise Unsupported("an item's elements overrun it")
+        if top and not self.complete:
+            raise self._short("the header")
+        return tuple(elements)
+
+    def _sequence(self, position: int, length: int) -> tuple[tuple[tuple[Element, ...], ...], int]:
+        """A sequence's items (PS3.5 §7.5) and the position after it."""
+        data = self.data
+        end = -1 if length == _UNDEFINED else position + length
+        if end > len(data):
+            raise self._short("a sequence")
+        items: list[tuple[Element, ...]] = []
+        while end < 0 or position < end:
+            if len(data) - position < 8:
+                raise self._short("a sequence")
+            group, number, item_length = _ITEM_HEAD.unpack_from(data, position)
+            tag = group << 16 | number
+            position += 8
+            if tag == _SEQUENCE_END and end < 0:
+                return tuple(items), position
+            if tag != _ITEM:
+                raise Unsupported(f"{tag:08X} inside a sequence")
+            if item_length == _UNDEFINED:
+                items.append(self.dataset(position, -1))
+                position = self.end
+            else:
+                if position + item_length > len(data):
+                    raise self._short("an item")
+                items.append(self.dataset(position, position + item_length))
+                position += item_length
+        if position != end:
+            raise Unsupported("a sequence's items overrun it")
+        return tuple(items), position

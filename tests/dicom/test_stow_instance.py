@@ -1,0 +1,175 @@
+"""The fast header reader (``dicom.header`` + ``dicom.rawjson``) against pydicom: for the same
+bytes, ``stow_instance.from_header`` must give what ``from_blob`` gives — byte-identical
+metadata, the same identifiers, checks and frame count — or decline (``Unsupported``)."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom.data import get_testdata_file
+
+from dicomite.dicom import dicomjson, stow_instance, validation
+from dicomite.dicom.header import LONG_VRS
+from dicomite.dicom.stow_instance import Instance
+from tests.fixtures.dicom import make_dataset, to_bytes
+
+PYDICOM_DATA = Path(get_testdata_file("CT_small.dcm") or "").parent.parent
+SAMPLES = sorted((PYDICOM_DATA / "test_files").glob("*.dcm")) + sorted(
+    (PYDICOM_DATA / "charset_files").glob("*.dcm")
+)
+EXPLICIT_LITTLE = b"1.2.840.10008.1.2.1"
+UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+def _same(data: bytes) -> bool:
+    """Whether the fast reader agrees with pydicom on ``data`` (False: it declined, and STOW
+    asks pydicom, as it does when the fast reader raises anything)."""
+    try:
+        reference: Instance | Exception = stow_instance.from_blob(io.BytesIO(data), len(data))
+    except Exception as error:  # compared below
+        reference = error
+    try:
+        fast = stow_instance.from_header(data, True, len(data))
+    except Exception:  # declined, or failed: STOW asks pydicom
+        return False
+    assert isinstance(reference, Instance), f"pydicom refuses what was read: {reference!r}"
+    assert dicomjson.join(fast.fragments) == dicomjson.join(reference.fragments)
+    assert _outcome(fast) == _outcome(reference)
+    return True
+
+
+def _outcome(instance: Instance) -> tuple[Any, ...]:
+    checked = validation.check(instance.values)
+    return (
+        [instance.uid(keyword) for keyword in UIDS], checked.errors, checked.warnings,
+        checked.columns, instance.number_of_frames, instance.transfer_syntax_uid,
+        instance.media_sop_class_uid, instance.sop_class_mismatch, instance.truncated,
+    )  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore")  # pydicom warns about the odd values of its samples
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_pydicom_samples(path: Path) -> None:
+    _same(path.read_bytes())
+
+
+def test_stored_instances_are_read_without_pydicom() -> None:
+    data = to_bytes(make_dataset(PatientName="Müller^Jürgen", StudyDescription="CT\\MR "))
+    assert _same(data)
+    assert _same(data[:-10])  # pixel data cut short: truncated in both
+
+
+# -------------------------------------------------------- generated Explicit VR LE files
+
+_PIECES = [
+    b"A",
+    b"z",
+    b"^",
+    b"=",
+    b"\\",
+    b" ",
+    b"\x00",
+    b"0",
+    b"7",
+    b".",
+    b"-",
+    b"+",
+    b"e",
+    b"E",
+    b"\xe9",
+    b"\xc3\xa9",
+    b"\x1b$B",
+    b"\t",
+    b'"',
+    b"nan",
+    b"12",
+    b"1.5",
+    b"\xff",
+]
+_TEXT = st.lists(st.sampled_from(_PIECES), max_size=8).map(b"".join)
+_ELEMENTS = [
+    (0x00080005, "CS"), (0x00080008, "CS"), (0x00080016, "UI"), (0x00080018, "UI"),
+    (0x00080020, "DA"), (0x00080030, "TM"), (0x0008002A, "DT"), (0x00080054, "AE"),
+    (0x00080060, "CS"), (0x00080090, "PN"), (0x00081030, "LO"), (0x00081090, "LO"),
+    (0x00090010, "LO"), (0x00091001, "UN"), (0x00091002, "SH"), (0x00100010, "PN"),
+    (0x00100020, "LO"), (0x00100020, "UN"), (0x00101010, "AS"), (0x00104000, "LT"),
+    (0x0020000D, "UI"), (0x0020000E, "UI"), (0x00200013, "IS"), (0x00200032, "DS"),
+    (0x00209161, "UI"), (0x00280008, "IS"), (0x00280010, "US"), (0x00280106, "SS"),
+    (0x00181060, "DS"), (0x00186011, "SQ"), (0x00209165, "AT"), (0x00280009, "AT"),
+    (0x00321060, "LO"), (0x00400254, "LO"), (0x0040A160, "UT"), (0x00081190, "UR"),
+    (0x0018605A, "FL"), (0x00186028, "FD"), (0x00181063, "DS"), (0x00189219, "SS"),
+    (0x00720076, "UL"), (0x00720078, "SL"), (0x0072007A, "SV"), (0x0072007C, "UV"),
+    (0x00700084, "PN"), (0x00400275, "SQ"), (0x00080013, "TM"), (0x00082112, "SQ"),
+    (0x7FE00010, "OW"), (0x00283006, "US"), (0x00189325, "OB"), (0x00020010, "UI"),
+]  # fmt: skip
+_CHARSETS = st.sampled_from([None, None, None, None, b"ISO_IR 100", b"ISO_IR 192", b"ISO_IR 6",
+                             b"ISO_IR 100 ", b"", b"\x00A", b"ISO 2022 IR 87",
+                             b"\\ISO 2022 IR 100", b"ISO_IR 144"])  # fmt: skip
+
+
+def _value(vr: str) -> st.SearchStrategy[bytes]:
+    if vr in ("US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT", "OB", "OW", "UN"):
+        special = [struct.pack("<d", float("nan")), struct.pack("<f", float("inf")),
+                   struct.pack("<4H", 1, 2, 3, 4)]  # fmt: skip
+        return st.binary(max_size=20) | st.sampled_from(special)
+    return _TEXT
+
+
+def _element(tag: int, vr: str, value: bytes) -> bytes:
+    head = struct.pack("<HH", tag >> 16, tag & 0xFFFF) + vr.encode()
+    if vr in LONG_VRS:
+        return head + struct.pack("<HL", 0, len(value)) + value
+    return head + struct.pack("<H", len(value)) + value
+
+
+@st.composite
+def _dataset(draw: st.DrawFn, depth: int = 0) -> bytes:
+    chosen = draw(st.lists(st.sampled_from(_ELEMENTS), max_size=10))
+    if not draw(st.booleans()):
+        chosen.sort()
+    out = b""
+    charset = draw(_CHARSETS)
+    if charset is not None:
+        out += _element(0x00080005, "CS", charset)
+    for tag, vr in chosen:
+        if vr == "SQ":
+            if depth >= 2:
+                continue
+            items = draw(st.lists(_dataset(depth + 1), max_size=2))
+            undefined = draw(st.booleans())
+            body = b"".join(
+                struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF) + i + struct.pack("<HHL", 0xFFFE,
+                                                                                   0xE00D, 0)
+                if undefined else struct.pack("<HHL", 0xFFFE, 0xE000, len(i)) + i
+                for i in items
+            )  # fmt: skip
+            if draw(st.booleans()):  # a sequence of undefined length
+                out += struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, 0xFFFFFFFF)
+                out += body + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+            else:
+                out += _element(tag, "SQ", body)
+        elif tag >> 16 != 2 or depth:
+            out += _element(tag, vr, draw(_value(vr)))
+    return out
+
+
+def _file(dataset: bytes, syntax: bytes = EXPLICIT_LITTLE) -> bytes:
+    meta = _element(0x00020002, "UI", b"1.2.840.10008.5.1.4.1.1.2\x00")
+    meta += _element(0x00020010, "UI", syntax + b"\x00" * (len(syntax) % 2))
+    group = _element(0x00020000, "UL", struct.pack("<L", len(meta)))
+    return bytes(128) + b"DICM" + group + meta + dataset
+
+
+@pytest.mark.filterwarnings("ignore")  # pydicom warns about the odd values it reads
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dataset=_dataset(), cut=st.integers(0, 40))
+def test_generated_files(dataset: bytes, cut: int) -> None:
+    data = _file(dataset + _element(0x7FE00010, "OW", bytes(16)))
+    _same(data)
+    _same(data[: len(data) - cut])

@@ -124,3 +124,19 @@ def test_bad_parameters_are_400(writer: httpx.Client, params: dict[str, str]) ->
 
 def test_unsupported_accept_is_406(writer: httpx.Client) -> None:
     assert writer.get("/studies", headers={"Accept": "application/xml"}).status_code == 406
+
+
+def test_prefix_wildcards_find_exactly_the_names_they_start(writer: httpx.Client) -> None:
+    """The literal prefix before ``*`` becomes an index range on SQLite; the edges must hold."""
+    tag = uuid.uuid4().hex[:6]
+    names = {f"Zed{tag}^Jo": True, f"Zed{tag}^Jonas": True, f"Zed{tag}^Jöe": True,
+             f"Zed{tag}^Jp": False, f"Zed{tag}^J": False, f"Zed{tag}^Jn": False}  # fmt: skip
+    parts = [
+        to_bytes(make_dataset(PatientName=name, SpecificCharacterSet="ISO_IR 192"))
+        for name in names
+    ]
+    assert writer.post("/studies", content=multipart(*parts), headers=stow_headers()).is_success
+    found = search(writer, "/studies", PatientName=f"ZED{tag}^JO*")
+    got = sorted(r["00100010"]["Value"][0]["Alphabetic"] for r in found)
+    assert got == sorted(name for name, wanted in names.items() if wanted)
+    assert len(search(writer, "/studies", PatientName=f"zed{tag}^j?")) == 3  # Jo, Jp, Jn

@@ -150,8 +150,11 @@ def search(session: Session, scope: Scope, query: Query) -> list[dict[str, Any]]
         statement = statement.where(DicomStudy.study_uid == scope.study)
     if scope.series is not None:
         statement = statement.where(DicomSeries.series_uid == scope.series)
+    # SQLite compares text by code point, so a wildcard's literal prefix is also a range its
+    # indexes can answer; PostgreSQL's collations need not order prefixes that way.
+    by_code_point = session.get_bind().dialect.name == "sqlite"
     for keyword, value in query.filters.items():
-        statement = statement.where(_condition(keyword, value, query.fuzzy))
+        statement = statement.where(_condition(keyword, value, query.fuzzy, by_code_point))
     statement = statement.order_by(model.pk.desc()).limit(query.limit).offset(query.offset)
     rows = session.connection().execute(statement).all()
     computed = _computed(session, scope.level, [row[0] for row in rows], query)
@@ -159,7 +162,7 @@ def search(session: Session, scope: Scope, query: Query) -> list[dict[str, Any]]
     return [_dataset(scope, returned, row, computed.get(row[0], {})) for row in rows]
 
 
-def _condition(keyword: str, value: str, fuzzy: bool) -> ColumnElement[bool]:
+def _condition(keyword: str, value: str, fuzzy: bool, by_code_point: bool) -> ColumnElement[bool]:
     if keyword == "ModalitiesInStudy":
         values = [v.upper() for v in re.split(r"[\\,]", value) if v]
         return exists().where(
@@ -173,10 +176,10 @@ def _condition(keyword: str, value: str, fuzzy: bool) -> ColumnElement[bool]:
     if attribute.kind is Kind.DATE:
         return _date_range(column, value, attribute)
     if attribute.kind is Kind.PERSON:
-        return _person(attribute, value, fuzzy)
+        return _person(attribute, value, fuzzy, by_code_point)
     if attribute.kind is Kind.CODE:
-        return _text(column, value.upper())
-    return _text(column, value.lower())
+        return _text(column, value.upper(), by_code_point)
+    return _text(column, value.lower(), by_code_point)
 
 
 def _date_range(column: Any, value: str, attribute: Indexed) -> ColumnElement[bool]:
@@ -197,21 +200,28 @@ def _date_range(column: Any, value: str, attribute: Indexed) -> ColumnElement[bo
     return and_(*conditions)
 
 
-def _person(attribute: Indexed, value: str, fuzzy: bool) -> ColumnElement[bool]:
+def _person(
+    attribute: Indexed, value: str, fuzzy: bool, by_code_point: bool
+) -> ColumnElement[bool]:
     model: Any = DicomStudy
     parts = name_words(value).split()
     if fuzzy and parts:  # a value without name parts ("^") has nothing to match fuzzily
         words = getattr(model, f"{attribute.column}_words")
         return and_(*(words.like(f"% {_escape(w)}%", escape="\\") for w in parts))
-    return _text(getattr(model, attribute.column), fold(value))
+    return _text(getattr(model, attribute.column), fold(value), by_code_point)
 
 
-def _text(column: Any, value: str) -> ColumnElement[bool]:
+def _text(column: Any, value: str, by_code_point: bool) -> ColumnElement[bool]:
     """Exact match, or PS3.4 §C.2.2.2.4 wildcard matching with ``*`` and ``?``."""
     if "*" not in value and "?" not in value:
         return column == value  # type: ignore[no-any-return]
     pattern = _escape(value).replace("*", "%").replace("?", "_")
-    return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
+    matches: ColumnElement[bool] = column.like(pattern, escape="\\")
+    prefix = re.split(r"[*?]", value, maxsplit=1)[0]
+    if not by_code_point or not prefix or prefix[-1] == chr(0x10FFFF):
+        return matches
+    after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < after, matches)
 
 
 def _escape(value: str) -> str:

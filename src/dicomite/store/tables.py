@@ -287,6 +287,14 @@ class DicomStudy(Base):
     study_description: Mapped[str | None] = mapped_column(String(256))
     attributes: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
+    # Prefix searches (``PatientName=SMITH^J*``) read this index: by code point on SQLite
+    # (qido adds a range), and through text_pattern_ops for LIKE on PostgreSQL.
+    __table_args__ = (
+        Index(
+            "ix_dicom_studies_patient_name", "patient_name",
+            postgresql_ops={"patient_name": "text_pattern_ops"},
+        ),
+    )  # fmt: skip
 
 
 class DicomSeries(Base):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -176,3 +176,23 @@ def test_people_without_a_directory_role_cannot_list_applications(
     response = signed_in("reader").get("/portal/apps")
     assert response.status_code == 403
     assert "needs a directory role" in response.text
+
+
+def test_oversized_forms_are_refused_before_they_are_held(
+    signed_in: Callable[[str], PortalClient],
+) -> None:
+    client = signed_in("global-admin")
+    huge = {"csrf_token": client.csrf(), "name": "x" * (3 * 1024 * 1024)}
+    assert client.post("/portal/apps/new", data=huge).status_code == 413
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b"csrf_token=x&name="
+        for _ in range(40):
+            yield b"y" * 65536
+
+    response = client.post(
+        "/portal/apps/new", content=chunked(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert response.status_code == 413
+    assert "xxxxxxxxxx" not in client.get("/portal/apps").text  # nothing was registered

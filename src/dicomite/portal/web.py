@@ -24,6 +24,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from dicomite.clock import utcnow
 from dicomite.identity import policy
@@ -39,6 +40,7 @@ CSRF_HEADER = "x-csrf-token"
 # Upload limits for portal forms (certificates are small; DICOM uploads use their own route).
 MAX_FORM_FIELDS = 200
 MAX_FORM_PART_BYTES = 1024 * 1024
+MAX_FORM_BYTES = 2 * 1024 * 1024
 
 # CSP: only our own scripts and styles, no inline script, nothing framed (clickjacking).
 SECURITY_HEADERS = {
@@ -145,13 +147,13 @@ class Portal:
     ) -> Route:
         async def endpoint(request: Request) -> Response:
             form = None
-            if request.method == "POST":
+            if request.method == "POST" and _is_form(request):
                 try:
-                    form = await request.form(
-                        max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_PART_BYTES
-                    )
+                    form = await _read_form(request)
                 except MultiPartException as problem:
                     return self.error_page(request, 400, f"The form could not be read: {problem}")
+                except FormTooLarge:
+                    return self.error_page(request, 413, "The form is too large.")
             try:
                 return await run_in_threadpool(self._serve, handler, request, form, public)
             finally:
@@ -240,6 +242,38 @@ class Portal:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+
+class FormTooLarge(Exception):
+    """A form body over ``MAX_FORM_BYTES``: refused before it is held in memory."""
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith(FORM_TYPES)
+
+
+async def _read_form(request: Request) -> FormData:
+    """The form, read through a byte budget: Starlette keeps url-encoded fields in memory, and
+    a chunked body announces no length."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise FormTooLarge
+    seen = 0
+    receive = request.receive
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > MAX_FORM_BYTES:
+            raise FormTooLarge
+        return message
+
+    limited = Request(request.scope, counted)
+    return await limited.form(max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_PART_BYTES)
 
 
 def _status_of(problem: DirectoryProblem) -> int:

@@ -69,6 +69,7 @@ def sign_in(page: Page) -> Response:
     with page.write() as session:
         try:
             user = authenticate(session, page.tenant_id, name, page.field("password"), page.now)
+            sessions.sweep(session, page.now)
             cookie = sessions.start(session, user, page.now)
         except SignInThrottled as problem:
             # Caught inside the transaction, so the failure count it recorded commits.

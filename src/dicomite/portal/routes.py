@@ -44,7 +44,7 @@ def portal_app(services: Services) -> Starlette:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         message = "There is no such page." if status == 404 else "That method is not allowed here."
-        return portal.error_page(request, status, message)
+        return portal.secured(portal.error_page(request, status, message))
 
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
 

@@ -27,6 +27,8 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 class SignedIn:
     user: User
     csrf_token: str
+    # last_seen_at is old enough to be refreshed (see TOUCH_INTERVAL).
+    stale: bool = False
 
 
 def _digest(cookie_value: str) -> str:
@@ -49,7 +51,7 @@ def start(session: Session, user: User, now: datetime) -> str:
     return cookie_value
 
 
-def find(session: Session, cookie_value: str, now: datetime) -> PortalSession | None:
+def find(session: Session, cookie_value: str, now: datetime) -> SignedIn | None:
     """The live session behind a cookie: not expired, not idle too long, user still enabled."""
     if not cookie_value or len(cookie_value) > 128:
         return None
@@ -57,17 +59,10 @@ def find(session: Session, cookie_value: str, now: datetime) -> PortalSession | 
     if found is None or found.expires_at <= now or found.last_seen_at + IDLE_TIMEOUT <= now:
         return None
     user = session.get(User, found.user_id)
-    return found if user is not None and user.account_enabled else None
-
-
-def signed_in(session: Session, found: PortalSession) -> SignedIn:
-    user = session.get(User, found.user_id)
-    assert user is not None
-    return SignedIn(user=user, csrf_token=found.csrf_token)
-
-
-def needs_touch(found: PortalSession, now: datetime) -> bool:
-    return found.last_seen_at + TOUCH_INTERVAL <= now
+    if user is None or not user.account_enabled:
+        return None
+    stale = found.last_seen_at + TOUCH_INTERVAL <= now
+    return SignedIn(user=user, csrf_token=found.csrf_token, stale=stale)
 
 
 def touch(session: Session, cookie_value: str, now: datetime) -> None:
@@ -80,12 +75,8 @@ def end(session: Session, cookie_value: str) -> None:
     session.execute(delete(PortalSession).where(PortalSession.id_hash == _digest(cookie_value)))
 
 
-def end_all(session: Session, user_id: str) -> None:
-    """Sign a person out everywhere (password reset, account disabled)."""
-    session.execute(delete(PortalSession).where(PortalSession.user_id == user_id))
-
-
 def sweep(session: Session, now: datetime) -> None:
+    """Forget sessions past their absolute lifetime (run at each sign-in)."""
     session.execute(delete(PortalSession).where(PortalSession.expires_at <= now))
 
 

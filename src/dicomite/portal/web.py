@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -55,7 +55,6 @@ SECURITY_HEADERS = {
 }
 
 Handler = Callable[["Page"], Response]
-R = TypeVar("R", bound=Response)
 
 
 def portal_url(path: str = "/", **query: str) -> str:
@@ -146,6 +145,9 @@ class Portal:
         public: bool = False,
     ) -> Route:
         async def endpoint(request: Request) -> Response:
+            return self.secured(await respond(request))
+
+        async def respond(request: Request) -> Response:
             form = None
             if request.method == "POST" and _is_form(request):
                 try:
@@ -179,7 +181,7 @@ class Portal:
             response = handler(page)
         except DirectoryProblem as problem:
             response = self.error_page(request, _status_of(problem), problem.message, page)
-        return self.secured(response)
+        return response
 
     def session_of(self, request: Request) -> SignedIn | None:
         cookie = request.cookies.get(self.cookie_name, "")
@@ -189,14 +191,10 @@ class Portal:
         store = self.services.context.store
         with store.read() as session:
             found = sessions.find(session, cookie, now)
-            if found is None:
-                return None
-            result = sessions.signed_in(session, found)
-            stale = sessions.needs_touch(found, now)
-        if stale:
+        if found is not None and found.stale:
             with store.write() as session:
                 sessions.touch(session, cookie, now)
-        return result
+        return found
 
     @staticmethod
     def _csrf_ok(request: Request, form: FormData | None, signed_in: SignedIn) -> bool:
@@ -229,7 +227,7 @@ class Portal:
             **values,
         }
         body = self.templates.get_template(template).render(context)
-        return self.secured(HTMLResponse(body, status_code=status))
+        return HTMLResponse(body, status_code=status)
 
     def error_page(
         self, request: Request, status: int, message: str, page: Page | None = None
@@ -238,7 +236,9 @@ class Portal:
         return self.render(page, "error.html", status, {"status": status, "message": message})
 
     @staticmethod
-    def secured(response: R) -> R:
+    def secured(response: Response) -> Response:
+        """The headers every portal response carries; a handler's own (an image's
+        Cache-Control) win."""
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response

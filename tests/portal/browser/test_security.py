@@ -31,14 +31,6 @@ def assert_inert(page: Page, payload: str) -> None:
     assert page.locator("main img[src='x'], main script, main b").count() == 0
 
 
-def sign_in_as(page: Page, server: Server, name: str, password: str) -> None:
-    page.goto(f"{server.base_url}/portal/signin")
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
 def test_payloads_in_names_descriptions_and_patient_names_stay_text(
     server: Server, page: Page, tmp_path: Path, screenshots: Screenshots
 ) -> None:
@@ -92,7 +84,7 @@ def test_an_application_developer_registers_but_cannot_consent(
         "users", "add", name, "--role", "application-developer", "--password-stdin",
         stdin=f"{password}\n",
     )  # fmt: skip
-    sign_in_as(page, server, name, password)
+    sign_in(page, server, name, password)
     register(page, "Developer's service client")
     add_dicom_permission(page)
 

@@ -24,10 +24,11 @@ from tests.fixtures.server import Server
 pytestmark = pytest.mark.browser
 
 
-def sign_in(page: Page, server: Server) -> None:
+def sign_in(page: Page, server: Server, name: str = "", password: str = "") -> None:
+    """Sign in as ``name`` (the bootstrap Global Administrator unless given)."""
     page.goto(f"{server.base_url}/portal/")
-    page.get_by_label("Username").fill(server.admin_username)
-    page.get_by_label("Password").fill(server.admin_password)
+    page.get_by_label("Username").fill(name or server.admin_username)
+    page.get_by_label("Password").fill(password or server.admin_password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 

@@ -196,3 +196,15 @@ def test_oversized_forms_are_refused_before_they_are_held(
     )  # fmt: skip
     assert response.status_code == 413
     assert "xxxxxxxxxx" not in client.get("/portal/apps").text  # nothing was registered
+
+
+def test_expired_sessions_are_forgotten_at_the_next_sign_in(
+    signed_in: Callable[[str], PortalClient], portal_context: Context
+) -> None:
+    signed_in("developer")
+    with portal_context.store.write() as session:
+        for row in session.query(PortalSession).all():
+            row.expires_at = utcnow() - timedelta(seconds=1)
+    signed_in("reader")
+    with portal_context.store.read() as session:
+        assert session.query(PortalSession).count() == 1  # only the new one

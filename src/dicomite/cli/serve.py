@@ -22,6 +22,7 @@ from dicomite.cli.options import (
     build_settings,
     export_to_environment,
 )
+from dicomite.lean_http import LeanBodyProtocol
 from dicomite.settings import Settings
 from dicomite.tls import ensure_server_certificate
 
@@ -60,6 +61,7 @@ def serve(
     uvicorn.run(
         "dicomite.app:create_app_from_env",
         factory=True,
+        http=LeanBodyProtocol,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

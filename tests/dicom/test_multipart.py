@@ -62,6 +62,32 @@ def test_any_chunking_gives_the_same_parts(parts: list[bytes], data: st.DataObje
     assert read(chunks) == parts
 
 
+# Large parts, in chunks holding several of them: the reader hands bodies on as views and
+# sends delimiter lines and headers through its buffer in slices of a few kilobytes.
+large_part = st.tuples(part_bytes, st.integers(0, 12_000)).map(
+    lambda p: p[0] * 3 + b"\xab" * p[1] + p[0]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(parts=st.lists(large_part, min_size=1, max_size=6), data=st.data())
+def test_large_parts_in_large_chunks(parts: list[bytes], data: st.DataObject) -> None:
+    body = body_of(parts)
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(body)), max_size=4)))
+    chunks = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    assert read(chunks) == parts
+
+
+def test_long_part_headers_across_slices_in_one_chunk() -> None:
+    headers = b"Content-Type: application/dicom\r\nX-Padding: " + b"p" * 9000 + b"\r\n\r\n"
+    body = b"--" + BOUNDARY + b"\r\n" + headers + b"a" * 5000 + b"\r\n--" + BOUNDARY + b"--"
+    reader = MultipartReader(BOUNDARY)
+    events = reader.feed(body)
+    assert isinstance(events[0], PartStart) and events[0].headers["x-padding"] == "p" * 9000
+    data = b"".join(bytes(e.data) for e in events if isinstance(e, PartData))
+    assert data == b"a" * 5000 and isinstance(events[-1], PartEnd) and reader.finished
+
+
 def test_split_at_every_byte() -> None:
     parts = [b"\r\n--xyz-boundar\r\n", b"second part", b""]
     body = body_of(parts)

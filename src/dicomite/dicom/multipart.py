@@ -17,6 +17,7 @@ from dicomite.dicom.errors import BadRequest
 
 MAX_HEADER_BYTES = 16 * 1024
 _PREAMBLE, _HEADERS, _BODY, _AFTER_DELIMITER, _DONE = range(5)
+_CONTROL_SLICE = 4096  # bytes of a chunk added to the buffer at a time outside part bodies
 _MIME_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 - RFC 7230 token, not a secret
 _PARAMETER = re.compile(rf';\s*({_MIME_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|{_MIME_TOKEN})')
 
@@ -78,33 +79,46 @@ class MultipartReader:
 
     def feed(self, data: bytes) -> list[Event]:
         events: list[Event] = []
-        if self._state == _BODY and len(data) >= len(self._delimiter):
-            data = self._body(data, events)
-        self._buffer += data
-        while self._step(events):
-            pass
+        position = 0
+        while position < len(data) and self._state != _DONE:
+            if self._state == _BODY and len(data) - position >= len(self._delimiter):
+                position = self._body(data, position, events)
+                continue
+            # Delimiter lines and part headers are small: they go through the buffer a slice
+            # at a time, so that the part after them is not copied along.
+            end = len(data) if self._state == _BODY else position + _CONTROL_SLICE
+            self._buffer += memoryview(data)[position:end]
+            position = min(end, len(data))
+            while self._step(events):
+                pass
         return events
 
-    def _body(self, data: bytes, events: list[Event]) -> bytes:
+    def _body(self, data: bytes, position: int, events: list[Event]) -> int:
         """Inside a part, the bytes fed are searched where they are and handed on as views;
-        only the few held back (a possible delimiter start) are copied. Returns what follows
-        the part, if it ended."""
+        only the few held back (a possible delimiter start) are copied. Returns where the
+        bytes after the part begin, or the end of ``data``."""
         delimiter = self._delimiter
-        if self._buffer:  # a delimiter starting in what was held back is left to _read_body
-            if (bytes(self._buffer) + data[: len(delimiter) - 1]).find(delimiter) >= 0:
-                return data
+        if self._buffer:  # held back: fewer bytes than the delimiter
+            joined = bytes(self._buffer) + data[position : position + len(delimiter) - 1]
+            if joined.find(delimiter) >= 0:  # the delimiter starts in what was held back
+                end = position + len(delimiter) - 1
+                self._buffer += memoryview(data)[position:end]
+                while self._step(events):
+                    pass
+                return end
             events.append(PartData(bytes(self._buffer)))
             self._buffer.clear()
-        found = data.find(delimiter)
+        found = data.find(delimiter, position)
         if found >= 0:
-            if found:
-                events.append(PartData(memoryview(data)[:found]))
+            if found > position:
+                events.append(PartData(memoryview(data)[position:found]))
             events.append(PartEnd())
             self._state = _AFTER_DELIMITER
-            return data[found + len(delimiter) :]
+            return found + len(delimiter)
         safe = len(data) - (len(delimiter) - 1)
-        events.append(PartData(memoryview(data)[:safe]))
-        return data[safe:]
+        events.append(PartData(memoryview(data)[position:safe]))
+        self._buffer += memoryview(data)[safe:]
+        return len(data)
 
     def close(self) -> None:
         if self._state != _DONE:

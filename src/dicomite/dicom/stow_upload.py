@@ -47,17 +47,24 @@ class PartUpload:
         self._writer.write_all(chunks)
 
     def _head(self, chunks: list[bytes | memoryview]) -> tuple[bytes, list[bytes | memoryview]]:
-        """The first chunks joined (HEAD_BYTES or more), and the chunks after them."""
+        """The first HEAD_BYTES joined (all, when there are fewer), and the chunks after them:
+        views, so that only the head is copied."""
         taken, held = 0, 0
         while taken < len(chunks) and held < HEAD_BYTES:
             held += len(chunks[taken])
             taken += 1
+        rest = chunks[taken:]
+        if held > HEAD_BYTES:
+            last = memoryview(chunks[taken - 1])
+            cut = len(last) - (held - HEAD_BYTES)
+            chunks = [*chunks[: taken - 1], last[:cut]]
+            rest.insert(0, last[cut:])
         head = b"".join(chunks[:taken])
         if head[:2] == b"\x02\x00":
             # File Meta Information without the preamble and prefix (what pydicom writes for a
             # plain Dataset): stored as a PS3.10 file, so every reader accepts it.
             head = PART10_PREFIX + head
-        return head, chunks[taken:]
+        return head, rest
 
     def commit_sync(self, *, sync_name: bool = True) -> tuple[str, int]:
         """Write what is pending, make the blob durable and visible (in a worker thread: one

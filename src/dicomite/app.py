@@ -22,6 +22,7 @@ from dicomite.dicom.routes import dicom_app
 from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app
+from dicomite.heap import reuse_freed_buffers
 from dicomite.identity.http import IdentityRoutes, TokenEndpoint
 from dicomite.portal.routes import portal_app
 from dicomite.services import Services, build_services
@@ -76,6 +77,7 @@ class TokenFastPath:
 
 
 def create_app_from_env() -> Starlette:
+    reuse_freed_buffers()
     return create_app(Settings())
 
 

@@ -210,13 +210,19 @@ def measure_stow(
         for series in study.series
     ]
     server.fresh_auth()
-    before_self = group_cpu_seconds(server.proc.pid)
-    before_others = _cpu_others(others)
-    before_client = _self_cpu()
-    stats, elapsed = asyncio.run(stow_batches(server, batches, STOW_CONCURRENCY))
-    client = _self_cpu() - before_client
+    before: dict[str, Any] = {}
+
+    def clock_starts() -> None:  # the request bodies are built by then
+        before.update(server=group_cpu_seconds(server.proc.pid), others=_cpu_others(others))
+        before["client"] = _self_cpu()
+
+    stats, elapsed = asyncio.run(
+        stow_batches(server, batches, STOW_CONCURRENCY, build_first=True, on_start=clock_starts)
+    )
+    client = _self_cpu() - before["client"]
     after_self = group_cpu_seconds(server.proc.pid)
-    idle = cpu_diff(before_others, _cpu_others(others))
+    idle = cpu_diff(before["others"], _cpu_others(others))
+    before_self = before["server"]
     for s in (server, *others):
         s.check_alive()
     if stats.first_error:

@@ -25,6 +25,7 @@ from dicomite.cli.options import (
 from dicomite.lean_http import LeanBodyProtocol
 from dicomite.settings import Settings
 from dicomite.tls import ensure_server_certificate
+from dicomite.workers import Workers
 
 
 def serve(
@@ -58,7 +59,7 @@ def serve(
         f"authority {settings.effective_public_url}/{context.tenant_id}",
         highlight=False,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         "dicomite.app:create_app_from_env",
         factory=True,
         http=LeanBodyProtocol,
@@ -72,6 +73,9 @@ def serve(
         access_log=access_log,
         **ssl,
     )
+    if settings.workers > 1:
+        raise typer.Exit(Workers(config, settings.workers).run())
+    uvicorn.Server(config).run()
 
 
 def _tls_files(settings: Settings) -> dict[str, Any]:

@@ -139,6 +139,11 @@ class Workers:
         self._workers: list[_Worker | None] = [None] * count
         self._next = 0  # where the search for the least busy worker starts (ties rotate)
 
+    @staticmethod
+    def supported() -> bool:
+        """Whether this platform passes descriptors between processes (not Windows)."""
+        return hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
+
     def run(self) -> int:
         """Serve until SIGINT or SIGTERM; the exit status."""
         listener = self.config.bind_socket()

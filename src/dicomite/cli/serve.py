@@ -59,23 +59,26 @@ def serve(
         f"authority {settings.effective_public_url}/{context.tenant_id}",
         highlight=False,
     )
-    config = uvicorn.Config(
-        "dicomite.app:create_app_from_env",
-        factory=True,
-        http=LeanBodyProtocol,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-        proxy_headers=settings.http,
-        server_header=False,
-        access_log=access_log,
+    options: dict[str, Any] = {
+        "factory": True,
+        "http": LeanBodyProtocol,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": 10,
+        "proxy_headers": settings.http,
+        "server_header": False,
+        "access_log": access_log,
         **ssl,
-    )
-    if settings.workers > 1:
-        raise typer.Exit(Workers(config, settings.workers).run())
-    uvicorn.Server(config).run()
+    }
+    app = "dicomite.app:create_app_from_env"
+    if settings.workers > 1 and not Workers.supported():  # Windows: uvicorn's shared socket
+        uvicorn.run(app, **options)
+    elif settings.workers > 1:
+        raise typer.Exit(Workers(uvicorn.Config(app, **options), settings.workers).run())
+    else:
+        uvicorn.Server(uvicorn.Config(app, **options)).run()
 
 
 def _tls_files(settings: Settings) -> dict[str, Any]:

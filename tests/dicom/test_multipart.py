@@ -46,6 +46,12 @@ def read(chunks: list[bytes], boundary: bytes = BOUNDARY) -> list[bytes]:
     return parts
 
 
+def cut_anywhere(body: bytes, data: st.DataObject, cuts: int) -> list[bytes]:
+    """``body`` cut into chunks at up to ``cuts`` places hypothesis chooses."""
+    at = sorted(data.draw(st.sets(st.integers(0, len(body)), max_size=cuts)))
+    return [body[a:b] for a, b in zip([0, *at], [*at, len(body)], strict=True)]
+
+
 # Part contents that look like the delimiter's beginnings stress the hold-back logic.
 part_bytes = st.lists(
     st.sampled_from([b"\r", b"\n", b"-", b"--", b"\r\n--xyz", b"xyz-boundar", b"DICM", b"\x00"]),
@@ -56,10 +62,7 @@ part_bytes = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(parts=st.lists(part_bytes, min_size=1, max_size=4), data=st.data())
 def test_any_chunking_gives_the_same_parts(parts: list[bytes], data: st.DataObject) -> None:
-    body = body_of(parts)
-    cuts = sorted(data.draw(st.sets(st.integers(0, len(body)), max_size=8)))
-    chunks = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
-    assert read(chunks) == parts
+    assert read(cut_anywhere(body_of(parts), data, cuts=8)) == parts
 
 
 # Large parts, in chunks holding several of them: the reader hands bodies on as views and
@@ -72,10 +75,7 @@ large_part = st.tuples(part_bytes, st.integers(0, 12_000)).map(
 @settings(max_examples=60, deadline=None)
 @given(parts=st.lists(large_part, min_size=1, max_size=6), data=st.data())
 def test_large_parts_in_large_chunks(parts: list[bytes], data: st.DataObject) -> None:
-    body = body_of(parts)
-    cuts = sorted(data.draw(st.sets(st.integers(0, len(body)), max_size=4)))
-    chunks = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
-    assert read(chunks) == parts
+    assert read(cut_anywhere(body_of(parts), data, cuts=4)) == parts
 
 
 def test_long_part_headers_across_slices_in_one_chunk() -> None:

@@ -53,13 +53,13 @@ class PartUpload:
         while taken < len(chunks) and held < HEAD_BYTES:
             held += len(chunks[taken])
             taken += 1
-        rest = chunks[taken:]
-        if held > HEAD_BYTES:
-            last = memoryview(chunks[taken - 1])
+        first, rest = chunks[:taken], chunks[taken:]
+        if held > HEAD_BYTES:  # the last chunk taken is split: its tail stays a view
+            last = memoryview(first[-1])
             cut = len(last) - (held - HEAD_BYTES)
-            chunks = [*chunks[: taken - 1], last[:cut]]
+            first[-1] = last[:cut]
             rest.insert(0, last[cut:])
-        head = b"".join(chunks[:taken])
+        head = b"".join(first)
         if head[:2] == b"\x02\x00":
             # File Meta Information without the preamble and prefix (what pydicom writes for a
             # plain Dataset): stored as a PS3.10 file, so every reader accepts it.

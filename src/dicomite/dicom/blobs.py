@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol, Self
 
+from dicomite.dicom.direct_io import DirectIO, DirectWrites
 from dicomite.ids import time_ordered_uuid
 
 CHUNK = 1024 * 1024
@@ -106,11 +107,17 @@ class AbortOnExit(ABC):
 class _FileWriter(AbortOnExit):
     """Unbuffered: parts arrive in large chunks, each written with one system call."""
 
-    def __init__(self, final: str, directories: _Directories) -> None:
+    def __init__(self, final: str, directories: _Directories, direct: DirectIO) -> None:
         self._final = final
         self._temporary = f"{final}.{os.getpid()}{_TEMPORARY_SUFFIX}"
         self._fd: int | None = directories.create(self._temporary)
         self._size = 0
+        self._direct: DirectWrites | None = None
+        try:
+            self._direct = direct.start(self._fd)
+        except BaseException:
+            self.abort()
+            raise
 
     def write(self, data: bytes | memoryview) -> None:
         self.write_all([data])
@@ -119,6 +126,9 @@ class _FileWriter(AbortOnExit):
         assert self._fd is not None, "writer already finished"
         views = [memoryview(chunk) for chunk in chunks if len(chunk)]
         self._size += sum(len(view) for view in views)
+        if self._direct is not None:
+            self._direct.write_all(views)
+            return
         while views:
             written = os.writev(self._fd, views[:_IOV_MAX])
             while views and written >= len(views[0]):
@@ -128,6 +138,9 @@ class _FileWriter(AbortOnExit):
 
     def commit(self, *, sync_name: bool = True) -> int:
         assert self._fd is not None, "writer already finished"
+        if self._direct is not None:
+            self._direct.finish()
+            self._direct.release()
         _data_sync(self._fd)
         os.close(self._fd)
         self._fd = None
@@ -137,6 +150,8 @@ class _FileWriter(AbortOnExit):
         return self._size
 
     def abort(self) -> None:
+        if self._direct is not None:
+            self._direct.release()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -195,11 +210,12 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 class FileSystemBlobStore:
     """Blobs as files under one folder (the embedded default: ``DATA_DIR/blobs``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, direct_io: bool = True) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self._prefix = str(root.resolve()) + os.sep
         self._directories = _Directories()
+        self._direct = DirectIO(enabled=direct_io)
 
     def path(self, key: str) -> str:
         """The file of ``key`` (which need not exist)."""
@@ -208,7 +224,7 @@ class FileSystemBlobStore:
         return self._prefix + check_key(key)
 
     def writer(self, key: str) -> BlobWriter:
-        return _FileWriter(self.path(key), self._directories)
+        return _FileWriter(self.path(key), self._directories, self._direct)
 
     def sync_names(self, keys: Iterable[str]) -> None:
         for folder in sorted({os.path.dirname(self.path(key)) for key in keys}):

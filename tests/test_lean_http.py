@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from dicomite.lean_http import BodyChunks, LeanBodyProtocol
+from dicomite.lean_http import READ_BUFFER_BYTES, BodyChunks, LeanHttp
 
 
 async def _digest_app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -33,14 +33,25 @@ async def _digest_app(scope: dict, receive, send) -> None:  # type: ignore[no-un
     await send({"type": "http.response.body", "body": body.encode()})
 
 
-@pytest.fixture(scope="module")
-def port() -> Iterator[int]:
+class CountingHttp(LeanHttp):
+    """Counts the reads the event loop made into the shared buffer."""
+
+    reads = 0
+
+    def buffer_updated(self, nbytes: int) -> None:
+        CountingHttp.reads += 1
+        super().buffer_updated(nbytes)
+
+
+@pytest.fixture(scope="module", params=["uvloop", "asyncio"])
+def port(request: pytest.FixtureRequest) -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
     config = uvicorn.Config(
-        _digest_app, host="127.0.0.1", port=free, http=LeanBodyProtocol, log_level="warning"
-    )
+        _digest_app, host="127.0.0.1", port=free, http=CountingHttp,  # type: ignore[arg-type] loop=request.param,
+        log_level="warning",
+    )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -73,6 +84,13 @@ def test_bodies_arrive_whole_as_bytes(port: int, size: int) -> None:
         "sha256": hashlib.sha256(body).hexdigest(),
         "types": ["bytes"],
     }
+
+
+def test_the_event_loop_reads_into_the_shared_buffer(port: int) -> None:
+    before = CountingHttp.reads
+    body = bytes(range(256)) * 4096  # 1 MiB: several reads of at most READ_BUFFER_BYTES
+    assert _post(port, body)["sha256"] == hashlib.sha256(body).hexdigest()
+    assert CountingHttp.reads - before >= len(body) // READ_BUFFER_BYTES
 
 
 def test_chunked_bodies_arrive_whole(port: int) -> None:

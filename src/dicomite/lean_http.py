@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol, handing request bodies to the app without copying them.
+"""uvicorn's httptools protocol, reading into a reused buffer and handing request bodies to the
+app without copying them.
 
 uvicorn appends each body chunk it parses to a ``bytearray`` and gives the app
 ``bytes(bytearray)``: two copies of every byte of a request body, on top of the event loop's
@@ -10,13 +11,21 @@ case), or the chunks joined when several did.
 It relies on how uvicorn's ``RequestResponseCycle`` uses ``body``: ``+=`` and ``len`` in
 ``on_body``, ``bytes(...)`` in ``receive``, and a fresh ``bytearray`` after each ``receive``.
 ``tests/test_lean_http.py`` checks that against the installed uvicorn.
+
+Reads go the same way (:class:`LeanHttp`): as a ``BufferedProtocol`` it has the event loop
+receive straight into one buffer per thread, which the parser has read before the next receive,
+instead of into a buffer of the loop's own that is then copied into a new ``bytes`` per read.
 """
 
 from __future__ import annotations
 
-from typing import Self
+import asyncio
+import threading
+from typing import Any, Self
 
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 
 class BodyChunks:
@@ -53,3 +62,57 @@ class LeanBodyProtocol(HttpToolsProtocol):
                 chunks += held
             cycle.body = chunks  # type: ignore[assignment]
         super().on_body(body)
+
+
+READ_BUFFER_BYTES = 256 * 1024  # what uvloop reads at most at once
+_per_thread = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """The thread's receive buffer: one event loop runs per thread, and it lends the buffer to
+    one connection at a time, from ``get_buffer`` to ``buffer_updated``."""
+    buffer: memoryview | None = getattr(_per_thread, "buffer", None)
+    if buffer is None:
+        buffer = _per_thread.buffer = memoryview(bytearray(READ_BUFFER_BYTES))
+    return buffer
+
+
+class LeanHttp(asyncio.BufferedProtocol):
+    """What ``dicomite serve`` runs: a :class:`LeanBodyProtocol` fed by buffered reads.
+
+    A separate object because uvloop reads into a protocol's buffer only when the protocol is
+    not also an ``asyncio.Protocol``, which uvicorn's is. uvicorn builds it as it builds its
+    own protocols, from the config and server state."""
+
+    protocol_class: type[LeanBodyProtocol] = LeanBodyProtocol
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.http = self.protocol_class(config, server_state, app_state, _loop)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.http.connection_made(transport)  # type: ignore[arg-type]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.http.connection_lost(exc)
+
+    def eof_received(self) -> None:
+        self.http.eof_received()
+
+    def pause_writing(self) -> None:
+        self.http.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.http.resume_writing()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # The parser copies out what it keeps (headers, body chunks) before this returns.
+        self.http.data_received(_read_buffer()[:nbytes])  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from dicomite.cli.options import (
     build_settings,
     export_to_environment,
 )
-from dicomite.lean_http import LeanBodyProtocol
+from dicomite.lean_http import LeanHttp
 from dicomite.settings import Settings
 from dicomite.tls import ensure_server_certificate
 from dicomite.workers import Workers
@@ -61,7 +61,7 @@ def serve(
     )
     options: dict[str, Any] = {
         "factory": True,
-        "http": LeanBodyProtocol,
+        "http": LeanHttp,
         "host": settings.host,
         "port": settings.port,
         "workers": settings.workers,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
@@ -169,6 +169,11 @@ def _file(dataset: bytes, syntax: bytes = EXPLICIT_LITTLE) -> bytes:
 @pytest.mark.filterwarnings("ignore")  # pydicom warns about the odd values it reads
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dataset=_dataset(), cut=st.integers(0, 40))
+@example(  # a sequence given twice: pydicom reads the first one's items (and refuses this one)
+    dataset=b"@\x00u\x02SQ\x00\x00\xff\xff\xff\xff\xfe\xff\x00\xe0\n\x00\x00\x00\x08\x00\x05\x00CS"
+    b"\x02\x00\x00A\xfe\xff\xdd\xe0\x00\x00\x00\x00@\x00u\x02SQ\x00\x00\x00\x00\x00\x00",
+    cut=0,
+)
 def test_generated_files(dataset: bytes, cut: int) -> None:
     data = _file(dataset + _element(0x7FE00010, "OW", bytes(16)))
     _same(data)

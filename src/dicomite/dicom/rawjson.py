@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from json.encoder import encode_basestring  # json.dumps' own, with ensure_ascii=False
 
@@ -50,7 +50,7 @@ class Level:
     """The raw elements of one dataset or item; pydicom's view of it is built only when an
     element needs it."""
 
-    def __init__(self, elements: Iterable[Element], parent: Level | None = None) -> None:
+    def __init__(self, elements: Sequence[Element], parent: Level | None = None) -> None:
         self.elements = _in_tag_order(elements)
         self.parent = parent
         self._dataset: Dataset | None = None
@@ -134,9 +134,13 @@ class Level:
         return reader(element.value, self.codec)
 
 
-def _in_tag_order(elements: Iterable[Element]) -> dict[int, Element]:
-    """As pydicom's ``Dataset``: iterated in tag order, the last of duplicated tags kept."""
+def _in_tag_order(elements: Sequence[Element]) -> dict[int, Element]:
+    """As pydicom's ``Dataset``: iterated in tag order. A tag given twice is declined: pydicom
+    keeps the last one, but has already read the items of a sequence it replaces (and may
+    refuse them, as it refuses an item's unknown character set)."""
     found = {element.tag: element for element in elements}
+    if len(found) != len(elements):
+        raise Unsupported("a tag given twice")
     tags = list(found)
     if any(a >= b for a, b in pairwise(tags)):
         return {tag: found[tag] for tag in sorted(found)}

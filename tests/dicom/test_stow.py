@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydicom.uid import generate_uid
 
+from dicomite.dicom.stow_body import PARALLEL_COMMITS
 from tests.fixtures.dicom import TokenFactory, make_dataset, multipart, stow_headers, to_bytes
 from tests.fixtures.server import Server
 
@@ -287,3 +288,38 @@ def test_one_request_storing_an_instance_twice(
     again = stow(writer_v2, data, to_bytes(make_dataset()), method="PUT")
     assert again.status_code == 200
     assert len(again.json()[REFERENCED]["Value"]) == 2
+
+
+def test_parts_past_the_parallel_commits_are_answered_in_body_order(writer: httpx.Client) -> None:
+    """More parts than are committed at once: each answered in the order of the body, the
+    unreadable one among them failing alone (272)."""
+    study = generate_uid()
+    datasets = [make_dataset(study=study, frames=1) for _ in range(PARALLEL_COMMITS * 2 + 3)]
+    parts = [to_bytes(d) for d in datasets]
+    parts[11] = b"not a DICOM file"
+    response = stow(writer, *parts)
+    assert response.status_code == 202
+    assert reasons(response.json()) == [272]
+    referenced = [item["00081155"]["Value"][0] for item in response.json()[REFERENCED]["Value"]]
+    assert referenced == [d.SOPInstanceUID for i, d in enumerate(datasets) if i != 11]
+    found = writer.get(f"/studies/{study}/instances", params={"limit": 200})
+    assert len(found.json()) == len(datasets) - 1
+
+
+def test_a_body_failing_midway_keeps_the_parts_before_it(writer: httpx.Client) -> None:
+    """As if each part were stored before the next one is read: the parts that ended before a
+    part of the wrong type are stored, none after it, and the request is answered 415."""
+    study = generate_uid()
+    before = [make_dataset(study=study, frames=1) for _ in range(5)]
+    after = [make_dataset(study=study, frames=1) for _ in range(2)]
+    body = (
+        multipart(*(to_bytes(d) for d in before))[: -len(b"--b0undary--\r\n")]
+        + b"--b0undary\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        + multipart(*(to_bytes(d) for d in after))
+    )
+    response = writer.post("/studies", content=body, headers=stow_headers())
+    assert response.status_code == 415
+    found = writer.get(f"/studies/{study}/instances")
+    assert sorted(i["00080018"]["Value"][0] for i in found.json()) == sorted(
+        d.SOPInstanceUID for d in before
+    )

@@ -2,18 +2,21 @@
 
 Each part goes to a :class:`PartUpload` as it arrives; when it ends, the service commits and
 checks it in a worker thread, several parts at once, while the body keeps arriving. Checked
-parts join ``pending`` in body order and are indexed in batches, exactly as if each part had
-been stored before the next one was read.
+parts are settled in body order into ``pending`` and indexed in batches, exactly as if each part
+had been stored before the next one was read. No task is spawned per part: the reading loop
+starts each commit and settles the oldest ones once they are done or too many are running.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import anyio
-import anyio.to_thread
 
+from dicomite.blocking import finished, run_blocking, start_blocking
 from dicomite.dicom.errors import PayloadTooLarge, UnsupportedMediaType
 from dicomite.dicom.multipart import (
     MediaType,
@@ -42,7 +45,8 @@ class RequestBody:
         self.request = request
         self.owner = object()  # this request's claims
         self.pending: list[Part] = []  # checked, waiting to be indexed, in body order
-        self.errors: list[Exception] = []
+        self.errors: list[Exception] = []  # of committing or indexing parts: later ones stop
+        self.body_error: Exception | None = None  # of the body after the parts that ended
 
     async def single(self, body: AsyncIterator[bytes]) -> Result:
         upload = PartUpload(self.service.blobs, self.service.max_bytes)
@@ -61,12 +65,13 @@ class RequestBody:
         return part.result
 
     async def _commit(self, upload: PartUpload) -> Part:
-        return await anyio.to_thread.run_sync(
-            self.service.commit_part, self.request, upload, self.owner
-        )
+        return await finished(self._start_commit(upload))
+
+    def _start_commit(self, upload: PartUpload) -> asyncio.Future[Part]:
+        return start_blocking(self.service.commit_part, self.request, upload, self.owner)
 
     async def _index(self, batch: list[Part]) -> None:
-        await anyio.to_thread.run_sync(self.service.index_batch, self.request, batch, self.owner)
+        await run_blocking(self.service.index_batch, self.request, batch, self.owner)
 
     async def multipart(self, content_type: MediaType, body: AsyncIterator[bytes]) -> list[Result]:
         part_type = content_type.parameters.get("type")
@@ -76,73 +81,65 @@ class RequestBody:
         results: list[Result] = []
         upload: PartUpload | None = None
         # Parts are committed and checked in worker threads while the body keeps arriving,
-        # several at once; they join ``pending`` in body order and are indexed in batches,
-        # exactly as if each part had been stored before the next one was read.
-        committing = anyio.Semaphore(PARALLEL_COMMITS)
-        previous: anyio.Event | None = None
+        # several at once; they are settled in body order, so that ``pending`` is indexed in
+        # batches exactly as if each part had been stored before the next one was read.
+        committing: deque[tuple[int, asyncio.Future[Part]]] = deque()
         try:
-            async with anyio.create_task_group() as group:
-                try:
-                    total = 0
-                    async for chunk in body:
-                        total += len(chunk)
-                        if total > self.service.max_bytes:
-                            raise PayloadTooLarge(
-                                f"The request exceeds the limit of {self.service.max_bytes} bytes."
-                            )
-                        for event in reader.feed(chunk):
-                            if isinstance(event, PartStart):
-                                _check_part_type(event.headers)
-                                upload = PartUpload(self.service.blobs, self.service.max_bytes)
-                            elif isinstance(event, PartData) and upload is not None:
-                                await upload.write(event.data)
-                            elif isinstance(event, PartEnd) and upload is not None:
-                                await committing.acquire()
-                                done = anyio.Event()
-                                results.append(Result())
-                                group.start_soon(
-                                    self._part, upload, committing, previous, done, results,
-                                    len(results) - 1,
-                                )  # fmt: skip
-                                upload, previous = None, done
-                    reader.close()
-                except Exception as error:  # raised as itself once the started parts are done
-                    self.errors.insert(0, error)
+            total = 0
+            async for chunk in body:
+                total += len(chunk)
+                if total > self.service.max_bytes:
+                    raise PayloadTooLarge(
+                        f"The request exceeds the limit of {self.service.max_bytes} bytes."
+                    )
+                for event in reader.feed(chunk):
+                    if isinstance(event, PartStart):
+                        _check_part_type(event.headers)
+                        upload = PartUpload(self.service.blobs, self.service.max_bytes)
+                    elif isinstance(event, PartData) and upload is not None:
+                        await upload.write(event.data)
+                    elif isinstance(event, PartEnd) and upload is not None:
+                        results.append(Result())
+                        committing.append((len(results) - 1, self._start_commit(upload)))
+                        upload = None
+                        while committing and (
+                            len(committing) >= PARALLEL_COMMITS or committing[0][1].done()
+                        ):
+                            await self._settle(*committing.popleft(), results)
+            reader.close()
+        except Exception as error:  # raised once the parts that ended before it are stored
+            self.body_error = error
         finally:
             # Shielded: a part whose blob is committed is always indexed (or its blob deleted).
             with anyio.CancelScope(shield=True):
                 if upload is not None:
                     await upload.abort()
+                while committing:
+                    await self._settle(*committing.popleft(), results)
                 await self._flush()
+        if self.body_error is not None:
+            raise self.body_error
         if self.errors:
             raise self.errors[0]
         return results
 
-    async def _part(
-        self, upload: PartUpload, committing: anyio.Semaphore, previous: anyio.Event | None,
-        done: anyio.Event, results: list[Result], slot: int,
-    ) -> None:  # fmt: skip
-        # Shielded: a part whose blob is committed is always indexed (or its blob deleted).
-        with anyio.CancelScope(shield=True):
-            try:
-                try:
-                    part = await self._commit(upload)
-                finally:
-                    committing.release()
-                results[slot] = part.result
-                if previous is not None:
-                    await previous.wait()
-                if self.errors:  # an earlier part failed: stop as the sequential loop would have
-                    self.service.discard(part, self.owner)
-                    return
-                if part.new is not None:
-                    self.pending.append(part)
-                    if len(self.pending) >= BATCH_SIZE:
-                        await self._flush()
-            except Exception as error:
-                self.errors.append(error)
-            finally:
-                done.set()
+    async def _settle(self, slot: int, commit: asyncio.Future[Part], results: list[Result]) -> None:
+        """Take a committed part in body order: into ``pending``, indexed a batch at a time;
+        discarded once an earlier part failed to commit or index, as the sequential loop
+        would. A failure of the body after the part ended does not undo it."""
+        try:
+            part = await finished(commit)
+        except Exception as error:
+            self.errors.append(error)
+            return
+        results[slot] = part.result
+        if self.errors:
+            self.service.discard(part, self.owner)
+            return
+        if part.new is not None:
+            self.pending.append(part)
+            if len(self.pending) >= BATCH_SIZE:
+                await self._flush()
 
     async def _flush(self) -> None:
         """Index the parts waiting in ``pending``."""

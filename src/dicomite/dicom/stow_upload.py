@@ -4,8 +4,7 @@ ends. Its first bytes stay at hand, so that the header is read without reading t
 
 from __future__ import annotations
 
-import anyio.to_thread
-
+from dicomite.blocking import run_blocking
 from dicomite.dicom.blobs import BlobStore, BlobWriter, new_blob_key
 from dicomite.dicom.errors import PayloadTooLarge
 
@@ -35,7 +34,7 @@ class PartUpload:
         self._pending.append(data)
         self._held += len(data)
         if self._held >= WRITE_CHUNK:
-            await anyio.to_thread.run_sync(self._flush_sync)
+            await run_blocking(self._flush_sync)
 
     def _flush_sync(self, *, last: bool = False) -> None:
         chunks, self._pending, self._held = self._pending, [], 0
@@ -86,4 +85,4 @@ class PartUpload:
 
     async def abort(self) -> None:
         if self._writer is not None:
-            await anyio.to_thread.run_sync(self.abort_sync)
+            await run_blocking(self.abort_sync)

@@ -1,0 +1,43 @@
+"""Blocking calls (files, the database) from the event loop: one hop to a worker thread each.
+
+``anyio.to_thread.run_sync`` wraps the same hand-off to a thread pool in a capacity limiter,
+cancel scopes and run-variable lookups: about twice the CPU of asyncio's ``run_in_executor``
+per call (bench/README.md). STOW makes one hop per stored instance, so the hop is made here
+the lean way, with the same promise as anyio's default: once started, the call is waited for
+even when the caller is cancelled meanwhile, so a caller never outlives what it started (the
+cancellation arrives at its next checkpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, TypeVarTuple
+
+import anyio
+
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
+THREADS = 40  # as many as anyio lends by default
+_pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="dicomite-blocking")
+
+
+async def run_blocking(function: Callable[[*Args], T], *args: *Args) -> T:
+    """``function(*args)`` in a worker thread; its result or its exception."""
+    return await finished(start_blocking(function, *args))
+
+
+def start_blocking(function: Callable[[*Args], T], *args: *Args) -> asyncio.Future[T]:
+    """Start ``function(*args)`` in a worker thread; wait for it with :func:`finished`."""
+    return asyncio.get_running_loop().run_in_executor(_pool, function, *args)
+
+
+async def finished(future: asyncio.Future[T]) -> T:
+    """What a started call returned or raised, once it ended; never cancelled before."""
+    if future.done():
+        return future.result()
+    with anyio.CancelScope(shield=True):  # anyio's cancellation: delivered after
+        # asyncio's own (Task.cancel) can still end the wait, but never the call itself
+        result = await asyncio.shield(future)
+    return result

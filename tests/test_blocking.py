@@ -1,0 +1,61 @@
+"""Blocking calls from the event loop: results, errors, and cancellation that waits for them."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import anyio
+import pytest
+
+from dicomite.blocking import finished, run_blocking, start_blocking
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_runs_in_another_thread_and_returns_its_result() -> None:
+    caller = threading.get_ident()
+    total, thread = await run_blocking(lambda a, b: (a + b, threading.get_ident()), 2, 3)
+    assert total == 5 and thread != caller
+
+
+async def test_raises_what_the_call_raised() -> None:
+    def fail() -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        await run_blocking(fail)
+
+
+async def test_a_started_call_is_awaited_later_and_several_run_at_once() -> None:
+    gate = threading.Barrier(3, timeout=5)  # each call waits for the other two
+    futures = [start_blocking(gate.wait) for _ in range(3)]
+    assert sorted([await finished(f) for f in futures]) == [0, 1, 2]
+    assert await finished(futures[0]) in (0, 1, 2)  # a done one, again
+
+
+async def test_a_cancelled_caller_waits_for_the_call_to_end() -> None:
+    ended: list[float] = []
+
+    def slow() -> None:
+        time.sleep(0.3)
+        ended.append(time.monotonic())
+
+    cancelled_at: list[float] = []
+    async with anyio.create_task_group() as group:
+
+        async def caller() -> None:
+            try:
+                await run_blocking(slow)
+            finally:
+                cancelled_at.append(time.monotonic())
+
+        group.start_soon(caller)
+        await anyio.sleep(0.05)
+        group.cancel_scope.cancel()
+    assert ended and cancelled_at and ended[0] <= cancelled_at[0]

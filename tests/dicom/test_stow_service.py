@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import pytest
+from sqlalchemy.exc import DBAPIError
 
 from dicomite.bootstrap import Context
-from dicomite.dicom.blobs import FileSystemBlobStore
-from dicomite.dicom.stow import StowRequest, StowService
+from dicomite.dicom.blobs import BlobWriter, FileSystemBlobStore
+from dicomite.dicom.errors import InsufficientStorage
+from dicomite.dicom.stow import StowRequest, StowService, out_of_space
 from dicomite.dicom.stow_results import Reason
 from dicomite.dicom.stow_upload import PartUpload
-from tests.fixtures.dicom import make_dataset, to_bytes
+from dicomite.store.db import Store
+from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
 
 REQUEST = StowRequest(1, None, False, "https://localhost/dicom/v1")
 
@@ -43,3 +50,54 @@ def test_instance_claimed_by_another_request_is_45071(context: Context, tmp_path
     service.index_batch(REQUEST, [part], mine)
     assert blobs.size(upload.key) == len(data)
     assert service.in_flight.claim(uids, other)  # released once indexed
+
+
+class _FullFolder(FileSystemBlobStore):
+    """A folder store on a file system that fills up once ``room`` blobs are written."""
+
+    def __init__(self, root: Path, room: int) -> None:
+        super().__init__(root)
+        self.room = room
+
+    def writer(self, key: str) -> BlobWriter:
+        writer = super().writer(key)
+        if self.room > 0:
+            self.room -= 1
+            return writer
+
+        def full(*, sync_name: bool = True) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        writer.commit = full  # type: ignore[method-assign]
+        return writer
+
+
+async def _body(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def test_a_full_file_system_is_507_and_leaves_no_files(context: Context, tmp_path: Path) -> None:
+    blobs = _FullFolder(tmp_path / "blobs", room=0)
+    service = StowService(context.store, blobs, 1024**3)
+    body = multipart(*(to_bytes(make_dataset()) for _ in range(3)))
+    headers = {name.lower(): value for name, value in stow_headers().items()}
+    with pytest.raises(InsufficientStorage) as raised:
+        anyio.run(service.handle, REQUEST, headers, _body(body))
+    assert raised.value.status == 507 and "out of storage space" in raised.value.message
+    assert list(blobs.keys()) == []
+    assert blobs.sweep_temporary(older_than_seconds=-1) == 0  # no partial file left behind
+
+
+def test_a_full_database_is_out_of_space(tmp_path: Path) -> None:
+    """SQLite answers SQLITE_FULL when the file may not grow (here: ``max_page_count``)."""
+    store = Store(f"sqlite:///{tmp_path / 'full.db'}")
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (v BLOB)")
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
+        connection.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(DBAPIError) as raised:
+            connection.exec_driver_sql("INSERT INTO t VALUES (zeroblob(1000000))")
+    assert out_of_space(raised.value)
+    assert out_of_space(OSError(errno.EDQUOT, "quota"))
+    assert not out_of_space(OSError(errno.EIO, "I/O error"))
+    store.engine.dispose()

@@ -11,7 +11,8 @@ Exception tree::
     ├── NotAcceptable             406
     ├── Conflict                  409
     ├── PayloadTooLarge           413
-    └── UnsupportedMediaType      415
+    ├── UnsupportedMediaType      415
+    └── InsufficientStorage       507 (RFC 4918 §11.5): the blob store or the index is full
 
 Failures of single instances inside a STOW request are not exceptions: they are reported in the
 response dataset (``FailedSOPSequence``, see :mod:`dicomite.dicom.stow`).
@@ -75,3 +76,7 @@ class PayloadTooLarge(DicomError):
 
 class UnsupportedMediaType(DicomError):
     status = 415
+
+
+class InsufficientStorage(DicomError):
+    status = 507

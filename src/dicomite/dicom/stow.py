@@ -14,6 +14,8 @@ request of this process storing it meanwhile gets 45071 for it.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +29,13 @@ from sqlalchemy.orm import Session
 from dicomite.clock import utcnow
 from dicomite.dicom import index_write, stow_instance, validation
 from dicomite.dicom.blobs import BlobStore
-from dicomite.dicom.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from dicomite.dicom.errors import (
+    BadRequest,
+    InsufficientStorage,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from dicomite.dicom.index_write import Known, NewInstance
 from dicomite.dicom.multipart import MediaType
 from dicomite.dicom.stow_body import DICOM as DICOM  # also what routes and the portal import
@@ -105,15 +113,23 @@ class StowService:
             raise PayloadTooLarge(f"The request exceeds the limit of {self.max_bytes} bytes.")
         content_type = MediaType.parse(headers.get("content-type", ""))
         upload = RequestBody(self, request)
-        if content_type.value == DICOM:
-            results = [await upload.single(body)]
-        elif content_type.value == "multipart/related":
-            results = await upload.multipart(content_type, body)
-        else:
-            raise UnsupportedMediaType(
-                f"The Content-Type '{content_type.value}' is not supported; use "
-                f'multipart/related; type="{DICOM}" or {DICOM}.'
-            )
+        try:
+            if content_type.value == DICOM:
+                results = [await upload.single(body)]
+            elif content_type.value == "multipart/related":
+                results = await upload.multipart(content_type, body)
+            else:
+                raise UnsupportedMediaType(
+                    f"The Content-Type '{content_type.value}' is not supported; use "
+                    f'multipart/related; type="{DICOM}" or {DICOM}.'
+                )
+        except (OSError, DBAPIError) as error:
+            if not out_of_space(error):
+                raise
+            raise InsufficientStorage(
+                "The server is out of storage space: the instances of this request that were "
+                "not answered before are not stored."
+            ) from error
         return response_dataset(request.study_uid, request.base_url, results)
 
     # ------------------------------------------------------- in worker threads
@@ -254,6 +270,21 @@ class StowService:
                     part.result.failure = Reason.PENDING
                     return False
         raise AssertionError("unreachable")
+
+
+def out_of_space(error: BaseException) -> bool:
+    """A full file system or quota, or a database that cannot grow (SQLITE_FULL; PostgreSQL's
+    disk_full, 53100)."""
+    if isinstance(error, OSError):
+        return error.errno in _NO_SPACE
+    if isinstance(error, DBAPIError):
+        cause = error.orig
+        return _state(error) == "53100" or getattr(cause, "sqlite_errorcode", None) == _SQLITE_FULL
+    return False
+
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = sqlite3.SQLITE_FULL
 
 
 def _state(error: DBAPIError) -> str | None:

@@ -9,13 +9,13 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from dicomite.blocking import run_blocking
 from dicomite.clock import utcnow
 from dicomite.dicom import (
     changefeed,
@@ -164,7 +164,7 @@ class _Api:
             params = request.path_params
             scope = qido.Scope(level, params.get("study"), params.get("series"))
             query = qido.parse(list(request.query_params.multi_items()), scope)
-            found = await run_blocking(self._search, scope, query)
+            found = await anyio.to_thread.run_sync(self._search, scope, query)
             return _dicom_json(found) if found else Response(status_code=204)
 
         return handler
@@ -185,11 +185,13 @@ class _Api:
     async def retrieve(self, request: Request) -> Response:
         single = "instance" in request.path_params
         wanted = wado.negotiate(request.headers.get("accept"), DICOM, single_allowed=single)
-        instances = await run_blocking(self._instances, request.path_params)
+        instances = await anyio.to_thread.run_sync(self._instances, request.path_params)
         plan = wado.plan(instances, wanted.syntax)
         ready = None
         if len(instances) == 1 and not plan[0]:
-            ready = await run_blocking(wado.transcoded, self.service.blobs, instances[0].blob_key)
+            ready = await anyio.to_thread.run_sync(
+                wado.transcoded, self.service.blobs, instances[0].blob_key
+            )
         boundary = new_boundary()
         blobs = self.service.blobs
 
@@ -208,7 +210,7 @@ class _Api:
     async def metadata(self, request: Request) -> Response:
         check_accept_json(request.headers.get("accept"))
         params = request.path_params
-        found = await run_blocking(self._metadata, params)
+        found = await anyio.to_thread.run_sync(self._metadata, params)
         if not found:
             raise NotFound(_not_found(params))
         tag = wado.etag([version for version, _ in found])
@@ -225,11 +227,11 @@ class _Api:
 
     async def frames(self, request: Request) -> Response:
         wanted = wado.negotiate(request.headers.get("accept"), wado.OCTETS, single_allowed=True)
-        instance = (await run_blocking(self._instances, request.path_params))[0]
+        instance = (await anyio.to_thread.run_sync(self._instances, request.path_params))[0]
         numbers = wado.parse_frames(request.path_params["frames"], instance.number_of_frames)
         syntax = instance.transfer_syntax_uid if wanted.syntax == "*" else wanted.syntax
         wado.plan([instance], wanted.syntax)
-        frames = await run_blocking(
+        frames = await anyio.to_thread.run_sync(
             wado.frame_bytes, self.service.blobs, instance, numbers, wanted.syntax
         )
         boundary = new_boundary()
@@ -237,12 +239,12 @@ class _Api:
         return StreamingResponse(wado.frames_stream(frames, boundary, syntax), media_type=media)
 
     async def rendered(self, request: Request) -> Response:
-        instance = (await run_blocking(self._instances, request.path_params))[0]
+        instance = (await anyio.to_thread.run_sync(self._instances, request.path_params))[0]
         frame = rendered.frame_number(request.path_params.get("frames"), instance.number_of_frames)
         media = rendered.negotiate(request.headers.get("accept"))
         quality = rendered.quality(request.query_params.get("quality"))
         voi = rendered.window(request.query_params.get("window"))
-        image = await run_blocking(
+        image = await anyio.to_thread.run_sync(
             rendered.render, self.service.blobs, instance, frame, media, quality, voi
         )
         return Response(image, media_type=media)
@@ -251,12 +253,12 @@ class _Api:
         """A Dicomite extension (``dicom.thumbnails``), guarded like WADO-RS retrieval."""
         media = rendered.negotiate(request.headers.get("accept"))
         pixels = thumbnails.size(request.query_params.get("size"))
-        instance = await run_blocking(self._thumbnail_source, request.path_params)
+        instance = await anyio.to_thread.run_sync(self._thumbnail_source, request.path_params)
         tag = thumbnails.etag(instance, media, pixels)
         headers = {"ETag": tag, "Cache-Control": thumbnails.CACHE_CONTROL, "Vary": "Accept"}
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers=headers)
-        image = await run_blocking(
+        image = await anyio.to_thread.run_sync(
             thumbnails.thumbnail, self.service.blobs, instance, media, pixels
         )
         return Response(image, media_type=media, headers=headers)
@@ -272,7 +274,7 @@ class _Api:
 
     async def delete(self, request: Request) -> Response:
         params = request.path_params
-        await run_blocking(
+        await anyio.to_thread.run_sync(
             delete.delete_resource, self.service.store, self.service.blobs, params["study"],
             params.get("series"), params.get("instance"),
         )  # fmt: skip
@@ -280,7 +282,7 @@ class _Api:
 
     async def feed(self, request: Request) -> Response:
         params = {k.lower(): v for k, v in request.query_params.items()}
-        return JSONResponse(await run_blocking(self._feed, params))
+        return JSONResponse(await anyio.to_thread.run_sync(self._feed, params))
 
     def _feed(self, params: dict[str, str]) -> list[dict[str, Any]]:
         with self.service.store.read() as session:
@@ -288,7 +290,7 @@ class _Api:
 
     async def latest(self, request: Request) -> Response:
         params = {k.lower(): v for k, v in request.query_params.items()}
-        return JSONResponse(await run_blocking(self._latest, params))
+        return JSONResponse(await anyio.to_thread.run_sync(self._latest, params))
 
     def _latest(self, params: dict[str, str]) -> dict[str, Any] | None:
         with self.service.store.read() as session:

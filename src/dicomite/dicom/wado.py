@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from pydicom import dcmread, dcmwrite
 from pydicom.encaps import generate_frames
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from dicomite.blocking import run_blocking
 from dicomite.dicom.blobs import CHUNK, BlobStore, FileSystemBlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
 from dicomite.dicom.index import StoredInstance
@@ -119,7 +119,7 @@ def transcoded(blobs: BlobStore, key: str) -> bytes:
 
 async def _in_thread(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
     while True:
-        chunk = await run_blocking(next, iterator, None)
+        chunk = await anyio.to_thread.run_sync(next, iterator, None)
         if chunk is None:
             return
         yield chunk

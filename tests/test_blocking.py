@@ -9,37 +9,42 @@ import anyio
 import pytest
 
 from dicomite.blocking import finished, run_blocking, start_blocking
-
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+from tests.fixtures.loops import run_async
 
 
-async def test_runs_in_another_thread_and_returns_its_result() -> None:
-    caller = threading.get_ident()
-    total, thread = await run_blocking(lambda a, b: (a + b, threading.get_ident()), 2, 3)
+def test_runs_in_another_thread_and_returns_its_result() -> None:
+    async def main() -> tuple[int, int, int]:
+        total, thread = await run_blocking(lambda a, b: (a + b, threading.get_ident()), 2, 3)
+        return total, thread, threading.get_ident()
+
+    total, thread, caller = run_async(main)
     assert total == 5 and thread != caller
 
 
-async def test_raises_what_the_call_raised() -> None:
+def test_raises_what_the_call_raised() -> None:
     def fail() -> None:
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError, match="No space left"):
+    async def main() -> None:
         await run_blocking(fail)
 
+    with pytest.raises(OSError, match="No space left"):
+        run_async(main)
 
-async def test_a_started_call_is_awaited_later_and_several_run_at_once() -> None:
+
+def test_a_started_call_is_awaited_later_and_several_run_at_once() -> None:
     gate = threading.Barrier(3, timeout=5)  # each call waits for the other two
-    futures = [start_blocking(gate.wait) for _ in range(3)]
-    assert sorted([await finished(f) for f in futures]) == [0, 1, 2]
-    assert await finished(futures[0]) in (0, 1, 2)  # a done one, again
+
+    async def main() -> list[int]:
+        futures = [start_blocking(gate.wait) for _ in range(3)]
+        results = [await finished(f) for f in futures]
+        return [*results, await finished(futures[0])]  # a done one, again
+
+    results = run_async(main)
+    assert sorted(results[:3]) == [0, 1, 2] and results[3] == results[0]
 
 
-async def test_a_cancelled_caller_waits_for_the_call_to_end() -> None:
+def test_a_cancelled_caller_waits_for_the_call_to_end() -> None:
     ended: list[float] = []
 
     def slow() -> None:
@@ -47,15 +52,18 @@ async def test_a_cancelled_caller_waits_for_the_call_to_end() -> None:
         ended.append(time.monotonic())
 
     cancelled_at: list[float] = []
-    async with anyio.create_task_group() as group:
 
-        async def caller() -> None:
-            try:
-                await run_blocking(slow)
-            finally:
-                cancelled_at.append(time.monotonic())
+    async def caller() -> None:
+        try:
+            await run_blocking(slow)
+        finally:
+            cancelled_at.append(time.monotonic())
 
-        group.start_soon(caller)
-        await anyio.sleep(0.05)
-        group.cancel_scope.cancel()
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(caller)
+            await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+
+    run_async(main)
     assert ended and cancelled_at and ended[0] <= cancelled_at[0]

@@ -7,7 +7,6 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
 import pytest
 from sqlalchemy.exc import DBAPIError
 
@@ -19,13 +18,14 @@ from dicomite.dicom.stow_results import Reason
 from dicomite.dicom.stow_upload import PartUpload
 from dicomite.store.db import Store
 from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
+from tests.fixtures.loops import run_async
 
 REQUEST = StowRequest(1, None, False, "https://localhost/dicom/v1")
 
 
 def _received(blobs: FileSystemBlobStore, data: bytes) -> PartUpload:
     upload = PartUpload(blobs, 1024**3)
-    anyio.run(upload.write, data)
+    run_async(upload.write, data)
     return upload
 
 
@@ -82,7 +82,7 @@ def test_a_full_file_system_is_507_and_leaves_no_files(context: Context, tmp_pat
     body = multipart(*(to_bytes(make_dataset()) for _ in range(3)))
     headers = {name.lower(): value for name, value in stow_headers().items()}
     with pytest.raises(InsufficientStorage) as raised:
-        anyio.run(service.handle, REQUEST, headers, _body(body))
+        run_async(service.handle, REQUEST, headers, _body(body))
     assert raised.value.status == 507 and "out of storage space" in raised.value.message
     assert list(blobs.keys()) == []
     assert blobs.sweep_temporary(older_than_seconds=-1) == 0  # no partial file left behind

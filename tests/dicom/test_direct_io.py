@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dicomite.dicom import direct_io
-from dicomite.dicom.blobs import FileSystemBlobStore, new_blob_key
+from dicomite.dicom.blobs import DIRECT_MIN_BYTES, FileSystemBlobStore, new_blob_key
 from dicomite.dicom.direct_io import BLOCK, STAGE_BYTES, DirectIO
 
 pytestmark = pytest.mark.skipif(
@@ -96,6 +96,22 @@ def test_whole_blocks_are_written_direct_while_the_blob_is_open(tmp_path: Path) 
         writer.write(b"x")
         assert not open_flags(".partial") & os.O_DIRECT
         writer.abort()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
+@pytest.mark.parametrize(
+    ("size", "direct"), [(DIRECT_MIN_BYTES - 1, False), (DIRECT_MIN_BYTES, True)]
+)
+def test_a_small_blob_of_known_size_goes_through_the_page_cache(
+    tmp_path: Path, size: int, direct: bool
+) -> None:
+    store = FileSystemBlobStore(tmp_path)
+    key = new_blob_key()
+    with store.writer(key, size) as writer:
+        writer.write(bytes(size))
+        assert bool(open_flags(".partial") & os.O_DIRECT) is direct
+        assert writer.commit() == size
+    assert read_blob(store, key) == bytes(size)
 
 
 def test_reused_buffers_carry_nothing_into_the_next_blob(tmp_path: Path) -> None:

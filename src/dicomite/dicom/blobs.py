@@ -56,7 +56,10 @@ class BlobWriter(Protocol):
 
 
 class BlobStore(Protocol):
-    def writer(self, key: str) -> BlobWriter: ...
+    def writer(self, key: str, size: int | None = None) -> BlobWriter:
+        """A writer of ``key``; ``size`` is the blob's size when known before it is written."""
+        ...
+
     def sync_names(self, keys: Iterable[str]) -> None:
         """Make the names of blobs committed with ``sync_name=False`` durable."""
         ...
@@ -203,6 +206,8 @@ def _make_durable_folder(folder: str) -> None:
     _fsync_directory(parent)
 
 
+DIRECT_MIN_BYTES = 128 * 1024
+_PLAIN = DirectIO(enabled=False)
 _IOV_MAX = 1024  # buffers per writev (POSIX: at least 16; Linux: 1024)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -223,8 +228,11 @@ class FileSystemBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return self._prefix + check_key(key)
 
-    def writer(self, key: str) -> BlobWriter:
-        return _FileWriter(self.path(key), self._directories, self._direct)
+    def writer(self, key: str, size: int | None = None) -> BlobWriter:
+        # A small blob written at once goes through the page cache: for a few blocks, switching
+        # to O_DIRECT costs more system calls than the copy it saves.
+        direct = self._direct if size is None or size >= DIRECT_MIN_BYTES else _PLAIN
+        return _FileWriter(self.path(key), self._directories, direct)
 
     def sync_names(self, keys: Iterable[str]) -> None:
         for folder in sorted({os.path.dirname(self.path(key)) for key in keys}):

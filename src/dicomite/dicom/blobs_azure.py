@@ -254,7 +254,7 @@ class AzureBlobStore:
     def _blob(self, key: str) -> BlobClient:
         return self._container.get_blob_client(check_key(key))
 
-    def writer(self, key: str) -> BlobWriter:
+    def writer(self, key: str, size: int | None = None) -> BlobWriter:
         return _BlockWriter(self._blob(key))
 
     def sync_names(self, keys: Iterable[str]) -> None:

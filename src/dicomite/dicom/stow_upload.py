@@ -39,7 +39,7 @@ class PartUpload:
     def _flush_sync(self, *, last: bool = False) -> None:
         chunks, self._pending, self._held = self._pending, [], 0
         if self._writer is None:
-            self._writer = self._blobs.writer(self.key)
+            self._writer = self._blobs.writer(self.key, self._size if last else None)
             self.head, chunks = self._head(chunks)
             self.complete = last and not chunks
             chunks.insert(0, self.head)

@@ -59,8 +59,8 @@ class _FullFolder(FileSystemBlobStore):
         super().__init__(root)
         self.room = room
 
-    def writer(self, key: str) -> BlobWriter:
-        writer = super().writer(key)
+    def writer(self, key: str, size: int | None = None) -> BlobWriter:
+        writer = super().writer(key, size)
         if self.room > 0:
             self.room -= 1
             return writer

@@ -2,11 +2,11 @@
 
 A stored instance is written once and read later, if at all soon. Written through the page
 cache, every byte is copied into newly allocated cache pages, written back by the kernel and
-then synced; on virtual machines, where a guest page the host has not backed yet is costly to
-touch, that copy was the largest part of a STOW's CPU (bench/README.md). With O_DIRECT the
-device reads the bytes from a staging buffer that is reused, so already backed, and
-``fdatasync`` has only the file's size and blocks left to write. Ingesting a large archive also
-no longer evicts what readers have cached.
+then synced; on the benchmark's virtual machine, where the first touch of a new page costs
+3 to 4.5 µs, that copy was the largest part of a STOW's kernel time (bench/README.md). With
+O_DIRECT the device reads the bytes from a staging buffer that is reused, and ``fdatasync`` has
+only the file's size and blocks left to write. Ingesting a large archive also no longer evicts
+what readers have cached; the price is that a just-stored blob is read from the disk once.
 
 O_DIRECT needs the buffer address, the file offset and the length aligned to the device's
 logical block size (open(2), NOTES "O_DIRECT"); ``BLOCK`` covers 512-byte and 4K devices. Whole

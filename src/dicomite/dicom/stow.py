@@ -127,8 +127,8 @@ class StowService:
             if not out_of_space(error):
                 raise
             raise InsufficientStorage(
-                "The server is out of storage space: the instances of this request that were "
-                "not answered before are not stored."
+                "The server is out of storage space. Instances of this request that ended before "
+                "it ran out may have been stored; a POST of it again answers 45070 for those."
             ) from error
         return response_dataset(request.study_uid, request.base_url, results)
 

@@ -4,16 +4,20 @@ replaces a worker that dies, and its workers do not outlive it."""
 from __future__ import annotations
 
 import http.client
+import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dicomite.workers import closed_counters
 from tests.fixtures.server import Server, make_server
 
 WORKERS = 3
@@ -161,3 +165,35 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def _count_forever(counters: Any) -> None:
+    while True:
+        counters[0] += 1
+
+
+def _reset_and_read(counters: Any, out: list[int]) -> None:
+    counters[0] = 0
+    out.append(counters[0])
+
+
+def test_a_worker_killed_while_counting_leaves_the_counters_usable() -> None:
+    """A worker is killed at any instant, also while it counts a closed connection; the parent
+    must still read and reset its slot (a process-shared lock would stay taken)."""
+    spawn = multiprocessing.get_context("spawn")
+    for _ in range(5):
+        counters = closed_counters(2)
+        child = spawn.Process(target=_count_forever, args=(counters,))
+        child.start()
+        deadline = time.monotonic() + 30
+        while counters[0] < 10_000:
+            assert time.monotonic() < deadline, "the counting process did not start"
+            time.sleep(0.01)
+        os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        child.join()
+        reset: list[int] = []
+        # in a daemon thread: a lock left taken would hang it, not the test
+        thread = threading.Thread(target=_reset_and_read, args=(counters, reset), daemon=True)
+        thread.start()
+        thread.join(5)
+        assert reset == [0], "the killed process left the counters locked"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -26,7 +27,6 @@ import signal
 import socket
 import sys
 from multiprocessing.context import SpawnProcess
-from multiprocessing.sharedctypes import SynchronizedArray
 from types import FrameType
 from typing import Any
 
@@ -122,6 +122,14 @@ def _worker_main(config: uvicorn.Config, channel: socket.socket, closed: Any, sl
         HandedServer(config, channel, closed, slot).run()
 
 
+def closed_counters(count: int) -> ctypes.Array[ctypes.c_longlong]:
+    """Connections each worker has closed, in shared memory. No lock: each slot has one writer
+    at a time (its worker counts up; the parent resets it only once that worker is gone), and a
+    process-shared lock would stay taken for good if a worker were killed holding it, hanging
+    the parent at its next read."""
+    return _spawn.RawArray(ctypes.c_longlong, count)
+
+
 class _Worker:
     def __init__(self, process: SpawnProcess, channel: socket.socket) -> None:
         self.process = process
@@ -135,7 +143,7 @@ class Workers:
     def __init__(self, config: uvicorn.Config, count: int) -> None:
         self.config = config
         self.count = count
-        self._closed: SynchronizedArray[int] = _spawn.Array("q", count)
+        self._closed = closed_counters(count)
         self._workers: list[_Worker | None] = [None] * count
         self._next = 0  # where the search for the least busy worker starts (ties rotate)
 

@@ -36,6 +36,7 @@ logger = logging.getLogger("uvicorn.error")
 _spawn = multiprocessing.get_context("spawn")
 _CHECK_SECONDS = 0.5  # how often the parent looks for workers that died
 STARTUP_FAILURE = 3  # the exit status of a uvicorn server whose app did not start
+Counters = ctypes.Array[ctypes.c_longlong]
 
 
 class _Stop(Exception):
@@ -46,7 +47,7 @@ class HandedServer(uvicorn.Server):
     """A uvicorn server whose connections arrive on ``channel`` instead of a listening socket."""
 
     def __init__(
-        self, config: uvicorn.Config, channel: socket.socket, closed: Any, slot: int
+        self, config: uvicorn.Config, channel: socket.socket, closed: Counters, slot: int
     ) -> None:
         super().__init__(config)
         self._channel = channel
@@ -99,7 +100,7 @@ class HandedServer(uvicorn.Server):
             sock.close()
             self._count_closed()
 
-    def _protocol(self) -> asyncio.Protocol:
+    def _protocol(self) -> asyncio.BaseProtocol:
         protocol: Any = self.config.http_protocol_class(  # type: ignore[call-arg]
             config=self.config, server_state=self.server_state, app_state=self.lifespan.state
         )
@@ -116,13 +117,15 @@ class HandedServer(uvicorn.Server):
         self._closed[self._slot] += 1
 
 
-def _worker_main(config: uvicorn.Config, channel: socket.socket, closed: Any, slot: int) -> None:
+def _worker_main(
+    config: uvicorn.Config, channel: socket.socket, closed: Counters, slot: int
+) -> None:
     config.configure_logging()
     with contextlib.suppress(KeyboardInterrupt):
         HandedServer(config, channel, closed, slot).run()
 
 
-def closed_counters(count: int) -> ctypes.Array[ctypes.c_longlong]:
+def closed_counters(count: int) -> Counters:
     """Connections each worker has closed, in shared memory. No lock: each slot has one writer
     at a time (its worker counts up; the parent resets it only once that worker is gone), and a
     process-shared lock would stay taken for good if a worker were killed holding it, hanging

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,13 +23,33 @@ from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, Dicom
 
 @dataclass(frozen=True)
 class NewInstance(InstanceFile):
-    """A committed blob's instance, checked, on its way to the index."""
+    """A committed blob's instance, checked, on its way to the index.
+
+    Its rows' values are worked out when it is made (in the worker thread that checked it), so
+    that the index transaction, which holds the database's write lock, only sends them."""
 
     metadata: Fragments
     # Column values of searchable attributes that passed validation (others stay NULL).
     columns: dict[str, str]
+    _levels: dict[Level, dict[str, Any]] = field(init=False, repr=False, compare=False)
+    _row: dict[str, Any] = field(init=False, repr=False, compare=False)
 
-    def level_columns(self, level: Level) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        levels = {level: self._level_columns(level) for level in (Level.STUDY, Level.SERIES)}
+        for level, values in levels.items():
+            values["attributes"] = dicomjson.join(self.metadata, LEVEL_KEYS[level])
+        object.__setattr__(self, "_levels", levels)
+        object.__setattr__(self, "_row", {
+            "sop_class_uid": self.sop_class_uid,
+            "transfer_syntax_uid": self.transfer_syntax_uid,
+            "number_of_frames": self.number_of_frames,
+            "blob_key": self.blob_key,
+            "size": self.size,
+            "attributes": dicomjson.join(self.metadata, LEVEL_KEYS[Level.INSTANCE]),
+            "metadata_json": dicomjson.join(self.metadata),
+        })  # fmt: skip
+
+    def _level_columns(self, level: Level) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for attribute in INDEXED:
             if attribute.level != level or attribute.kind is Kind.UID:
@@ -43,29 +63,14 @@ class NewInstance(InstanceFile):
             values[attribute.column] = value
         return values
 
-    def attributes(self, level: Level) -> str:
-        return dicomjson.join(self.metadata, LEVEL_KEYS[level])
-
     def level_values(self, level: Level, now: datetime) -> dict[str, Any]:
         """A study's or series' columns as this instance says (the latest instance wins,
         conformance statement, QIDO "Additional Notes")."""
-        values = self.level_columns(level)
-        values.update(attributes=self.attributes(level), updated_at=now)
-        return values
+        return {**self._levels[level], "updated_at": now}
 
     def row(self, now: datetime) -> dict[str, Any]:
         """The instance row's values but its keys (``study_pk``, ``series_pk``, ``sop_uid``)."""
-        return {
-            "sop_class_uid": self.sop_class_uid,
-            "transfer_syntax_uid": self.transfer_syntax_uid,
-            "number_of_frames": self.number_of_frames,
-            "blob_key": self.blob_key,
-            "size": self.size,
-            "version": uuid.uuid4().hex,
-            "attributes": self.attributes(Level.INSTANCE),
-            "metadata_json": dicomjson.join(self.metadata),
-            "created_at": now,
-        }
+        return {**self._row, "version": uuid.uuid4().hex, "created_at": now}
 
     def change(self, now: datetime) -> dict[str, Any]:
         return {"timestamp": now, "action": "create", "state": "current",

@@ -1,7 +1,8 @@
 """Writing the index: stored instances (a batch of new ones in a few statements, or one at a
 time) and the change feed rows written with them.
 
-Core statements only (no unit of work), built once, so each runs from SQLAlchemy's cache.
+One instance at a time: Core statements (no unit of work), built once, so each runs from
+SQLAlchemy's cache. A batch: a few statements on the DBAPI cursor.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from dicomite.dicom import dicomjson
 from dicomite.dicom.dicomjson import Fragments
 from dicomite.dicom.index import INDEXED, LEVEL_KEYS, InstanceFile, Kind, Level, fold, name_words
+from dicomite.store.db import DriverCursor
 from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
 
 
@@ -107,17 +109,6 @@ _FIND_SERIES = select(_SERIES.c.pk).where(
 _FIND_INSTANCE = select(_INSTANCES.c.pk, _INSTANCES.c.blob_key).where(
     _INSTANCES.c.series_pk == bindparam("b_series"), _INSTANCES.c.sop_uid == bindparam("b_uid")
 )
-_FIND_STUDIES = select(_STUDIES.c.study_uid, _STUDIES.c.pk).where(
-    _STUDIES.c.study_uid.in_(bindparam("b_uids", expanding=True))
-)
-_FIND_SERIES_OF = select(_SERIES.c.study_pk, _SERIES.c.series_uid, _SERIES.c.pk).where(
-    _SERIES.c.study_pk.in_(bindparam("b_studies", expanding=True)),
-    _SERIES.c.series_uid.in_(bindparam("b_uids", expanding=True)),
-)
-_FIND_INSTANCES_OF = select(_INSTANCES.c.series_pk, _INSTANCES.c.sop_uid).where(
-    _INSTANCES.c.series_pk.in_(bindparam("b_series", expanding=True)),
-    _INSTANCES.c.sop_uid.in_(bindparam("b_uids", expanding=True)),
-)
 _UPDATE_STUDY = update(_STUDIES).where(_STUDIES.c.pk == bindparam("b_pk"))
 _UPDATE_SERIES = update(_SERIES).where(_SERIES.c.pk == bindparam("b_pk"))
 _UPDATE_INSTANCE = update(_INSTANCES).where(_INSTANCES.c.pk == bindparam("b_pk"))
@@ -128,63 +119,100 @@ def store_new(
 ) -> list[bool] | None:
     """Index a batch in a handful of statements: per instance, whether it was stored (``False``:
     already stored, 45070). ``None``, having written nothing, when the batch needs
-    :func:`store_instance` one by one: it replaces an instance, or holds one twice."""
+    :func:`store_instance` one by one: it replaces an instance, or holds one twice.
+
+    On the transaction's DBAPI cursor: this runs once per STOW request, holding the database's
+    write lock, and SQLAlchemy's bookkeeping took most of its time."""
     if len({(n.study_uid, n.series_uid, n.sop_uid) for n in batch}) < len(batch):
         return None
-    rows = session.execute(_FIND_STUDIES, {"b_uids": list({n.study_uid for n in batch})})
-    studies: dict[str, int] = {row.study_uid: row.pk for row in rows}
+    db = DriverCursor(session)
+    study_uids = sorted({n.study_uid for n in batch})
+    studies: dict[str, int] = dict(_select_in(db, _STUDIES, "study_uid, pk", study_uid=study_uids))
     series: dict[tuple[str, str], int] = {}
     if studies:
         uid_of = {pk: uid for uid, pk in studies.items()}
-        rows = session.execute(
-            _FIND_SERIES_OF,
-            {"b_studies": list(studies.values()), "b_uids": list({n.series_uid for n in batch})},
-        )
-        series = {(uid_of[row.study_pk], row.series_uid): row.pk for row in rows}
+        rows = _select_in(
+            db, _SERIES, "study_pk, series_uid, pk",
+            study_pk=list(studies.values()), series_uid=sorted({n.series_uid for n in batch}),
+        )  # fmt: skip
+        series = {(uid_of[study_pk], uid): pk for study_pk, uid, pk in rows}
     existing: set[tuple[int, str]] = set()
     if series:
-        rows = session.execute(
-            _FIND_INSTANCES_OF,
-            {"b_series": list(series.values()), "b_uids": [n.sop_uid for n in batch]},
-        )
-        existing = {(row.series_pk, row.sop_uid) for row in rows}
+        rows = _select_in(
+            db, _INSTANCES, "series_pk, sop_uid",
+            series_pk=list(series.values()), sop_uid=[n.sop_uid for n in batch],
+        )  # fmt: skip
+        existing = {(series_pk, uid) for series_pk, uid in rows}
     stored = [(series.get((n.study_uid, n.series_uid)), n.sop_uid) not in existing for n in batch]
     if replace and not all(stored):
         return None
     kept = [n for n, ok in zip(batch, stored, strict=True) if ok]
-    _write_levels(session, kept, studies, series, now)
+    stamp = db.timestamp(now)
+    _write_levels(db, kept, studies, series, now, stamp)
     if kept:
-        session.execute(insert(_INSTANCES), [
-            {**n.row(now), "study_pk": studies[n.study_uid],
+        instances = [
+            {**n.row(now), "created_at": stamp, "study_pk": studies[n.study_uid],
              "series_pk": series[(n.study_uid, n.series_uid)], "sop_uid": n.sop_uid}
             for n in kept
-        ])  # fmt: skip
-        session.execute(insert(_CHANGES), [n.change(now) for n in kept])
+        ]  # fmt: skip
+        _insert_many(db, _INSTANCES, instances)
+        _insert_many(db, _CHANGES, [{**n.change(now), "timestamp": stamp} for n in kept])
     return stored
 
 
 def _write_levels(
-    session: Session, kept: Sequence[NewInstance], studies: dict[str, int],
-    series: dict[tuple[str, str], int], now: datetime,
+    db: DriverCursor, kept: Sequence[NewInstance], studies: dict[str, int],
+    series: dict[tuple[str, str], int], now: datetime, stamp: Any,
 ) -> None:  # fmt: skip
     """Each study and series once, with the values of its last instance in ``kept``; new rows'
     keys are added to ``studies`` and ``series``."""
     last_of_study = {n.study_uid: n for n in kept}
     for uid in sorted(last_of_study):  # one lock order for every writer (PostgreSQL)
-        values = last_of_study[uid].level_values(Level.STUDY, now)
+        values = {**last_of_study[uid].level_values(Level.STUDY, now), "updated_at": stamp}
         if uid in studies:
-            session.execute(_UPDATE_STUDY, {"b_pk": studies[uid], **values})
+            _update(db, _STUDIES, studies[uid], values)
         else:
-            values["study_uid"] = uid
-            studies[uid] = _inserted(session.execute(insert(_STUDIES), values))
+            studies[uid] = _insert_one(db, _STUDIES, {**values, "study_uid": uid})
     last_of_series = {(n.study_uid, n.series_uid): n for n in kept}
     for key in sorted(last_of_series):
-        values = last_of_series[key].level_values(Level.SERIES, now)
+        values = {**last_of_series[key].level_values(Level.SERIES, now), "updated_at": stamp}
         if key in series:
-            session.execute(_UPDATE_SERIES, {"b_pk": series[key], **values})
+            _update(db, _SERIES, series[key], values)
         else:
             values.update(study_pk=studies[key[0]], series_uid=key[1])
-            series[key] = _inserted(session.execute(insert(_SERIES), values))
+            series[key] = _insert_one(db, _SERIES, values)
+
+
+# The statements below name tables and columns from the table definitions; every value is a
+# bound parameter.
+def _marks(values: Sequence[Any] | dict[str, Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _select_in(db: DriverCursor, table: Table, columns: str, **wanted: list[Any]) -> list[Any]:
+    """Rows whose every named column has one of the values given for it."""
+    where = " AND ".join(f"{column} IN ({_marks(values)})" for column, values in wanted.items())
+    params = [value for values in wanted.values() for value in values]
+    return db.rows(f"SELECT {columns} FROM {table.name} WHERE {where}", params)  # noqa: S608
+
+
+def _insert_one(db: DriverCursor, table: Table, values: dict[str, Any]) -> int:
+    """Insert a row; its primary key."""
+    sql = f"INSERT INTO {table.name} ({','.join(values)}) VALUES ({_marks(values)}) RETURNING pk"  # noqa: S608
+    (row,) = db.rows(sql, list(values.values()))
+    return int(row[0])
+
+
+def _insert_many(db: DriverCursor, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys."""
+    columns = list(rows[0])
+    sql = f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({_marks(columns)})"  # noqa: S608
+    db.executemany(sql, [[row[column] for column in columns] for row in rows])
+
+
+def _update(db: DriverCursor, table: Table, pk: int, values: dict[str, Any]) -> None:
+    assignments = ",".join(f"{column}=?" for column in values)
+    db.execute(f"UPDATE {table.name} SET {assignments} WHERE pk=?", [*values.values(), pk])  # noqa: S608
 
 
 def store_instance(

@@ -1,0 +1,117 @@
+"""Index writes: a batch written in a few driver statements leaves exactly the rows that
+storing its instances one at a time leaves."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydicom.uid import generate_uid
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from dicomite.bootstrap import Context
+from dicomite.clock import utcnow
+from dicomite.dicom import index_write, stow_instance, validation
+from dicomite.dicom.index_write import NewInstance
+from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
+from tests.fixtures.dicom import make_dataset, to_bytes
+
+_KEYS = {"pk", "version", "sequence"}  # generated afresh by every write
+
+
+def _new(study: str, series: str, **attributes: Any) -> NewInstance:
+    data = to_bytes(make_dataset(study, series, **attributes))
+    instance = stow_instance.from_header(data, True, len(data))
+    checked = validation.check(instance.values)
+    sop = instance.uid("SOPInstanceUID")
+    assert sop is not None
+    return NewInstance(
+        study_uid=study, series_uid=series, sop_uid=sop, sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+        transfer_syntax_uid=instance.transfer_syntax_uid, number_of_frames=2,
+        blob_key=f"instances/test/{sop}.dcm", size=len(data), metadata=instance.fragments,
+        columns=checked.columns,
+    )  # fmt: skip
+
+
+def _rows(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Every index row, with the generated keys replaced by the UIDs they stand for."""
+    study_uid = dict(session.execute(select(DicomStudy.pk, DicomStudy.study_uid)).all())
+    series_uid = dict(session.execute(select(DicomSeries.pk, DicomSeries.series_uid)).all())
+    found = {}
+    for model in (DicomStudy, DicomSeries, DicomInstance, DicomChange):
+        table: Table = model.__table__  # type: ignore[assignment]
+        rows = []
+        for row in session.execute(select(table)).mappings():
+            values = {k: v for k, v in row.items() if k not in _KEYS}
+            if "study_pk" in values:
+                values["study_pk"] = study_uid[values["study_pk"]]
+            if "series_pk" in values:
+                values["series_pk"] = series_uid[values["series_pk"]]
+            rows.append(values)
+        found[table.name] = sorted(rows, key=repr)
+    return found
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _written(context: Context, write: Any) -> dict[str, list[dict[str, Any]]]:
+    """The rows after ``write(session)``, which is then undone."""
+    try:
+        with context.store.write() as session:
+            write(session)
+            rows = _rows(session)
+            raise _RolledBack
+    except _RolledBack:
+        return rows
+
+
+def test_a_batch_leaves_the_rows_one_at_a_time_leaves(context: Context) -> None:
+    old_study, old_series = generate_uid(), generate_uid()
+    now = utcnow()
+    with context.store.write() as session:  # a study and series already indexed
+        first = _new(old_study, old_series, PatientName="Old^Name")
+        index_write.store_instance(session, first, now - timedelta(days=1), replace=False)
+    new_study = generate_uid()
+    batch = [
+        _new(old_study, old_series, PatientName="Müller^Jürgen", StudyDescription="Chest"),
+        _new(old_study, generate_uid(), Modality="MR"),
+        _new(new_study, generate_uid(), PatientName="Doe^Jane"),
+        _new(new_study, generate_uid(), AccessionNumber="A-1"),
+    ]
+    batch.append(_new(new_study, batch[-1].series_uid, StudyDate="20250102"))
+
+    def in_one_batch(session: Session) -> None:
+        assert index_write.store_new(session, batch, now, replace=False) == [True] * len(batch)
+
+    def one_at_a_time(session: Session) -> None:
+        for new in batch:
+            assert index_write.store_instance(session, new, now, replace=False) is None
+
+    batched = _written(context, in_one_batch)
+    assert batched == _written(context, one_at_a_time)
+    assert len(batched["dicom_instances"]) == 6
+    assert len(batched["dicom_studies"]) == 2
+    # the study's last instance in the batch speaks for it
+    dates = {r["study_uid"]: r["study_date"] for r in batched["dicom_studies"]}
+    assert dates == {old_study: "20240115", new_study: "20250102"}
+
+
+def test_a_batch_reports_what_is_already_stored(context: Context) -> None:
+    study, series = generate_uid(), generate_uid()
+    now = utcnow()
+    stored = _new(study, series)
+    with context.store.write() as session:
+        index_write.store_instance(session, stored, now, replace=False)
+    fresh = _new(study, series)
+    with context.store.write() as session:
+        assert index_write.store_new(session, [stored, fresh], now, replace=False) == [False, True]
+        # a replacing batch that meets a stored instance goes one at a time, writing nothing
+        assert (
+            index_write.store_new(session, [_new(study, series), stored], now, replace=True) is None
+        )
+        rows = _rows(session)
+    assert len(rows["dicom_instances"]) == 2
+    assert len(rows["dicom_changes"]) == 2

@@ -67,3 +67,18 @@ def test_a_cancelled_caller_waits_for_the_call_to_end() -> None:
 
     run_async(main)
     assert ended and cancelled_at and ended[0] <= cancelled_at[0]
+
+
+def test_an_ended_call_is_seen_done_without_the_event_loop_running() -> None:
+    ended = threading.Event()
+
+    async def main() -> tuple[bool, int]:
+        future = start_blocking(lambda: ended.set() or 7)
+        assert ended.wait(5)  # blocks the loop: nothing it would have to run can run
+        for _ in range(500):  # the pool sets the result just after the call returns
+            if future.done():
+                break
+            time.sleep(0.001)
+        return future.done(), await finished(future)
+
+    assert run_async(main) == (True, 7)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar, TypeVarTuple
 
 import anyio
@@ -30,16 +30,20 @@ async def run_blocking(function: Callable[[*Args], T], *args: *Args) -> T:
     return await finished(start_blocking(function, *args))
 
 
-def start_blocking(function: Callable[[*Args], T], *args: *Args) -> asyncio.Future[T]:
-    """Start ``function(*args)`` in a worker thread; wait for it with :func:`finished`."""
-    return asyncio.get_running_loop().run_in_executor(_pool, function, *args)
+def start_blocking(function: Callable[[*Args], T], *args: *Args) -> Future[T]:
+    """Start ``function(*args)`` in a worker thread; wait for it with :func:`finished`.
+
+    A plain ``concurrent.futures.Future``: a call that has ended by the time the caller looks
+    (``done()``) costs the event loop no wake-up, as ``run_in_executor``'s asyncio future does
+    for every call. STOW checks its parts' commits that way while the body keeps arriving."""
+    return _pool.submit(function, *args)
 
 
-async def finished(future: asyncio.Future[T]) -> T:
+async def finished(future: Future[T]) -> T:
     """What a started call returned or raised, once it ended; never cancelled before."""
     if future.done():
         return future.result()
     with anyio.CancelScope(shield=True):  # anyio's cancellation: delivered after
         # asyncio's own (Task.cancel) can still end the wait, but never the call itself
-        result = await asyncio.shield(future)
+        result = await asyncio.shield(asyncio.wrap_future(future))
     return result

@@ -9,9 +9,9 @@ starts each commit and settles the oldest ones once they are done or too many ar
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import anyio
@@ -67,7 +67,7 @@ class RequestBody:
     async def _commit(self, upload: PartUpload) -> Part:
         return await finished(self._start_commit(upload))
 
-    def _start_commit(self, upload: PartUpload) -> asyncio.Future[Part]:
+    def _start_commit(self, upload: PartUpload) -> Future[Part]:
         return start_blocking(self.service.commit_part, self.request, upload, self.owner)
 
     async def _index(self, batch: list[Part]) -> None:
@@ -83,7 +83,7 @@ class RequestBody:
         # Parts are committed and checked in worker threads while the body keeps arriving,
         # several at once; they are settled in body order, so that ``pending`` is indexed in
         # batches exactly as if each part had been stored before the next one was read.
-        committing: deque[tuple[int, asyncio.Future[Part]]] = deque()
+        committing: deque[tuple[int, Future[Part]]] = deque()
         try:
             total = 0
             async for chunk in body:
@@ -123,7 +123,7 @@ class RequestBody:
             raise self.errors[0]
         return results
 
-    async def _settle(self, slot: int, commit: asyncio.Future[Part], results: list[Result]) -> None:
+    async def _settle(self, slot: int, commit: Future[Part], results: list[Result]) -> None:
         """Take a committed part in body order: into ``pending``, indexed a batch at a time;
         discarded once an earlier part failed to commit or index, as the sequential loop
         would. A failure of the body after the part ended does not undo it."""

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dicomite.dicom import direct_io
+from dicomite.dicom import blobs, direct_io
 from dicomite.dicom.blobs import DIRECT_MIN_BYTES, FileSystemBlobStore, new_blob_key
 from dicomite.dicom.direct_io import BLOCK, STAGE_BYTES, DirectIO
 
@@ -141,24 +141,33 @@ def refusing(call: Callable[..., Any], refused: Callable[..., bool]) -> Callable
     return wrapped
 
 
+@pytest.mark.parametrize("creates_first", [False, True])
 def test_a_file_system_refusing_o_direct_gets_plain_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, creates_first: bool
 ) -> None:
-    """fcntl(F_SETFL, O_DIRECT) fails with EINVAL where the file system has no direct I/O."""
-    monkeypatch.setattr(
-        direct_io.fcntl,
-        "fcntl",
-        refusing(
-            direct_io.fcntl.fcntl,
-            lambda fd, command, arg=0: command == direct_io.fcntl.F_SETFL and arg & os.O_DIRECT,
-        ),
-    )
+    """open(O_DIRECT) fails with EINVAL where the file system has no direct I/O, on some
+    kernels after creating the file."""
+    opened: list[int] = []
+    real_open = os.open
+
+    def open_refusing_direct(path: str, flags: int, mode: int = 0o777) -> int:
+        opened.append(flags)
+        if flags & os.O_DIRECT:
+            if creates_first:
+                os.close(real_open(path, flags & ~os.O_DIRECT, mode))
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(blobs.os, "open", open_refusing_direct)
     store = FileSystemBlobStore(tmp_path)
     data = random.Random(3).randbytes(STAGE_BYTES + 5)
     first = store_in_chunks(store, data, [7])
     second = store_in_chunks(store, data[::-1], [])
     assert read_blob(store, first) == data
     assert read_blob(store, second) == data[::-1]
+    writes = [flags for flags in opened if flags & os.O_CREAT]
+    assert [bool(flags & os.O_DIRECT) for flags in writes] == [True, False, False]
+    assert not list(tmp_path.rglob("*.partial"))
 
 
 def test_a_refused_direct_write_is_written_plain_and_not_tried_again(

@@ -11,6 +11,7 @@ Rules every store keeps (ARCHITECTURE.md, storage rules):
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from abc import ABC, abstractmethod
@@ -113,14 +114,19 @@ class _FileWriter(AbortOnExit):
     def __init__(self, final: str, directories: _Directories, direct: DirectIO) -> None:
         self._final = final
         self._temporary = f"{final}.{os.getpid()}{_TEMPORARY_SUFFIX}"
-        self._fd: int | None = directories.create(self._temporary)
-        self._size = 0
-        self._direct: DirectWrites | None = None
+        flags = direct.open_flag
         try:
-            self._direct = direct.start(self._fd)
-        except BaseException:
-            self.abort()
-            raise
+            self._fd: int | None = directories.create(self._temporary, flags)
+        except OSError as error:
+            if not flags or error.errno != errno.EINVAL:
+                raise
+            direct.refused()  # this file system has no direct I/O
+            with suppress(FileNotFoundError):  # some kernels create the file before refusing
+                os.unlink(self._temporary)
+            flags = 0
+            self._fd = directories.create(self._temporary, flags)
+        self._size = 0
+        self._direct: DirectWrites | None = direct.writes(self._fd, flags)
 
     def write(self, data: bytes | memoryview) -> None:
         self.write_all([data])
@@ -181,8 +187,9 @@ class _Directories:
     def __init__(self) -> None:
         self._known: set[str] = set()
 
-    def create(self, path: str) -> int:
-        """Create ``path`` exclusively (and its folder when needed); its descriptor."""
+    def create(self, path: str, flags: int = 0) -> int:
+        """Create ``path`` exclusively (and its folder when needed), adding ``flags`` to the
+        ``open``; its descriptor."""
         folder = os.path.dirname(path)
         if folder not in self._known:
             _make_durable_folder(folder)
@@ -190,10 +197,10 @@ class _Directories:
                 self._known.clear()
             self._known.add(folder)
         try:
-            return os.open(path, _CREATE, 0o666)
+            return os.open(path, _CREATE | flags, 0o666)
         except FileNotFoundError:  # removed behind our back
             _make_durable_folder(folder)
-            return os.open(path, _CREATE, 0o666)
+            return os.open(path, _CREATE | flags, 0o666)
 
 
 def _make_durable_folder(folder: str) -> None:

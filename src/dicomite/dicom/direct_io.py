@@ -9,11 +9,12 @@ only the file's size and blocks left to write. Ingesting a large archive also no
 what readers have cached; the price is that a just-stored blob is read from the disk once.
 
 O_DIRECT needs the buffer address, the file offset and the length aligned to the device's
-logical block size (open(2), NOTES "O_DIRECT"); ``BLOCK`` covers 512-byte and 4K devices. Whole
-blocks go direct; the tail of a file, under one block, is written through the page cache once
-O_DIRECT is cleared with ``fcntl(F_SETFL)``. Where a file system refuses O_DIRECT (tmpfs before
-Linux 6.6, some FUSE file systems) or a write is refused for its alignment, the file is written
-the plain way, and the store does not try again.
+logical block size (open(2), NOTES "O_DIRECT"); ``BLOCK`` covers 512-byte and 4K devices. A
+blob file is opened with O_DIRECT; whole blocks go direct, and the tail of the file, under one
+block, through the page cache once O_DIRECT is cleared with ``fcntl(F_SETFL)``. Where a file
+system refuses O_DIRECT at ``open`` (tmpfs before Linux 6.6, some FUSE file systems) or a write
+is refused for its alignment, the file is written the plain way, and the store does not try
+again.
 """
 
 from __future__ import annotations
@@ -42,19 +43,14 @@ class DirectIO:
         self._free: list[mmap.mmap] = []
         self._lock = threading.Lock()
 
-    def start(self, fd: int) -> DirectWrites | None:
-        """Switch ``fd`` (a new, empty file) to O_DIRECT: its writer, or None where the file
-        system refuses (and then for good)."""
-        if not self.enabled:
-            return None
-        try:
-            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | _O_DIRECT)
-        except OSError as error:
-            if error.errno != errno.EINVAL:
-                raise
-            self.enabled = False
-            return None
-        return DirectWrites(self, fd)
+    @property
+    def open_flag(self) -> int:
+        """What to add to the flags of ``open`` for a new blob file (0 once refused)."""
+        return _O_DIRECT if self.enabled else 0
+
+    def writes(self, fd: int, flags: int) -> DirectWrites | None:
+        """The writer of ``fd``, opened with ``flags``: None unless they hold O_DIRECT."""
+        return DirectWrites(self, fd) if flags & _O_DIRECT else None
 
     def take(self) -> mmap.mmap:
         with self._lock:
@@ -70,7 +66,8 @@ class DirectIO:
         buffer.close()
 
     def refused(self) -> None:
-        """A direct write was refused for its alignment: plain writes from now on."""
+        """O_DIRECT was refused (at ``open`` by the file system, or a write for its
+        alignment): plain writes from now on."""
         self.enabled = False
 
 
@@ -130,5 +127,7 @@ class DirectWrites:
 
     def _plain(self) -> None:
         if self._direct:
-            fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
+            # The file was opened without O_APPEND, O_ASYNC, O_NOATIME or O_NONBLOCK, the other
+            # flags F_SETFL sets: 0 clears O_DIRECT alone, with no F_GETFL first.
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, 0)
             self._direct = False

@@ -64,7 +64,7 @@ class LeanBodyProtocol(HttpToolsProtocol):
         super().on_body(body)
 
 
-READ_BUFFER_BYTES = 256 * 1024  # what uvloop reads at most at once
+READ_BUFFER_BYTES = 1024 * 1024  # what uvloop reads at most at once (STOW: 1.06x over 256 KiB)
 _per_thread = threading.local()
 
 

@@ -9,6 +9,7 @@ matching, next to a ``*_words`` column for fuzzy prefix matching of any name par
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -105,12 +106,14 @@ LEVEL_KEYS = {level: [dicomjson.tag_key(tag) for tag in tags] for level, tags in
 _NAME_SEPARATORS = re.compile(r"[\^=\s,]+")
 
 
+@functools.lru_cache(maxsize=4096)  # a study's names recur in each of its instances
 def fold(text: str) -> str:
     """Case- and accent-insensitive form (PN matching in the conformance statement)."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+@functools.lru_cache(maxsize=4096)
 def name_words(name: str) -> str:
     """`` word word …``: each name part after a space, so ``LIKE '% jo%'`` is a prefix match."""
     words = [w for w in _NAME_SEPARATORS.split(fold(name)) if w]

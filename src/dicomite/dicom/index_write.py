@@ -53,9 +53,7 @@ class NewInstance(InstanceFile):
 
     def _level_columns(self, level: Level) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for attribute in INDEXED:
-            if attribute.level != level or attribute.kind is Kind.UID:
-                continue
+        for attribute in _LEVEL_COLUMNS[level]:
             value = self.columns.get(attribute.column)
             if attribute.kind is Kind.PERSON:
                 values[f"{attribute.column}_words"] = name_words(value) if value else None
@@ -78,6 +76,11 @@ class NewInstance(InstanceFile):
         return {"timestamp": now, "action": "create", "state": "current",
                 "study_uid": self.study_uid, "series_uid": self.series_uid,
                 "sop_uid": self.sop_uid}  # fmt: skip
+
+
+_LEVEL_COLUMNS = {
+    level: [a for a in INDEXED if a.level == level and a.kind is not Kind.UID] for level in Level
+}
 
 
 class Duplicate(Exception):

@@ -8,6 +8,7 @@ failing attribute, and the attribute is not indexed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ def check(values: Mapping[str, Any]) -> Checked:
     return checked
 
 
+@functools.lru_cache(maxsize=4096)  # a study's values recur in each of its instances
 def _problem(attribute: Indexed, value: str) -> str | None:
     shown = value[:80]
     if attribute.kind is Kind.DATE and not _valid_date(value):

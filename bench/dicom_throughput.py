@@ -47,7 +47,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _dicom_base import CACHE_DIR, MB, RESULTS_FILE, STOW_CONCURRENCY, ServerResult
+from _dicom_base import (
+    CACHE_DIR,
+    DEFAULT_WORKERS,
+    MB,
+    RESULTS_FILE,
+    STOW_CONCURRENCY,
+    ServerResult,
+)
 from _dicom_dicomite import DicomiteNotReadyError, start_servers
 from _dicom_measure import get_workloads, run_get_rounds, run_stow_rounds, verify_server
 from _dicom_modes import run_big, run_scale
@@ -152,7 +159,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=50,
         help="corpus studies (x 4 series x 10 instances of 512x512)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="Dicomite worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"Dicomite worker processes (default {DEFAULT_WORKERS}: two per core)",
+    )
     parser.add_argument(
         "--only",
         choices=("all", "peer", "dicomite"),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from dicomite.bootstrap import Context
@@ -17,6 +19,7 @@ from dicomite.dicom.stow import StowRequest, StowService, out_of_space
 from dicomite.dicom.stow_results import Reason
 from dicomite.dicom.stow_upload import PartUpload
 from dicomite.store.db import Store
+from dicomite.store.tables import DicomInstance
 from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
 from tests.fixtures.loops import run_async
 
@@ -101,3 +104,47 @@ def test_a_full_database_is_out_of_space(tmp_path: Path) -> None:
     assert out_of_space(OSError(errno.EDQUOT, "quota"))
     assert not out_of_space(OSError(errno.EIO, "I/O error"))
     store.engine.dispose()
+
+
+class _SlowNames(FileSystemBlobStore):
+    """Records whether the index showed an instance while the blobs' names were being synced
+    (slowly); optionally fails the sync."""
+
+    def __init__(self, root: Path, store: Store, sop: str, *, fail: bool = False) -> None:
+        super().__init__(root)
+        self.store, self.sop, self.fail = store, sop, fail
+        self.seen_while_syncing: list[bool] = []
+
+    def sync_names(self, keys: Iterable[str]) -> None:
+        time.sleep(0.3)
+        with self.store.read() as session:
+            found = session.execute(select(DicomInstance).filter_by(sop_uid=self.sop)).first()
+        self.seen_while_syncing.append(found is not None)
+        if self.fail:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        super().sync_names(keys)
+
+
+def _indexed(store: Store, sop: str) -> bool:
+    with store.read() as session:
+        return session.execute(select(DicomInstance).filter_by(sop_uid=sop)).first() is not None
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_index_commits_only_once_the_names_are_durable(
+    context: Context, tmp_path: Path, fail: bool
+) -> None:
+    dataset = make_dataset()
+    blobs = _SlowNames(tmp_path / "blobs", context.store, dataset.SOPInstanceUID, fail=fail)
+    service = StowService(context.store, blobs, 1024**3)
+    owner = object()
+    part = service.commit_part(REQUEST, _received(blobs, to_bytes(dataset)), owner)
+    assert part.new is not None
+    if fail:
+        with pytest.raises(OSError, match="Input/output error"):
+            service.index_batch(REQUEST, [part], owner)
+    else:
+        service.index_batch(REQUEST, [part], owner)
+    assert blobs.seen_while_syncing == [False]
+    assert _indexed(context.store, dataset.SOPInstanceUID) is not fail
+    assert (blobs.size(part.new.blob_key) is None) is fail  # a blob not indexed is deleted

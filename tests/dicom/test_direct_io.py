@@ -191,3 +191,16 @@ def test_a_refused_direct_write_is_written_plain_and_not_tried_again(
     assert read_blob(store, second) == data
     assert tried == 1
     assert attempts.count(True) == 1  # the second blob went plain from its start
+
+
+def test_a_writer_that_cannot_get_a_staging_buffer_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_memory(self: DirectIO) -> Any:
+        raise MemoryError
+
+    monkeypatch.setattr(DirectIO, "take", no_memory)
+    store = FileSystemBlobStore(tmp_path)
+    with pytest.raises(MemoryError):
+        store.writer(new_blob_key())
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -126,7 +126,12 @@ class _FileWriter(AbortOnExit):
             flags = 0
             self._fd = directories.create(self._temporary, flags)
         self._size = 0
-        self._direct: DirectWrites | None = direct.writes(self._fd, flags)
+        self._direct: DirectWrites | None = None
+        try:
+            self._direct = direct.writes(self._fd, flags)
+        except BaseException:  # no staging buffer (memory): no file left open or behind
+            self.abort()
+            raise
 
     def write(self, data: bytes | memoryview) -> None:
         self.write_all([data])

@@ -128,7 +128,13 @@ def store_new(
     write lock, and SQLAlchemy's bookkeeping took most of its time."""
     if len({(n.study_uid, n.series_uid, n.sop_uid) for n in batch}) < len(batch):
         return None
-    db = DriverCursor(session)
+    with DriverCursor(session) as db:
+        return _store_new(db, batch, now, replace=replace)
+
+
+def _store_new(
+    db: DriverCursor, batch: Sequence[NewInstance], now: datetime, *, replace: bool
+) -> list[bool] | None:
     study_uids = sorted({n.study_uid for n in batch})
     studies: dict[str, int] = dict(_select_in(db, _STUDIES, "study_uid, pk", study_uid=study_uids))
     series: dict[tuple[str, str], int] = {}

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Engine, TableClause, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -228,6 +228,12 @@ class DriverCursor:
         connection = session.connection()
         self.sqlite = connection.dialect.name == "sqlite"
         self._cursor = connection.connection.cursor()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._cursor.close()
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         self._cursor.execute(_paramstyle(sql, self.sqlite), params)

@@ -5,9 +5,10 @@ cancel scopes and run-variable lookups: about twice the CPU of asyncio's ``run_i
 per call. STOW makes one hop per stored instance, so its hops are made here the lean way,
 with the same promise as anyio's default: once started, the call is waited for even when the
 caller is cancelled meanwhile, so a caller never outlives what it started (the cancellation
-arrives at its next checkpoint). The read routes stay on anyio: QIDO, many short calls from
-several connections, measured about 10 % slower through this pool (anyio gives each call to the
-thread that went idle last; here any idle thread may take it).
+arrives at its next checkpoint). The read routes that use a thread stay on anyio (QIDO on
+SQLite uses none): many short calls from several connections, QIDO measured about 10 % slower
+through this pool (anyio gives each call to the thread that went idle last; here any idle
+thread may take it).
 """
 
 from __future__ import annotations

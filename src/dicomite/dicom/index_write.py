@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from dicomite.dicom import dicomjson
 from dicomite.dicom.dicomjson import Fragments
 from dicomite.dicom.index import INDEXED, LEVEL_KEYS, InstanceFile, Kind, Level, fold, name_words
-from dicomite.store.db import DriverCursor
+from dicomite.store.db import DriverCursor, insert_sql
 from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
 
 
@@ -194,7 +194,7 @@ def _write_levels(
 
 # The statements below name tables and columns from the table definitions; every value is a
 # bound parameter.
-def _marks(values: Sequence[Any] | dict[str, Any]) -> str:
+def _marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
@@ -207,16 +207,14 @@ def _select_in(db: DriverCursor, table: Table, columns: str, **wanted: list[Any]
 
 def _insert_one(db: DriverCursor, table: Table, values: dict[str, Any]) -> int:
     """Insert a row; its primary key."""
-    sql = f"INSERT INTO {table.name} ({','.join(values)}) VALUES ({_marks(values)}) RETURNING pk"  # noqa: S608
-    (row,) = db.rows(sql, list(values.values()))
+    (row,) = db.rows(insert_sql(table.name, list(values), returning="pk"), list(values.values()))
     return int(row[0])
 
 
 def _insert_many(db: DriverCursor, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert rows that all have the same keys."""
     columns = list(rows[0])
-    sql = f"INSERT INTO {table.name} ({','.join(columns)}) VALUES ({_marks(columns)})"  # noqa: S608
-    db.executemany(sql, [[row[column] for column in columns] for row in rows])
+    db.executemany(insert_sql(table.name, columns), [[row[c] for c in columns] for row in rows])
 
 
 def _update(db: DriverCursor, table: Table, pk: int, values: dict[str, Any]) -> None:

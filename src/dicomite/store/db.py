@@ -174,12 +174,7 @@ class Store:
         times what SQLite spends storing the row.
         """
         columns = list(table.columns)
-        marks = ", ".join("?" for _ in columns)
-        sql = _paramstyle(
-            # names come from the table's metadata, values are bound parameters
-            f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) VALUES ({marks})",  # noqa: S608
-            self.is_sqlite,
-        )
+        sql = _paramstyle(insert_sql(table.name, [c.name for c in columns]), self.is_sqlite)
         values = operator.itemgetter(*(c.name for c in columns))
         dates = [i for i, c in enumerate(columns) if isinstance(c.type, UTCDateTime)]
         params = [self._driver_row(values(row), dates) for row in rows]
@@ -248,6 +243,14 @@ class DriverCursor:
     def timestamp(self, value: datetime) -> Any:
         """``value`` as a ``UTCDateTime`` column stores it."""
         return _sqlite_datetime(value) if self.sqlite else value.astimezone(UTC)
+
+
+def insert_sql(table: str, columns: Sequence[str], returning: str = "") -> str:
+    """``INSERT`` of one row of ``columns`` with ``?`` placeholders. The names come from table
+    definitions, never from requests; every value is a bound parameter."""
+    marks = ",".join("?" * len(columns))
+    sql = f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})"  # noqa: S608
+    return f"{sql} RETURNING {returning}" if returning else sql
 
 
 def _sqlite_datetime(value: datetime) -> str:

@@ -8,6 +8,7 @@ import http.client
 import json
 import re
 import secrets
+import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -61,16 +62,16 @@ async def stow_batches(
     build_first: bool = False,
     on_start: Callable[[], None] | None = None,
 ) -> tuple[StowStats, float]:
-    """POST every batch (one multipart/related request each), `concurrency` in flight.
+    """POST every batch (one multipart/related request each), `concurrency` in flight, each
+    on its own kept-alive HTTP/1.1 connection.
 
     With `build_first`, every request body is read and assembled before the clock starts, so
     the load generator spends its CPU on sending only (as wrk does for the GET kinds) and the
     two cores are left to the server under test; otherwise bodies are built as they are sent
     (for corpora too large to hold in memory). `on_start` runs just before the clock starts."""
-    import aiohttp
-
     stats = StowStats()
     boundary = "dicomite-bench-" + secrets.token_hex(12)
+    url = urllib.parse.urlsplit(server.base)
     headers = {
         **server.headers,
         "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
@@ -83,48 +84,141 @@ async def stow_batches(
             queue.put_nowait(functools.partial(_built, _request_body(batch, boundary)))
         else:
             queue.put_nowait(functools.partial(_request_body, batch, boundary))
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
-    connector = aiohttp.TCPConnector(limit=concurrency)
     if on_start is not None:
         on_start()
     started = time.perf_counter()
     next_report = started + progress_every_s
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def worker() -> None:
         nonlocal next_report
-        while True:
-            try:
-                make = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            count, body = make()
-            t0 = time.perf_counter()
-            async with session.post(f"{server.base}/studies", data=body, headers=headers) as resp:
-                payload = await resp.read()
-                status = resp.status
-            stats.latencies_ms.append((time.perf_counter() - t0) * 1000)
-            failed = stow_failures(status, payload, count)
-            stats.requests += 1
-            stats.instances += count - failed
-            stats.failed_instances += failed
-            stats.bytes += len(body)
-            if failed and stats.first_error is None:
-                stats.first_error = f"HTTP {status}: {payload[:400]!r}"
-            now = time.perf_counter()
-            if progress_every_s and now >= next_report:
-                next_report = now + progress_every_s
-                rate = stats.instances / (now - started)
-                print(
-                    f"  {server.name}: {stats.instances} instances stored"
-                    f" ({rate:.0f}/s, {stats.failed_instances} failed)",
-                    flush=True,
-                )
+        connection = PlainConnection(url.hostname or HOST, url.port or 80)
+        try:
+            while True:
+                try:
+                    make = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                count, body = make()
+                t0 = time.perf_counter()
+                status, payload = await connection.post(f"{url.path}/studies", headers, body)
+                stats.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                failed = stow_failures(status, payload, count)
+                stats.requests += 1
+                stats.instances += count - failed
+                stats.failed_instances += failed
+                stats.bytes += len(body)
+                if failed and stats.first_error is None:
+                    stats.first_error = f"HTTP {status}: {payload[:400]!r}"
+                now = time.perf_counter()
+                if progress_every_s and now >= next_report:
+                    next_report = now + progress_every_s
+                    rate = stats.instances / (now - started)
+                    print(
+                        f"  {server.name}: {stats.instances} instances stored"
+                        f" ({rate:.0f}/s, {stats.failed_instances} failed)",
+                        flush=True,
+                    )
+        finally:
+            connection.close()
 
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, auto_decompress=False
-    ) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return stats, time.perf_counter() - started
+
+
+class PlainConnection:
+    """A minimal HTTP/1.1 client connection (plain TCP, kept alive) for the STOW load.
+
+    The body goes to the socket straight from the prebuilt ``bytes`` (``sock_sendall`` sends
+    slices of it, no copy in Python); aiohttp, used before, cost ~0.25 ms of CPU per instance
+    for the same requests, on the 2 cores the measured server needs. Responses are read with
+    a Content-Length, chunked, or up to the close; a response that says ``Connection: close``
+    (or ends with it) gets a new connection for the next request."""
+
+    READ_BYTES = 64 * 1024
+    TIMEOUT_S = 300.0
+
+    def __init__(self, host: str, port: int) -> None:
+        self.address = (host, port)
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._buffer = b""
+
+    async def post(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        loop = asyncio.get_running_loop()
+        if self._sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await asyncio.wait_for(loop.sock_connect(sock, self.address), 30)
+            self._sock = sock
+        host = f"{self.address[0]}:{self.address[1]}"
+        head = f"POST {target} HTTP/1.1\r\nHost: {host}\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in headers.items()
+        )
+        await loop.sock_sendall(self._sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+        await loop.sock_sendall(self._sock, body)
+        status, fields, payload = await asyncio.wait_for(self._response(), self.TIMEOUT_S)
+        if "close" in fields.get("connection", "").lower():
+            self.close()
+        return status, payload
+
+    async def _response(self) -> tuple[int, dict[str, str], bytes]:
+        head = await self._until(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        fields = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        if "chunked" in fields.get("transfer-encoding", "").lower():
+            return status, fields, await self._chunked()
+        if "content-length" in fields:
+            return status, fields, await self._exactly(int(fields["content-length"]))
+        fields["connection"] = "close"  # delimited by the close (RFC 9112 §6.3)
+        return status, fields, await self._to_close()
+
+    async def _chunked(self) -> bytes:
+        chunks = []
+        while True:
+            size = int((await self._until(b"\r\n")).split(b";")[0], 16)
+            chunks.append(await self._exactly(size))
+            await self._exactly(2)  # the CRLF after the chunk
+            if size == 0:
+                while await self._until(b"\r\n"):  # trailer fields, up to an empty line
+                    pass
+                return b"".join(chunks)
+
+    async def _until(self, delimiter: bytes) -> bytes:
+        while (found := self._buffer.find(delimiter)) < 0:
+            await self._fill()
+        data, self._buffer = self._buffer[:found], self._buffer[found + len(delimiter) :]
+        return data
+
+    async def _exactly(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            await self._fill()
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    async def _to_close(self) -> bytes:
+        try:
+            while True:
+                await self._fill()
+        except ConnectionError:
+            data, self._buffer = self._buffer, b""
+            return data
+
+    async def _fill(self) -> None:
+        assert self._sock is not None
+        data = await asyncio.get_running_loop().sock_recv(self._sock, self.READ_BYTES)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        self._buffer += data
 
 
 def _built(body: tuple[int, bytes]) -> tuple[int, bytes]:

@@ -99,6 +99,22 @@ def test_series_and_instances_levels(writer: httpx.Client, patient: dict[str, st
     assert values(by_modality, "0020000D") == [patient["a"]]
 
 
+def test_modalities_in_study_matches_every_series_and_instance_of_such_a_study(
+    writer: httpx.Client, patient: dict[str, str]
+) -> None:
+    """Below the study level ModalitiesInStudy is still the study's: a CT series of a study
+    that also has an MR series matches MR."""
+    pid = patient["pid"]
+    series = search(writer, "/series", PatientID=pid, ModalitiesInStudy="MR")
+    assert sorted(values(series, "00080060")) == ["CT", "MR"]
+    assert set(values(series, "0020000D")) == {patient["a"]}
+    instances = search(writer, "/instances", PatientID=pid, ModalitiesInStudy="MR")
+    assert len(instances) == 3 and set(values(instances, "0020000D")) == {patient["a"]}
+    both = search(writer, "/series", PatientID=pid, ModalitiesInStudy="CT")
+    assert set(values(both, "0020000D")) == {patient["a"], patient["b"]}
+    assert not search(writer, "/series", PatientID=pid, ModalitiesInStudy="US")
+
+
 def test_paging_and_204(writer: httpx.Client, patient: dict[str, str]) -> None:
     pid = patient["pid"]
     first = search(writer, "/instances", PatientID=pid, limit=3)

@@ -128,7 +128,7 @@ def store_new(
     write lock, and SQLAlchemy's bookkeeping took most of its time."""
     if len({(n.study_uid, n.series_uid, n.sop_uid) for n in batch}) < len(batch):
         return None
-    with DriverCursor(session) as db:
+    with DriverCursor.of(session) as db:
         return _store_new(db, batch, now, replace=replace)
 
 

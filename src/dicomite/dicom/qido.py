@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
-from sqlalchemy import ColumnElement, Select, and_, exists, func, select
-from sqlalchemy.orm import Session
 
 from dicomite.dicom import dicomjson
 from dicomite.dicom.errors import BadRequest
@@ -19,13 +17,13 @@ from dicomite.dicom.index import (
     ADDITIONAL_TAGS,
     BY_KEYWORD,
     DEFAULT_TAGS,
-    MODEL,
     Indexed,
     Kind,
     Level,
     fold,
     name_words,
 )
+from dicomite.store.db import DriverCursor
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 
 MAX_LIMIT, DEFAULT_LIMIT = 200, 100
@@ -134,94 +132,122 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
-def search(session: Session, scope: Scope, query: Query) -> list[dict[str, Any]]:
-    model: Any = {Level.STUDY: DicomStudy, Level.SERIES: DicomSeries,
-                  Level.INSTANCE: DicomInstance}[scope.level]  # fmt: skip
-    columns: list[Any] = [model.pk, DicomStudy.attributes]
-    statement: Select[Any] = select(*columns).select_from(model)
-    if scope.level >= Level.SERIES:
-        statement = statement.add_columns(DicomSeries.attributes)
-    if scope.level == Level.INSTANCE:
-        statement = statement.add_columns(DicomInstance.attributes)
-        statement = statement.join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
-    if scope.level >= Level.SERIES:
-        statement = statement.join(DicomStudy, DicomSeries.study_pk == DicomStudy.pk)
+# The searched tables, each under the alias its level's columns are named with. Names come from
+# the table definitions and ``index.INDEXED``, never from a request; every value is a parameter.
+_STUDIES, _SERIES = DicomStudy.__tablename__, DicomSeries.__tablename__
+_INSTANCES = DicomInstance.__tablename__
+_ALIAS = {Level.STUDY: "s", Level.SERIES: "r", Level.INSTANCE: "i"}
+_FROM = {
+    Level.STUDY: f"{_STUDIES} s",
+    Level.SERIES: f"{_SERIES} r JOIN {_STUDIES} s ON r.study_pk = s.pk",
+    Level.INSTANCE: f"{_INSTANCES} i JOIN {_SERIES} r ON i.series_pk = r.pk"
+    f" JOIN {_STUDIES} s ON r.study_pk = s.pk",
+}
+_STORED = {Level.STUDY: "s.attributes", Level.SERIES: "s.attributes, r.attributes",
+           Level.INSTANCE: "s.attributes, r.attributes, i.attributes"}  # fmt: skip
+
+
+@dataclass
+class _Where:
+    """A search's conditions, ANDed: SQL with ``?`` placeholders, and their values."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        return f" WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+
+
+def search(db: DriverCursor, scope: Scope, query: Query) -> list[dict[str, Any]]:
+    """One page of results, newest first. On the DBAPI cursor: this runs for every QIDO
+    request, and building and compiling SQLAlchemy statements cost more than the query."""
+    where = _Where()
     if scope.study is not None:
-        statement = statement.where(DicomStudy.study_uid == scope.study)
+        where.add("s.study_uid = ?", scope.study)
     if scope.series is not None:
-        statement = statement.where(DicomSeries.series_uid == scope.series)
+        where.add("r.series_uid = ?", scope.series)
     # SQLite compares text by code point, so a wildcard's literal prefix is also a range its
     # indexes can answer; PostgreSQL's collations need not order prefixes that way.
-    by_code_point = session.get_bind().dialect.name == "sqlite"
     for keyword, value in query.filters.items():
-        statement = statement.where(_condition(keyword, value, query.fuzzy, by_code_point))
-    statement = statement.order_by(model.pk.desc()).limit(query.limit).offset(query.offset)
-    rows = session.connection().execute(statement).all()
-    computed = _computed(session, scope.level, [row[0] for row in rows], query)
+        _condition(where, keyword, value, query.fuzzy, by_code_point=db.sqlite)
+    pk = f"{_ALIAS[scope.level]}.pk"
+    rows = db.rows(
+        f"SELECT {pk}, {_STORED[scope.level]} FROM {_FROM[scope.level]}{where.sql()}"  # noqa: S608
+        f" ORDER BY {pk} DESC LIMIT ? OFFSET ?",
+        [*where.params, query.limit, query.offset],
+    )
+    computed = _computed(db, scope.level, [row[0] for row in rows], query)
     returned = _returned_keys(scope, query)
     return [_dataset(scope, returned, row, computed.get(row[0], {})) for row in rows]
 
 
-def _condition(keyword: str, value: str, fuzzy: bool, by_code_point: bool) -> ColumnElement[bool]:
-    if keyword == "ModalitiesInStudy":
+def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_point: bool) -> None:
+    if keyword == "ModalitiesInStudy":  # any series of the result's study
         values = [v.upper() for v in re.split(r"[\\,]", value) if v]
-        return exists().where(
-            DicomSeries.study_pk == DicomStudy.pk, DicomSeries.modality.in_(values)
-        )
+        where.add(f"EXISTS (SELECT 1 FROM {_SERIES} m WHERE m.study_pk = s.pk"  # noqa: S608
+                  f" AND m.modality IN ({_marks(values)}))", *values)  # fmt: skip
+        return
     attribute = BY_KEYWORD[keyword]
-    column: Any = getattr(MODEL[attribute.level], attribute.column)
+    column = f"{_ALIAS[attribute.level]}.{attribute.column}"
     if attribute.kind is Kind.UID:
-        uids: ColumnElement[bool] = column.in_([v for v in re.split(r"[\\,]", value) if v])
-        return uids
-    if attribute.kind is Kind.DATE:
-        return _date_range(column, value, attribute)
-    if attribute.kind is Kind.PERSON:
-        return _person(attribute, value, fuzzy, by_code_point)
-    if attribute.kind is Kind.CODE:
-        return _text(column, value.upper(), by_code_point)
-    return _text(column, value.lower(), by_code_point)
+        uids = [v for v in re.split(r"[\\,]", value) if v]
+        where.add(f"{column} IN ({_marks(uids)})", *uids)
+    elif attribute.kind is Kind.DATE:
+        _date_range(where, column, value, attribute)
+    elif attribute.kind is Kind.PERSON:
+        _person(where, column, value, fuzzy, by_code_point)
+    elif attribute.kind is Kind.CODE:
+        _text(where, column, value.upper(), by_code_point)
+    else:
+        _text(where, column, value.lower(), by_code_point)
 
 
-def _date_range(column: Any, value: str, attribute: Indexed) -> ColumnElement[bool]:
+def _marks(values: list[str]) -> str:
+    """Placeholders for ``IN``; ``NULL`` for none, which nothing equals (as an empty list)."""
+    return ",".join("?" * len(values)) or "NULL"
+
+
+def _date_range(where: _Where, column: str, value: str, attribute: Indexed) -> None:
     low, dash, high = value.partition("-")
     for part in (low, high):
         if part and not _DATE.match(part):
             raise BadRequest(f"'{value[:40]}' is not a date or date range (YYYYMMDD) for "
                              f"{attribute.keyword}.")  # fmt: skip
     if not dash:
-        return column == low  # type: ignore[no-any-return]
+        where.add(f"{column} = ?", low)
+        return
     if not low and not high:
         raise BadRequest(f"The date range '-' for {attribute.keyword} needs at least one end.")
-    conditions = [column.is_not(None)]
+    where.add(f"{column} IS NOT NULL")
     if low:
-        conditions.append(column >= low)
+        where.add(f"{column} >= ?", low)
     if high:
-        conditions.append(column <= high)
-    return and_(*conditions)
+        where.add(f"{column} <= ?", high)
 
 
-def _person(
-    attribute: Indexed, value: str, fuzzy: bool, by_code_point: bool
-) -> ColumnElement[bool]:
-    model: Any = DicomStudy
+def _person(where: _Where, column: str, value: str, fuzzy: bool, by_code_point: bool) -> None:
     parts = name_words(value).split()
     if fuzzy and parts:  # a value without name parts ("^") has nothing to match fuzzily
-        words = getattr(model, f"{attribute.column}_words")
-        return and_(*(words.like(f"% {_escape(w)}%", escape="\\") for w in parts))
-    return _text(getattr(model, attribute.column), fold(value), by_code_point)
+        for word in parts:
+            where.add(f"{column}_words LIKE ? ESCAPE '\\'", f"% {_escape(word)}%")
+        return
+    _text(where, column, fold(value), by_code_point)
 
 
-def _text(column: Any, value: str, by_code_point: bool) -> ColumnElement[bool]:
+def _text(where: _Where, column: str, value: str, by_code_point: bool) -> None:
     """Exact match, or PS3.4 §C.2.2.2.4 wildcard matching with ``*`` and ``?``."""
     if "*" not in value and "?" not in value:
-        return column == value  # type: ignore[no-any-return]
-    pattern = _escape(value).replace("*", "%").replace("?", "_")
-    matches: ColumnElement[bool] = column.like(pattern, escape="\\")
+        where.add(f"{column} = ?", value)
+        return
     prefix = re.split(r"[*?]", value, maxsplit=1)[0]
-    if not by_code_point or not prefix or prefix[-1] == chr(0x10FFFF):
-        return matches
-    after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(column >= prefix, column < after, matches)
+    if by_code_point and prefix and prefix[-1] != chr(0x10FFFF):
+        where.add(f"{column} >= ? AND {column} < ?", prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+    pattern = _escape(value).replace("*", "%").replace("?", "_")
+    where.add(f"{column} LIKE ? ESCAPE '\\'", pattern)
 
 
 def _escape(value: str) -> str:
@@ -229,30 +255,34 @@ def _escape(value: str) -> str:
 
 
 def _computed(
-    session: Session, level: Level, pks: list[int], query: Query
+    db: DriverCursor, level: Level, pks: list[int], query: Query
 ) -> dict[int, dict[str, Any]]:
     wanted = [t for t in COMPUTED[level] if query.include_all or t in query.include]
     if not pks or not wanted:
         return {}
     found: dict[int, dict[str, Any]] = {pk: {} for pk in pks}
+    marks = _marks([str(pk) for pk in pks])
     if level == Level.SERIES:
-        counts = select(DicomInstance.series_pk, func.count()).where(
-            DicomInstance.series_pk.in_(pks)).group_by(DicomInstance.series_pk)  # fmt: skip
-        for pk, count in session.connection().execute(counts):
+        counts = db.rows(f"SELECT series_pk, count(*) FROM {_INSTANCES}"  # noqa: S608
+                         f" WHERE series_pk IN ({marks}) GROUP BY series_pk", pks)  # fmt: skip
+        for pk, count in counts:
             found[pk][dicomjson.tag_key(SERIES_INSTANCE_COUNT)] = {"vr": "IS", "Value": [count]}
         return found
-    study_counts = (
-        select(DicomInstance.study_pk, func.count(), func.count(DicomInstance.series_pk.distinct()))
-        .where(DicomInstance.study_pk.in_(pks))
-        .group_by(DicomInstance.study_pk)
+    study_counts = db.rows(
+        f"SELECT study_pk, count(*), count(DISTINCT series_pk) FROM {_INSTANCES}"  # noqa: S608
+        f" WHERE study_pk IN ({marks}) GROUP BY study_pk",
+        pks,
     )
-    for pk, instances, series in session.connection().execute(study_counts):
+    for pk, instances, series in study_counts:
         found[pk][dicomjson.tag_key(STUDY_INSTANCE_COUNT)] = {"vr": "IS", "Value": [instances]}
         found[pk][dicomjson.tag_key(STUDY_SERIES_COUNT)] = {"vr": "IS", "Value": [series]}
-    modalities = select(DicomSeries.study_pk, DicomSeries.modality).where(
-        DicomSeries.study_pk.in_(pks), DicomSeries.modality.is_not(None)).distinct()  # fmt: skip
+    modalities = db.rows(
+        f"SELECT DISTINCT study_pk, modality FROM {_SERIES}"  # noqa: S608
+        f" WHERE study_pk IN ({marks}) AND modality IS NOT NULL",
+        pks,
+    )
     by_study: dict[int, list[str]] = {}
-    for pk, modality in session.connection().execute(modalities):
+    for pk, modality in modalities:
         by_study.setdefault(pk, []).append(str(modality))
     for pk, values in by_study.items():
         found[pk][dicomjson.tag_key(MODALITIES_IN_STUDY)] = {"vr": "CS", "Value": sorted(values)}

@@ -182,8 +182,8 @@ class _Api:
         return await anyio.to_thread.run_sync(read, *args)
 
     def _search(self, scope: qido.Scope, query: qido.Query) -> list[dict[str, Any]]:
-        with self.service.store.read() as session:
-            return qido.search(session, scope, query)
+        with self.service.store.read_cursor() as cursor:
+            return qido.search(cursor, scope, query)
 
     def _instances(self, params: dict[str, Any]) -> list[index.StoredInstance]:
         with self.service.store.read() as session:

@@ -32,6 +32,7 @@ from dicomite.identity.problems import DirectoryProblem, NotAllowed, NotFound
 from dicomite.portal import notices, sessions
 from dicomite.portal.sessions import SignedIn
 from dicomite.services import Services
+from dicomite.store.db import DriverCursor
 from dicomite.store.tables import Tenant, User
 
 PREFIX = "/portal"
@@ -102,6 +103,11 @@ class Page:
     def read(self) -> Iterator[Session]:
         with self.portal.services.context.store.read() as session:
             yield session
+
+    @contextmanager
+    def read_cursor(self) -> Iterator[DriverCursor]:
+        with self.portal.services.context.store.read_cursor() as cursor:
+            yield cursor
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -116,6 +116,20 @@ class Store:
             yield session
 
     @contextmanager
+    def read_cursor(self) -> Iterator[DriverCursor]:
+        """A read transaction on a pooled DBAPI connection, without a session: for reads on
+        hot paths (QIDO), where a session's setup and teardown cost more than the query."""
+        connection = self.engine.raw_connection()
+        try:
+            with DriverCursor(connection.cursor(), self.is_sqlite) as cursor:
+                if self.is_sqlite:  # autocommit (see _on_connect): one snapshot for all reads
+                    cursor.execute("BEGIN", ())
+                yield cursor
+        finally:
+            connection.rollback()
+            connection.close()
+
+    @contextmanager
     def write(self, *, exclusive: bool = False) -> Iterator[Session]:
         """A transaction that commits when the block ends. ``exclusive`` ones run one at a
         time across every process and host (check-then-insert seeding such as the bootstrap);
@@ -215,14 +229,19 @@ class Store:
 
 
 class DriverCursor:
-    """The DBAPI cursor of a session's transaction, for hot paths of a few statements whose
-    SQLAlchemy bookkeeping (per statement, and per row of an ``executemany``) costs several
-    times what the database spends. SQL is written with ``?`` placeholders."""
+    """A DBAPI cursor, for hot paths of a few statements whose SQLAlchemy bookkeeping (per
+    statement, and per row of an ``executemany``) costs several times what the database
+    spends. SQL is written with ``?`` placeholders."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, cursor: Any, sqlite: bool) -> None:
+        self.sqlite = sqlite
+        self._cursor = cursor
+
+    @classmethod
+    def of(cls, session: Session) -> Self:
+        """The cursor of the session's transaction."""
         connection = session.connection()
-        self.sqlite = connection.dialect.name == "sqlite"
-        self._cursor = connection.connection.cursor()
+        return cls(connection.connection.cursor(), connection.dialect.name == "sqlite")
 
     def __enter__(self) -> Self:
         return self

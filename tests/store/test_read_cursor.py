@@ -1,0 +1,36 @@
+"""``Store.read_cursor``: a read transaction on a pooled DBAPI connection, without a session."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from dicomite.bootstrap import Context
+
+
+def _tenants(context: Context) -> int:
+    with context.store.read() as session:
+        return int(session.execute(text("SELECT count(*) FROM tenants")).scalar_one())
+
+
+def test_reads_share_a_transaction_and_the_connection_goes_back_clean(context: Context) -> None:
+    store = context.store
+    before = _tenants(context)
+    with store.read_cursor() as cursor:
+        assert cursor.rows("SELECT count(*) FROM tenants WHERE id <> ?", ["none"]) == [(before,)]
+        # A write committed meanwhile by another connection: SQLite's read transaction keeps
+        # its snapshot; PostgreSQL's is READ COMMITTED, as every session's is.
+        with store.write() as session:
+            session.execute(
+                text("INSERT INTO tenants (id, domain, display_name, created_at, "
+                     "directory_version) SELECT :id, 'other.example', 'Other', created_at, 0 "
+                     "FROM tenants LIMIT 1"),
+                {"id": "0b5e55ed-0000-4000-8000-000000000001"},
+            )  # fmt: skip
+        seen = before if store.is_sqlite else before + 1
+        assert cursor.rows("SELECT count(*) FROM tenants", []) == [(seen,)]
+    assert _tenants(context) == before + 1
+    # Every pooled connection is back, none left in a transaction that would pin a snapshot.
+    for _ in range(3):
+        with store.read_cursor() as cursor:
+            assert cursor.rows("SELECT count(*) FROM tenants", []) == [(before + 1,)]
+    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -3,17 +3,25 @@ storing its instances one at a time leaves."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from pydicom.uid import generate_uid
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from dicomite.bootstrap import Context
 from dicomite.clock import utcnow
 from dicomite.dicom import index_write, stow_instance, validation
+from dicomite.dicom.blobs import FileSystemBlobStore
 from dicomite.dicom.index_write import NewInstance
+from dicomite.dicom.stow import Part, StowRequest, StowService
+from dicomite.dicom.stow_results import Result
+from dicomite.store.db import Store
 from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
 from tests.fixtures.dicom import make_dataset, to_bytes
 
@@ -115,3 +123,40 @@ def test_a_batch_reports_what_is_already_stored(context: Context) -> None:
         rows = _rows(session)
     assert len(rows["dicom_instances"]) == 2
     assert len(rows["dicom_changes"]) == 2
+
+
+def test_a_batch_meeting_a_concurrent_writer_of_its_new_study_is_stored(
+    context: Context, tmp_path: Path
+) -> None:
+    """Another writer (another worker process) inserts the batch's new study while the batch
+    is being written: on PostgreSQL the batch's insert waits, then violates the unique study
+    UID. That must reach the service as SQLAlchemy's IntegrityError, so that it stores the
+    batch one instance at a time, finding the other writer's study."""
+    study, series = generate_uid(), generate_uid()
+    batch = [_new(study, series) for _ in range(3)]
+    service = StowService(context.store, FileSystemBlobStore(tmp_path), 2**30)
+    request = StowRequest(version=2, study_uid=None, replace=False, base_url="http://x/dicom/v2")
+    parts = [Part(Result(), new) for new in batch]
+    other_began = threading.Event()
+    other = Store(context.store.url)  # its own connections, as another process has
+
+    def other_writer() -> None:
+        with other.write() as session:
+            index_write.store_instance(session, _new(study, series), utcnow(), replace=False)
+            other_began.set()
+            time.sleep(1.0)  # holds the new study's row, uncommitted
+
+    with ThreadPoolExecutor(1) as pool:
+        done = pool.submit(other_writer)
+        assert other_began.wait(30)
+        stored: list[tuple[Part, str | None]] = []
+        service._index(request, parts, stored)
+        done.result(timeout=60)
+    other.dispose()
+    assert [part for part, _ in stored] == parts
+    with context.store.read() as session:
+        count = session.execute(
+            select(func.count()).select_from(DicomInstance).join(DicomStudy)
+            .where(DicomStudy.study_uid == study)
+        ).scalar_one()  # fmt: skip
+    assert count == 4

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from dicomite.bootstrap import Context
 
@@ -34,3 +36,19 @@ def test_reads_share_a_transaction_and_the_connection_goes_back_clean(context: C
         with store.read_cursor() as cursor:
             assert cursor.rows("SELECT count(*) FROM tenants", []) == [(before + 1,)]
     assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_driver_errors_are_raised_as_sqlalchemys(context: Context) -> None:
+    """Callers catch SQLAlchemy's error classes: a driver cursor raises the same ones."""
+    with context.store.read_cursor() as cursor:
+        (tenant,) = cursor.rows("SELECT id FROM tenants", [])
+        with pytest.raises(IntegrityError) as raised:
+            cursor.execute(
+                "INSERT INTO tenants (id, domain, display_name, created_at, directory_version)"
+                " SELECT id, domain, display_name, created_at, 0 FROM tenants WHERE id = ?",
+                [tenant[0]],
+            )
+        assert isinstance(raised.value.orig, context.store.engine.dialect.loaded_dbapi.Error)
+        assert raised.value.hide_parameters  # bound values stay out of logs
+    with context.store.read_cursor() as cursor, pytest.raises(DBAPIError):
+        cursor.rows("SELECT no_such_column FROM tenants", [])

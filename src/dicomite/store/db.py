@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from sqlalchemy import Engine, TableClause, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dicomite.store.tables import UTCDateTime
@@ -121,7 +122,7 @@ class Store:
         hot paths (QIDO), where a session's setup and teardown cost more than the query."""
         connection = self.engine.raw_connection()
         try:
-            with DriverCursor(connection.cursor(), self.is_sqlite) as cursor:
+            with DriverCursor(connection.cursor(), self.engine.dialect) as cursor:
                 if self.is_sqlite:  # autocommit (see _on_connect): one snapshot for all reads
                     cursor.execute("BEGIN", ())
                 yield cursor
@@ -231,17 +232,20 @@ class Store:
 class DriverCursor:
     """A DBAPI cursor, for hot paths of a few statements whose SQLAlchemy bookkeeping (per
     statement, and per row of an ``executemany``) costs several times what the database
-    spends. SQL is written with ``?`` placeholders."""
+    spends. SQL is written with ``?`` placeholders. The driver's errors are raised as
+    SQLAlchemy raises them (``IntegrityError``, ``OperationalError`` …, the driver's error as
+    ``orig``), so callers handle one family of errors whichever way a statement ran."""
 
-    def __init__(self, cursor: Any, sqlite: bool) -> None:
-        self.sqlite = sqlite
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self.sqlite = dialect.name == "sqlite"
         self._cursor = cursor
+        self._dialect = dialect
 
     @classmethod
     def of(cls, session: Session) -> Self:
         """The cursor of the session's transaction."""
         connection = session.connection()
-        return cls(connection.connection.cursor(), connection.dialect.name == "sqlite")
+        return cls(connection.connection.cursor(), connection.dialect)
 
     def __enter__(self) -> Self:
         return self
@@ -250,14 +254,27 @@ class DriverCursor:
         self._cursor.close()
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        self._cursor.execute(_paramstyle(sql, self.sqlite), params)
+        self.execute(sql, params)
         return list(self._cursor.fetchall())
 
     def execute(self, sql: str, params: Sequence[Any]) -> None:
-        self._cursor.execute(_paramstyle(sql, self.sqlite), params)
+        with self._translated(sql):
+            self._cursor.execute(_paramstyle(sql, self.sqlite), params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._cursor.executemany(_paramstyle(sql, self.sqlite), rows)
+        with self._translated(sql):
+            self._cursor.executemany(_paramstyle(sql, self.sqlite), rows)
+
+    @contextmanager
+    def _translated(self, sql: str) -> Iterator[None]:
+        driver_error = self._dialect.loaded_dbapi.Error
+        try:
+            yield
+        except driver_error as error:
+            # Values stay out of the message: they are patients' data.
+            raise DBAPIError.instance(
+                sql, None, error, driver_error, hide_parameters=True, dialect=self._dialect
+            ) from error
 
     def timestamp(self, value: datetime) -> Any:
         """``value`` as a ``UTCDateTime`` column stores it."""

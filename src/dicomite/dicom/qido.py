@@ -4,8 +4,10 @@ conformance statement describes (attributes per level, matching kinds, paging, 2
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,25 +47,29 @@ class Scope:
     study: str | None = None
     series: str | None = None
 
-    def searchable(self) -> set[str]:
+    def searchable(self) -> frozenset[str]:
         """The conformance statement's "Searchable Attributes" table, per resource."""
-        nested = self.study is not None
-        levels = [lv for lv in Level if lv <= self.level]
-        if nested:
-            levels = [lv for lv in levels if lv > Level.STUDY]
-        if self.series is not None:
-            levels = [Level.INSTANCE]
-        names = {a.keyword for a in BY_KEYWORD.values() if a.level in levels}
-        if Level.STUDY in levels:
-            names.add("ModalitiesInStudy")
-        return names
+        return _searchable(self.level, self.study is not None, self.series is not None)
 
-    def returned_levels(self) -> list[Level]:
+    def returned_levels(self) -> tuple[Level, ...]:
         if self.study is None:
-            return [lv for lv in Level if lv <= self.level]
+            return tuple(lv for lv in Level if lv <= self.level)
         if self.level == Level.INSTANCE and self.series is None:
-            return [Level.SERIES, Level.INSTANCE]
-        return [self.level]
+            return (Level.SERIES, Level.INSTANCE)
+        return (self.level,)
+
+
+@functools.cache  # one entry per resource (a handful)
+def _searchable(level: Level, nested: bool, in_series: bool) -> frozenset[str]:
+    levels = [lv for lv in Level if lv <= level]
+    if nested:
+        levels = [lv for lv in levels if lv > Level.STUDY]
+    if in_series:
+        levels = [Level.INSTANCE]
+    names = {a.keyword for a in BY_KEYWORD.values() if a.level in levels}
+    if Level.STUDY in levels:
+        names.add("ModalitiesInStudy")
+    return frozenset(names)
 
 
 @dataclass
@@ -291,19 +297,27 @@ def _computed(
     }
 
 
-def _returned_keys(scope: Scope, query: Query) -> dict[Level, list[str]]:
+def _returned_keys(scope: Scope, query: Query) -> Mapping[Level, Sequence[str]]:
     """Per level returned, the tag keys of the attributes each result carries."""
-    filtered = {BY_KEYWORD[k].tag for k in query.filters if k in BY_KEYWORD}
+    filtered = frozenset(k for k in query.filters if k in BY_KEYWORD)
+    return _keys_of(scope.returned_levels(), filtered, query.include_all, frozenset(query.include))
+
+
+@functools.lru_cache(maxsize=256)  # the same few shapes of query, request after request
+def _keys_of(
+    levels: tuple[Level, ...], filtered: frozenset[str], include_all: bool, include: frozenset[int]
+) -> Mapping[Level, Sequence[str]]:
+    filtered_tags = {BY_KEYWORD[k].tag for k in filtered}
     keys = {}
-    for level in scope.returned_levels():
-        tags = set(DEFAULT_TAGS[level]) | filtered
-        tags |= set(ADDITIONAL_TAGS[level]) if query.include_all else query.include
+    for level in levels:
+        tags = set(DEFAULT_TAGS[level]) | filtered_tags
+        tags |= set(ADDITIONAL_TAGS[level]) if include_all else include
         keys[level] = [dicomjson.tag_key(tag) for tag in sorted(tags)]
     return keys
 
 
 def _dataset(
-    scope: Scope, returned: dict[Level, list[str]], row: Any, computed: dict[str, Any]
+    scope: Scope, returned: Mapping[Level, Sequence[str]], row: Any, computed: dict[str, Any]
 ) -> dict[str, Any]:
     stored = {Level.STUDY: row[1]}
     if scope.level >= Level.SERIES:

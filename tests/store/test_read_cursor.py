@@ -52,3 +52,10 @@ def test_driver_errors_are_raised_as_sqlalchemys(context: Context) -> None:
         assert raised.value.hide_parameters  # bound values stay out of logs
     with context.store.read_cursor() as cursor, pytest.raises(DBAPIError):
         cursor.rows("SELECT no_such_column FROM tenants", [])
+
+
+def test_a_connection_that_breaks_during_a_read_is_not_pooled_again(context: Context) -> None:
+    with context.store.read_cursor() as cursor:
+        cursor._cursor.connection.close()  # as a restarted database server would
+    with context.store.read_cursor() as cursor:
+        assert cursor.rows("SELECT 1", []) == [(1,)]

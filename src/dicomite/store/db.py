@@ -127,7 +127,10 @@ class Store:
                     cursor.execute("BEGIN", ())
                 yield cursor
         finally:
-            connection.rollback()
+            try:
+                connection.rollback()
+            except Exception:  # a broken connection (a restarted server): not pooled again
+                connection.invalidate()
             connection.close()
 
     @contextmanager
@@ -251,7 +254,8 @@ class DriverCursor:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._cursor.close()
+        with suppress(self._dialect.loaded_dbapi.Error):  # of a broken connection: nothing held
+            self._cursor.close()
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         self.execute(sql, params)

@@ -71,7 +71,6 @@ INDEXED: tuple[Indexed, ...] = (
 )
 BY_KEYWORD = {attribute.keyword: attribute for attribute in INDEXED}
 BY_TAG = {attribute.tag: attribute for attribute in INDEXED}
-MODEL = {Level.STUDY: DicomStudy, Level.SERIES: DicomSeries, Level.INSTANCE: DicomInstance}
 
 # What QIDO returns per level (conformance statement, "Search Response"): defaults, and the
 # additional attributes of ``includefield=all``.

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from dicomite.dicom import dicomjson
 from dicomite.dicom.dicomjson import Fragments
 from dicomite.dicom.index import INDEXED, LEVEL_KEYS, InstanceFile, Kind, Level, fold, name_words
-from dicomite.store.db import DriverCursor, insert_sql
+from dicomite.store.db import DriverCursor, insert_sql, placeholders
 from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
 
 
@@ -194,13 +194,11 @@ def _write_levels(
 
 # The statements below name tables and columns from the table definitions; every value is a
 # bound parameter.
-def _marks(values: Sequence[Any]) -> str:
-    return ",".join("?" * len(values))
-
-
 def _select_in(db: DriverCursor, table: Table, columns: str, **wanted: list[Any]) -> list[Any]:
     """Rows whose every named column has one of the values given for it."""
-    where = " AND ".join(f"{column} IN ({_marks(values)})" for column, values in wanted.items())
+    where = " AND ".join(
+        f"{column} IN ({placeholders(len(values))})" for column, values in wanted.items()
+    )
     params = [value for values in wanted.values() for value in values]
     return db.rows(f"SELECT {columns} FROM {table.name} WHERE {where}", params)  # noqa: S608
 

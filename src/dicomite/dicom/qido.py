@@ -25,7 +25,7 @@ from dicomite.dicom.index import (
     fold,
     name_words,
 )
-from dicomite.store.db import DriverCursor
+from dicomite.store.db import DriverCursor, placeholders
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 
 MAX_LIMIT, DEFAULT_LIMIT = 200, 100
@@ -149,8 +149,11 @@ _FROM = {
     Level.INSTANCE: f"{_INSTANCES} i JOIN {_SERIES} r ON i.series_pk = r.pk"
     f" JOIN {_STUDIES} s ON r.study_pk = s.pk",
 }
-_STORED = {Level.STUDY: "s.attributes", Level.SERIES: "s.attributes, r.attributes",
-           Level.INSTANCE: "s.attributes, r.attributes, i.attributes"}  # fmt: skip
+# Each level's result carries the stored attributes of its own level and the levels above.
+_STORED = {
+    level: ", ".join(f"{_ALIAS[above]}.attributes" for above in Level if above <= level)
+    for level in Level
+}
 
 
 @dataclass
@@ -195,13 +198,13 @@ def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_poi
     if keyword == "ModalitiesInStudy":  # any series of the result's study
         values = [v.upper() for v in re.split(r"[\\,]", value) if v]
         where.add(f"EXISTS (SELECT 1 FROM {_SERIES} m WHERE m.study_pk = s.pk"  # noqa: S608
-                  f" AND m.modality IN ({_marks(values)}))", *values)  # fmt: skip
+                  f" AND m.modality IN ({placeholders(len(values))}))", *values)  # fmt: skip
         return
     attribute = BY_KEYWORD[keyword]
     column = f"{_ALIAS[attribute.level]}.{attribute.column}"
     if attribute.kind is Kind.UID:
         uids = [v for v in re.split(r"[\\,]", value) if v]
-        where.add(f"{column} IN ({_marks(uids)})", *uids)
+        where.add(f"{column} IN ({placeholders(len(uids))})", *uids)
     elif attribute.kind is Kind.DATE:
         _date_range(where, column, value, attribute)
     elif attribute.kind is Kind.PERSON:
@@ -210,11 +213,6 @@ def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_poi
         _text(where, column, value.upper(), by_code_point)
     else:
         _text(where, column, value.lower(), by_code_point)
-
-
-def _marks(values: list[str]) -> str:
-    """Placeholders for ``IN``; ``NULL`` for none, which nothing equals (as an empty list)."""
-    return ",".join("?" * len(values)) or "NULL"
 
 
 def _date_range(where: _Where, column: str, value: str, attribute: Indexed) -> None:
@@ -267,7 +265,7 @@ def _computed(
     if not pks or not wanted:
         return {}
     found: dict[int, dict[str, Any]] = {pk: {} for pk in pks}
-    marks = _marks([str(pk) for pk in pks])
+    marks = placeholders(len(pks))
     if level == Level.SERIES:
         counts = db.rows(f"SELECT series_pk, count(*) FROM {_INSTANCES}"  # noqa: S608
                          f" WHERE series_pk IN ({marks}) GROUP BY series_pk", pks)  # fmt: skip

@@ -285,11 +285,16 @@ class DriverCursor:
         return _sqlite_datetime(value) if self.sqlite else value.astimezone(UTC)
 
 
+def placeholders(count: int) -> str:
+    """``count`` ``?`` placeholders for a value list; ``NULL`` for none, which nothing equals
+    (so ``IN ()`` of no values matches nothing, as SQLAlchemy's empty ``in_`` does)."""
+    return ",".join("?" * count) or "NULL"
+
+
 def insert_sql(table: str, columns: Sequence[str], returning: str = "") -> str:
     """``INSERT`` of one row of ``columns`` with ``?`` placeholders. The names come from table
     definitions, never from requests; every value is a bound parameter."""
-    marks = ",".join("?" * len(columns))
-    sql = f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})"  # noqa: S608
+    sql = f"INSERT INTO {table} ({','.join(columns)}) VALUES ({placeholders(len(columns))})"  # noqa: S608
     return f"{sql} RETURNING {returning}" if returning else sql
 
 

@@ -21,7 +21,7 @@ from dicomite.dicom.blobs import FileSystemBlobStore
 from dicomite.dicom.index_write import NewInstance
 from dicomite.dicom.stow import Part, StowRequest, StowService
 from dicomite.dicom.stow_results import Result
-from dicomite.store.db import Store
+from dicomite.store.db import DriverCursor, Store
 from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
 from tests.fixtures.dicom import make_dataset, to_bytes
 
@@ -61,6 +61,12 @@ def _rows(session: Session) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _cursor(session: Session) -> DriverCursor:
+    """A driver cursor in the session's transaction, so that the batch is rolled back too."""
+    connection = session.connection()
+    return DriverCursor(connection.connection.cursor(), connection.dialect)
+
+
 class _RolledBack(Exception):
     pass
 
@@ -92,7 +98,8 @@ def test_a_batch_leaves_the_rows_one_at_a_time_leaves(context: Context) -> None:
     batch.append(_new(new_study, batch[-1].series_uid, StudyDate="20250102"))
 
     def in_one_batch(session: Session) -> None:
-        assert index_write.store_new(session, batch, now, replace=False) == [True] * len(batch)
+        stored = index_write.store_new(_cursor(session), batch, now, replace=False)
+        assert stored == [True] * len(batch)
 
     def one_at_a_time(session: Session) -> None:
         for new in batch:
@@ -115,11 +122,10 @@ def test_a_batch_reports_what_is_already_stored(context: Context) -> None:
         index_write.store_instance(session, stored, now, replace=False)
     fresh = _new(study, series)
     with context.store.write() as session:
-        assert index_write.store_new(session, [stored, fresh], now, replace=False) == [False, True]
+        db = _cursor(session)
+        assert index_write.store_new(db, [stored, fresh], now, replace=False) == [False, True]
         # a replacing batch that meets a stored instance goes one at a time, writing nothing
-        assert (
-            index_write.store_new(session, [_new(study, series), stored], now, replace=True) is None
-        )
+        assert index_write.store_new(db, [_new(study, series), stored], now, replace=True) is None
         rows = _rows(session)
     assert len(rows["dicom_instances"]) == 2
     assert len(rows["dicom_changes"]) == 2

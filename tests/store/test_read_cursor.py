@@ -1,12 +1,17 @@
-"""``Store.read_cursor``: a read transaction on a pooled DBAPI connection, without a session."""
+"""``Store.read_cursor`` and ``Store.write_cursor``: transactions on a pooled DBAPI connection,
+without a session."""
 
 from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from dicomite.bootstrap import Context
+from dicomite.store.db import Store
 
 
 def _tenants(context: Context) -> int:
@@ -59,3 +64,71 @@ def test_a_connection_that_breaks_during_a_read_is_not_pooled_again(context: Con
         cursor._cursor.connection.close()  # as a restarted database server would
     with context.store.read_cursor() as cursor:
         assert cursor.rows("SELECT 1", []) == [(1,)]
+
+
+_OTHER_TENANT = "0b5e55ed-0000-4000-8000-000000000002"
+_COPY_TENANT = (
+    "INSERT INTO tenants (id, domain, display_name, created_at, directory_version)"
+    " SELECT ?, 'other.example', 'Other', created_at, 0 FROM tenants LIMIT 1"
+)
+
+
+def test_a_write_commits_when_its_block_ends(context: Context) -> None:
+    before = _tenants(context)
+    with context.store.write_cursor() as cursor:
+        cursor.execute(_COPY_TENANT, [_OTHER_TENANT])
+        assert _tenants(context) == before  # not committed yet: other connections don't see it
+    assert _tenants(context) == before + 1
+    assert context.store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_write_whose_block_raises_leaves_nothing(context: Context) -> None:
+    before = _tenants(context)
+
+    def failing_write() -> None:
+        with context.store.write_cursor() as cursor:
+            cursor.execute(_COPY_TENANT, [_OTHER_TENANT])
+            raise RuntimeError("the caller failed")
+
+    with pytest.raises(RuntimeError):
+        failing_write()
+    assert _tenants(context) == before
+    with context.store.write_cursor() as cursor:  # the pooled connection is clean
+        cursor.execute(_COPY_TENANT, [_OTHER_TENANT])
+    assert _tenants(context) == before + 1
+
+
+def test_a_failing_commit_is_raised_as_sqlalchemys_error_and_rolls_back(
+    context: Context,
+) -> None:
+    before = _tenants(context)
+
+    def write_breaking_a_deferred_constraint() -> None:
+        with context.store.write_cursor() as cursor:
+            cursor.execute(_COPY_TENANT, [_OTHER_TENANT])
+            cursor.execute(  # a constraint checked at COMMIT, on both databases
+                "CREATE TEMPORARY TABLE nodes (id INTEGER PRIMARY KEY, parent INTEGER"
+                " REFERENCES nodes (id) DEFERRABLE INITIALLY DEFERRED)",
+                [],
+            )
+            cursor.execute("INSERT INTO nodes (id, parent) VALUES (?, ?)", [1, 2])
+
+    with pytest.raises(IntegrityError):
+        write_breaking_a_deferred_constraint()
+    assert _tenants(context) == before
+    assert context.store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_write_takes_sqlites_write_lock_at_begin(tmp_path: Path) -> None:
+    """As the sessions' writes do (``BEGIN IMMEDIATE``): two processes never deadlock upgrading
+    read transactions to writes."""
+    store = Store(f"sqlite:///{tmp_path / 'index.db'}")
+    other = sqlite3.connect(tmp_path / "index.db", timeout=0, isolation_level=None)
+    try:
+        with store.write_cursor(), pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # free again after the commit
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        store.dispose()

@@ -118,23 +118,16 @@ _UPDATE_INSTANCE = update(_INSTANCES).where(_INSTANCES.c.pk == bindparam("b_pk")
 
 
 def store_new(
-    session: Session, batch: Sequence[NewInstance], now: datetime, *, replace: bool
+    db: DriverCursor, batch: Sequence[NewInstance], now: datetime, *, replace: bool
 ) -> list[bool] | None:
     """Index a batch in a handful of statements: per instance, whether it was stored (``False``:
     already stored, 45070). ``None``, having written nothing, when the batch needs
     :func:`store_instance` one by one: it replaces an instance, or holds one twice.
 
-    On the transaction's DBAPI cursor: this runs once per STOW request, holding the database's
-    write lock, and SQLAlchemy's bookkeeping took most of its time."""
+    On a DBAPI cursor (``Store.write_cursor``): this runs once per STOW request, holding the
+    database's write lock, and SQLAlchemy's bookkeeping took most of its time."""
     if len({(n.study_uid, n.series_uid, n.sop_uid) for n in batch}) < len(batch):
         return None
-    with DriverCursor.of(session) as db:
-        return _store_new(db, batch, now, replace=replace)
-
-
-def _store_new(
-    db: DriverCursor, batch: Sequence[NewInstance], now: datetime, *, replace: bool
-) -> list[bool] | None:
     study_uids = sorted({n.study_uid for n in batch})
     studies: dict[str, int] = dict(_select_in(db, _STUDIES, "study_uid, pk", study_uid=study_uids))
     series: dict[tuple[str, str], int] = {}

@@ -227,8 +227,8 @@ class StowService:
         transaction indexed joins ``stored`` at once, whatever happens next."""
         new = [part.new for part in batch if part.new is not None]
         try:
-            with self._write_lock, self._store.write() as session:
-                outcome = index_write.store_new(session, new, utcnow(), replace=request.replace)
+            with self._write_lock, self._store.write_cursor() as db:
+                outcome = index_write.store_new(db, new, utcnow(), replace=request.replace)
         except DBAPIError as error:
             if not isinstance(error, IntegrityError) and _state(error) not in _RETRIED_STATES:
                 raise

@@ -120,15 +120,29 @@ class Store:
     def read_cursor(self) -> Iterator[DriverCursor]:
         """A read transaction on a pooled DBAPI connection, without a session: for reads on
         hot paths (QIDO), where a session's setup and teardown cost more than the query."""
+        with self._driver_transaction("BEGIN") as cursor:  # one snapshot for all reads
+            yield cursor
+
+    @contextmanager
+    def write_cursor(self) -> Iterator[DriverCursor]:
+        """A write transaction on a pooled DBAPI connection, without a session, committed when
+        the block ends (rolled back when it raises): for the STOW index batch, where a
+        session's setup and commit cost as much as the statements."""
+        with self._driver_transaction("BEGIN IMMEDIATE") as cursor:  # see _on_begin
+            yield cursor
+            cursor.commit()
+
+    @contextmanager
+    def _driver_transaction(self, sqlite_begin: str) -> Iterator[DriverCursor]:
         connection = self.engine.raw_connection()
         try:
             with DriverCursor(connection.cursor(), self.engine.dialect) as cursor:
-                if self.is_sqlite:  # autocommit (see _on_connect): one snapshot for all reads
-                    cursor.execute("BEGIN", ())
+                if self.is_sqlite:  # autocommit (see _on_connect): the transaction is ours
+                    cursor.execute(sqlite_begin, ())
                 yield cursor
         finally:
             try:
-                connection.rollback()
+                connection.rollback()  # nothing left to undo after a commit
             except Exception:  # a broken connection (a restarted server): not pooled again
                 connection.invalidate()
             connection.close()
@@ -244,12 +258,6 @@ class DriverCursor:
         self._cursor = cursor
         self._dialect = dialect
 
-    @classmethod
-    def of(cls, session: Session) -> Self:
-        """The cursor of the session's transaction."""
-        connection = session.connection()
-        return cls(connection.connection.cursor(), connection.dialect)
-
     def __enter__(self) -> Self:
         return self
 
@@ -268,6 +276,10 @@ class DriverCursor:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._translated(sql):
             self._cursor.executemany(_paramstyle(sql, self.sqlite), rows)
+
+    def commit(self) -> None:
+        with self._translated("COMMIT"):
+            self._cursor.connection.commit()
 
     @contextmanager
     def _translated(self, sql: str) -> Iterator[None]:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from dicomite import memsearch
 from dicomite.dicom.errors import BadRequest
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -108,7 +109,7 @@ class MultipartReader:
                 return end
             events.append(PartData(bytes(self._buffer)))
             self._buffer.clear()
-        found = data.find(delimiter, position)
+        found = memsearch.find(data, delimiter, position)
         if found >= 0:
             if found > position:
                 events.append(PartData(memoryview(data)[position:found]))

@@ -44,7 +44,8 @@ def find(data: bytes, needle: bytes, start: int = 0) -> int:
     length = len(data) - start
     if _MEMMEM is None or length < MIN_BYTES or not needle or type(data) is not bytes:
         return data.find(needle, start)
-    base = ctypes.cast(data, ctypes.c_void_p).value  # data's own buffer; data outlives the call
+    # data's own buffer (c_char_p does not copy a bytes object), alive while data is
+    base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
     assert base is not None
     at = _MEMMEM(base + start, length, needle, len(needle))
     return -1 if at is None else at - base

@@ -27,8 +27,10 @@ from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, Dicom
 class NewInstance(InstanceFile):
     """A committed blob's instance, checked, on its way to the index.
 
-    Its rows' values are worked out when it is made (in the worker thread that checked it), so
-    that the index transaction, which holds the database's write lock, only sends them."""
+    Its instance row's values are worked out when it is made (in the worker thread that checked
+    it), so that the index transaction, which holds the database's write lock, only sends them.
+    Its study's and series' values are worked out when asked for: a batch writes those of the
+    last instance of each study and series only."""
 
     metadata: Fragments
     # Column values of searchable attributes that passed validation (others stay NULL).
@@ -37,10 +39,7 @@ class NewInstance(InstanceFile):
     _row: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        levels = {level: self._level_columns(level) for level in (Level.STUDY, Level.SERIES)}
-        for level, values in levels.items():
-            values["attributes"] = dicomjson.join(self.metadata, LEVEL_KEYS[level])
-        object.__setattr__(self, "_levels", levels)
+        object.__setattr__(self, "_levels", {})
         object.__setattr__(self, "_row", {
             "sop_class_uid": self.sop_class_uid,
             "transfer_syntax_uid": self.transfer_syntax_uid,
@@ -66,7 +65,11 @@ class NewInstance(InstanceFile):
     def level_values(self, level: Level, now: datetime) -> dict[str, Any]:
         """A study's or series' columns as this instance says (the latest instance wins,
         conformance statement, QIDO "Additional Notes")."""
-        return {**self._levels[level], "updated_at": now}
+        values = self._levels.get(level)
+        if values is None:
+            values = self._levels[level] = self._level_columns(level)
+            values["attributes"] = dicomjson.join(self.metadata, LEVEL_KEYS[level])
+        return {**values, "updated_at": now}
 
     def row(self, now: datetime) -> dict[str, Any]:
         """The instance row's values but its keys (``study_pk``, ``series_pk``, ``sop_uid``)."""

@@ -196,14 +196,14 @@ def search(db: DriverCursor, scope: Scope, query: Query) -> list[dict[str, Any]]
 
 def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_point: bool) -> None:
     if keyword == "ModalitiesInStudy":  # any series of the result's study
-        values = [v.upper() for v in re.split(r"[\\,]", value) if v]
+        values = [v.upper() for v in _listed(value)]
         where.add(f"EXISTS (SELECT 1 FROM {_SERIES} m WHERE m.study_pk = s.pk"  # noqa: S608
                   f" AND m.modality IN ({placeholders(len(values))}))", *values)  # fmt: skip
         return
     attribute = BY_KEYWORD[keyword]
     column = f"{_ALIAS[attribute.level]}.{attribute.column}"
     if attribute.kind is Kind.UID:
-        uids = [v for v in re.split(r"[\\,]", value) if v]
+        uids = _listed(value)
         where.add(f"{column} IN ({placeholders(len(uids))})", *uids)
     elif attribute.kind is Kind.DATE:
         _date_range(where, column, value, attribute)
@@ -213,6 +213,11 @@ def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_poi
         _text(where, column, value.upper(), by_code_point)
     else:
         _text(where, column, value.lower(), by_code_point)
+
+
+def _listed(value: str) -> list[str]:
+    """The values of a list match: separated by backslashes (PS3.18) or commas."""
+    return [v for v in re.split(r"[\\,]", value) if v]
 
 
 def _date_range(where: _Where, column: str, value: str, attribute: Indexed) -> None:
@@ -317,18 +322,15 @@ def _keys_of(
 def _dataset(
     scope: Scope, returned: Mapping[Level, Sequence[str]], row: Any, computed: dict[str, Any]
 ) -> dict[str, Any]:
-    stored = {Level.STUDY: row[1]}
-    if scope.level >= Level.SERIES:
-        stored[Level.SERIES] = row[2]
-    if scope.level == Level.INSTANCE:
-        stored[Level.INSTANCE] = row[3]
+    # the row: pk, then the stored attributes of each level down to the searched one (_STORED)
+    stored = dict(zip(Level, row[1:], strict=False))
     result: dict[str, Any] = {}
     for level, keys in returned.items():
         attributes = json.loads(stored[level] or "{}")
         result |= {key: attributes[key] for key in keys if key in attributes}
-    if scope.study is not None and Level.STUDY not in scope.returned_levels():
+    if scope.study is not None and Level.STUDY not in returned:
         result[dicomjson.tag_key(_T("StudyInstanceUID"))] = dicomjson.uid_element(scope.study)
-    if scope.series is not None and Level.SERIES not in scope.returned_levels():
+    if scope.series is not None and Level.SERIES not in returned:
         result[dicomjson.tag_key(_T("SeriesInstanceUID"))] = dicomjson.uid_element(scope.series)
     result |= computed
     return dict(sorted(result.items()))

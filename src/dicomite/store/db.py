@@ -206,40 +206,11 @@ class Store:
         times what SQLite spends storing the row.
         """
         columns = list(table.columns)
-        sql = _paramstyle(insert_sql(table.name, [c.name for c in columns]), self.is_sqlite)
         values = operator.itemgetter(*(c.name for c in columns))
         dates = [i for i, c in enumerate(columns) if isinstance(c.type, UTCDateTime)]
-        params = [self._driver_row(values(row), dates) for row in rows]
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            if self.is_sqlite:  # the driver connection is in autocommit mode (see _sqlite_engine)
-                cursor.execute("BEGIN IMMEDIATE")
-            cursor.executemany(sql, params)
-            self._finish(connection, cursor, "COMMIT")
-        except BaseException:
-            with suppress(Exception):
-                self._finish(connection, cursor, "ROLLBACK")
-            raise
-        finally:
-            connection.close()
-
-    def _finish(self, connection: Any, cursor: Any, verb: str) -> None:
-        if self.is_sqlite:
-            cursor.execute(verb)
-        elif verb == "COMMIT":
-            connection.commit()
-        else:
-            connection.rollback()
-
-    def _driver_row(self, values: tuple[Any, ...], dates: list[int]) -> tuple[Any, ...]:
-        if not self.is_sqlite:
-            return values
-        row = list(values)
-        for index in dates:
-            if row[index] is not None:
-                row[index] = _sqlite_datetime(row[index])
-        return tuple(row)
+        with self.write_cursor() as db:
+            params = [_with_timestamps(db, values(row), dates) for row in rows]
+            db.executemany(insert_sql(table.name, [c.name for c in columns]), params)
 
     def dispose(self) -> None:
         self._close_probe()
@@ -295,6 +266,15 @@ class DriverCursor:
     def timestamp(self, value: datetime) -> Any:
         """``value`` as a ``UTCDateTime`` column stores it."""
         return _sqlite_datetime(value) if self.sqlite else value.astimezone(UTC)
+
+
+def _with_timestamps(db: DriverCursor, row: tuple[Any, ...], dates: list[int]) -> list[Any]:
+    """``row`` with the values at ``dates`` as their ``UTCDateTime`` columns store them."""
+    values = list(row)
+    for index in dates:
+        if values[index] is not None:
+            values[index] = db.timestamp(values[index])
+    return values
 
 
 def placeholders(count: int) -> str:

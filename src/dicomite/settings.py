@@ -42,6 +42,12 @@ class Settings(BaseSettings):
 
     # STOW request limit (the Azure DICOM service documents 2 GB per request).
     dicom_max_request_bytes: int = Field(default=2 * 1024**3, ge=1)
+    # What one request may inflate: Deflate-decompressed bytes and decoded pixels together.
+    dicom_max_inflated_bytes: int = Field(default=512 * 1024**2, ge=1024**2)
+
+    # Peers whose X-Forwarded-For is believed (comma-separated addresses or CIDR networks);
+    # empty: none, the socket peer is the client address.
+    forwarded_allow_ips: str = ""
 
     access_token_lifetime_seconds: int = Field(default=3599, ge=300, le=86400)
     log_level: str = "info"

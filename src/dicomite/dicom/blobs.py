@@ -277,7 +277,10 @@ class FileSystemBlobStore:
         cutoff = time.time() - older_than_seconds
         removed = 0
         for path in self.temporary_files():
-            modified = path.stat().st_mtime
+            try:
+                modified = path.stat().st_mtime
+            except FileNotFoundError:  # committed or aborted since it was listed: not a leftover
+                continue
             if modified < cutoff:
                 path.unlink(missing_ok=True)
                 removed += 1

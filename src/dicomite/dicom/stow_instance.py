@@ -33,10 +33,10 @@ from dicomite.dicom import dicomjson, rawjson, validation
 from dicomite.dicom.dicomjson import Fragments
 from dicomite.dicom.header import LONG_VRS, Header, Unreadable, meta_uid, overrun, read_header
 from dicomite.dicom.inflate import DEFLATED, CorruptDeflate, InflatedTooLarge, inflate
+from dicomite.dicom.stow_upload import HEAD_BYTES
 
 IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
-HEAD_BYTES = 64 * 1024  # of an inflated copy, for the fast reader (as ``stow_upload``)
 # pydicom leaves values longer than this unread until they are used, so that a length declared
 # past the end of the file is found before it reads (and allocates) that much.
 _DEFER_BYTES = 1024 * 1024
@@ -82,7 +82,7 @@ class Instance:
 
 def from_header(head: bytes, complete: bool, size: int) -> Instance:
     """From the blob's first bytes (all of them when ``complete``); ``header.Unsupported`` when
-    pydicom has to read it."""
+    pydicom has to read it, ``header.Unreadable`` when no one can."""
     header = read_header(head, complete, size)
     top = rawjson.Level(header.elements)
     return Instance(

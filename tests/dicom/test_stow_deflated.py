@@ -17,12 +17,12 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicomite.bootstrap import open_context
 from dicomite.settings import Settings
+from tests.dicom.test_stow_refusals import failures
 from tests.fixtures.dicom import dicom_client, make_dataset, to_bytes, token_for
 from tests.fixtures.directory import Admin
 from tests.fixtures.server import Server, make_server
 
 MIB = 1024**2
-FAILED, REASON, FAILED_ATTRIBUTES, ERROR_COMMENT = "00081198", "00081197", "00741048", "00000902"
 SINGLE_PART = {"Content-Type": "application/dicom", "Accept": "application/dicom+json"}
 AS_STORED = {"Accept": "application/dicom; transfer-syntax=*"}
 LOWERED_LIMIT = 64 * MIB
@@ -81,15 +81,6 @@ def _peak_growth(before: dict[int, tuple[int, int]], after: dict[int, tuple[int,
     return sum(peak - before.get(pid, (0, 0))[0] for pid, (_, peak) in after.items())
 
 
-def _failures(response: httpx.Response) -> list[tuple[int, list[str]]]:
-    items = response.json().get(FAILED, {}).get("Value", [])
-    return [
-        (item[REASON]["Value"][0],
-         [c[ERROR_COMMENT]["Value"][0] for c in item.get(FAILED_ATTRIBUTES, {}).get("Value", [])])
-        for item in items
-    ]  # fmt: skip
-
-
 def _blob_files(server: Server) -> list[Path]:
     return sorted(path for path in (server.data_dir / "blobs").rglob("*") if path.is_file())
 
@@ -128,7 +119,7 @@ def test_a_256_mib_deflated_instance_is_stored_in_bounded_memory(
     growth = _peak_growth(before, _group_memory(server))
     if server.env.get("DICOMITE_DICOM_MAX_INFLATED_BYTES"):
         assert response.status_code == 409, response.text
-        [(reason, comments)] = _failures(response)
+        [(reason, comments)] = failures(response)
         assert reason == 272
         assert comments == [
             f"The dataset, Deflate-compressed (transfer syntax {DeflatedExplicitVRLittleEndian}),"
@@ -152,7 +143,7 @@ def test_a_corrupt_deflate_stream_is_272(writer: httpx.Client) -> None:
     corrupt = data[: _meta_end(data)] + b"\xff" * 1000
     response = writer.post("/studies", content=corrupt, headers=SINGLE_PART)
     assert response.status_code == 409, response.text
-    [(reason, comments)] = _failures(response)
+    [(reason, comments)] = failures(response)
     assert reason == 272
     assert len(comments) == 1 and "not a valid Deflate stream" in comments[0], comments
     assert writer.get("/instances", params={"PatientID": patient}).status_code == 204

@@ -30,14 +30,17 @@ def _encoded(dataset: Dataset, syntax: str) -> bytes:
     return to_bytes(dataset)
 
 
-def _failures(response: httpx.Response) -> list[tuple[int, list[str]]]:
-    """(reason, ErrorComments) of each failed instance."""
-    items = response.json().get(FAILED, {}).get("Value", [])
+def failures(response: httpx.Response) -> list[tuple[int, list[str]]]:
+    """(FailureReason, ErrorComments) of each instance of the FailedSOPSequence."""
     return [
-        (item[REASON]["Value"][0],
-         [c[ERROR_COMMENT]["Value"][0] for c in item.get(FAILED_ATTRIBUTES, {}).get("Value", [])])
-        for item in items
-    ]  # fmt: skip
+        (item[REASON]["Value"][0], _error_comments(item))
+        for item in response.json().get(FAILED, {}).get("Value", [])
+    ]
+
+
+def _error_comments(item: dict[str, Any]) -> list[str]:
+    attributes = item.get(FAILED_ATTRIBUTES, {}).get("Value", [])
+    return [attribute[ERROR_COMMENT]["Value"][0] for attribute in attributes]
 
 
 def _stored_for(client: httpx.Client, patient: str) -> int:
@@ -55,21 +58,28 @@ def _post(client: httpx.Client, data: bytes) -> httpx.Response:
 @pytest.mark.parametrize("syntax", READERS)
 @pytest.mark.parametrize(
     ("keyword", "tag"),
-    [("StudyInstanceUID", "(0020,000d)"), ("SeriesInstanceUID", "(0020,000e)"),
-     ("SOPInstanceUID", "(0008,0018)")],
-)  # fmt: skip
+    [
+        ("StudyInstanceUID", "(0020,000d)"),
+        ("SeriesInstanceUID", "(0020,000e)"),
+        ("SOPInstanceUID", "(0008,0018)"),
+    ],
+)
 @pytest.mark.parametrize("version", [1, 2])
 def test_a_uid_of_two_values_is_43264(
-    writer: httpx.Client, writer_v2: httpx.Client, syntax: str, keyword: str, tag: str,
+    writer: httpx.Client,
+    writer_v2: httpx.Client,
+    syntax: str,
+    keyword: str,
+    tag: str,
     version: int,
-) -> None:  # fmt: skip
+) -> None:
     client = writer if version == 1 else writer_v2
     patient = f"multi-{uuid.uuid4().hex}"
     values = [generate_uid(), generate_uid()]
     dataset = make_dataset(PatientID=patient, **{keyword: values})
     response = _post(client, _encoded(dataset, syntax))
     assert response.status_code == 409, response.text
-    [(reason, comments)] = _failures(response)
+    [(reason, comments)] = failures(response)
     assert reason == 43264
     assert any(tag in c and keyword in c and "2 values" in c for c in comments), comments
     assert "\\".join(values) in comments[0]
@@ -112,16 +122,18 @@ def _at_the_end(syntax: str, patient: str) -> bytes:
 @pytest.mark.parametrize("syntax", READERS)
 @pytest.mark.parametrize(
     ("build", "tag"),
-    [pytest.param(_in_the_middle, "(0021,1010)", id="middle"),
-     pytest.param(_at_the_end, "(0029,1010)", id="end")],
-)  # fmt: skip
+    [
+        pytest.param(_in_the_middle, "(0021,1010)", id="middle"),
+        pytest.param(_at_the_end, "(0029,1010)", id="end"),
+    ],
+)
 def test_an_element_longer_than_the_file_is_272(
     writer: httpx.Client, syntax: str, build: Any, tag: str
 ) -> None:
     patient = f"overrun-{uuid.uuid4().hex}"
     response = _post(writer, build(syntax, patient))
     assert response.status_code == 409, response.text
-    [(reason, comments)] = _failures(response)
+    [(reason, comments)] = failures(response)
     assert reason == 272
     assert len(comments) == 1 and tag in comments[0] and str(LIE) in comments[0], comments
     assert _stored_for(writer, patient) == 0

@@ -267,12 +267,21 @@ class FileSystemBlobStore:
         for path in sorted(self.root.rglob("*.dcm")):
             yield path.relative_to(self.root).as_posix()
 
+    def temporary_files(self) -> Iterator[Path]:
+        """The temporary files of writers, as listed: each may be gone by the time it is seen
+        (committed, that is renamed, or aborted)."""
+        return self.root.rglob(f"*{_TEMPORARY_SUFFIX}")
+
     def sweep_temporary(self, older_than_seconds: float) -> int:
         """Remove temporary files of writers that crashed before committing."""
         cutoff = time.time() - older_than_seconds
         removed = 0
-        for path in self.root.rglob(f"*{_TEMPORARY_SUFFIX}"):
-            if path.stat().st_mtime < cutoff:
+        for path in self.temporary_files():
+            try:
+                modified = path.stat().st_mtime
+            except FileNotFoundError:  # committed or aborted since it was listed: not a leftover
+                continue
+            if modified < cutoff:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed

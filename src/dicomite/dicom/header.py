@@ -7,6 +7,9 @@ the encoding of that transfer syntax and of every encapsulated one (PS3.5 §A.2,
 else — another encoding, a command set, an undefined-length value that is not a sequence, an
 unknown VR, a header cut short — raises :class:`Unsupported`, and the caller reads the blob with
 pydicom as before. The reader stops where ``dcmread(stop_before_pixels=True)`` stops.
+
+A value, sequence or item whose defined length reaches past the end of the file (PS3.5 §7.1.1)
+cannot be read by anyone: :class:`Unreadable`, whose message names the element.
 """
 
 from __future__ import annotations
@@ -36,6 +39,18 @@ class Unsupported(Exception):
     """Not read here; pydicom reads it."""
 
 
+class Unreadable(ValueError):
+    """No reader can read this file; the message says why, in words for the client."""
+
+
+def overrun(tag: int, length: int, remaining: int, what: str = "a value") -> Unreadable:
+    """An element whose defined length reaches past the end of the file."""
+    return Unreadable(
+        f"The element ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {what} of {length} bytes, "
+        f"but only {remaining} bytes of the file follow it: the file is corrupt or cut short."
+    )
+
+
 @dataclass(slots=True)  # not frozen: one is made per element of every instance stored
 class Element:
     tag: int
@@ -53,15 +68,16 @@ class Header:
     pixels: tuple[int, int, str, int | None] | None
 
 
-def read_header(data: bytes, complete: bool) -> Header:
-    """The header in ``data``, the first bytes of the file (all of them when ``complete``)."""
+def read_header(data: bytes, complete: bool, size: int) -> Header:
+    """The header in ``data``, the first bytes of the file (all of them when ``complete``);
+    ``size``: the length of the whole file."""
     if data[128:PREFIX_END] != b"DICM":
         raise Unsupported("no DICM prefix")
     meta, position = _file_meta(data)
     syntax = meta_uid(meta, 0x00020010)
     if not syntax or syntax in OTHER_ENCODINGS:
         raise Unsupported(f"transfer syntax {syntax!r}")
-    reader = _Reader(data, complete)
+    reader = _Reader(data, complete, size)
     elements = reader.dataset(position, len(data), top=True)
     if not elements or elements[0].tag >> 16 <= 2:
         raise Unsupported("an empty dataset, a command set or misplaced meta elements")
@@ -101,11 +117,17 @@ def _file_meta(data: bytes) -> tuple[dict[int, bytes], int]:
 
 
 class _Reader:
-    def __init__(self, data: bytes, complete: bool) -> None:
+    def __init__(self, data: bytes, complete: bool, size: int) -> None:
         self.data = data
         self.complete = complete
+        self.size = size  # of the whole file
         self.pixels: tuple[int, int, str, int | None] | None = None
         self.end = 0  # where the last item of undefined length ended
+
+    def _fits(self, tag: int, position: int, length: int, what: str = "a value") -> None:
+        """Unreadable when ``length`` bytes from ``position`` reach past the end of the file."""
+        if position + length > self.size:
+            raise overrun(tag, length, self.size - position, what)
 
     def _short(self, what: str) -> Unsupported:
         return Unsupported(f"{what} reaches past the bytes read" if not self.complete
@@ -139,13 +161,14 @@ class _Reader:
                 self.pixels = (position, tag, vr, None if length == _UNDEFINED else length)
                 return tuple(elements)
             if vr == "SQ":
-                items, position = self._sequence(value_at, length)
+                items, position = self._sequence(tag, value_at, length)
                 elements.append(Element(tag, vr, b"", value_at, items))
                 continue
             if length == _UNDEFINED:
                 raise Unsupported(f"undefined length {vr} value")
             position = value_at + length
             if position > limit:
+                self._fits(tag, value_at, length)
                 raise self._short("a value")
             elements.append(Element(tag, vr, data[value_at:position], value_at))
         if end < 0 and not top:
@@ -156,28 +179,32 @@ class _Reader:
             raise self._short("the header")
         return tuple(elements)
 
-    def _sequence(self, position: int, length: int) -> tuple[tuple[tuple[Element, ...], ...], int]:
-        """A sequence's items (PS3.5 §7.5) and the position after it."""
+    def _sequence(
+        self, tag: int, position: int, length: int
+    ) -> tuple[tuple[tuple[Element, ...], ...], int]:
+        """The items of sequence ``tag`` (PS3.5 §7.5) and the position after it."""
         data = self.data
         end = -1 if length == _UNDEFINED else position + length
         if end > len(data):
+            self._fits(tag, position, length)
             raise self._short("a sequence")
         items: list[tuple[Element, ...]] = []
         while end < 0 or position < end:
             if len(data) - position < 8:
                 raise self._short("a sequence")
             group, number, item_length = _ITEM_HEAD.unpack_from(data, position)
-            tag = group << 16 | number
+            item_tag = group << 16 | number
             position += 8
-            if tag == _SEQUENCE_END and end < 0:
+            if item_tag == _SEQUENCE_END and end < 0:
                 return tuple(items), position
-            if tag != _ITEM:
-                raise Unsupported(f"{tag:08X} inside a sequence")
+            if item_tag != _ITEM:
+                raise Unsupported(f"{item_tag:08X} inside a sequence")
             if item_length == _UNDEFINED:
                 items.append(self.dataset(position, -1))
                 position = self.end
             else:
                 if position + item_length > len(data):
+                    self._fits(tag, position, item_length, "an item")
                     raise self._short("an item")
                 items.append(self.dataset(position, position + item_length))
                 position += item_length

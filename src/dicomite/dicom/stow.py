@@ -36,6 +36,7 @@ from dicomite.dicom.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from dicomite.dicom.header import Unreadable
 from dicomite.dicom.index_write import Known, NewInstance
 from dicomite.dicom.multipart import MediaType
 from dicomite.dicom.stow_body import DICOM as DICOM  # also what routes and the portal import
@@ -43,6 +44,7 @@ from dicomite.dicom.stow_body import RequestBody
 from dicomite.dicom.stow_instance import Instance
 from dicomite.dicom.stow_results import Reason, Result, response_dataset
 from dicomite.dicom.stow_upload import PartUpload
+from dicomite.settings import Settings
 from dicomite.store.db import Store
 
 DICOM_JSON = "application/dicom+json"
@@ -52,6 +54,7 @@ UNREADABLE = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSEr
 # PostgreSQL's deadlock and serialization failures: the batch is retried one instance at a time.
 _RETRIED_STATES = frozenset({"40P01", "40001"})
 Uids = tuple[str, str, str]
+MAX_INFLATED_BYTES: int = Settings.model_fields["dicom_max_inflated_bytes"].default
 
 
 @dataclass
@@ -93,10 +96,17 @@ class InFlight:
 
 
 class StowService:
-    def __init__(self, store: Store, blobs: BlobStore, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        max_request_bytes: int,
+        max_inflated_bytes: int = MAX_INFLATED_BYTES,
+    ) -> None:
         self._store = store
         self.blobs = blobs
         self.max_bytes = max_request_bytes
+        self.max_inflated_bytes = max_inflated_bytes  # of one deflated instance
         self.in_flight = InFlight()
         # Index writes of this process queue here rather than in SQLite's busy handler, which
         # polls with sleeps of up to 100 ms.
@@ -151,17 +161,22 @@ class StowService:
     def _instance(self, upload: PartUpload, key: str, size: int) -> Instance:
         try:
             return stow_instance.from_header(upload.head, upload.complete, size)
+        except Unreadable:
+            raise
         except Exception:  # the fast reader declines or fails: pydicom decides
             with self.blobs.open(key) as handle:
-                return stow_instance.from_blob(handle, size)
+                return stow_instance.from_blob(handle, size, self.max_inflated_bytes)
 
     def _check(self, request: StowRequest, upload: PartUpload, key: str, size: int) -> Part:
         part = Part(Result())
         result = part.result
         try:
             instance = self._instance(upload, key, size)
+        except Unreadable as error:
+            result.failure, result.comments = Reason.PROCESSING_FAILURE, [str(error)]
+            return part
         except UNREADABLE:
-            result.failure = Reason.PROCESSING_FAILURE
+            result.failure, result.comments = Reason.PROCESSING_FAILURE, [_NOT_READABLE]
             return part
         result.sop_class_uid = instance.uid("SOPClassUID")
         result.sop_uid = instance.uid("SOPInstanceUID")
@@ -283,6 +298,7 @@ def out_of_space(error: BaseException) -> bool:
     return False
 
 
+_NOT_READABLE = "The part cannot be read as a DICOM file (PS3.10)."
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SQLITE_FULL = sqlite3.SQLITE_FULL
 

@@ -4,20 +4,43 @@ Read from the part's first bytes by ``dicom.header`` and ``dicom.rawjson`` when 
 Explicit VR Little Endian and in them (almost always), otherwise from the blob with pydicom. Both
 give the same :class:`Instance` for the same bytes: values as pydicom reads them, metadata as
 ``dicomjson`` writes it.
+
+A Deflated Explicit VR Little Endian dataset (PS3.5 §A.5) is never inflated in memory (pydicom
+would): it is inflated to a temporary file, bounded by the caller's limit, behind a File Meta
+Information naming Explicit VR Little Endian, and that file is read as any other.
+
+Both readers refuse a file in which an element declares more bytes than follow it
+(:class:`header.Unreadable`, naming the element): its later elements, the pixel data among
+them, could never be read.
 """
 
 from __future__ import annotations
 
+import struct
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from pydicom import dcmread
+from pydicom import Dataset, dcmread
+from pydicom.dataelem import RawDataElement
+from pydicom.filereader import read_dataset, read_preamble
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
 from dicomite.dicom import dicomjson, rawjson, validation
 from dicomite.dicom.dicomjson import Fragments
-from dicomite.dicom.header import Header, meta_uid, read_header
+from dicomite.dicom.header import LONG_VRS, Header, Unreadable, meta_uid, overrun, read_header
+from dicomite.dicom.inflate import DEFLATED, CorruptDeflate, InflatedTooLarge, inflate
+from dicomite.dicom.stow_upload import HEAD_BYTES
 
 IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+# pydicom leaves values longer than this unread until they are used, so that a length declared
+# past the end of the file is found before it reads (and allocates) that much.
+_DEFER_BYTES = 1024 * 1024
+_UNDEFINED = 0xFFFFFFFF
 _KEYWORDS = (*validation.CHECKED, "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID",
              "SOPInstanceUID", "NumberOfFrames")  # fmt: skip
 _TAGS = {keyword: dicomjson.keyword_tag(keyword) for keyword in dict.fromkeys(_KEYWORDS)}
@@ -35,8 +58,14 @@ class Instance:
     truncated: bool  # the pixel data's defined length reaches past the end of the blob
 
     def uid(self, keyword: str) -> str | None:
+        """The value as text; several values as DICOM writes them (``a\\b``), which
+        ``validation.check`` refuses."""
         value = self.values.get(keyword)
-        return str(value).rstrip("\x00 ") if value is not None else None
+        if value is None:
+            return None
+        if isinstance(value, MultiValue | list | tuple):
+            return "\\".join(str(item) for item in value).rstrip("\x00 ")
+        return str(value).rstrip("\x00 ")
 
     @property
     def number_of_frames(self) -> int:
@@ -53,8 +82,8 @@ class Instance:
 
 def from_header(head: bytes, complete: bool, size: int) -> Instance:
     """From the blob's first bytes (all of them when ``complete``); ``header.Unsupported`` when
-    pydicom has to read it."""
-    header = read_header(head, complete)
+    pydicom has to read it, ``header.Unreadable`` when no one can."""
+    header = read_header(head, complete, size)
     top = rawjson.Level(header.elements)
     return Instance(
         values=_values(top),
@@ -65,10 +94,93 @@ def from_header(head: bytes, complete: bool, size: int) -> Instance:
     )
 
 
-def from_blob(handle: BinaryIO, size: int) -> Instance:
-    """With pydicom, as every instance was read before ``dicom.header``."""
-    dataset = dcmread(handle, stop_before_pixels=True)
-    truncated = _pixel_data_truncated(handle, dataset, size)
+def from_blob(handle: BinaryIO, size: int, max_inflated: int) -> Instance:
+    """With pydicom, as every instance was read before ``dicom.header``; a deflated dataset
+    from its inflated copy (at most ``max_inflated`` bytes, else :class:`Unreadable`)."""
+    meta = _file_meta(handle)
+    if meta.get("TransferSyntaxUID") == DEFLATED:
+        with _inflated_copy(handle, meta, max_inflated) as (copy, copy_size):
+            instance = _from_file(copy, copy_size)
+        instance.transfer_syntax_uid = DEFLATED
+        return instance
+    handle.seek(0)
+    return _read_with_pydicom(handle, size)
+
+
+def _file_meta(handle: BinaryIO) -> Dataset:
+    """The File Meta Information as ``dcmread`` reads it (``filereader._read_file_meta_info``:
+    Explicit VR, or Implicit VR when its first element cannot be read so), so that a dataset
+    it would call deflated, and inflate in memory, is never handed to it."""
+    read_preamble(handle, False)
+    start = handle.tell()
+    meta = read_dataset(handle, False, True, stop_when=_not_file_meta)
+    if len(meta):
+        try:
+            meta[min(meta.keys())]
+        except NotImplementedError:
+            handle.seek(start)
+            meta = read_dataset(handle, True, True, stop_when=_not_file_meta)
+    return meta
+
+
+def _not_file_meta(tag: BaseTag, _vr: str | None, _length: int) -> bool:
+    return tag >> 16 != 2
+
+
+@contextmanager
+def _inflated_copy(handle: BinaryIO, meta: Dataset, limit: int) -> Iterator[tuple[BinaryIO, int]]:
+    """A temporary Part 10 file: the File Meta Information (Explicit VR Little Endian), then the
+    dataset inflated from ``handle``, which is at its start; and its size."""
+    with tempfile.TemporaryFile() as copy:
+        copy.write(bytes(128) + b"DICM" + _explicit_meta(meta.get("MediaStorageSOPClassUID")))
+        try:
+            inflate(handle, copy, limit)
+        except InflatedTooLarge:
+            raise Unreadable(
+                f"The dataset, Deflate-compressed (transfer syntax {DEFLATED}), inflates to "
+                f"more than this server's limit of {limit} bytes ({limit / 1024**2:g} MiB)."
+            ) from None
+        except CorruptDeflate as error:
+            raise Unreadable(
+                f"The dataset is not a valid Deflate stream (transfer syntax {DEFLATED}): {error}."
+            ) from None
+        size = copy.tell()
+        copy.seek(0)
+        yield copy, size
+
+
+def _explicit_meta(media_sop_class: object) -> bytes:
+    """File Meta Information naming Explicit VR Little Endian, and the SOP class if given."""
+    elements = b""
+    if media_sop_class is not None:
+        elements += _meta_uid(0x0002, str(media_sop_class))
+    elements += _meta_uid(0x0010, EXPLICIT_LITTLE_ENDIAN)
+    group_length = struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(elements))
+    return group_length + elements
+
+
+def _meta_uid(element: int, uid: str) -> bytes:
+    value = uid.encode("ascii", "replace")
+    value += b"\x00" * (len(value) % 2)  # PS3.5 §6.2: UIDs are padded with NUL to even length
+    return struct.pack("<HH2sH", 0x0002, element, b"UI", len(value)) + value
+
+
+def _from_file(handle: BinaryIO, size: int) -> Instance:
+    """The fast reader on the file's first bytes, pydicom when it declines (as STOW does)."""
+    head = handle.read(HEAD_BYTES)
+    try:
+        return from_header(head, len(head) == size, size)
+    except Unreadable:
+        raise
+    except Exception:  # declined or failed: pydicom decides
+        handle.seek(0)
+        return _read_with_pydicom(handle, size)
+
+
+def _read_with_pydicom(handle: BinaryIO, size: int) -> Instance:
+    dataset = dcmread(handle, stop_before_pixels=True, defer_size=_DEFER_BYTES)
+    truncated = _pixel_data_truncated(handle, dataset, size)  # where pydicom stopped: first
+    _check_lengths(handle, dataset, size)
     meta = getattr(dataset, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID", IMPLICIT_LITTLE_ENDIAN) if meta else None
     media = meta.get("MediaStorageSOPClassUID") if meta is not None else None
@@ -79,6 +191,34 @@ def from_blob(handle: BinaryIO, size: int) -> Instance:
         fragments=dicomjson.fragments(dataset),
         truncated=truncated,
     )
+
+
+def _check_lengths(handle: BinaryIO, dataset: Dataset, size: int) -> None:
+    """Unreadable when an element read by pydicom declares a value reaching past the end of the
+    file (pydicom reads what there is, and the rest of the file into that value)."""
+    for tag in dataset.keys():  # noqa: SIM118 - iterating a Dataset reads its elements
+        element = dataset.get_item(tag, keep_deferred=True)
+        if isinstance(element, RawDataElement):
+            at, length = element.value_tell, element.length
+        elif element.VR != "SQ" and element.file_tell is not None:  # converted while reading
+            at = element.file_tell
+            length = _length_field(handle, at, element.VR, dataset)
+        else:
+            at, length = 0, 0
+        if length != _UNDEFINED and at + length > size:
+            raise overrun(tag, length, max(0, size - at))
+        if element.VR == "SQ":
+            for item in dataset[tag].value or ():  # read from the value checked above
+                _check_lengths(handle, item, size)
+
+
+def _length_field(handle: BinaryIO, value_at: int, vr: str, dataset: Dataset) -> int:
+    """The declared length of an element pydicom has already converted (it converts Specific
+    Character Set as it reads): the field just before its value (PS3.5 §7.1)."""
+    implicit, little = dataset.original_encoding
+    width = 4 if implicit or vr in LONG_VRS else 2
+    handle.seek(value_at - width)
+    return int.from_bytes(handle.read(width), "little" if little else "big")
 
 
 def _values(top: rawjson.Level) -> dict[str, Any]:

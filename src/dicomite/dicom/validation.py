@@ -58,9 +58,8 @@ def check(values: Mapping[str, Any]) -> Checked:
             elif value is not None and not _valid_text(value, 64):
                 checked.errors.append(f"{_label(keyword)} - Content \"{value[:80]}\" "
                                       "does not validate VR LO")  # fmt: skip
-        elif not valid_uid(value):
-            shown = "missing" if value is None else f'"{value[:80]}" is not a valid UID'
-            checked.errors.append(f"{_label(keyword)} - {shown}")
+        elif problem := _uid_problem(keyword, values.get(keyword)):
+            checked.errors.append(f"{_label(keyword)} - {problem}")
     for attribute in INDEXED:
         if attribute.kind is Kind.UID or attribute.keyword not in values:
             continue
@@ -73,6 +72,18 @@ def check(values: Mapping[str, Any]) -> Checked:
         else:
             checked.columns[attribute.column] = value
     return checked
+
+
+def _uid_problem(keyword: str, value: Any) -> str | None:
+    """Why a required UID is refused. Several values (``a\\b``) are: the instance could never
+    be found by them again."""
+    if isinstance(value, MultiValue | list | tuple) and len(value) > 1:
+        shown = "\\".join(str(item) for item in value)[:200]  # two UIDs of 64 characters
+        return f'{keyword} has {len(value)} values ("{shown}"); a UID attribute takes exactly one'
+    text = _text(value)
+    if valid_uid(text):
+        return None
+    return "missing" if text is None else f'"{text[:80]}" is not a valid UID'
 
 
 @functools.lru_cache(maxsize=4096)  # a study's values recur in each of its instances

@@ -126,11 +126,12 @@ _PROBLEMS: dict[type[DirectoryProblem], type[GraphError]] = {
     NotFound: ResourceNotFound,
     # Graph reports duplicates (identifierUris, credentials) as 400 Request_BadRequest.
     Conflict: InvalidRequest,
-    NotAllowed: Forbidden,
 }
 
 
 def from_problem(problem: DirectoryProblem) -> GraphError:
+    if isinstance(problem, NotAllowed):
+        return Forbidden()  # Graph's one sentence for every Authorization_RequestDenied
     for kind, error in _PROBLEMS.items():
         if isinstance(problem, kind):
             return error(problem.message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from dicomite.bootstrap import Context
 from tests.cli.conftest import Cli, unique
 
 
@@ -20,8 +21,8 @@ def test_create_prints_the_three_ids_and_creates_the_service_principal(cli: Cli)
     assert shown["servicePrincipalId"]
 
 
-def test_create_json_and_identifier_uris(cli: Cli) -> None:
-    uri = f"api://{uuid.uuid4()}"
+def test_create_json_and_identifier_uris(cli: Cli, context: Context) -> None:
+    uri = f"api://{context.tenant_id}/{unique('api')}"
     created = cli.json("app", "create", unique("api"), "--identifier-uri", uri)
     assert created["identifierUris"] == [uri]
     uuid.UUID(created["appId"])

@@ -129,9 +129,12 @@ def test_a_caller_holding_every_role_of_the_target_may_change_it(
     target = _app_with_roles(graph, "assigns", APP_ROLE_ASSIGNMENT_READWRITE_ALL)
     added = graph.post(f"/applications/{target['id']}/addPassword", json={})
     assert added.status_code == 200, added.text  # the bootstrap client holds every Graph role
-    assert graph.post(
-        f"/applications/{target['id']}/removePassword", json={"keyId": added.json()["keyId"]}
-    ).status_code == 204
+    assert (
+        graph.post(
+            f"/applications/{target['id']}/removePassword", json={"keyId": added.json()["keyId"]}
+        ).status_code
+        == 204
+    )
 
     peer = _app_with_roles(graph, "peer", APPLICATION_READWRITE_ALL)
     assert writer.post(f"/applications/{peer['id']}/addPassword", json={}).status_code == 200
@@ -177,9 +180,7 @@ def test_consent_to_a_privileged_app_needs_its_roles(
     assert after["value"] == held["value"]
 
 
-def test_granting_a_graph_role_needs_that_role(
-    graph: httpx.Client, assigner: httpx.Client
-) -> None:
+def test_granting_a_graph_role_needs_that_role(graph: httpx.Client, assigner: httpx.Client) -> None:
     """Otherwise the assigner gives its own second app Application.ReadWrite.All."""
     plain = create_app(graph, prefix="plain")
     principal = create_principal(graph, plain)

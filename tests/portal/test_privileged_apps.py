@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dicomite.identity import credentials, policy
+from dicomite.identity import consent, credentials, principals
 from dicomite.identity.builtin import APPLICATION_READWRITE_ALL, DICOM_APP_ID, GRAPH_APP_ID
 from tests.fixtures.directory import GRAPH_SCOPE, Admin, make_certificate
 from tests.fixtures.server import Server
@@ -88,7 +88,11 @@ def test_application_administrator_cannot_change_the_bootstrap_clients_permissio
     after = stored_app(admin, server.client_id)
     assert after.required_resource_access == bootstrap.required_resource_access
     with admin.context.store.read() as session:  # its consent was not revoked either
-        held = policy.graph_roles_held(session, after)
+        tenant = admin.context.tenant_id
+        client = principals.service_principal_for_app(session, tenant, server.client_id)
+        graph = principals.service_principal_for_app(session, tenant, GRAPH_APP_ID)
+        assert client is not None and graph is not None
+        held = set(consent.granted_role_values(session, client.id, graph))
     assert held == {"Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"}
 
 

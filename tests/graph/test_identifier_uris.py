@@ -170,3 +170,13 @@ def test_built_in_apis_keep_their_uris(graph: httpx.Client) -> None:
     ):
         sp = graph.get(f"/servicePrincipals(appId='{app_id}')").json()
         assert uri in sp["servicePrincipalNames"]
+
+
+def test_an_unparsable_uri_is_a_bad_request_not_a_500(graph: httpx.Client) -> None:
+    app = create_app(graph)
+    for body in ({"identifierUris": ["https://[dicomite.localhost/x"]},
+                 {"web": {"redirectUris": ["https://[::1/cb"]}}):  # fmt: skip
+        response = graph.patch(f"/applications/{app['id']}", json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "Request_BadRequest"
+        assert "must be an absolute" in response.json()["error"]["message"]

@@ -52,9 +52,13 @@ def _check_list(value: Any, what: str) -> Sequence[Any]:
 def _check_uri(value: Any, what: str, schemes: set[str]) -> str:
     text = _check_text(value, what, 512, required=True)
     assert text is not None
-    parts = urlsplit(text)
+    refusal = InvalidInput(f"{what} '{text[:80]}' must be an absolute {'/'.join(schemes)} URI.")
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed IPv6 literal, "https://[x"
+        raise refusal from None
     if parts.scheme.lower() not in schemes or not parts.netloc or any(c.isspace() for c in text):
-        raise InvalidInput(f"{what} '{text[:80]}' must be an absolute {'/'.join(schemes)} URI.")
+        raise refusal
     return text
 
 

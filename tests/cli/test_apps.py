@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from dicomite.bootstrap import Context
 from tests.cli.conftest import Cli, unique
 
 
@@ -20,12 +21,36 @@ def test_create_prints_the_three_ids_and_creates_the_service_principal(cli: Cli)
     assert shown["servicePrincipalId"]
 
 
-def test_create_json_and_identifier_uris(cli: Cli) -> None:
-    uri = f"api://{uuid.uuid4()}"
+def test_create_json_and_identifier_uris(cli: Cli, context: Context) -> None:
+    uri = f"api://{context.tenant_id}/{unique('api')}"
     created = cli.json("app", "create", unique("api"), "--identifier-uri", uri)
     assert created["identifierUris"] == [uri]
     uuid.UUID(created["appId"])
     assert created["servicePrincipalId"]
+
+
+def test_create_refuses_another_apps_identifier_uri(cli: Cli, context: Context) -> None:
+    """Entra's identifier-URI rule, as in Graph and the portal (issue 13, item 5)."""
+    other = cli.create()
+    uri = f"api://{other['appId']}"
+    name = unique("squat")
+    message = cli.fails("app", "create", name, "--identifier-uri", uri)
+    assert "must use a verified domain of the organization or its subdomain" in message
+    assert f"api://{context.tenant_id}/{{name}}" in message  # what it may use instead
+    assert not [a for a in cli.json("app", "list") if a["displayName"] == name]
+
+
+def test_the_operator_changes_the_bootstrap_clients_credentials_and_permissions(cli: Cli) -> None:
+    """The console is the deployment's operator: privileged apps are theirs to change."""
+    bootstrap = "Dicomite bootstrap management client"
+    added = cli.json("app", "secret", "add", bootstrap)
+    cli.ok("app", "secret", "remove", bootstrap, added["keyId"])
+    cli.ok("app", "permission", "add", bootstrap, "--api", "dicom", "--permission", "Dicom.Read")
+    cli.ok("app", "consent", bootstrap)
+    shown = cli.json("app", "show", bootstrap)
+    assert {p["value"] for p in shown["requiredPermissions"] if p["granted"]} >= {
+        "Dicom.Read", "Application.ReadWrite.All",
+    }  # fmt: skip
 
 
 def test_create_refuses_a_bad_identifier_uri_with_a_message(cli: Cli) -> None:

@@ -124,9 +124,9 @@ def test_patch_and_delete(graph: httpx.Client) -> None:
     assert graph.get(f"/applications/{app['id']}").status_code == 404
 
 
-def test_duplicate_identifier_uri_is_a_bad_request(graph: httpx.Client) -> None:
+def test_duplicate_identifier_uri_is_a_bad_request(graph: httpx.Client, server: Server) -> None:
     first = create_app(graph)
-    uri = f"api://{first['appId']}"
+    uri = f"api://{server.tenant_id}/{unique('shared').replace(' ', '-')}"
     patched = graph.patch(f"/applications/{first['id']}", json={"identifierUris": [uri]})
     assert patched.status_code == 204
     second = create_app(graph)  # no service principal on either side: still refused

@@ -143,3 +143,40 @@ def test_require_variants_pass_when_allowed() -> None:
     policy.require_grant_consent(admin, api(GRAPH_APP_ID))
     policy.require_read_dicom(admin)
     policy.require_write_dicom(admin)
+
+
+# --- privileged applications (issue 13, item 4) ------------------------------------------------
+
+WRITE_ALL, ASSIGN_ALL = "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"
+BOOTSTRAP_ROLES = frozenset({WRITE_ALL, ASSIGN_ALL})
+
+
+@pytest.mark.parametrize(
+    ("actor", "allowed"),
+    [
+        (person(GA), True),
+        (person(GA, enabled=False), False),
+        (person(APP_ADMIN), False),
+        (person(DEVELOPER), False),
+        (policy.ApiCaller(frozenset({WRITE_ALL})), False),
+        (policy.ApiCaller(frozenset({ASSIGN_ALL})), False),
+        (policy.ApiCaller(BOOTSTRAP_ROLES), True),
+        (policy.OPERATOR, True),
+    ],
+)
+def test_who_may_change_an_app_holding_graph_roles(actor: policy.Actor, allowed: bool) -> None:
+    assert policy.may_change_access(actor, BOOTSTRAP_ROLES) is allowed
+
+
+@pytest.mark.parametrize(
+    "actor", [person(APP_ADMIN), person(DEVELOPER), policy.ApiCaller(frozenset())]
+)
+def test_apps_without_graph_roles_are_not_privileged(actor: policy.Actor) -> None:
+    assert policy.may_change_access(actor, frozenset())
+
+
+def test_read_write_includes_read() -> None:
+    writer = policy.ApiCaller(frozenset({WRITE_ALL}))
+    assert policy.may_change_access(writer, frozenset({"Application.Read.All"}))
+    reader = policy.ApiCaller(frozenset({"Application.Read.All"}))
+    assert not policy.may_change_access(reader, frozenset({WRITE_ALL}))

@@ -90,7 +90,7 @@ def test_token_by_app_id_has_app_id_audience(server: Server, reader: RegisteredA
 
 def test_v2_claims_when_resource_asks_for_v2(server: Server, admin: Admin) -> None:
     api = admin.register(secret=False)
-    uri = f"api://{uuid.uuid4()}"
+    uri = f"api://{server.tenant_id}/things-{uuid.uuid4().hex}"
     admin.expose_api(api.app_id, uri, version=2, roles=["Things.Read"])
     client = admin.register(roles=("Things.Read",), api=uri)
     token = token_for(server, client, uri, version=1)["access_token"]

@@ -59,14 +59,15 @@ def test_permissions_show_admin_consented_roles_and_delegated_grants(
     client_app = register(admin, "Uploader")
     app_id = consent_to_dicom(portal_context, client_app)
     api = register(admin, "Reports API")
+    reports_uri = f"api://{portal_context.tenant_id}/reports"
     admin.submit(
         f"/portal/apps/{api}/expose/scopes/new",
         {"value": "Reports.Read", "type": "User", "admin_name": "Read reports",
-         "state": "enabled", "identifier_uri": "api://reports"},
+         "state": "enabled", "identifier_uri": reports_uri},
     )  # fmt: skip
     with portal_context.store.write() as session:
         client = principals.service_principal_for_app(session, portal_context.tenant_id, app_id)
-        reports = principals.find_resource(session, portal_context.tenant_id, "api://reports")
+        reports = principals.find_resource(session, portal_context.tenant_id, reports_uri)
         assert client is not None and reports is not None
         consent.grant_delegated(session, client, reports, ["Reports.Read"])
 

@@ -67,7 +67,7 @@ def test_application_id_uri_suggests_api_app_id_and_saves(
     [
         ("not a uri", "must be an absolute"),
         ("", "must be a non-empty string"),
-        ("https://dicom.healthcareapis.azure.com", "already exists"),
+        ("https://dicom.healthcareapis.azure.com", "must use a verified domain"),
     ],
 )
 def test_invalid_identifier_uri_is_refused_with_the_reason(
@@ -112,7 +112,7 @@ def test_scope_value_with_spaces_is_refused_and_the_form_keeps_the_input(
     app = register(admin)
     response = admin.submit(
         f"/portal/apps/{app}/expose/scopes/new",
-        scope_form(value="Read studies", identifier_uri="api://studies"),
+        scope_form(value="Read studies", identifier_uri="https://studies.dicomite.localhost"),
     )
     assert response.status_code == 400
     assert "must not contain spaces" in response.text
@@ -201,7 +201,9 @@ def test_user_supplied_text_is_escaped(signed_in: SignedIn) -> None:
     app = register(admin)
     admin.submit(
         f"/portal/apps/{app}/expose/scopes/new",
-        scope_form(admin_name=XSS, admin_description=XSS, identifier_uri="api://xss"),
+        scope_form(
+            admin_name=XSS, admin_description=XSS, identifier_uri="https://dicomite.localhost/xss"
+        ),
     )
     page = admin.submit(
         f"/portal/apps/{app}/expose/roles/new", role_form(display_name=XSS, description=XSS)

@@ -219,7 +219,7 @@ def test_delegated_permissions_of_a_custom_api(
     with portal_context.store.write() as session:
         app = directory.get_application(session, portal_context.tenant_id, api)
         directory.update_application(
-            session, app, identifier_uris=["api://reports"], oauth2_permission_scopes=[scope]
+            session, app, identifier_uris=[f"api://{app.app_id}"], oauth2_permission_scopes=[scope]
         )
         api_app_id = app.app_id
     client = register_app(admin)

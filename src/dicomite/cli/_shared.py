@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from dicomite.bootstrap import Context, prepare
 from dicomite.cli.console import console, errors, reported_errors
 from dicomite.cli.options import DatabaseUrl, DataDir, build_settings
-from dicomite.identity import directory
+from dicomite.identity import directory, policy
 from dicomite.store.tables import Application, Tenant
 
 __all__ = ["AppRef", "AsJson", "DataDir", "DatabaseUrl", "escape"]
@@ -45,6 +45,14 @@ def tenant_of(session: Session, context: Context) -> Tenant:
 
 def find_app(session: Session, context: Context, reference: str) -> Application:
     return directory.application_by_reference(session, context.tenant_id, reference)
+
+
+def find_app_to_change(session: Session, context: Context, reference: str) -> Application:
+    """An app whose credentials, permissions or consent a command changes. The console's
+    operator passes ``policy.require_access_change`` for every app, privileged ones included."""
+    application = find_app(session, context, reference)
+    policy.require_access_change(session, policy.OPERATOR, application)
+    return application
 
 
 def fail(message: str) -> NoReturn:

@@ -19,6 +19,7 @@ from dicomite.cli._shared import (
     escape,
     fail,
     find_app,
+    find_app_to_change,
     id_column,
     iso,
     print_json,
@@ -126,7 +127,7 @@ def add_secret(
     now = utcnow()
     end = expiry(expires, now)
     with deployment(data_dir, database_url) as context, context.store.write() as session:
-        application = find_app(session, context, app)
+        application = find_app_to_change(session, context, app)
         new = credentials.add_password(
             session, application, context.protection, now, display_name=description, end=end
         )
@@ -160,7 +161,7 @@ def remove_secret(
 ) -> None:
     """Delete a client secret; tokens can no longer be requested with it."""
     with deployment(data_dir, database_url) as context, context.store.write() as session:
-        credentials.remove_password(session, find_app(session, context, app), key_id)
+        credentials.remove_password(session, find_app_to_change(session, context, app), key_id)
     say(f"Client secret {escape(key_id)} removed.")
 
 
@@ -185,7 +186,7 @@ def add_cert(
         fail(f"Cannot read {file}: {exc.strerror or exc}")
     with deployment(data_dir, database_url) as context, context.store.write() as session:
         cert = credentials.add_certificate(
-            session, find_app(session, context, app), data, display_name=description
+            session, find_app_to_change(session, context, app), data, display_name=description
         )
     row = cert_row(cert, utcnow())
     if as_json:
@@ -215,5 +216,5 @@ def remove_cert(
 ) -> None:
     """Delete a certificate credential."""
     with deployment(data_dir, database_url) as context, context.store.write() as session:
-        credentials.remove_certificate(session, find_app(session, context, app), key_id)
+        credentials.remove_certificate(session, find_app_to_change(session, context, app), key_id)
     say(f"Certificate {escape(key_id)} removed.")

@@ -19,6 +19,7 @@ from dicomite.cli._shared import (
     deployment,
     escape,
     find_app,
+    find_app_to_change,
     print_json,
     say,
     show_rows,
@@ -78,7 +79,7 @@ def _locate(
     session: Session, context: Context, app: str, api: str, permission: str, kind: PermissionType
 ) -> tuple[Application, ServicePrincipal, dict[str, Any]]:
     """The application, the API and the permission a command names."""
-    application = find_app(session, context, app)
+    application = find_app_to_change(session, context, app)
     resource = resolve_api(session, context.tenant_id, api)
     return application, resource, consent.find_permission(resource, permission, kind.kind)
 
@@ -138,7 +139,7 @@ def consent_command(
 ) -> None:
     """Grant admin consent for every configured permission (or --revoke it)."""
     with deployment(data_dir, database_url) as context, context.store.write() as session:
-        application = find_app(session, context, app)
+        application = find_app_to_change(session, context, app)
         removed: int = 0
         result: consent.ConsentResult | None = None
         if revoke:

@@ -16,6 +16,7 @@ from dicomite.cli._shared import (
     deployment,
     escape,
     find_app,
+    find_app_to_change,
     id_column,
     iso,
     print_json,
@@ -176,7 +177,8 @@ def delete(
         if not yes:
             typer.confirm(f"Delete {label}?", abort=True)  # outside any transaction
         with context.store.write() as session:
-            directory.delete_application(session, find_app(session, context, application.id))
+            doomed = find_app_to_change(session, context, application.id)
+            directory.delete_application(session, doomed)
     say(f"Deleted {escape(label)}.")
 
 

@@ -12,7 +12,7 @@ from dicomite.graph import inputs, odata, serialize
 from dicomite.graph.auth import READ, WRITE
 from dicomite.graph.endpoint import Call, Endpoints, Reply
 from dicomite.graph.errors import InvalidRequest
-from dicomite.identity import credentials, directory
+from dicomite.identity import credentials, directory, policy
 from dicomite.store.tables import Application, Tenant
 
 KEYS = ("/applications/{id}", "/applications(appId='{app_id}')")
@@ -49,6 +49,14 @@ def lookup(session: Session, call: Call) -> Application:
         app_id = inputs.guid(call.param("app_id"))
         return directory.get_application_by_app_id(session, call.tenant_id, app_id)
     return directory.get_application(session, call.tenant_id, inputs.guid(call.param("id")))
+
+
+def lookup_to_change_access(session: Session, call: Call) -> Application:
+    """The application, when the caller may change its credentials, permissions or consent
+    (``policy.require_access_change``: a privileged app needs every Graph role it holds)."""
+    app = lookup(session, call)
+    policy.require_access_change(session, call.actor, app)
+    return app
 
 
 def render(session: Session, app: Application, *, with_keys: bool = False) -> dict[str, Any]:
@@ -99,8 +107,9 @@ def create_application(call: Call) -> Reply:
 
 def update_application(call: Call) -> Reply:
     given = inputs.application(call.body)
+    changes_access = given.keys is not None or "required_resource_access" in given.fields
     with call.write() as session:
-        app = lookup(session, call)
+        app = lookup_to_change_access(session, call) if changes_access else lookup(session, call)
         if given.fields:
             directory.update_application(session, app, **given.fields)
         if given.keys is not None:
@@ -127,7 +136,7 @@ def _set_keys(session: Session, app: Application, specs: Sequence[inputs.KeySpec
 
 def delete_application(call: Call) -> Reply:
     with call.write() as session:
-        directory.delete_application(session, lookup(session, call))
+        directory.delete_application(session, lookup_to_change_access(session, call))
     return Reply(204)
 
 
@@ -135,7 +144,7 @@ def add_password(call: Call) -> Reply:
     given = inputs.add_password(call.body)
     protection = call.services.context.protection
     with call.write() as session:
-        app = lookup(session, call)
+        app = lookup_to_change_access(session, call)
         new = credentials.add_password(
             session, app, protection, call.now,
             display_name=given.display_name, start=given.start, end=given.end,
@@ -147,7 +156,7 @@ def add_password(call: Call) -> Reply:
 def remove_password(call: Call) -> Reply:
     key_id = inputs.key_id(call.body, "removePasswordRequestBody")
     with call.write() as session:
-        credentials.remove_password(session, lookup(session, call), key_id)
+        credentials.remove_password(session, lookup_to_change_access(session, call), key_id)
     return Reply(204)
 
 
@@ -158,7 +167,7 @@ def add_key(call: Call) -> Reply:
     assert spec.key is not None
     with call.write() as session:
         credential = credentials.add_certificate(
-            session, lookup(session, call), spec.key,
+            session, lookup_to_change_access(session, call), spec.key,
             display_name=spec.display_name, key_id=spec.key_id,
         )  # fmt: skip
         body = serialize.key_credential(credential)
@@ -168,5 +177,5 @@ def add_key(call: Call) -> Reply:
 def remove_key(call: Call) -> Reply:
     key_id = inputs.key_id(call.body, "removeKeyRequestBody")
     with call.write() as session:
-        credentials.remove_certificate(session, lookup(session, call), key_id)
+        credentials.remove_certificate(session, lookup_to_change_access(session, call), key_id)
     return Reply(204)

@@ -34,6 +34,7 @@ from dicomite.graph.errors import (
     from_problem,
 )
 from dicomite.graph.requestids import request_ids
+from dicomite.identity import policy
 from dicomite.identity.problems import DirectoryProblem
 from dicomite.services import Services
 
@@ -64,6 +65,11 @@ class Call:
     @property
     def tenant_id(self) -> str:
         return self.services.context.tenant_id
+
+    @property
+    def actor(self) -> policy.ApiCaller:
+        """The caller as ``identity.policy`` judges it: by the Graph roles of its token."""
+        return policy.ApiCaller(self.caller.roles)
 
     def param(self, name: str) -> str:
         return str(self.request.path_params.get(name, ""))

@@ -5,6 +5,7 @@ Exception tree::
     GraphError                     status, code, message
     ├── BadRequest                 400 BadRequest                 (OData layer: JSON, segments)
     ├── InvalidRequest             400 Request_BadRequest         (directory rules, properties)
+    ├── HostNameNotOnVerifiedDomain 400 HostNameNotOnVerifiedDomain (identifierUris rule)
     ├── Unauthenticated            401 InvalidAuthenticationToken (+ WWW-Authenticate: Bearer)
     ├── Forbidden                  403 Authorization_RequestDenied
     ├── ResourceNotFound           404 Request_ResourceNotFound
@@ -31,6 +32,7 @@ from dicomite.identity.problems import (
     InvalidInput,
     NotAllowed,
     NotFound,
+    UnverifiedIdentifierUri,
 )
 
 # Graph answers 401s with a challenge naming itself as the resource (RFC 6750 §3).
@@ -58,6 +60,13 @@ class BadRequest(GraphError):
 
 class InvalidRequest(GraphError):
     code = "Request_BadRequest"
+
+
+class HostNameNotOnVerifiedDomain(GraphError):
+    """An identifierUris value outside Entra ID's secure patterns (a URI another app or
+    tenant could claim); Graph names the error after its most common cause."""
+
+    code = "HostNameNotOnVerifiedDomain"
 
 
 class Unauthenticated(GraphError):
@@ -122,15 +131,17 @@ def unknown_property(name: str, type_name: str) -> InvalidRequest:
 
 
 _PROBLEMS: dict[type[DirectoryProblem], type[GraphError]] = {
+    UnverifiedIdentifierUri: HostNameNotOnVerifiedDomain,  # before InvalidInput, its base
     InvalidInput: InvalidRequest,
     NotFound: ResourceNotFound,
     # Graph reports duplicates (identifierUris, credentials) as 400 Request_BadRequest.
     Conflict: InvalidRequest,
-    NotAllowed: Forbidden,
 }
 
 
 def from_problem(problem: DirectoryProblem) -> GraphError:
+    if isinstance(problem, NotAllowed):
+        return Forbidden()  # Graph's one sentence for every Authorization_RequestDenied
     for kind, error in _PROBLEMS.items():
         if isinstance(problem, kind):
             return error(problem.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
 from starlette.routing import Route
 
 from dicomite.graph import body as b
@@ -9,7 +10,8 @@ from dicomite.graph import inputs, odata, serialize
 from dicomite.graph.auth import READ_GRANTS, WRITE_GRANTS
 from dicomite.graph.endpoint import Call, Endpoints, Reply
 from dicomite.graph.errors import InvalidRequest
-from dicomite.identity import consent, principals
+from dicomite.identity import consent, policy, principals
+from dicomite.store.tables import OAuth2PermissionGrant
 
 _FIELDS = {
     "clientId": lambda g: g.client_id,
@@ -63,6 +65,7 @@ def create_grant(call: Call) -> Reply:
     with call.write() as session:
         client = principals.get_service_principal(session, call.tenant_id, client_id)
         resource = principals.get_service_principal(session, call.tenant_id, resource_id)
+        policy.require_access_change(session, call.actor, client)
         grant = consent.grant_delegated(session, client, resource, scopes)
         body = serialize.oauth2_permission_grant(grant)
     return call.entity("oauth2PermissionGrants/$entity", body, status=201)
@@ -72,12 +75,20 @@ def update_grant(call: Call) -> Reply:
     b.check_properties(call.body, "oauth2PermissionGrant", ["scope"], _READ_ONLY)
     scopes = _scopes(b.text(call.body, "scope"))
     with call.write() as session:
-        grant = consent.get_grant(session, call.tenant_id, call.param("id"))
+        grant = _grant_to_change(session, call)
         consent.set_grant_scopes(session, grant, scopes)
     return Reply(204)
 
 
 def delete_grant(call: Call) -> Reply:
     with call.write() as session:
-        consent.delete_grant(session, consent.get_grant(session, call.tenant_id, call.param("id")))
+        consent.delete_grant(session, _grant_to_change(session, call))
     return Reply(204)
+
+
+def _grant_to_change(session: Session, call: Call) -> OAuth2PermissionGrant:
+    """The grant in the URL, when the caller may change the consent given to its client."""
+    grant = consent.get_grant(session, call.tenant_id, call.param("id"))
+    client = principals.get_service_principal(session, call.tenant_id, grant.client_id)
+    policy.require_access_change(session, call.actor, client)
+    return grant

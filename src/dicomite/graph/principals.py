@@ -16,7 +16,8 @@ from dicomite.graph import inputs, odata, serialize
 from dicomite.graph.auth import READ, READ_GRANTS, WRITE, WRITE_GRANTS
 from dicomite.graph.endpoint import Call, Endpoints, Reply
 from dicomite.graph.errors import InvalidRequest, ResourceNotFound
-from dicomite.identity import consent, directory, principals
+from dicomite.identity import consent, directory, policy, principals
+from dicomite.identity.builtin import GRAPH_APP_ID
 from dicomite.identity.problems import NotFound
 from dicomite.store.tables import AppRoleAssignment, ServicePrincipal
 
@@ -103,7 +104,9 @@ def create_principal(call: Call) -> Reply:
 
 def delete_principal(call: Call) -> Reply:
     with call.write() as session:
-        principals.delete_service_principal(session, lookup(session, call))
+        sp = lookup(session, call)
+        policy.require_access_change(session, call.actor, sp)
+        principals.delete_service_principal(session, sp)
     return Reply(204)
 
 
@@ -163,6 +166,8 @@ def create_assignment(call: Call) -> Reply:
             raise InvalidRequest(f"{side} must be the id of the service principal in the URL.")
         principal = principals.get_service_principal(session, call.tenant_id, ids["principalId"])
         resource = principals.get_service_principal(session, call.tenant_id, ids["resourceId"])
+        granting = _graph_role_values(resource, ids["appRoleId"])
+        policy.require_access_change(session, call.actor, principal, granting)
         try:
             assignment = consent.assign_app_role(
                 session, principal, resource, ids["appRoleId"], call.now, existing_ok=False
@@ -173,12 +178,21 @@ def create_assignment(call: Call) -> Reply:
     return call.entity(_fragment(sp, call, True), body, status=201)
 
 
+def _graph_role_values(resource: ServicePrincipal, app_role_id: str) -> list[str]:
+    """The Microsoft Graph role an assignment would grant (none on other APIs)."""
+    if resource.app_id != GRAPH_APP_ID:
+        return []
+    return [r["value"] for r in resource.app_roles if r["id"] == app_role_id]
+
+
 def delete_assignment(call: Call) -> Reply:
+    as_resource = _relation(call) == "appRoleAssignedTo"
     with call.write() as session:
-        consent.remove_assignment(
-            session,
-            lookup(session, call),
-            call.param("assignment"),
-            as_resource=_relation(call) == "appRoleAssignedTo",
+        sp = lookup(session, call)
+        assignment = consent.assignment_on(
+            session, sp, call.param("assignment"), as_resource=as_resource
         )
+        holder = principals.get_service_principal(session, call.tenant_id, assignment.principal_id)
+        policy.require_access_change(session, call.actor, holder)
+        consent.remove_assignment(session, sp, assignment.id, as_resource=as_resource)
     return Reply(204)

@@ -221,16 +221,24 @@ def assignments_to(session: Session, resource: ServicePrincipal) -> Sequence[App
     ).all()
 
 
-def remove_assignment(
+def assignment_on(
     session: Session, sp: ServicePrincipal, assignment_id: str, *, as_resource: bool = False
-) -> None:
-    """Delete an assignment held by ``sp`` (or, ``as_resource``, granted on ``sp``)."""
+) -> AppRoleAssignment:
+    """An assignment held by ``sp`` (or, ``as_resource``, granted on ``sp``)."""
     assignment = session.get(AppRoleAssignment, assignment_id)
     side = assignment.resource_id if as_resource and assignment else None
     if assignment is not None and not as_resource:
         side = assignment.principal_id
     if assignment is None or side != sp.id:
         raise NotFound(f"appRoleAssignment '{assignment_id[:64]}' does not exist.")
+    return assignment
+
+
+def remove_assignment(
+    session: Session, sp: ServicePrincipal, assignment_id: str, *, as_resource: bool = False
+) -> None:
+    """Delete an assignment held by ``sp`` (or, ``as_resource``, granted on ``sp``)."""
+    assignment = assignment_on(session, sp, assignment_id, as_resource=as_resource)
     session.delete(assignment)
     session.flush()
     touch(session, sp.tenant_id)

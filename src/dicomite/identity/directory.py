@@ -21,6 +21,7 @@ from dicomite.identity.problems import Conflict, InvalidInput, NotFound
 from dicomite.identity.validation import (
     check_display_name,
     check_guid,
+    check_identifier_uri_owned,
     normalize_app_roles,
     normalize_identifier_uris,
     normalize_redirect_uris,
@@ -115,7 +116,9 @@ def update_application(
     if sign_in_audience is not _UNSET and sign_in_audience != "AzureADMyOrg":
         raise InvalidInput("Only 'AzureADMyOrg' (this directory only) is supported.")
     if identifier_uris is not _UNSET:
-        app.identifier_uris = normalize_identifier_uris(identifier_uris)
+        uris = normalize_identifier_uris(identifier_uris)
+        _check_new_uris_owned(session, app, [u for u in uris if u not in app.identifier_uris])
+        app.identifier_uris = uris
         _check_uris_free(session, app)
     if app_roles is not _UNSET:
         app.app_roles = _keep_enabled(app.app_roles, normalize_app_roles(app_roles), "app role")
@@ -137,6 +140,14 @@ def update_application(
         sync_service_principal(session, sp, app)
     touch(session, app.tenant_id)
     return app
+
+
+def _check_new_uris_owned(session: Session, app: Application, new: Sequence[str]) -> None:
+    """Entra's identifier-URI rule, for values added now: those already stored stay valid."""
+    tenant = session.get(Tenant, app.tenant_id)
+    domains = [tenant.domain] if tenant is not None else []
+    for uri in new:
+        check_identifier_uri_owned(uri, app_id=app.app_id, tenant_id=app.tenant_id, domains=domains)
 
 
 def _check_uris_free(session: Session, app: Application) -> None:

@@ -9,13 +9,28 @@
 DICOM data: "DICOM Data Reader" reads, "DICOM Data Owner" reads and writes. A disabled account
 may do nothing. ``can_*`` answer; ``require_*`` raise ``NotAllowed`` with a message the portal
 and the CLI show as it is.
+
+Privileged applications: the *access* of an application whose service principal holds Microsoft
+Graph application permissions (the bootstrap management client among them) -- its secrets and
+certificates, owners, requiredResourceAccess, the consent granted to it, and the application
+itself -- may be changed only by a Global Administrator (portal), by a management-API caller
+whose token carries every Graph role the application holds (or is being granted), or by the
+operator at the console (``dicomite`` CLI). Otherwise a person allowed to manage applications
+could add a secret to such an app and act with its Graph roles, which they may not grant.
+``require_access_change`` is that one rule; the portal, the Graph API and the CLI all call it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy.orm import Session
+
 from dicomite.identity.builtin import GRAPH_APP_ID
+from dicomite.identity.consent import granted_role_values
+from dicomite.identity.principals import service_principal_for_app
 from dicomite.identity.problems import NotAllowed
 from dicomite.identity.users import DicomDataRole, DirectoryRole
 from dicomite.store.tables import Application, ServicePrincipal, User
@@ -43,6 +58,10 @@ GRANT_GRAPH_CONSENT = (
 READ_DIRECTORY = (
     "This page needs a directory role (Global Administrator, Application Administrator or "
     "Application Developer). Ask a Global Administrator."
+)
+PRIVILEGED_APPLICATION = (
+    "'{name}' holds Microsoft Graph application permissions ({roles}). Only a Global "
+    "Administrator can change its credentials, owners, API permissions or consent, or delete it."
 )
 READ_DICOM = "Reading DICOM data needs the DICOM Data Reader or DICOM Data Owner role."
 WRITE_DICOM = "Storing or deleting DICOM data needs the DICOM Data Owner role."
@@ -135,3 +154,70 @@ def require_read_dicom(user: User) -> None:
 
 def require_write_dicom(user: User) -> None:
     require(can_write_dicom(user), WRITE_DICOM)
+
+
+# --- privileged applications ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """An application calling the management API, with the Graph roles its token carries."""
+
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Whoever runs the local ``dicomite`` CLI: the deployment's operator, with every right."""
+
+
+OPERATOR = Operator()
+Actor = User | ApiCaller | Operator
+# A Graph role that includes another: Application.ReadWrite.All may do all Application.Read.All may.
+_INCLUDED = {"Application.ReadWrite.All": frozenset({"Application.Read.All"})}
+
+
+def _with_included(roles: frozenset[str]) -> frozenset[str]:
+    return roles.union(*(_INCLUDED.get(role, frozenset()) for role in roles))
+
+
+def graph_roles_held(session: Session, target: Application | ServicePrincipal) -> frozenset[str]:
+    """The Microsoft Graph application permissions granted to ``target``'s service principal."""
+    client = service_principal_for_app(session, target.tenant_id, target.app_id)
+    graph = service_principal_for_app(session, target.tenant_id, GRAPH_APP_ID)
+    if client is None or graph is None:
+        return frozenset()
+    return frozenset(granted_role_values(session, client.id, graph))
+
+
+def may_change_access(actor: Actor, graph_roles: frozenset[str]) -> bool:
+    """Whether ``actor`` may change the access of an app holding (or getting) ``graph_roles``."""
+    if not graph_roles or isinstance(actor, Operator):
+        return True
+    if isinstance(actor, ApiCaller):
+        return graph_roles <= _with_included(actor.roles)
+    return directory_role(actor) is DirectoryRole.GLOBAL_ADMINISTRATOR
+
+
+def access_change_refusal(
+    session: Session,
+    actor: Actor,
+    target: Application | ServicePrincipal,
+    granting: Iterable[str] = (),
+) -> str:
+    """Why ``actor`` may not change ``target``'s credentials, owners, permissions or consent
+    ("" when they may). ``granting``: Graph roles the change would give it."""
+    roles = graph_roles_held(session, target) | frozenset(granting)
+    if may_change_access(actor, roles):
+        return ""
+    return PRIVILEGED_APPLICATION.format(name=target.display_name, roles=", ".join(sorted(roles)))
+
+
+def require_access_change(
+    session: Session,
+    actor: Actor,
+    target: Application | ServicePrincipal,
+    granting: Iterable[str] = (),
+) -> None:
+    refusal = access_change_refusal(session, actor, target, granting)
+    require(not refusal, refusal)

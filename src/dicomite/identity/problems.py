@@ -4,6 +4,7 @@ Exception tree::
 
     DirectoryProblem   a rule said no; ``message`` is safe to show to the caller
     ├── InvalidInput   malformed, or breaks a rule     Graph: 400 Request_BadRequest
+    │   └── UnverifiedIdentifierUri                    Graph: 400 HostNameNotOnVerifiedDomain
     ├── NotFound       no such object in the tenant    Graph: 404 Request_ResourceNotFound
     ├── Conflict       the value is already taken      Graph: 400 Request_BadRequest
     └── NotAllowed     the caller may not do this      Graph: 403 Authorization_RequestDenied
@@ -20,6 +21,21 @@ class DirectoryProblem(Exception):
 
 class InvalidInput(DirectoryProblem):
     pass
+
+
+class UnverifiedIdentifierUri(InvalidInput):
+    """An identifierUris value outside Entra ID's secure patterns. ``message`` is Graph's
+    sentence; ``str()`` adds which forms the application may use, for the portal and the CLI."""
+
+    def __init__(self, uri: str, allowed: str) -> None:
+        super().__init__(
+            "Values of identifierUris property must use a verified domain of the organization "
+            f"or its subdomain: '{uri}'"
+        )
+        self.allowed = allowed
+
+    def __str__(self) -> str:
+        return f"{self.message}. {self.allowed}"
 
 
 class NotFound(DirectoryProblem):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from dicomite.identity.problems import InvalidInput
+from dicomite.identity.problems import InvalidInput, UnverifiedIdentifierUri
 
 MAX_DISPLAY_NAME = 256
 MAX_ITEMS = 100
@@ -52,9 +52,13 @@ def _check_list(value: Any, what: str) -> Sequence[Any]:
 def _check_uri(value: Any, what: str, schemes: set[str]) -> str:
     text = _check_text(value, what, 512, required=True)
     assert text is not None
-    parts = urlsplit(text)
+    refusal = InvalidInput(f"{what} '{text[:80]}' must be an absolute {'/'.join(schemes)} URI.")
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed IPv6 literal, "https://[x"
+        raise refusal from None
     if parts.scheme.lower() not in schemes or not parts.netloc or any(c.isspace() for c in text):
-        raise InvalidInput(f"{what} '{text[:80]}' must be an absolute {'/'.join(schemes)} URI.")
+        raise refusal
     return text
 
 
@@ -66,6 +70,53 @@ def normalize_identifier_uris(values: Any) -> list[str]:
     if len(set(uris)) != len(uris):
         raise InvalidInput("identifierUris must not repeat a value.")
     return uris
+
+
+def check_identifier_uri_owned(
+    uri: str, *, app_id: str, tenant_id: str, domains: Sequence[str]
+) -> None:
+    """Entra ID's identifier-URI rule (learn.microsoft.com/entra/identity-platform/
+    identifier-uri-restrictions): a new identifierUris value names the application itself, its
+    tenant, or one of the tenant's domains, so no app can take the URI another app would use.
+
+    ``api://{appId}``, ``api://{tenantId}/{string}``, ``api://{string}/{appId}``,
+    ``api://{domain}/{string}`` and ``https://{domain}[/{string}]``, where ``appId`` is the
+    application's own, ``domain`` is a tenant domain or a subdomain of one, and a GUID
+    ``string`` after the tenant id must be the own appId.
+    """
+    if not _owned(urlsplit(uri), app_id.lower(), tenant_id.lower(), domains):
+        allowed = (
+            f"Use api://{app_id}, api://{tenant_id}/{{name}}, api://{{name}}/{app_id}, or an "
+            f"https:// URI on {' or '.join(domains)} or one of its subdomains."
+        )
+        raise UnverifiedIdentifierUri(uri, allowed)
+
+
+def _owned(parts: SplitResult, app_id: str, tenant_id: str, domains: Sequence[str]) -> bool:
+    host, path = parts.netloc.lower(), parts.path.strip("/")
+    if parts.query or parts.fragment or "@" in host or "*" in parts.geturl():
+        return False
+    if parts.scheme.lower() == "https":
+        return _on_domains(parts.hostname or "", domains)
+    if parts.scheme.lower() != "api" or ":" in host:
+        return False
+    if host == app_id:
+        return not path
+    if host == tenant_id:
+        return bool(path) and (not _is_guid(path) or path.lower() == app_id)
+    return path.lower() == app_id or (bool(path) and _on_domains(host, domains))
+
+
+def _on_domains(host: str, domains: Sequence[str]) -> bool:
+    return any(host == d or host.endswith(f".{d}") for d in (d.lower() for d in domains))
+
+
+def _is_guid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def normalize_redirect_uris(values: Any) -> list[str]:

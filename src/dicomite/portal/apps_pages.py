@@ -34,6 +34,15 @@ def manageable_app(page: Page, session: Session) -> Application:
     return app
 
 
+def changeable_app(page: Page, session: Session) -> Application:
+    """``manageable_app``, when the signed-in person may also change its credentials, API
+    permissions or consent: an app holding Microsoft Graph permissions needs a Global
+    Administrator (``policy.require_access_change``)."""
+    app = manageable_app(page, session)
+    policy.require_access_change(session, page.user, app)
+    return app
+
+
 def list_apps(page: Page) -> Response:
     policy.require(policy.can_read_directory(page.user), policy.READ_DIRECTORY)
     search = page.query.get("search", "").strip()[:256]
@@ -92,5 +101,5 @@ def overview(page: Page) -> Response:
 
 def delete(page: Page) -> Response:
     with page.write() as session:
-        directory.delete_application(session, manageable_app(page, session))
+        directory.delete_application(session, changeable_app(page, session))
     return page.redirect("/apps", notice="deleted")

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from dicomite.identity import credentials
 from dicomite.identity.problems import Conflict, InvalidInput
-from dicomite.portal.apps_pages import manageable_app
+from dicomite.portal.apps_pages import changeable_app, manageable_app
 from dicomite.portal.web import Page, Portal
 
 TABS = ("certificates", "secrets")
@@ -70,7 +70,7 @@ def _back_to(page: Page, tab: str, notice: str) -> Response:
 
 def secret_form(page: Page, error: str = "", status: int = 200) -> Response:
     with page.read() as session:
-        app = manageable_app(page, session)
+        app = changeable_app(page, session)
     today = page.now.date()
     return page.render(
         "app_credentials_secret_new.html", status, title="Add a client secret", app=app,
@@ -109,7 +109,7 @@ def add_secret(page: Page) -> Response:
         start, end = _validity(page)
         with page.write() as session:
             new = credentials.add_password(
-                session, manageable_app(page, session), page.portal.services.context.protection,
+                session, changeable_app(page, session), page.portal.services.context.protection,
                 page.now, display_name=page.field("description") or None, start=start, end=end,
             )  # fmt: skip
     except InvalidInput as problem:
@@ -119,7 +119,7 @@ def add_secret(page: Page) -> Response:
 
 def delete_secret(page: Page) -> Response:
     with page.write() as session:
-        credentials.remove_password(session, manageable_app(page, session), page.params["key"])
+        credentials.remove_password(session, changeable_app(page, session), page.params["key"])
     return _back_to(page, "secrets", "secret-deleted")
 
 
@@ -128,7 +128,7 @@ def delete_secret(page: Page) -> Response:
 
 def certificate_form(page: Page, error: str = "", status: int = 200) -> Response:
     with page.read() as session:
-        app = manageable_app(page, session)
+        app = changeable_app(page, session)
     return page.render(
         "app_credentials_certificate_new.html", status, title="Upload certificate", app=app,
         error=error, description=page.field("description"), accept=",".join(CERTIFICATE_SUFFIXES),
@@ -152,7 +152,7 @@ def upload_certificate(page: Page) -> Response:
         data = _uploaded_certificate(page)
         with page.write() as session:
             credentials.add_certificate(
-                session, manageable_app(page, session), data,
+                session, changeable_app(page, session), data,
                 display_name=page.field("description") or None,
             )  # fmt: skip
     except (InvalidInput, Conflict) as problem:
@@ -162,5 +162,5 @@ def upload_certificate(page: Page) -> Response:
 
 def delete_certificate(page: Page) -> Response:
     with page.write() as session:
-        credentials.remove_certificate(session, manageable_app(page, session), page.params["key"])
+        credentials.remove_certificate(session, changeable_app(page, session), page.params["key"])
     return _back_to(page, "certificates", "certificate-deleted")

@@ -136,7 +136,7 @@ def save_uri(page: Page) -> Response:
                 session, app, identifier_uris=[uri, *app.identifier_uris[1:]]
             )
     except (InvalidInput, Conflict) as problem:
-        return uri_form(page, problem.message, 400, uri)
+        return uri_form(page, str(problem), 400, uri)
     return _back(page, "api-updated")
 
 
@@ -203,7 +203,7 @@ def save_item(page: Page) -> Response:
                 changes["identifier_uris"] = [page.field("identifier_uri")]
             directory.update_application(session, app, **changes)
     except (InvalidInput, Conflict) as problem:
-        return item_form(page, problem.message, 400, item)
+        return item_form(page, str(problem), 400, item)
     return _back(page, f"{kind.noun}-saved")
 
 

@@ -2,7 +2,9 @@
 
 Consent is decided per API by ``policy.can_grant_consent``: a grant (or revoke) goes through
 only when the signed-in person may consent on *every* API it touches, so an Application
-Administrator cannot slip a Microsoft Graph permission in next to a DICOM one.
+Administrator cannot slip a Microsoft Graph permission in next to a DICOM one. An application
+that holds Microsoft Graph permissions has its permissions and consent changed only by a Global
+Administrator (``policy.require_access_change``, through ``changeable_app``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from starlette.routing import Route
 
 from dicomite.identity import consent, policy, principals
 from dicomite.identity.problems import InvalidInput, NotAllowed, NotFound
-from dicomite.portal.apps_pages import manageable_app
+from dicomite.portal.apps_pages import changeable_app, manageable_app
 from dicomite.portal.web import Page, Portal
 from dicomite.store.tables import Application, ServicePrincipal
 
@@ -121,8 +123,9 @@ def configured(page: Page) -> Response:
     with page.read() as session:
         app = manageable_app(page, session)
         rows = _rows(session, app)
-        grant_refusal = consent_refusal(page, session, _configured_apis(session, app))
-        revoke_refusal = consent_refusal(page, session, _granted_apis(session, app))
+        privileged = policy.access_change_refusal(session, page.user, app)
+        grant_refusal = privileged or consent_refusal(page, session, _configured_apis(session, app))
+        revoke_refusal = privileged or consent_refusal(page, session, _granted_apis(session, app))
     return page.render(
         "app_permissions.html", title=f"{app.display_name} | API permissions", app=app,
         rows=rows, any_granted=any(r.permission.granted for r in rows),
@@ -141,7 +144,7 @@ def _matches(api: ServicePrincipal, search: str) -> bool:
 def choose_api(page: Page) -> Response:
     search = page.query.get("search", "").strip()[:256]
     with page.read() as session:
-        app = manageable_app(page, session)
+        app = changeable_app(page, session)
         apis = [a for a in principals.resource_apis(session, page.tenant_id) if _matches(a, search)]
     return page.render(
         "app_permissions_request.html", title="Request API permissions", app=app, apis=apis,
@@ -179,7 +182,7 @@ def choose_permissions(page: Page, error: str = "", status: int = 200) -> Respon
     kind_name = page.field("type") or page.query.get("type", "")
     kind = KINDS.get(kind_name, "")
     with page.read() as session:
-        app = manageable_app(page, session)
+        app = changeable_app(page, session)
         api = _api_in_path(page, session)
     return page.render(
         "app_permissions_choose.html", status, title="Request API permissions", app=app, api=api,
@@ -206,7 +209,7 @@ def add(page: Page) -> Response:
     kind = KINDS.get(page.field("type"), "")
     try:
         with page.write() as session:
-            app = manageable_app(page, session)
+            app = changeable_app(page, session)
             _add_chosen(session, app, _api_in_path(page, session), kind, page.fields("permission"))
     except InvalidInput as problem:
         return choose_permissions(page, problem.message, 400)
@@ -217,7 +220,7 @@ def remove(page: Page) -> Response:
     """Stop asking for a permission. Its grant goes too, so a granted one needs consent rights."""
     permission_id = page.field("permission")
     with page.write() as session:
-        app = manageable_app(page, session)
+        app = changeable_app(page, session)
         api = principals.find_resource(session, page.tenant_id, page.field("api"))
         if api is None or permission_id not in _configured_ids(app, api):
             raise NotFound("That permission is not configured on this application.")
@@ -237,7 +240,7 @@ def remove(page: Page) -> Response:
 def _confirmation(page: Page, action: str) -> Response:
     apis_of = _configured_apis if action == "grant" else _granted_apis
     with page.read() as session:
-        app = manageable_app(page, session)
+        app = changeable_app(page, session)
         _require_consent(page, session, apis_of(session, app))
         rows = _rows(session, app)
     return page.render(
@@ -256,7 +259,7 @@ def revoke_form(page: Page) -> Response:
 
 def grant(page: Page) -> Response:
     with page.write() as session:
-        app = manageable_app(page, session)
+        app = changeable_app(page, session)
         _require_consent(page, session, _configured_apis(session, app))
         consent.grant_admin_consent(session, app, page.now)
     return page.redirect(f"/apps/{app.id}/permissions", notice="consent-granted")
@@ -264,7 +267,7 @@ def grant(page: Page) -> Response:
 
 def revoke(page: Page) -> Response:
     with page.write() as session:
-        app = manageable_app(page, session)
+        app = changeable_app(page, session)
         _require_consent(page, session, _granted_apis(session, app))
         consent.revoke_admin_consent(session, app)
     return page.redirect(f"/apps/{app.id}/permissions", notice="consent-revoked")

@@ -35,3 +35,9 @@ def test_trailing_bytes_after_the_stream_are_ignored() -> None:
 def test_garbage_is_corrupt() -> None:
     with pytest.raises(CorruptDeflate):
         inflate(io.BytesIO(b"\xff" * 100), io.BytesIO(), limit=10_000)
+
+
+def test_a_stream_cut_short_is_corrupt() -> None:
+    deflated = _deflate(bytes(range(256)) * 1000)
+    with pytest.raises(CorruptDeflate, match="cut short"):
+        inflate(io.BytesIO(deflated[: len(deflated) // 2]), io.BytesIO(), limit=10**6)

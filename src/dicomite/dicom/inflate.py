@@ -42,6 +42,8 @@ def inflate(source: BinaryIO, target: BinaryIO, limit: int) -> int:
         written = _write(target, inflater.flush(), written, limit)
     except zlib.error as error:
         raise CorruptDeflate(str(error)) from None
+    if not inflater.eof:  # the input ended before the stream's final block
+        raise CorruptDeflate("the Deflate stream is cut short")
     return written
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from pydicom import dcmread
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut, convert_color_space
 
+from dicomite.dicom import frames
 from dicomite.dicom.blobs import BlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
 from dicomite.dicom.index import StoredInstance
@@ -103,26 +103,24 @@ def _finite(text: str) -> float | None:
 
 def render(
     blobs: BlobStore, instance: StoredInstance, frame: int, media: str, level: int,
-    voi: Window | None = None,
+    voi: Window | None, limit: int,
 ) -> bytes:  # fmt: skip
-    return encode(frame_image(blobs, instance, frame, voi), media, level)
+    return encode(frame_image(blobs, instance, frame, voi, limit), media, level)
+
+
+# What rendering holds per decoded sample besides the decoding: float64 copies of the values
+# (modality LUT, VOI LUT, scaling) and the 8-bit image.
+RENDER_BYTES_PER_SAMPLE = 32
 
 
 def frame_image(
-    blobs: BlobStore, instance: StoredInstance, frame: int, voi: Window | None = None
+    blobs: BlobStore, instance: StoredInstance, frame: int, voi: Window | None, limit: int
 ) -> Image.Image:
-    """One frame of the instance, windowed, as an 8-bit greyscale or RGB image."""
-    with blobs.open(instance.blob_key) as handle:
-        dataset = dcmread(handle)
-    if "PixelData" not in dataset:
-        raise NotFound("The instance has no pixel data to render.")
-    try:
-        pixels = dataset.pixel_array
-    except Exception as error:  # decoders raise many types; the client gets a clear 406
-        raise NotAcceptable(f"The instance's pixel data cannot be decoded: {error}") from None
-    if instance.number_of_frames > 1:
-        pixels = pixels[frame - 1]
-    return _image(dataset, pixels, voi)
+    """One frame of the instance, windowed, as an 8-bit greyscale or RGB image; only that
+    frame is read (``dicom.frames``)."""
+    with frames.opened(blobs, instance, limit) as source:
+        decoded = source.decoded(frame, RENDER_BYTES_PER_SAMPLE)
+        return _image(source.dataset, decoded, voi)
 
 
 def encode(image: Image.Image, media: str, level: int) -> bytes:
@@ -134,7 +132,8 @@ def encode(image: Image.Image, media: str, level: int) -> bytes:
     return out.getvalue()
 
 
-def _image(dataset: object, pixels: np.ndarray, voi: Window | None) -> Image.Image:
+def _image(dataset: object, decoded: frames.Decoded, voi: Window | None) -> Image.Image:
+    pixels = decoded.pixels
     if pixels.ndim == 3 and pixels.shape[-1] == 3:
         if str(getattr(dataset, "PhotometricInterpretation", "RGB")) != "RGB":
             space = str(dataset.PhotometricInterpretation)  # type: ignore[attr-defined]

@@ -22,6 +22,8 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.data import get_testdata_files
+from pydicom.encaps import generate_frames
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicomite.bootstrap import open_context
@@ -285,3 +287,22 @@ def _check_refusals(client: httpx.Client, bomb: pydicom.Dataset, large: pydicom.
     frame = client.get(f"{_path(large)}/frames/1")
     assert frame.status_code == 200
     assert _parts(frame.headers["content-type"], frame.content) == [bytes(8 * MIB)]
+
+
+def test_frames_in_the_stored_syntax_are_sent_as_stored(own: tuple[Server, httpx.Client]) -> None:
+    """Asking for the stored (compressed) syntax by name gets the stored fragments, as ``*``
+    does; the default gets them decoded."""
+    _, client = own
+    path = Path(get_testdata_files("SC_rgb_rle_2frame.dcm")[0])
+    dataset = pydicom.dcmread(path)
+    _store(client, path.read_bytes())
+    url = f"{_path(dataset)}/frames/2"
+    rle = 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.5'
+    response = client.get(url, headers={"Accept": rle})
+    assert response.status_code == 200, response.text
+    stored = list(generate_frames(dataset.PixelData, number_of_frames=2))
+    assert _parts(response.headers["content-type"], response.content) == [stored[1]]
+    decoded = client.get(url)
+    assert _parts(decoded.headers["content-type"], decoded.content) == [
+        dataset.pixel_array[1].tobytes()
+    ]

@@ -227,15 +227,16 @@ async def instance_stream(
 
 
 async def started(body: Iterator[bytes]) -> Iterator[bytes]:
-    """``body`` with its first chunk made (in a worker thread): its errors come before the
-    response starts."""
-    first = await anyio.to_thread.run_sync(next, body, None)
-    return body if first is None else itertools.chain([first], body)
+    """``body`` in chunks of about 1 MiB, the first one made now (in a worker thread), so
+    that a failure to make it is a clean error response, before the response starts."""
+    chunks = _coalesced(body)
+    first = await anyio.to_thread.run_sync(next, chunks, None)
+    return chunks if first is None else itertools.chain([first], chunks)
 
 
-async def stream(body: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """``body`` in chunks of about 1 MiB, made in worker threads."""
-    async for chunk in _in_thread(_coalesced(body)):
+async def stream(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` made in worker threads."""
+    async for chunk in _in_thread(chunks):
         yield chunk
 
 
@@ -268,13 +269,13 @@ def frames_body(
     blobs: BlobStore, instance: StoredInstance, numbers: list[int], syntax: str,
     boundary: str, limit: int,
 ) -> Iterator[bytes]:  # fmt: skip
-    """The frames as a multipart body, read one at a time from the blob: as stored
-    (``syntax`` "*", or native little endian data), else decoded to Explicit VR Little
-    Endian."""
+    """The frames as a multipart body, read one at a time from the blob: as stored (when
+    ``syntax`` is "*" or the stored one, or the data native little endian), else decoded to
+    Explicit VR Little Endian."""
     with frames.opened(blobs, instance, limit) as source:
         source.check_frames(numbers)
-        as_stored = syntax == "*" or source.native_little_endian
-        shown = instance.transfer_syntax_uid if syntax == "*" else syntax
+        as_stored = syntax in ("*", instance.transfer_syntax_uid) or source.native_little_endian
+        shown = source.syntax if syntax == "*" else syntax  # a Deflated one's are native
         media = f"{OCTETS}; transfer-syntax={shown}"
         for index, number in enumerate(numbers):
             yield (b"\r\n" if index else b"") + part_head(boundary, media)

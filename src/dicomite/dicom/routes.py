@@ -48,7 +48,7 @@ class DicomService:
 
     def __init__(
         self, store: Store, blobs: BlobStore, auth: DicomAuthenticator, public_url: str,
-        max_request_bytes: int, max_inflated_bytes: int = 512 * 1024**2,
+        max_request_bytes: int, *, max_inflated_bytes: int,
     ) -> None:  # fmt: skip
         self.store = store
         self.blobs = blobs

@@ -23,8 +23,8 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.data import get_testdata_files
-from pydicom.encaps import generate_frames
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import DeflatedExplicitVRLittleEndian, JPEGBaseline8Bit
 
 from dicomite.bootstrap import open_context
 from dicomite.settings import Settings
@@ -306,3 +306,24 @@ def test_frames_in_the_stored_syntax_are_sent_as_stored(own: tuple[Server, httpx
     assert _parts(decoded.headers["content-type"], decoded.content) == [
         dataset.pixel_array[1].tobytes()
     ]
+
+
+def test_a_codestream_larger_than_the_instance_is_not_decoded(
+    own: tuple[Server, httpx.Client],
+) -> None:
+    """A 64x64 instance whose JPEG declares 12000x12000 pixels: a 406, not 144 MB decoded."""
+    server, client = own
+    out = io.BytesIO()
+    Image.new("L", (12000, 12000)).save(out, "JPEG", quality=50)
+    dataset = make_dataset(frames=1, Rows=64, Columns=64, BitsAllocated=8, BitsStored=8, HighBit=7)
+    dataset.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    dataset.PixelData = encapsulate([out.getvalue()])
+    dataset["PixelData"].VR = "OB"
+    _store(client, to_bytes(dataset))
+    with Peak(server) as peak:
+        for url in ("/rendered", "/thumbnail", "/frames/1", ""):
+            response = client.get(f"{_path(dataset)}{url}")
+            assert response.status_code == 406, (url, response.text)
+            assert "declares 12000 x 12000 pixels" in response.text, url
+    assert peak.growth <= BOMB_BOUND, f"RSS grew by {peak.growth / MIB:.0f} MiB"
+    assert client.get(_path(dataset), headers=AS_STORED).status_code == 200

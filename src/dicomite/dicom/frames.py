@@ -31,6 +31,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicomite.dicom.blobs import CHUNK, BlobStore
+from dicomite.dicom.codestream import declared_size
 from dicomite.dicom.errors import NotAcceptable, NotFound
 from dicomite.dicom.index import StoredInstance
 from dicomite.dicom.inflate import DEFLATED, CorruptDeflate, InflatedTooLarge, inflated_copy
@@ -99,6 +100,7 @@ class Source:
             self._whole_words(number) if self._words_swapped else self.stored_frame(number)
         )
         if self.syntax.is_encapsulated:
+            self._check_declared_size(number, data)
             data = encapsulate([data])
         options = self.pixel_options()
         options.pop("extended_offsets", None)  # ``data`` is the one frame
@@ -173,6 +175,20 @@ class Source:
         except (ValueError, EOFError, struct.error) as error:
             message = f"Frame {number} is not in the encapsulated pixel data: {error}"
             raise NotFound(message) from None
+
+    def _check_declared_size(self, number: int, frame: bytes) -> None:
+        """A codestream declaring more lines or columns than the instance is not decoded:
+        its decoder would allocate what it declares (a decompression bomb)."""
+        declared = declared_size(frame)
+        options = as_pixel_options(self.dataset)
+        rows, columns = int(options.get("rows", 0)), int(options.get("columns", 0))
+        if declared is None:
+            return
+        if not (0 < declared[0] <= rows and 0 < declared[1] <= columns):
+            raise NotAcceptable(
+                f"Frame {number}'s codestream declares {declared[1]} x {declared[0]} pixels, "
+                f"not the instance's {columns} x {rows} (Columns x Rows); it is not decoded."
+            )
 
     def _check_fits(self, working_bytes_per_sample: int) -> None:
         options = as_pixel_options(self.dataset)

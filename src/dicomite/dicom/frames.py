@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 from pydicom import Dataset
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.filereader import read_dataset, read_preamble
@@ -41,13 +42,17 @@ PIXEL_VRS = (b"OB", b"OW", b"UN")  # PS3.5 §8.2
 MIB = 1024 * 1024
 # What decoding and rendering need: the Image Pixel module (PS3.3 §C.7.6.3), the Modality and
 # VOI LUTs (§C.11.1, §C.11.2), the palettes (§C.7.6.3.1.5) and the Extended Offset Table.
-IMAGE_TAGS = [
-    0x00280002, 0x00280004, 0x00280006, 0x00280008, 0x00280010, 0x00280011, 0x00280100,
-    0x00280101, 0x00280102, 0x00280103, 0x00281050, 0x00281051, 0x00281052, 0x00281053,
-    0x00281054, 0x00281056, 0x00281101, 0x00281102, 0x00281103, 0x00281201, 0x00281202,
-    0x00281203, 0x00281221, 0x00281222, 0x00281223, 0x00283000, 0x00283010, 0x7FE00001,
-    0x7FE00002,
-]  # fmt: skip
+COLOURS = ("Red", "Green", "Blue")
+IMAGE_KEYWORDS = (
+    ["SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration", "NumberOfFrames"]
+    + ["Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation"]
+    + ["RescaleIntercept", "RescaleSlope", "RescaleType", "ModalityLUTSequence"]
+    + ["WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence"]
+    + [f"{c}PaletteColorLookupTable{part}" for c in COLOURS for part in ("Descriptor", "Data")]
+    + [f"Segmented{c}PaletteColorLookupTableData" for c in COLOURS]
+    + ["ExtendedOffsetTable", "ExtendedOffsetTableLengths"]
+)
+IMAGE_TAGS = [int(tag_for_keyword(keyword) or 0) for keyword in IMAGE_KEYWORDS]
 
 
 @dataclass
@@ -119,15 +124,19 @@ class Source:
     def _whole_words(self, number: int) -> Iterator[bytes]:
         offset, length = self._extent(number)
         if offset % 2:
-            raise NotAcceptable(f"Frame {number} of this OW Big Endian 8-bit pixel data "
-                                "starts mid-word; ask for transfer-syntax=*.")  # fmt: skip
+            raise NotAcceptable(
+                f"Frame {number} of this OW Big Endian 8-bit pixel data starts mid-word; "
+                "ask for transfer-syntax=*."
+            )
         return self.stored_range(offset, length + length % 2)
 
     def pixel_options(self) -> dict[str, Any]:
         options = as_pixel_options(
-            self.dataset, number_of_frames=1, transfer_syntax_uid=self.syntax,
+            self.dataset,
+            number_of_frames=1,
+            transfer_syntax_uid=self.syntax,
             pixel_keyword="PixelData",
-        )  # fmt: skip
+        )
         if self.vr is not None:
             options["pixel_vr"] = self.vr
         return options
@@ -169,9 +178,11 @@ class Source:
         offsets = self.pixel_options().get("extended_offsets")
         try:
             return get_frame(
-                self.handle, number - 1, number_of_frames=self.frame_count,
+                self.handle,
+                number - 1,
+                number_of_frames=self.frame_count,
                 extended_offsets=offsets,
-            )  # fmt: skip
+            )
         except (ValueError, EOFError, struct.error) as error:
             message = f"Frame {number} is not in the encapsulated pixel data: {error}"
             raise NotFound(message) from None
@@ -231,8 +242,9 @@ def opened(blobs: BlobStore, instance: StoredInstance, limit: int) -> Iterator[S
         body = handle.tell()
         dataset = _read(handle, syntax, IMAGE_TAGS)
         start, length, vr = _pixel_data_header(handle, syntax)
-        yield Source(instance, meta, dataset, handle, syntax, body, start, length, vr,
-                     limit - inflated)  # fmt: skip
+        yield Source(
+            instance, meta, dataset, handle, syntax, body, start, length, vr, limit - inflated
+        )
 
 
 def _file_meta(handle: BinaryIO) -> FileMetaDataset:
@@ -272,9 +284,12 @@ def _inflated(handle: BinaryIO, limit: int) -> Iterator[BinaryIO]:
 def _read(handle: BinaryIO, syntax: UID, tags: list[int] | None) -> Dataset:
     try:
         return read_dataset(
-            handle, syntax.is_implicit_VR, syntax.is_little_endian, stop_when=_at_pixel_data,
+            handle,
+            syntax.is_implicit_VR,
+            syntax.is_little_endian,
+            stop_when=_at_pixel_data,
             specific_tags=tags,
-        )  # fmt: skip
+        )
     except Exception as error:  # pydicom's readers raise many types on corrupt data
         raise NotAcceptable(f"The instance's attributes cannot be read: {error}") from None
 
@@ -309,7 +324,7 @@ def _frame_bits(dataset: Dataset) -> int | None:
 def _over(what: str, cost: int, source: Source) -> str:
     return (
         f"The instance is too large to render or transcode here: {what} about "
-        f"{cost // MIB + 1} MiB, more than the {max(source.headroom, 0) // MIB} MiB this "
-        "server allows one request (DICOMITE_DICOM_MAX_INFLATED_BYTES); ask for "
+        f"{cost // MIB + 1} MiB, more than the {max(source.headroom, 0) // MIB} MiB left of "
+        "what this server allows one request (DICOMITE_DICOM_MAX_INFLATED_BYTES); ask for "
         "transfer-syntax=* to get it as stored."
     )

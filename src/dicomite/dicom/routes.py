@@ -244,10 +244,14 @@ class _Api:
         boundary = new_boundary()
         body = await wado.started(
             wado.frames_body(
-                self.service.blobs, instance, numbers, wanted.syntax, boundary,
+                self.service.blobs,
+                instance,
+                numbers,
+                wanted.syntax,
+                boundary,
                 self.service.max_inflated_bytes,
             )
-        )  # fmt: skip
+        )
         media = f'multipart/related; type="{wado.OCTETS}"; boundary={boundary}'
         return StreamingResponse(wado.stream(body), media_type=media)
 

@@ -133,8 +133,10 @@ def _transcoded_head(source: frames.Source, length: int, first: frames.Decoded |
             "transfer-syntax=*."
         ) from None
     if length + length % 2 >= 0xFFFFFFFF:  # PS3.5 §7.1.1: a 32-bit value length
-        raise NotAcceptable("The instance's pixel data is too long for Explicit VR Little "
-                            "Endian; ask for transfer-syntax=*.")  # fmt: skip
+        raise NotAcceptable(
+            "The instance's pixel data is too long for Explicit VR Little Endian; ask for "
+            "transfer-syntax=*."
+        )
     vr = b"OB" if int(dataset.get("BitsAllocated", 8)) <= 8 else b"OW"
     return out.getvalue() + struct.pack("<HH2sHL", 0x7FE0, 0x0010, vr, 0, length + length % 2)
 
@@ -266,9 +268,13 @@ def parse_frames(text: str, count: int) -> list[int]:
 
 
 def frames_body(
-    blobs: BlobStore, instance: StoredInstance, numbers: list[int], syntax: str,
-    boundary: str, limit: int,
-) -> Iterator[bytes]:  # fmt: skip
+    blobs: BlobStore,
+    instance: StoredInstance,
+    numbers: list[int],
+    syntax: str,
+    boundary: str,
+    limit: int,
+) -> Iterator[bytes]:
     """The frames as a multipart body, read one at a time from the blob: as stored (when
     ``syntax`` is "*" or the stored one, or the data native little endian), else decoded to
     Explicit VR Little Endian."""

@@ -53,6 +53,7 @@ def build_services(context: Context) -> Services:
     dicom = DicomService(
         context.store, open_blob_store(settings.blob_dir, settings.blob_url),
         auth, settings.effective_public_url, settings.dicom_max_request_bytes,
+        max_inflated_bytes=settings.dicom_max_inflated_bytes,
     )  # fmt: skip
     dicom.stow.max_inflated_bytes = settings.dicom_max_inflated_bytes
     return Services(context=context, keys=keys, signins=signins, tokens=tokens, dicom=dicom)

@@ -11,9 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from pydicom import dcmread
-from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut, convert_color_space
+from pydicom import Dataset
+from pydicom.pixels.processing import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi_lut,
+    convert_color_space,
+)
 
+from dicomite.dicom import frames
 from dicomite.dicom.blobs import BlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
 from dicomite.dicom.index import StoredInstance
@@ -103,26 +109,24 @@ def _finite(text: str) -> float | None:
 
 def render(
     blobs: BlobStore, instance: StoredInstance, frame: int, media: str, level: int,
-    voi: Window | None = None,
+    voi: Window | None, limit: int,
 ) -> bytes:  # fmt: skip
-    return encode(frame_image(blobs, instance, frame, voi), media, level)
+    return encode(frame_image(blobs, instance, frame, voi, limit), media, level)
+
+
+# What rendering holds per decoded sample besides the decoding: float64 copies of the values
+# (modality LUT, VOI LUT, scaling) and the 8-bit image.
+RENDER_BYTES_PER_SAMPLE = 32
 
 
 def frame_image(
-    blobs: BlobStore, instance: StoredInstance, frame: int, voi: Window | None = None
+    blobs: BlobStore, instance: StoredInstance, frame: int, voi: Window | None, limit: int
 ) -> Image.Image:
-    """One frame of the instance, windowed, as an 8-bit greyscale or RGB image."""
-    with blobs.open(instance.blob_key) as handle:
-        dataset = dcmread(handle)
-    if "PixelData" not in dataset:
-        raise NotFound("The instance has no pixel data to render.")
-    try:
-        pixels = dataset.pixel_array
-    except Exception as error:  # decoders raise many types; the client gets a clear 406
-        raise NotAcceptable(f"The instance's pixel data cannot be decoded: {error}") from None
-    if instance.number_of_frames > 1:
-        pixels = pixels[frame - 1]
-    return _image(dataset, pixels, voi)
+    """One frame of the instance, windowed, as an 8-bit greyscale or RGB image; only that
+    frame is read (``dicom.frames``)."""
+    with frames.opened(blobs, instance, limit) as source:
+        decoded = source.decoded(frame, RENDER_BYTES_PER_SAMPLE)
+        return _image(source.dataset, decoded, voi)
 
 
 def encode(image: Image.Image, media: str, level: int) -> bytes:
@@ -134,22 +138,42 @@ def encode(image: Image.Image, media: str, level: int) -> bytes:
     return out.getvalue()
 
 
-def _image(dataset: object, pixels: np.ndarray, voi: Window | None) -> Image.Image:
+# Colour spaces pydicom's decoding may leave for us to convert; it converts YBR_FULL and
+# YBR_FULL_422 itself, and JPEG 2000 decoding undoes YBR_ICT and YBR_RCT (PS3.5 §8.2.4).
+CONVERTED_HERE = ("YBR_FULL", "YBR_FULL_422")
+
+
+def _image(dataset: Dataset, decoded: frames.Decoded, voi: Window | None) -> Image.Image:
+    """The decoded frame as 8-bit greyscale or RGB. Colour is taken from what the decoding
+    says the pixels are (``decoded.photometric``), not from the stored attribute: converting
+    YBR that pydicom already converted turned colour images green (issue 13, item 11)."""
+    pixels, space = decoded.pixels, decoded.photometric
+    if space == "PALETTE COLOR":  # PS3.3 §C.7.6.3.1.5
+        rgb = apply_color_lut(pixels, dataset)
+        return Image.fromarray(_full_range(rgb, 8 * rgb.dtype.itemsize), "RGB")
     if pixels.ndim == 3 and pixels.shape[-1] == 3:
-        if str(getattr(dataset, "PhotometricInterpretation", "RGB")) != "RGB":
-            space = str(dataset.PhotometricInterpretation)  # type: ignore[attr-defined]
+        if space in CONVERTED_HERE:
             pixels = convert_color_space(pixels, space, "RGB")
-        return Image.fromarray(_to_uint8(pixels.astype(np.float64)), "RGB")
-    values = apply_modality_lut(pixels, dataset)  # type: ignore[arg-type]
+        bits = int(decoded.properties.get("bits_stored", 8 * pixels.dtype.itemsize))
+        return Image.fromarray(_full_range(pixels, bits), "RGB")
+    values = apply_modality_lut(pixels, dataset)
     if voi is not None:
         scaled = voi.apply(np.asarray(values, dtype=np.float64)).astype(np.uint8)
     else:
-        if "WindowCenter" in dataset:  # type: ignore[operator]
-            values = apply_voi_lut(values, dataset)  # type: ignore[arg-type]
+        if "WindowCenter" in dataset:
+            values = apply_voi_lut(values, dataset)
         scaled = _to_uint8(np.asarray(values, dtype=np.float64))
-    if str(getattr(dataset, "PhotometricInterpretation", "")) == "MONOCHROME1":
+    if space == "MONOCHROME1":
         scaled = 255 - scaled
     return Image.fromarray(scaled, "L")
+
+
+def _full_range(values: np.ndarray, bits: int) -> np.ndarray:
+    """Samples of ``bits`` bits as 8-bit values, 0 and 2**bits - 1 kept at 0 and 255."""
+    if values.dtype == np.uint8 or bits <= 0:
+        return values.astype(np.uint8, copy=False)
+    scale = 255.0 / (2.0**bits - 1.0)
+    return (values.astype(np.float64) * scale).round().clip(0, 255).astype(np.uint8)
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

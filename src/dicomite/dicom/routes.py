@@ -48,13 +48,14 @@ class DicomService:
 
     def __init__(
         self, store: Store, blobs: BlobStore, auth: DicomAuthenticator, public_url: str,
-        max_request_bytes: int,
+        max_request_bytes: int, *, max_inflated_bytes: int,
     ) -> None:  # fmt: skip
         self.store = store
         self.blobs = blobs
         self.auth = auth
         self.public_url = public_url
         self.stow = StowService(store, blobs, max_request_bytes)
+        self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._sweeper_first = True
@@ -199,16 +200,14 @@ class _Api:
         wanted = wado.negotiate(request.headers.get("accept"), DICOM, single_allowed=single)
         instances = await anyio.to_thread.run_sync(self._instances, request.path_params)
         plan = wado.plan(instances, wanted.syntax)
+        blobs, limit = self.service.blobs, self.service.max_inflated_bytes
         ready = None
         if len(instances) == 1 and not plan[0]:
-            ready = await anyio.to_thread.run_sync(
-                wado.transcoded, self.service.blobs, instances[0].blob_key
-            )
+            ready = await wado.started(wado.transcoded(blobs, instances[0], limit))
         boundary = new_boundary()
-        blobs = self.service.blobs
 
         def stream() -> AsyncIterator[bytes]:
-            return wado.instance_stream(blobs, instances, plan, wanted, boundary, ready)
+            return wado.instance_stream(blobs, instances, plan, wanted, boundary, limit, ready)
 
         syntax = wanted.syntax
         if syntax == "*" and len(instances) == 1:
@@ -241,14 +240,20 @@ class _Api:
         wanted = wado.negotiate(request.headers.get("accept"), wado.OCTETS, single_allowed=True)
         instance = (await anyio.to_thread.run_sync(self._instances, request.path_params))[0]
         numbers = wado.parse_frames(request.path_params["frames"], instance.number_of_frames)
-        syntax = instance.transfer_syntax_uid if wanted.syntax == "*" else wanted.syntax
         wado.plan([instance], wanted.syntax)
-        frames = await anyio.to_thread.run_sync(
-            wado.frame_bytes, self.service.blobs, instance, numbers, wanted.syntax
-        )
         boundary = new_boundary()
+        body = await wado.started(
+            wado.frames_body(
+                self.service.blobs,
+                instance,
+                numbers,
+                wanted.syntax,
+                boundary,
+                self.service.max_inflated_bytes,
+            )
+        )
         media = f'multipart/related; type="{wado.OCTETS}"; boundary={boundary}'
-        return StreamingResponse(wado.frames_stream(frames, boundary, syntax), media_type=media)
+        return StreamingResponse(wado.stream(body), media_type=media)
 
     async def rendered(self, request: Request) -> Response:
         instance = (await anyio.to_thread.run_sync(self._instances, request.path_params))[0]
@@ -256,8 +261,9 @@ class _Api:
         media = rendered.negotiate(request.headers.get("accept"))
         quality = rendered.quality(request.query_params.get("quality"))
         voi = rendered.window(request.query_params.get("window"))
+        blobs, limit = self.service.blobs, self.service.max_inflated_bytes
         image = await anyio.to_thread.run_sync(
-            rendered.render, self.service.blobs, instance, frame, media, quality, voi
+            rendered.render, blobs, instance, frame, media, quality, voi, limit
         )
         return Response(image, media_type=media)
 
@@ -270,8 +276,9 @@ class _Api:
         headers = {"ETag": tag, "Cache-Control": thumbnails.CACHE_CONTROL, "Vary": "Accept"}
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers=headers)
+        blobs, limit = self.service.blobs, self.service.max_inflated_bytes
         image = await anyio.to_thread.run_sync(
-            thumbnails.thumbnail, self.service.blobs, instance, media, pixels
+            thumbnails.thumbnail, blobs, instance, media, pixels, limit
         )
         return Response(image, media_type=media, headers=headers)
 

@@ -68,7 +68,9 @@ def etag(instance: StoredInstance, media: str, pixels: int) -> str:
     return wado.etag([instance.sop_uid, instance.version, media, str(pixels)])
 
 
-def thumbnail(blobs: BlobStore, instance: StoredInstance, media: str, pixels: int) -> bytes:
-    image = rendered.frame_image(blobs, instance, 1)
+def thumbnail(
+    blobs: BlobStore, instance: StoredInstance, media: str, pixels: int, limit: int
+) -> bytes:
+    image = rendered.frame_image(blobs, instance, 1, None, limit)
     image.thumbnail((pixels, pixels), Image.Resampling.LANCZOS)
     return rendered.encode(image, media, JPEG_QUALITY)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
+import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import anyio.to_thread
-from pydicom import dcmread, dcmwrite
-from pydicom.encaps import generate_frames
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom import Dataset, dcmwrite
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
 
+from dicomite.dicom import frames
 from dicomite.dicom.blobs import CHUNK, BlobStore, FileSystemBlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
 from dicomite.dicom.index import StoredInstance
@@ -92,37 +94,71 @@ def blob_chunks(blobs: BlobStore, key: str) -> Iterator[bytes]:
             yield chunk
 
 
-def transcoded(blobs: BlobStore, key: str) -> bytes:
-    """The instance re-encoded as Explicit VR Little Endian (decompressing when needed);
-    :class:`NotAcceptable` when pydicom cannot do it."""
+def transcoded(blobs: BlobStore, instance: StoredInstance, limit: int) -> Iterator[bytes]:
+    """The instance re-encoded as Explicit VR Little Endian, one frame at a time: the data set
+    without its pixel data, then each frame (decoded when compressed or big endian). Frame 1
+    is decoded before the first chunk, so that an instance that cannot be decoded fails there
+    (a clean 406 when a single-instance response has not started)."""
+    with frames.opened(blobs, instance, limit) as source:
+        if source.native_little_endian:  # the value as stored, bit-packed frames included
+            source.check_frames([1])
+            yield _transcoded_head(source, source.length, None)
+            yield from source.stored_range(0, source.length)
+            return
+        source.check_frames(list(range(1, source.frame_count + 1)))
+        first = source.decoded(1)
+        frame = first.little_endian_bytes()
+        length = len(frame) * source.frame_count
+        yield _transcoded_head(source, length, first)
+        yield frame
+        for number in range(2, source.frame_count + 1):
+            yield source.decoded(number).little_endian_bytes()
+        if length % 2:
+            yield b"\0"  # values have an even length (PS3.5 §7.1.1)
+
+
+def _transcoded_head(source: frames.Source, length: int, first: frames.Decoded | None) -> bytes:
+    """The data set before its pixel data, and the Pixel Data element's header."""
+    dataset = source.attributes()
+    dataset.file_meta = FileMetaDataset(source.meta)
+    dataset.file_meta.TransferSyntaxUID = DEFAULT_SYNTAX
+    if first is not None:
+        _describe(dataset, first)
+    out = io.BytesIO()
     try:
-        with blobs.open(key) as handle:
-            dataset = dcmread(handle)
-        syntax = dataset.file_meta.TransferSyntaxUID
-        if syntax.is_compressed:
-            dataset.decompress()
-        elif not syntax.is_little_endian and "PixelData" in dataset:
-            pixels = dataset.pixel_array  # decoded in native byte order
-            dataset.PixelData = pixels.astype(pixels.dtype.newbyteorder("<")).tobytes()
-        dataset.file_meta.TransferSyntaxUID = DEFAULT_SYNTAX
-        out = io.BytesIO()
-        dcmwrite(out, dataset, implicit_vr=False, little_endian=True, force_encoding=True)
-        return out.getvalue()
-    except NotAcceptable:
-        raise
-    except Exception as error:  # pydicom's encoders and decoders raise many types
+        dcmwrite(out, dataset, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    except Exception as error:  # pydicom's encoders raise many types
         raise NotAcceptable(
             f"The instance cannot be transcoded to {DEFAULT_SYNTAX} ({error}); ask for "
             "transfer-syntax=*."
         ) from None
+    if length + length % 2 >= 0xFFFFFFFF:  # PS3.5 §7.1.1: a 32-bit value length
+        raise NotAcceptable(
+            "The instance's pixel data is too long for Explicit VR Little Endian; ask for "
+            "transfer-syntax=*."
+        )
+    vr = b"OB" if int(dataset.get("BitsAllocated", 8)) <= 8 else b"OW"
+    return out.getvalue() + struct.pack("<HH2sHL", 0x7FE0, 0x0010, vr, 0, length + length % 2)
+
+
+def _describe(dataset: Dataset, decoded: frames.Decoded) -> None:
+    """The Image Pixel attributes of the decoded frames (as ``pydicom``'s ``decompress``)."""
+    dataset.PhotometricInterpretation = decoded.photometric
+    if int(decoded.properties["samples_per_pixel"]) > 1:
+        dataset.PlanarConfiguration = int(decoded.properties["planar_configuration"])
 
 
 async def _in_thread(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
-    while True:
-        chunk = await anyio.to_thread.run_sync(next, iterator, None)
-        if chunk is None:
-            return
-        yield chunk
+    try:
+        while True:
+            chunk = await anyio.to_thread.run_sync(next, iterator, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:  # a response cut short still closes the blob and any inflated copy
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def _head(number: int, instance: StoredInstance, keep: bool, boundary: str) -> bytes:
@@ -150,7 +186,7 @@ def stored_files(
 
 def _pieces(
     blobs: BlobStore, instances: list[StoredInstance], as_stored: list[bool], wanted: Wanted,
-    boundary: str, ready: bytes | None,
+    boundary: str, limit: int, ready: Iterator[bytes] | None,
 ) -> Iterator[bytes]:  # fmt: skip
     for number, (instance, keep) in enumerate(zip(instances, as_stored, strict=True)):
         if wanted.multipart:
@@ -158,9 +194,9 @@ def _pieces(
         if keep:
             yield from blob_chunks(blobs, instance.blob_key)
         elif ready is not None:
-            yield ready
+            yield from ready
         else:  # a failure here can only cut the response short: the status is sent
-            yield transcoded(blobs, instance.blob_key)
+            yield from transcoded(blobs, instance, limit)
     if wanted.multipart:
         yield closing(boundary)
 
@@ -182,13 +218,27 @@ def _coalesced(pieces: Iterator[bytes], size: int = CHUNK) -> Iterator[bytes]:
 
 async def instance_stream(
     blobs: BlobStore, instances: list[StoredInstance], as_stored: list[bool], wanted: Wanted,
-    boundary: str, ready: bytes | None = None,
+    boundary: str, limit: int, ready: Iterator[bytes] | None = None,
 ) -> AsyncIterator[bytes]:  # fmt: skip
-    """``ready``: the one instance already transcoded (single-instance requests transcode
-    before the response starts, so a failure is still a clean 406). Everything else, reads and
-    transcodes, happens in worker threads, one hop per chunk of about 1 MiB."""
-    pieces = _pieces(blobs, instances, as_stored, wanted, boundary, ready)
+    """``ready``: the one instance's transcoding, already started (single-instance requests
+    start it before the response, so a failure is still a clean 406). Everything else, reads
+    and transcodes, happens in worker threads, one hop per chunk of about 1 MiB."""
+    pieces = _pieces(blobs, instances, as_stored, wanted, boundary, limit, ready)
     async for chunk in _in_thread(_coalesced(pieces)):
+        yield chunk
+
+
+async def started(body: Iterator[bytes]) -> Iterator[bytes]:
+    """``body`` in chunks of about 1 MiB, the first one made now (in a worker thread), so
+    that a failure to make it is a clean error response, before the response starts."""
+    chunks = _coalesced(body)
+    first = await anyio.to_thread.run_sync(next, chunks, None)
+    return chunks if first is None else itertools.chain([first], chunks)
+
+
+async def stream(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` made in worker threads."""
+    async for chunk in _in_thread(chunks):
         yield chunk
 
 
@@ -206,90 +256,40 @@ def parse_frames(text: str, count: int) -> list[int]:
         raise BadRequest(f"The frame list '{text[:80]}' is not a list of integers.") from None
     if not numbers or any(n < 1 for n in numbers):
         raise BadRequest("Frame numbers start at 1.")
+    seen: set[int] = set()
+    for number in numbers:  # each frame once: a repeated list must not multiply the response
+        if number in seen:
+            raise BadRequest(f"Frame {number} is asked for more than once; ask for each once.")
+        seen.add(number)
     missing = [n for n in numbers if n > count]
     if missing:
         raise NotFound(f"The instance has {count} frame(s); frame {missing[0]} does not exist.")
     return numbers
 
 
-def frame_bytes(
-    blobs: BlobStore, instance: StoredInstance, numbers: list[int], syntax: str
-) -> list[bytes]:
-    """The requested frames, reading only what they need: native frames are sliced at their
-    offset in the file, encapsulated ones walked item by item; only a transcode (decoding a
-    compressed or big endian instance) reads the whole instance."""
-    stored = UID(instance.transfer_syntax_uid)
-    with blobs.open(instance.blob_key) as handle:
-        dataset = dcmread(handle, stop_before_pixels=True)
-        start = _pixel_data_value_offset(handle)
-        if start is None:
-            raise NotFound("The instance has no pixel data.")
-        if stored.is_compressed and syntax == "*":
-            handle.seek(start)
-            return _pick(
-                generate_frames(handle, number_of_frames=instance.number_of_frames), numbers
-            )
-        size = _native_frame_size(dataset)
-        if not stored.is_compressed and size and (syntax == "*" or stored.is_little_endian):
-            frames = []
-            for number in numbers:
-                handle.seek(start + (number - 1) * size)
-                frames.append(handle.read(size))
-            return frames
-    return _decoded_frames(blobs, instance, numbers)
-
-
-def _pick(frames: Iterator[bytes], numbers: list[int]) -> list[bytes]:
-    wanted, found = set(numbers), {}
-    for number, frame in enumerate(frames, start=1):
-        if number in wanted:
-            found[number] = frame
-        if len(found) == len(wanted):
-            break
-    return [found[n] for n in numbers]
-
-
-def _decoded_frames(blobs: BlobStore, instance: StoredInstance, numbers: list[int]) -> list[bytes]:
-    with blobs.open(instance.blob_key) as handle:
-        dataset = dcmread(handle)
-    try:
-        pixels = dataset.pixel_array
-    except Exception as error:  # decoders raise many types; the client gets a clear 406
-        raise NotAcceptable(f"The frames cannot be decoded ({error}); ask for "
-                            "transfer-syntax=*.") from None  # fmt: skip
-    if instance.number_of_frames == 1:
-        pixels = pixels[None, ...]
-    little = pixels.astype(pixels.dtype.newbyteorder("<"))
-    return [little[n - 1].tobytes() for n in numbers]
-
-
-def _native_frame_size(dataset: Any) -> int | None:
-    """Bytes per native frame (PS3.5 §8.1.1), when frames are byte aligned."""
-    try:
-        bits = int(dataset.BitsAllocated)
-        pixels = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1))
-    except (AttributeError, TypeError, ValueError):
-        return None
-    return pixels * bits // 8 if bits % 8 == 0 else None
-
-
-def _pixel_data_value_offset(handle: Any) -> int | None:
-    """After ``stop_before_pixels`` the stream is at the (7FE0,0010) element, if any."""
-    position: int = handle.tell()
-    header = handle.read(12)
-    if header[:4] not in (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10"):
-        return None
-    explicit = header[4:6] in (b"OB", b"OW", b"OF", b"UN")
-    return position + (12 if explicit else 8)
-
-
-def frames_stream(frames: list[bytes], boundary: str, syntax: str) -> Iterator[bytes]:
-    for number, frame in enumerate(frames):
-        yield (b"\r\n" if number else b"") + part_head(
-            boundary, f"{OCTETS}; transfer-syntax={syntax}"
-        )
-        yield frame
-    yield closing(boundary)
+def frames_body(
+    blobs: BlobStore,
+    instance: StoredInstance,
+    numbers: list[int],
+    syntax: str,
+    boundary: str,
+    limit: int,
+) -> Iterator[bytes]:
+    """The frames as a multipart body, read one at a time from the blob: as stored (when
+    ``syntax`` is "*" or the stored one, or the data native little endian), else decoded to
+    Explicit VR Little Endian."""
+    with frames.opened(blobs, instance, limit) as source:
+        source.check_frames(numbers)
+        as_stored = syntax in ("*", instance.transfer_syntax_uid) or source.native_little_endian
+        shown = source.syntax if syntax == "*" else syntax  # a Deflated one's are native
+        media = f"{OCTETS}; transfer-syntax={shown}"
+        for index, number in enumerate(numbers):
+            yield (b"\r\n" if index else b"") + part_head(boundary, media)
+            if as_stored:
+                yield from source.stored_frame(number)
+            else:
+                yield source.decoded(number).little_endian_bytes()
+        yield closing(boundary)
 
 
 def etag(versions: list[str]) -> str:

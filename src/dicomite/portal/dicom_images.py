@@ -149,8 +149,10 @@ def thumbnail(page: Page) -> Response:
     pixels = thumbnails.size(page.query.get("size"))
     media = rendered.JPEG
     tag = thumbnails.etag(instance, media, pixels)
-    blobs = service(page).blobs
-    return _image(page, tag, media, lambda: thumbnails.thumbnail(blobs, instance, media, pixels))
+    blobs, limit = service(page).blobs, service(page).max_inflated_bytes
+    return _image(
+        page, tag, media, lambda: thumbnails.thumbnail(blobs, instance, media, pixels, limit)
+    )
 
 
 @dicom_page
@@ -159,10 +161,10 @@ def rendered_frame(page: Page) -> Response:
     frame = rendered.frame_number(page.query.get("frame"), instance.number_of_frames)
     window = window_of(page)
     tag = wado.etag([instance.sop_uid, instance.version, str(frame), window.key, rendered.PNG])
-    blobs, voi = service(page).blobs, window.voi
+    blobs, voi, limit = service(page).blobs, window.voi, service(page).max_inflated_bytes
     return _image(
         page, tag, rendered.PNG,
-        lambda: rendered.render(blobs, instance, frame, rendered.PNG, 100, voi),
+        lambda: rendered.render(blobs, instance, frame, rendered.PNG, 100, voi, limit),
     )  # fmt: skip
 
 

@@ -88,7 +88,9 @@ def test_upload_refusals_say_why(owner: PortalClient) -> None:
     for garbage in (b"this is not DICOM at all", b"", bytes(132) + b"\xff" * 40):
         refused = upload(owner, garbage)
         assert refused.status_code == 409, garbage
-        assert refused.json()["message"] == "The file is not a DICOM instance that could be read."
+        message = refused.json()["message"]
+        assert message.startswith("The file is not a DICOM instance that could be read. "), message
+        assert "cannot be read as a DICOM file" in message  # STOW's own ErrorComment follows
 
     invalid = upload(owner, ct(PatientID=None))
     assert invalid.status_code == 409

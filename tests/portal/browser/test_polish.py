@@ -96,15 +96,17 @@ def test_reloading_the_new_secret_page_creates_no_second_secret(
     screenshots.take("after-reload")
 
 
-def test_top_bar_progress_bar_and_favicon(
-    page: Page, server: Server, screenshots: Screenshots
-) -> None:
+def test_the_top_bar_names_the_directory(page: Page, server: Server) -> None:
     sign_in(page, server)
-    screenshots.take("signed-in")
     topbar = " ".join(page.locator("header.topbar").inner_text().split())
     assert "Dicomite Dicomite" not in topbar
     assert topbar.startswith("Dicomite Directory: Dicomite"), topbar
 
+
+def test_the_empty_upload_progress_bar_is_not_shown(
+    page: Page, server: Server, screenshots: Screenshots
+) -> None:
+    sign_in(page, server)
     nav(page, "DICOM studies")
     progress = page.locator("#upload-progress")
     screenshots.take("studies")
@@ -112,8 +114,10 @@ def test_top_bar_progress_bar_and_favicon(
     assert progress.evaluate("el => getComputedStyle(el).display") == "none"
     expect(progress).to_be_hidden()
 
-    icon = page.locator("link[rel=icon]")
-    href = icon.get_attribute("href")
+
+def test_every_page_has_a_favicon(page: Page, server: Server) -> None:
+    page.goto(f"{server.base_url}/portal/signin")
+    href = page.locator("link[rel=icon]").get_attribute("href")
     assert href and href.startswith("/portal/static/")
     answer = page.request.get(f"{server.base_url}{href}")
     assert answer.status == 200 and answer.headers["content-type"].startswith("image/svg+xml")

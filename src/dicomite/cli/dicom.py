@@ -37,12 +37,15 @@ ClientSecret = Annotated[
     str, typer.Option("--client-secret", help="Client secret ('-' reads stdin)")
 ]
 Url = Annotated[
-    str | None, typer.Option("--url", help="DICOM service base [{public_url}/dicom/v1]")
+    str | None, typer.Option("--url", help="DICOM service base \\[default: {public_url}/dicom/v1]")
 ]
 Authority = Annotated[
-    str | None, typer.Option("--authority", help="{public_url}/{tenant} [this deployment's]")
+    str | None,
+    typer.Option("--authority", help="{public_url}/{tenant} \\[default: this deployment's]"),
 ]
-CaFile = Annotated[Path | None, typer.Option("--ca-file", help="CA to trust [DATA_DIR/tls/ca.pem]")]
+CaFile = Annotated[
+    Path | None, typer.Option("--ca-file", help="CA to trust \\[default: DATA_DIR/tls/ca.pem]")
+]
 DUPLICATE, FAILED_SEQUENCE, REASON = 45070, "00081198", "00081197"
 UNBOUNDED_WIDTH = 10_000
 # A failed instance's explanation: ErrorComment (0000,0902), at the item's top level or in the

@@ -111,15 +111,15 @@ def add_secret(page: Page) -> Response:
     try:
         start, end = _validity(page)
         with page.write() as session:
-            app = manageable_app(page, session)
             new = credentials.add_password(
-                session, app, page.portal.services.context.protection, page.now,
-                display_name=page.field("description") or None, start=start, end=end,
+                session, manageable_app(page, session), page.portal.services.context.protection,
+                page.now, display_name=page.field("description") or None, start=start, end=end,
             )  # fmt: skip
     except InvalidInput as problem:
         return secret_form(page, problem.message, 400)
     shown = shown_once.ShownSecret(new.credential.key_id, new.secret_text)
-    return shown_once.hand_over(page, _back_to(page, "secrets", ""), app.id, shown)
+    app_id = new.credential.application_id
+    return shown_once.hand_over(page, _back_to(page, "secrets", ""), app_id, shown)
 
 
 def delete_secret(page: Page) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import ssl
 import subprocess
@@ -94,3 +95,44 @@ def test_restart_keeps_tenant_keys_and_secrets(fresh_server: Server) -> None:
     second = fresh_server.graph_token()
     assert jwt.get_unverified_header(first)["kid"] == jwt.get_unverified_header(second)["kid"]
     assert jwt.decode(second, options={"verify_signature": False})["tid"] == fresh_server.tenant_id
+
+
+def test_the_banner_shows_the_portal_and_where_the_credentials_are(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    for name in ("DICOMITE_BOOTSTRAP_ADMIN_USERNAME", "DICOMITE_BOOTSTRAP_ADMIN_PASSWORD"):
+        server.env.pop(name)  # generated into bootstrap-credentials.json, as on a first start
+    server.start()
+    server.stop()
+    log = server.log_text()
+    credentials = server.data_dir / "bootstrap-credentials.json"
+    saved = json.loads(credentials.read_text())
+    banner = [line.split(":", 1) for line in log.splitlines() if line.startswith("  ")]
+    lines = {name.strip(): value.strip() for name, value in banner}
+    assert lines["Portal"] == f"{server.base_url}/portal/"
+    assert lines["Portal sign-in"] == f"admin_username and admin_password in {credentials}"
+    assert lines["Management client"] == (
+        "DICOMITE_BOOTSTRAP_CLIENT_ID and DICOMITE_BOOTSTRAP_CLIENT_SECRET"
+    )
+    assert lines["CA to trust"] == server.ca_file
+    assert "run other dicomite commands in a second terminal" in log
+    assert saved["admin_password"] not in log and server.client_secret not in log
+
+
+def test_help_shows_the_defaults() -> None:
+    command = [sys.executable, "-m", "dicomite", "serve", "--help"]
+    environment = {**os.environ, "COLUMNS": "200"}  # no help text wrapped in the middle
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=60, env=environment
+    )
+    options = {line.split()[1]: line for line in result.stdout.splitlines() if "│ --" in line}
+    expected = {
+        "--data-dir": "[env DICOMITE_DATA_DIR; default: ./dicomite-data]",
+        "--database-url": "[env DICOMITE_DATABASE_URL; default: SQLite in the data folder]",
+        "--host": "[env DICOMITE_HOST; default: 127.0.0.1]",
+        "--port": "[env DICOMITE_PORT; default: 8443]",
+        "--public-url": "[default: https://localhost:PORT]",
+        "--workers": f"[env DICOMITE_WORKERS; default: {Settings().workers}]",
+        "--access-log": "[default: off]",
+    }
+    for option, default in expected.items():
+        assert default in options[option], options[option]

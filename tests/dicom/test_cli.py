@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from tests.fixtures.dicom import make_dataset, to_bytes
@@ -40,3 +41,95 @@ def test_upload_search_get(server: Server, admin: Admin, tmp_path: Path) -> None
     assert sorted(p.read_bytes() for p in out.iterdir()) == sorted(
         p.read_bytes() for p in folder.iterdir()
     )
+
+
+def credentials(server: Server, admin: Admin) -> list[str]:
+    app = admin.register(roles=("Dicom.ReadWrite",))
+    assert app.secret is not None
+    return ["--client-id", app.app_id, "--client-secret", app.secret,
+            "--url", f"{server.base_url}/dicom/v1", "--authority", server.authority]  # fmt: skip
+
+
+def same_uid_folder(folder: Path, groups: int = 3, copies: int = 8) -> list[list[Path]]:
+    """``groups`` instances, each as ``copies`` files that share its SOP Instance UID (their
+    patient names differ, as pydicom's test files differ in transfer syntax)."""
+    written = []
+    for group in range(groups):
+        study, series, sop = generate_uid(), generate_uid(), generate_uid()
+        paths = []
+        for copy in range(copies):
+            path = folder / f"g{group}-c{copy}.dcm"
+            dataset = make_dataset(study, series, sop, PatientName=f"Copy^{copy}")
+            path.write_bytes(to_bytes(dataset))
+            paths.append(path)
+        written.append(paths)
+    return written
+
+
+def test_files_sharing_a_sop_instance_uid_are_sent_one_after_another(
+    server: Server, admin: Admin, tmp_path: Path
+) -> None:
+    """Sent at once, files of one UID race each other (45071, a different set each run); one
+    after another, the first in path order is stored and the others are already present."""
+    common = credentials(server, admin)
+    for run in range(2):
+        folder = tmp_path / f"run{run}"
+        folder.mkdir()
+        groups = same_uid_folder(folder)
+        result = server.cli("dicom", "upload", str(folder), "--concurrency", "4", *common,
+                            check=False)  # fmt: skip
+        assert "45071" not in result.stdout, result.stdout
+        assert result.returncode == 0, result.stdout
+        assert "stored: 3  already present: 21  failed: 0" in result.stdout
+        for paths in groups:
+            stored = dcmread(paths[0])
+            meta = server.cli("dicom", "get", stored.StudyInstanceUID, *common, "--metadata")
+            assert json.loads(meta.stdout)[0]["00100010"]["Value"] == [{"Alphabetic": "Copy^0"}]
+
+
+def test_a_failure_shows_the_servers_reason(server: Server, admin: Admin, tmp_path: Path) -> None:
+    common = credentials(server, admin)
+    path = tmp_path / "no-series.dcm"
+    path.write_bytes(to_bytes(make_dataset(SeriesInstanceUID=None)))
+    result = server.cli("dicom", "upload", str(path), *common, check=False)
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if "no-series.dcm" in line)
+    # The server's ErrorComment names the missing attribute, SeriesInstanceUID (0020,000E).
+    assert "43264 (validation failure): " in line and "(0020,000e)" in line.lower(), line
+
+
+def test_a_long_path_is_one_line_when_piped(server: Server, admin: Admin, tmp_path: Path) -> None:
+    common = credentials(server, admin)
+    folder = tmp_path / ("a-rather-long-folder-name-" * 4) / "nested"
+    folder.mkdir(parents=True)
+    path = folder / "not-dicom-with-a-long-file-name.dcm"
+    path.write_text("not dicom")
+    result = server.cli("dicom", "upload", str(path), *common, check=False)
+    assert result.returncode == 1
+    [line] = [line for line in result.stdout.splitlines() if "failed " in line]
+    assert f"failed {path}: 272 (processing failure)" in line, result.stdout
+
+
+def test_search_prints_a_table_or_json(server: Server, admin: Admin, tmp_path: Path) -> None:
+    common = credentials(server, admin)
+    study = generate_uid()
+    path = tmp_path / "one.dcm"
+    dataset = make_dataset(study, PatientName="Table^Tess", PatientID="TAB-1", Modality="MR")
+    path.write_bytes(to_bytes(dataset))
+    server.cli("dicom", "upload", str(path), *common)
+    search = ["dicom", "search", "--filter", f"StudyInstanceUID={study}", *common]
+
+    table = server.cli(*search, "--output", "table").stdout
+    [row] = [line for line in table.splitlines() if study in line]
+    assert "Table, Tess" in row and "TAB-1" in row and "MR" in row and "2024-01-15" in row
+    assert "Patient name" in table and "Study Instance UID" in table
+
+    as_json = json.loads(server.cli(*search, "--output", "json").stdout)
+    assert as_json[0]["0020000D"]["Value"] == [study]
+    piped = json.loads(server.cli(*search).stdout)  # not a terminal: JSON for programs
+    assert piped == as_json
+    nothing = ["--filter", f"StudyInstanceUID={generate_uid()}"]
+    empty = server.cli("dicom", "search", *nothing, *common, "--output", "table").stdout
+    assert "No studies match." in empty
+    series = server.cli(*search, "--level", "series", "--output", "table").stdout
+    assert dataset.SeriesInstanceUID in series and "MR" in series

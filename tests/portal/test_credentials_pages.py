@@ -45,11 +45,12 @@ def stored_certificates(context: Context, app: str) -> list[KeyCredential]:
         return list(credentials.list_certificates(session, found))
 
 
-def add_secret(client: PortalClient, app: str, **fields: str):  # type: ignore[no-untyped-def]
+def add_secret(client: PortalClient, app: str, follow: bool = True, **fields: str):  # type: ignore[no-untyped-def]
+    """Submit "Add a client secret"; by default follow the redirect to the page showing it."""
     return client.submit(
         f"/portal/apps/{app}/credentials/secrets/new",
         {"description": "ci", "expires": "180", **fields},
-        follow_redirects=False,
+        follow_redirects=follow,
     )
 
 
@@ -81,7 +82,7 @@ def test_new_secret_value_is_shown_once_then_only_its_hint(
 ) -> None:
     admin, app = admin_app
     response = add_secret(admin, app)
-    assert response.status_code == 200  # the page itself, not a redirect
+    assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     value_match, id_match = NEW_VALUE.search(response.text), NEW_ID.search(response.text)
     assert value_match and id_match
@@ -107,6 +108,43 @@ def test_new_secret_value_is_shown_once_then_only_its_hint(
     listed = admin.get(f"{base}/credentials").text
     assert f"<code>{value[:3]}***" in listed and key_id in listed
     assert "new-secret-value" not in listed and WARNING not in listed
+
+
+def test_creating_a_secret_redirects_and_a_reload_creates_nothing(
+    admin_app: AdminApp, portal_context: Context
+) -> None:
+    """Post/redirect/get: the POST answers 303; the page it leads to shows the value once, and
+    reloading that page shows only the hint and adds no second secret."""
+    admin, app = admin_app
+    posted = add_secret(admin, app, follow=False)
+    assert posted.status_code == 303 and "new-secret-value" not in posted.text
+    target = posted.headers["location"]
+    assert target.startswith(f"/portal/apps/{app}/credentials")
+
+    shown = admin.get(target)
+    match = NEW_VALUE.search(shown.text)
+    assert shown.status_code == 200 and match and WARNING in shown.text
+    value = match.group(1)
+    reloaded = admin.get(target)
+    assert reloaded.status_code == 200 and "Client secrets (1)" in reloaded.text
+    assert value not in reloaded.text and "new-secret-value" not in reloaded.text
+    assert f"<code>{value[:3]}***" in reloaded.text
+    [secret] = stored_secrets(portal_context, app)
+    assert secret.secret_hash == portal_context.protection.secret_hash(value)
+
+
+def test_the_handed_over_value_is_for_its_own_session_only(
+    admin_app: AdminApp, signed_in: SignedIn
+) -> None:
+    """The redirect's cookie, replayed by another signed-in session, shows nothing."""
+    admin, app = admin_app
+    posted = add_secret(admin, app, follow=False)
+    other = signed_in("global-admin")
+    for name, value in posted.cookies.items():
+        other.cookies.set(name, value)
+    page = other.get(posted.headers["location"])
+    assert page.status_code == 200 and "new-secret-value" not in page.text
+    assert "Client secrets (1)" in page.text
 
 
 def test_preset_expiries_up_to_24_months(admin_app: AdminApp, portal_context: Context) -> None:

@@ -201,3 +201,25 @@ def test_list_sign_ins_filters_in_the_database(portal_context: Context) -> None:
     assert names(app_ids=set()) == []
     assert names(app_ids={UNKNOWN_CLIENT}) == ["500 off", "50%_off"]
     assert names(failures_only=True) == [] and len(names(successes_only=True)) == 2
+
+
+def test_a_failed_sign_in_names_its_resource_as_a_successful_one_does(
+    signed_in: SignedIn, portal_context: Context
+) -> None:
+    """A real token request with a wrong secret: its row names the DICOM service, not only its
+    URI (the log records the display name only once the client has authenticated)."""
+    admin = signed_in("global-admin")
+    client_id = app_id_of(portal_context, register(admin, "Wrong secret client"))
+    answer = admin.post(
+        f"/{portal_context.tenant_id}/oauth2/v2.0/token",
+        data={"grant_type": "client_credentials", "client_id": client_id,
+              "client_secret": "not-the-secret",
+              "scope": "https://dicom.healthcareapis.azure.com/.default"},
+    )  # fmt: skip
+    assert answer.status_code == 401
+    deadline = time.monotonic() + 10
+    while "Failure" not in (rows := table(admin.get("/portal/signins").text)):
+        assert time.monotonic() < deadline, "the failed sign-in was not logged"
+        time.sleep(0.1)
+    [row] = [r for r in rows.split("</tr>") if client_id in r]
+    assert "Azure Healthcare APIs (DICOM service)<br>" in row, row

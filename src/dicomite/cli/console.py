@@ -11,8 +11,17 @@ from rich.console import Console
 from dicomite.bootstrap import BootstrapError
 from dicomite.identity.problems import DirectoryProblem
 
-console = Console()
-errors = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    made = Console(stderr=stderr)
+    # Piped or redirected, output is read by programs: one line per record, never folded at 80
+    # columns (Rich's default width off a terminal) in the middle of a file path or a UID.
+    made.soft_wrap = not made.is_terminal
+    return made
+
+
+console = _console()
+errors = _console(stderr=True)
 
 
 @contextmanager

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import json
 import ssl
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from email.parser import BytesParser
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
+import pydicom
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from dicomite.cli._shared import DatabaseUrl, DataDir, escape, fail, print_json, say
+from dicomite.cli.console import console
+from dicomite.cli.dicom_table import COLUMNS, results_table
 from dicomite.cli.options import build_settings
 from dicomite.cli.token import _authority, _secret, _trust, request_token
 
@@ -30,13 +37,20 @@ ClientSecret = Annotated[
     str, typer.Option("--client-secret", help="Client secret ('-' reads stdin)")
 ]
 Url = Annotated[
-    str | None, typer.Option("--url", help="DICOM service base [{public_url}/dicom/v1]")
+    str | None, typer.Option("--url", help="DICOM service base \\[default: {public_url}/dicom/v1]")
 ]
 Authority = Annotated[
-    str | None, typer.Option("--authority", help="{public_url}/{tenant} [this deployment's]")
+    str | None,
+    typer.Option("--authority", help="{public_url}/{tenant} \\[default: this deployment's]"),
 ]
-CaFile = Annotated[Path | None, typer.Option("--ca-file", help="CA to trust [DATA_DIR/tls/ca.pem]")]
+CaFile = Annotated[
+    Path | None, typer.Option("--ca-file", help="CA to trust \\[default: DATA_DIR/tls/ca.pem]")
+]
 DUPLICATE, FAILED_SEQUENCE, REASON = 45070, "00081198", "00081197"
+UNBOUNDED_WIDTH = 10_000
+# A failed instance's explanation: ErrorComment (0000,0902), at the item's top level or in the
+# items of its FailedAttributesSequence (0074,1048), as the conformance statement shows it.
+ERROR_COMMENT, FAILED_ATTRIBUTES = "00000902", "00741048"
 REASONS = {
     272: "processing failure",
     43264: "validation failure",
@@ -44,6 +58,11 @@ REASONS = {
     45070: "already present",
     45071: "being created",
 }
+
+
+class Output(StrEnum):
+    TABLE = "table"
+    JSON = "json"
 
 
 @dataclass
@@ -75,6 +94,14 @@ class Summary:
     present: int = 0
     failed: dict[str, str] = field(default_factory=dict)
 
+    def count(self, path: Path, outcome: str, reason: str | None) -> None:
+        if outcome == "stored":
+            self.stored += 1
+        elif outcome == "present":
+            self.present += 1
+        else:
+            self.failed[str(path)] = reason or "failed"
+
 
 def _files(paths: list[Path]) -> Iterator[Path]:
     for path in paths:
@@ -84,6 +111,63 @@ def _files(paths: list[Path]) -> Iterator[Path]:
             yield path
         else:
             fail(f"{path} is neither a file nor a folder.")
+
+
+def _sop_instance_uid(path: Path) -> str | None:
+    """The file's SOP Instance UID, if pydicom can read one from its header."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about files it reads anyway
+        try:
+            dataset = pydicom.dcmread(
+                path,
+                stop_before_pixels=True,
+                specific_tags=["SOPInstanceUID"],
+                defer_size=1024,
+                force=True,
+            )
+        except Exception:  # any file pydicom cannot read goes alone; STOW says why
+            return None
+    value = dataset.get("SOPInstanceUID")
+    return str(value) if value else None
+
+
+def same_instance_groups(files: list[Path]) -> list[list[Path]]:
+    """The files grouped by SOP Instance UID, each group in path order. A group's files are
+    stored one after another: sent at the same time, all but one would fail with 45071 (being
+    created by another request), a different one each run."""
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        uid = _sop_instance_uid(path)
+        groups.setdefault(f"uid:{uid}" if uid else f"file:{path}", []).append(path)
+    return list(groups.values())
+
+
+def _comments(item: dict[str, Any]) -> list[str]:
+    """The ErrorComments of one FailedSOPSequence item."""
+    found = [item.get(ERROR_COMMENT, {})]
+    found += [a.get(ERROR_COMMENT, {}) for a in item.get(FAILED_ATTRIBUTES, {}).get("Value", [])]
+    return [str(text) for element in found for text in element.get("Value", []) if text]
+
+
+def _failure(item: dict[str, Any]) -> str:
+    """``43264 (validation failure): <the server's ErrorComment>``."""
+    code = item.get(REASON, {}).get("Value", [0])[0]
+    reason = f"{code} ({REASONS.get(code, 'failure')})"
+    comments = _comments(item)
+    return f"{reason}: {'; '.join(comments)}" if comments else reason
+
+
+def _stow_outcome(response: httpx.Response) -> tuple[str, str | None]:
+    """A 202/409 STOW answer: its FailedSOPSequence decides."""
+    try:
+        failed = response.json().get(FAILED_SEQUENCE, {}).get("Value", [])
+    except ValueError:
+        return "failed", f"HTTP {response.status_code}: {response.text[:500]}"
+    if [item.get(REASON, {}).get("Value", [0])[0] for item in failed] == [DUPLICATE]:
+        return "present", None
+    if failed:
+        return "failed", ", ".join(_failure(item) for item in failed)
+    return "stored", None
 
 
 def _upload_one(session: Session, path: Path) -> tuple[str, str | None]:
@@ -99,14 +183,12 @@ def _upload_one(session: Session, path: Path) -> tuple[str, str | None]:
     if response.status_code == 200:
         return "stored", None
     if response.status_code in (202, 409) and response.content:
-        failed = response.json().get(FAILED_SEQUENCE, {}).get("Value", [])
-        codes = [item.get(REASON, {}).get("Value", [0])[0] for item in failed]
-        if codes == [DUPLICATE]:
-            return "present", None
-        if codes:
-            return "failed", ", ".join(f"{c} ({REASONS.get(c, 'failure')})" for c in codes)
-        return "stored", None
-    return "failed", f"HTTP {response.status_code}: {response.text[:200]}"
+        return _stow_outcome(response)
+    return "failed", f"HTTP {response.status_code}: {response.text[:500]}"
+
+
+def _upload_group(session: Session, paths: list[Path]) -> list[tuple[Path, str, str | None]]:
+    return [(path, *_upload_one(session, path)) for path in paths]
 
 
 @app.command()
@@ -114,7 +196,15 @@ def upload(
     paths: Annotated[list[Path], typer.Argument(help="DICOM files and folders (recursive)")],
     client_id: ClientId,
     client_secret: ClientSecret,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64)] = 4,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=64,
+            help="Files sent at once (files of one SOP Instance UID go one after another)",
+        ),
+    ] = 4,
     url: Url = None,
     authority: Authority = None,
     ca_file: CaFile = None,
@@ -132,16 +222,12 @@ def upload(
         ThreadPoolExecutor(concurrency) as pool,
     ):
         task = progress.add_task("upload", total=len(files))
-        futures = {pool.submit(_upload_one, session, path): path for path in files}
+        groups = same_instance_groups(files)
+        futures = [pool.submit(_upload_group, session, group) for group in groups]
         for future in as_completed(futures):
-            outcome, reason = future.result()
-            if outcome == "stored":
-                summary.stored += 1
-            elif outcome == "present":
-                summary.present += 1
-            else:
-                summary.failed[str(futures[future])] = reason or "failed"
-            progress.advance(task)
+            for path, outcome, reason in future.result():
+                summary.count(path, outcome, reason)
+                progress.advance(task)
     counts = f"stored: {summary.stored}  already present: {summary.present}"
     say(f"{counts}  failed: {len(summary.failed)}")
     for name, reason in sorted(summary.failed.items()):
@@ -160,13 +246,22 @@ def search(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 100,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    output: Annotated[
+        Output | None,
+        typer.Option(
+            "--output",
+            "-o",
+            show_default=False,
+            help="table or json (DICOM JSON) \\[default: table on a terminal, else json]",
+        ),
+    ] = None,
     url: Url = None,
     authority: Authority = None,
     ca_file: CaFile = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Search with QIDO-RS and print the DICOM JSON results."""
+    """Search with QIDO-RS: a table of the matches, or their DICOM JSON."""
     if level not in ("studies", "series", "instances"):
         fail("--level must be studies, series or instances.")
     params: list[tuple[str, str | int | float | bool | None]] = [
@@ -178,15 +273,31 @@ def search(
         if not equals:
             fail(f"--filter {item!r} is not KEYWORD=VALUE.")
         params.append((name, value))
+    wanted = output or (Output.TABLE if console.is_terminal else Output.JSON)
+    if wanted is Output.TABLE:  # the table's columns, some of which QIDO returns only if asked
+        params += [("includefield", keyword) for _, keyword in COLUMNS[level]]
     session = _session(client_id, client_secret, url, authority, ca_file, data_dir, database_url)
     with session.client:
         response = session.client.get(f"{session.base}/{level}", params=params)
-    if response.status_code == 204:
-        print_json([])
-        return
-    if response.status_code != 200:
+    if response.status_code not in (200, 204):
         fail(f"HTTP {response.status_code}: {response.text[:500]}")
-    print_json(response.json())
+    _show_results(level, response.json() if response.status_code == 200 else [], wanted)
+
+
+def _show_results(level: str, results: list[dict[str, Any]], wanted: Output) -> None:
+    if wanted is Output.JSON:
+        print_json(results)
+    elif not results:
+        say(f"No {level} match.")
+    else:
+        table = results_table(level, results)
+        (console if console.is_terminal else _natural_console(table)).print(table)
+
+
+def _natural_console(table: Table) -> Console:
+    """Piped, a table keeps the width its cells want: no UID is folded at 80 columns."""
+    unbounded = console.options.update_width(UNBOUNDED_WIDTH)
+    return Console(width=console.measure(table, options=unbounded).maximum, soft_wrap=True)
 
 
 @app.command()

@@ -10,27 +10,47 @@ import typer
 
 from dicomite.settings import Settings
 
+# Defaults are written "\\[default: …]": Rich reads "[env …]" or "[https…]" as a markup tag and
+# would drop it from --help.
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Data folder [env DICOMITE_DATA_DIR; default ./dicomite-data]"),
+    typer.Option(
+        "--data-dir", help="Data folder \\[env DICOMITE_DATA_DIR; default: ./dicomite-data]"
+    ),
 ]
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="PostgreSQL URL [env DICOMITE_DATABASE_URL]"),
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL \\[env DICOMITE_DATABASE_URL; default: SQLite in the data folder]",
+    ),
 ]
 BlobUrl = Annotated[
     str | None,
-    typer.Option("--blob-url", help="Azure Blob Storage URL [env DICOMITE_BLOB_URL]"),
+    typer.Option(
+        "--blob-url",
+        help="Azure Blob Storage URL \\[env DICOMITE_BLOB_URL; default: DATA_DIR/blobs]",
+    ),
 ]
-Host = Annotated[str | None, typer.Option("--host", help="Address to bind [127.0.0.1]")]
-Port = Annotated[int | None, typer.Option("--port", help="Port [8443]")]
+Host = Annotated[
+    str | None,
+    typer.Option("--host", help="Address to bind \\[env DICOMITE_HOST; default: 127.0.0.1]"),
+]
+Port = Annotated[
+    int | None, typer.Option("--port", help="Port \\[env DICOMITE_PORT; default: 8443]")
+]
 PublicUrl = Annotated[
     str | None,
-    typer.Option("--public-url", help="URL clients use (issuer, links) [https://localhost:PORT]"),
+    typer.Option(
+        "--public-url", help="URL clients use (issuer, links) \\[default: https://localhost:PORT]"
+    ),
 ]
 Http = Annotated[
     bool | None,
-    typer.Option("--http/--https", help="Plain HTTP, for use behind a TLS-terminating proxy"),
+    typer.Option(
+        "--http/--https",
+        help="Plain HTTP, behind a TLS-terminating proxy \\[default: HTTPS, generated CA]",
+    ),
 ]
 
 

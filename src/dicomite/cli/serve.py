@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from dicomite.bootstrap import prepare
+from dicomite.cli.banner import print_banner
 from dicomite.cli.console import console, reported_errors
 from dicomite.cli.options import (
     BlobUrl,
@@ -27,6 +28,11 @@ from dicomite.settings import Settings
 from dicomite.tls import ensure_server_certificate
 from dicomite.workers import Workers
 
+WORKERS_HELP = (
+    "Worker processes \\[env DICOMITE_WORKERS; default: "
+    f"{Settings.model_fields['workers'].default}]"
+)
+
 
 def serve(
     data_dir: DataDir = None,
@@ -36,12 +42,20 @@ def serve(
     port: Port = None,
     public_url: PublicUrl = None,
     http: Http = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes")] = None,
-    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="Your own certificate")] = None,
-    tls_key: Annotated[str | None, typer.Option("--tls-key", help="Its private key")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help=WORKERS_HELP)] = None,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option("--tls-cert", help="Your own certificate (PEM) \\[default: generated]"),
+    ] = None,
+    tls_key: Annotated[
+        str | None, typer.Option("--tls-key", help="Its private key (PEM) \\[default: generated]")
+    ] = None,
     access_log: Annotated[
         bool,
-        typer.Option("--access-log", help="Log every HTTP request (sign-ins are always logged)"),
+        typer.Option(
+            "--access-log",
+            help="Log every HTTP request (sign-ins are always logged) \\[default: off]",
+        ),
     ] = False,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
@@ -54,11 +68,7 @@ def serve(
         context.store.dispose()
     ssl = _tls_files(settings)
     export_to_environment(settings)
-    console.print(
-        f"Dicomite on {settings.effective_public_url} · tenant {context.tenant_id} · "
-        f"authority {settings.effective_public_url}/{context.tenant_id}",
-        highlight=False,
-    )
+    print_banner(settings, context.tenant_id)
     options: dict[str, Any] = {
         "factory": True,
         "http": LeanHttp,

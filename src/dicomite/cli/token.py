@@ -44,13 +44,17 @@ def get(
     ] = None,
     private_key: Annotated[
         Path | None,
-        typer.Option("--private-key", help="Its private key (PEM) [the --certificate file]"),
+        typer.Option(
+            "--private-key", help="Its private key (PEM) \\[default: the --certificate file]"
+        ),
     ] = None,
     scope: Annotated[
-        str | None, typer.Option("--scope", help="{resource}/.default [the DICOM service's]")
+        str | None,
+        typer.Option("--scope", help="{resource}/.default \\[default: the DICOM service's]"),
     ] = None,
     authority: Annotated[
-        str | None, typer.Option("--authority", help="{public_url}/{tenant} [this deployment's]")
+        str | None,
+        typer.Option("--authority", help="{public_url}/{tenant} \\[default: this deployment's]"),
     ] = None,
     ca_file: Annotated[
         Path | None, typer.Option("--ca-file", help="CA to trust [DATA_DIR/tls/ca.pem]")

@@ -2,7 +2,8 @@
 
 One 256-bit key-encryption key (a file in the data dir, or ``DICOMITE_KEY_ENCRYPTION_KEY`` for
 deployments with several hosts) is stretched with HKDF (RFC 5869) into two independent keys:
-one encrypts signing private keys at rest (Fernet), one keys the HMAC of client secrets.
+one encrypts signing private keys at rest (Fernet), one keys the HMAC of client secrets, and one
+seals short-lived values the portal hands the browser to show once (a new secret's value).
 """
 
 from __future__ import annotations
@@ -32,12 +33,20 @@ class KeyProtection:
             raise ValueError("the key-encryption key must hold at least 32 bytes")
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(kek, b"dicomite signing keys")))
         self._pepper = _derive(kek, b"dicomite client secrets")
+        self._seals = Fernet(base64.urlsafe_b64encode(_derive(kek, b"dicomite portal seals")))
 
     def encrypt(self, plaintext: bytes) -> bytes:
         return self._fernet.encrypt(plaintext)
 
     def decrypt(self, token: bytes) -> bytes:
         return self._fernet.decrypt(token)
+
+    def seal(self, plaintext: bytes) -> bytes:
+        return self._seals.encrypt(plaintext)
+
+    def unseal(self, token: bytes, max_age_seconds: int) -> bytes:
+        """The sealed value; ``cryptography.fernet.InvalidToken`` when forged or too old."""
+        return self._seals.decrypt(token, ttl=max_age_seconds)
 
     def secret_hash(self, secret: str) -> bytes:
         """HMAC-SHA256: client secrets are random 200+ bit strings, so a keyed fast hash is as

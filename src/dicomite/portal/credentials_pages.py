@@ -1,8 +1,8 @@
 """Certificates & secrets: client secrets (value shown once) and certificate upload.
 
-A new secret's value exists only in the response to the POST that created it: that response is
-the page itself (no redirect), sent with ``Cache-Control: no-store``; every later page shows the
-stored hint only.
+A new secret's value is shown on exactly one page: the POST that creates it redirects (303) to
+the blade, which shows the value handed over by ``shown_once`` (sent with ``Cache-Control:
+no-store``); reloading it, or any later page, shows the stored hint only and creates nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from dicomite.identity import credentials
 from dicomite.identity.problems import Conflict, InvalidInput
+from dicomite.portal import shown_once
 from dicomite.portal.apps_pages import changeable_app, manageable_app
 from dicomite.portal.web import Page, Portal
 
@@ -48,17 +49,19 @@ def routes(portal: Portal) -> list[Route]:
     ]
 
 
-def credentials_page(page: Page, new: credentials.NewSecret | None = None) -> Response:
-    tab = DEFAULT_TAB if new else page.query.get("tab", DEFAULT_TAB)
+def credentials_page(page: Page) -> Response:
     with page.read() as session:
         app = manageable_app(page, session)
         secrets = credentials.list_passwords(session, app)
         certificates = credentials.list_certificates(session, app)
-    return page.render(
+    new = shown_once.take(page, app.id)
+    tab = DEFAULT_TAB if new else page.query.get("tab", DEFAULT_TAB)
+    response = page.render(
         "app_credentials.html", title=f"{app.display_name} | Certificates & secrets", app=app,
         tab=tab if tab in TABS else DEFAULT_TAB, secrets=secrets, certificates=certificates,
         new_secret=new, now=page.now, soon=page.now + EXPIRING_SOON,
     )  # fmt: skip
+    return shown_once.forget(page, response)
 
 
 def _back_to(page: Page, tab: str, notice: str) -> Response:
@@ -114,7 +117,9 @@ def add_secret(page: Page) -> Response:
             )  # fmt: skip
     except InvalidInput as problem:
         return secret_form(page, problem.message, 400)
-    return credentials_page(page, new)
+    shown = shown_once.ShownSecret(new.credential.key_id, new.secret_text)
+    app_id = new.credential.application_id
+    return shown_once.hand_over(page, _back_to(page, "secrets", ""), app_id, shown)
 
 
 def delete_secret(page: Page) -> Response:

@@ -7,7 +7,7 @@ Developer sees the sign-ins of the applications they own.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dicomite.identity import directory, policy, signins
+from dicomite.identity import directory, policy, principals, signins
 from dicomite.portal.enterprise_pages import require_directory_role
 from dicomite.portal.web import Page, Portal, portal_url
 from dicomite.store.tables import SignIn
@@ -62,12 +62,21 @@ def sign_in_logs(page: Page) -> Response:
             successes_only=filters.status == "success", since=since, until=until,
             limit=PAGE_SIZE + 1, offset=skip,
         )  # fmt: skip
-    return _render(page, filters, list(rows), skip)
+        names = _resource_names(session, page.tenant_id, rows[:PAGE_SIZE])
+    return _render(page, filters, list(rows), skip, names=names)
+
+
+def _resource_names(session: Session, tenant_id: str, rows: Sequence[SignIn]) -> dict[str, str]:
+    """Display names of the resources that rows name only by URI or appId: a failed request is
+    logged before its resource is resolved, yet the page names the resource as for a success."""
+    unnamed = {row.resource for row in rows if row.resource and not row.resource_display_name}
+    found = {name: principals.find_resource(session, tenant_id, name) for name in unnamed}
+    return {name: sp.display_name for name, sp in found.items() if sp is not None}
 
 
 def _render(
     page: Page, filters: Filters, rows: list[SignIn], skip: int,
-    error: str = "", status: int = 200,
+    error: str = "", status: int = 200, names: dict[str, str] | None = None,
 ) -> Response:  # fmt: skip
     more = len(rows) > PAGE_SIZE
     following = portal_url("/signins", **filters.query(skip=str(skip + PAGE_SIZE)))
@@ -75,6 +84,7 @@ def _render(
         "signins.html", status, title="Sign-in logs", filters=filters, statuses=STATUSES,
         rows=rows[:PAGE_SIZE], error=error, first=skip + 1, next_url=following if more else "",
         previous_url=_previous(filters, skip), credential_types=CREDENTIAL_TYPES,
+        resource_names=names or {},
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import select
 import signal
 import socket
@@ -208,3 +209,13 @@ def test_the_client_address_is_the_socket_peer(limited: Server) -> None:
     finally:
         context.store.dispose()
     assert logged and {row.ip_address for row in logged} == {"127.0.0.1"}
+
+
+def test_workers_default_to_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DICOMITE_WORKERS", raising=False)
+    assert Settings().workers == "auto"
+    assert Settings().effective_workers == len(os.sched_getaffinity(0))
+    assert Settings(workers="3").effective_workers == 3  # type: ignore[arg-type]
+    command = [sys.executable, "-m", "dicomite", "serve", "--help"]
+    help_text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert "N|auto" in help_text and "auto" in help_text.split("--workers", 1)[1][:300]

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import jwt
+import pytest
 
 from dicomite.bootstrap import open_context
 from dicomite.identity.signins import list_sign_ins
@@ -36,9 +42,10 @@ def test_graceful_shutdown_finishes_requests_and_flushes_the_log(tmp_path: Path)
     assert statuses == [200] * 40
     assert server.process is not None
     server.process.send_signal(signal.SIGTERM)
-    # uvicorn re-raises the signal once shutdown is complete, so the status reports SIGTERM
-    assert server.process.wait(timeout=20) in (0, -signal.SIGTERM)
-    assert "Application shutdown complete" in server.log_text()
+    assert server.process.wait(timeout=20) == 0
+    log = server.log_text()
+    assert "Stopped worker-1" in log and "Granian shutdown completed" in log
+    assert "Traceback" not in log and "[ERROR]" not in log
     context = open_context(Settings(data_dir=server.data_dir))
     with context.store.read() as session:
         logged = list_sign_ins(session, server.tenant_id, limit=1000)
@@ -136,3 +143,120 @@ def test_help_shows_the_defaults() -> None:
     }
     for option, default in expected.items():
         assert default in options[option], options[option]
+
+
+# --- HTTP limits, on HTTP and HTTPS (issue 13, item 8) -----------------------------------------
+
+HEADER_READ_TIMEOUT = 3  # seconds; the default is 30
+
+
+@pytest.fixture(scope="module", params=["http", "https"])
+def limited(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    env = {"DICOMITE_HTTP_HEADER_READ_TIMEOUT_SECONDS": str(HEADER_READ_TIMEOUT)}
+    base = tmp_path_factory.mktemp(request.param)
+    running = make_server(
+        base, http=request.param == "http", extra_args=["--workers", "1"], extra_env=env
+    )
+    running.start()
+    yield running
+    running.stop()
+
+
+def _connect(server: Server) -> socket.socket:
+    sock = socket.create_connection(("localhost", server.port), timeout=30)
+    if server.http:
+        return sock
+    context = ssl.create_default_context(cafile=server.ca_file)
+    return context.wrap_socket(sock, server_hostname="localhost")
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """What the server sends until it closes the connection (or resets it)."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    return received
+
+
+def test_a_megabyte_header_is_431(limited: Server) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 1024**2 + b"\r\n\r\n"
+    with _connect(limited) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            sock.sendall(head)  # the server may answer and close before it has taken all
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
+def test_big_but_ordinary_headers_are_served(limited: Server) -> None:
+    cookie = {"Cookie": "session=" + "c" * 8 * 1024}
+    bearer = {"Authorization": "Bearer " + "t" * 16 * 1024}
+    with limited.client() as client:
+        assert client.get("/healthz", headers=cookie).status_code == 200
+        # The token reaches the DICOM service, which refuses it as a token, not as a header.
+        refused = client.get("/dicom/v1/studies", headers=bearer)
+    assert refused.status_code == 401
+    assert "invalid_token" in refused.headers["www-authenticate"]
+
+
+def test_a_head_sent_a_byte_a_second_is_cut_off(limited: Server) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"s" * 100
+    started = time.monotonic()
+    with _connect(limited) as sock:
+        for byte in head:  # one byte a second, until the server closes the connection
+            if not _still_open(sock, bytes([byte])):
+                break
+        held = time.monotonic() - started
+    assert held < HEADER_READ_TIMEOUT + 5, f"held for {held:.0f} s"
+
+
+def _still_open(sock: socket.socket, byte: bytes) -> bool:
+    """Send ``byte``, then wait a second for the server to answer or close."""
+    try:
+        sock.sendall(byte)
+        if select.select([sock], [], [], 1.0)[0]:
+            return bool(sock.recv(65536))
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        return False
+    return True
+
+
+def test_the_client_address_is_the_socket_peer(limited: Server) -> None:
+    """X-Forwarded-For from an untrusted peer does not change the recorded address."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": limited.client_id,
+        "client_secret": "wrong",
+        "scope": "https://graph.microsoft.com/.default",
+    }
+    with limited.client() as client:
+        forwarded = {"X-Forwarded-For": "203.0.113.9"}
+        response = client.post(limited.token_url, headers=forwarded, data=form)
+    assert response.status_code == 401
+    context = open_context(Settings(data_dir=limited.data_dir))
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            with context.store.read() as session:
+                rows = list_sign_ins(session, limited.tenant_id, limit=100)
+            logged = [row for row in rows if row.error_code != 0]
+            if logged or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        context.store.dispose()
+    assert logged and {row.ip_address for row in logged} == {"127.0.0.1"}
+
+
+def test_workers_default_to_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DICOMITE_WORKERS", raising=False)
+    assert Settings().workers == "auto"
+    assert Settings().effective_workers == len(os.sched_getaffinity(0))
+    assert Settings(workers="3").effective_workers == 3  # type: ignore[arg-type]
+    command = [sys.executable, "-m", "dicomite", "serve", "--help"]
+    help_text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert "N|auto" in help_text and "auto" in help_text.split("--workers", 1)[1][:300]

@@ -1,7 +1,7 @@
 """``create_app(settings)``: one ASGI app serving identity, management API, DICOM and portal.
 
 Nothing happens at import time; ``dicomite serve`` prepares the store before workers start
-and each worker builds its app through ``create_app_from_env`` (uvicorn's factory mode).
+and each worker builds its app through ``create_app_from_env`` (the server's factory mode).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from dicomite.dicom.routes import dicom_app
 from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app
-from dicomite.heap import reuse_freed_buffers
 from dicomite.identity.http import IdentityRoutes, TokenEndpoint
 from dicomite.portal.routes import portal_app
 from dicomite.services import Services, build_services
@@ -77,7 +76,6 @@ class TokenFastPath:
 
 
 def create_app_from_env() -> Starlette:
-    reuse_freed_buffers()
     return create_app(Settings())
 
 

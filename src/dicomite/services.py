@@ -7,14 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from dicomite.bootstrap import Context
-from dicomite.clock import utcnow
-from dicomite.dicom.auth import DicomAuthenticator, JwksCache
+from dicomite.dicom.auth import DicomAuthenticator
 from dicomite.dicom.blobs import BlobStore, FileSystemBlobStore
 from dicomite.dicom.routes import DicomService
 from dicomite.identity.assertions import ReplayGuard
 from dicomite.identity.issuance import IssuanceView
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.oauth2 import TokenService
+from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.signins import SignInRecorder
 
 
@@ -22,6 +22,7 @@ from dicomite.identity.signins import SignInRecorder
 class Services:
     context: Context
     keys: KeyRing
+    published_keys: PublishedKeys  # what the Graph API and the DICOM service verify with
     signins: SignInRecorder
     tokens: TokenService
     dicom: DicomService
@@ -44,19 +45,26 @@ def build_services(context: Context) -> Services:
         signins=signins,
         lifetime=timedelta(seconds=settings.access_token_lifetime_seconds),
     )
-    # The DICOM service is a resource server: it reads the JWKS like any other would, through
-    # a cache refreshed on an unknown kid, here loaded in-process from the key ring.
-    jwks = JwksCache(lambda: keys.jwks(utcnow(), None))
+    published_keys = PublishedKeys.of_store(context.store)
     auth = DicomAuthenticator(
-        jwks, settings.effective_public_url, context.tenant_id, settings.dicom_resource_uri
+        published_keys,
+        settings.effective_public_url,
+        context.tenant_id,
+        settings.dicom_resource_uri,
     )
     dicom = DicomService(
         context.store, open_blob_store(settings.blob_dir, settings.blob_url),
         auth, settings.effective_public_url, settings.dicom_max_request_bytes,
         max_inflated_bytes=settings.dicom_max_inflated_bytes,
     )  # fmt: skip
-    dicom.stow.max_inflated_bytes = settings.dicom_max_inflated_bytes
-    return Services(context=context, keys=keys, signins=signins, tokens=tokens, dicom=dicom)
+    return Services(
+        context=context,
+        keys=keys,
+        published_keys=published_keys,
+        signins=signins,
+        tokens=tokens,
+        dicom=dicom,
+    )
 
 
 def open_blob_store(folder: Path, blob_url: str | None) -> BlobStore:

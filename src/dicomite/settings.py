@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,7 +23,8 @@ class Settings(BaseSettings):
     blob_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
+    # Worker processes; "auto": one per CPU core this process may run on.
+    workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = "auto"
     public_url: str | None = None
     http: bool = False
     tls_cert: Path | None = None
@@ -49,6 +52,12 @@ class Settings(BaseSettings):
     # empty: none, the socket peer is the client address.
     forwarded_allow_ips: str = ""
 
+    # HTTP limits: a request head larger than this is answered 431 (the server also reads bodies
+    # through a buffer this large: smaller values slow uploads); a client that has not sent a
+    # whole request head this long after it began is disconnected (slowloris).
+    http_max_header_bytes: int = Field(default=8192 + 4096 * 100, ge=8192, le=16 * 1024**2)
+    http_header_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+
     access_token_lifetime_seconds: int = Field(default=3599, ge=300, le=86400)
     log_level: str = "info"
 
@@ -56,6 +65,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @property
+    def effective_workers(self) -> int:
+        if self.workers != "auto":
+            return self.workers
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
 
     @property
     def scheme(self) -> str:

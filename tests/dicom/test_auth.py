@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
 
+from dicomite.bootstrap import open_context
 from dicomite.clock import utcnow
 from dicomite.identity.builtin import DICOM_APP_ID
 from dicomite.identity.keys import KeyRing
-from tests.fixtures.dicom import TokenFactory, dicom_client, make_dataset, to_bytes
-from tests.fixtures.directory import Admin
-from tests.fixtures.server import Server
+from dicomite.identity.published_keys import PublishedKeys
+from dicomite.settings import Settings
+from dicomite.store.tables import SigningKey
+from tests.fixtures.dicom import TokenFactory, dicom_client, make_dataset, to_bytes, token_for
+from tests.fixtures.directory import DICOM_SCOPE, GRAPH_SCOPE, Admin
+from tests.fixtures.server import Server, make_server
 
 DICOM = "https://dicom.healthcareapis.azure.com"
 
@@ -123,34 +132,15 @@ def test_no_roles_is_403(server: Server, dicom_token: TokenFactory) -> None:
     assert _status(server, dicom_token(), "/changefeed")[0] == 403
 
 
-def test_jwks_cache_refreshes_unknown_kid_at_most_every_five_minutes() -> None:
-    from dicomite.dicom.auth import JwksCache
-
-    calls: list[int] = []
-    now = [0.0]
-
-    def loader() -> dict[str, object]:
-        calls.append(1)
-        return {"keys": []}
-
-    cache = JwksCache(loader, clock=lambda: now[0])
-    assert cache.key("a") is None and cache.key("b") is None
-    assert len(calls) == 1
-    now[0] += timedelta(minutes=5).total_seconds()
-    assert cache.key("c") is None
-    assert len(calls) == 2
-
-
 def test_a_verified_token_is_still_checked_for_expiry(
     server: Server, admin: Admin, sign: object
 ) -> None:
     """The signature of a token is verified once; its lifetime at every request."""
-    from dicomite.dicom.auth import DicomAuthenticator, JwksCache
+    from dicomite.dicom.auth import DicomAuthenticator
     from dicomite.dicom.errors import Unauthenticated
 
-    ring = KeyRing(admin.context.store, admin.context.protection)
-    jwks = JwksCache(lambda: ring.jwks(utcnow(), None))
-    auth = DicomAuthenticator(jwks, server.base_url, server.tenant_id, DICOM)
+    keys = PublishedKeys.of_store(admin.context.store)
+    auth = DicomAuthenticator(keys, server.base_url, server.tenant_id, DICOM)
     token = "Bearer " + sign(_claims(server))  # type: ignore[operator]
     now = utcnow()
     assert auth.authenticate(token, now).roles == {"Dicom.ReadWrite"}
@@ -160,3 +150,84 @@ def test_a_verified_token_is_still_checked_for_expiry(
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(Unauthenticated, match="signature"):
         auth.authenticate(tampered, now)
+
+
+# --- key rotation across worker processes, from the wire ---------------------------------------
+
+WORKERS = 2
+FRESH_CONNECTIONS = 24  # per check: new connections land on every worker
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[Server, Admin]]:
+    running = make_server(tmp_path, http=True, extra_args=["--workers", str(WORKERS)])
+    running.start()
+    context = open_context(Settings(data_dir=running.data_dir, tenant_id=running.tenant_id))
+    yield running, Admin(context)
+    context.store.dispose()
+    running.stop()
+
+
+def _statuses(server: Server, path: str, token: str) -> set[int]:
+    """The statuses of ``path`` (under the server) each over a connection of its own."""
+
+    def one(_: int) -> int:
+        headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+            return client.get(path).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        return set(pool.map(one, range(FRESH_CONNECTIONS)))
+
+
+def _token_signed_by(server: Server, kid: str, client_id: str, secret: str, scope: str) -> str:
+    """A token from the token endpoint, once the worker that answers signs with ``kid``."""
+    deadline = time.monotonic() + 10
+    while True:
+        token = token_for(server, client_id, secret, scope)
+        if jwt.get_unverified_header(token)["kid"] == kid:
+            return token
+        assert time.monotonic() < deadline, "the token endpoint does not sign with the new key"
+        time.sleep(0.1)
+
+
+def _newest_kid(admin: Admin) -> str:
+    with admin.context.store.read() as session:
+        newest = select(SigningKey.kid).order_by(SigningKey.created_at.desc()).limit(1)
+        return str(session.scalar(newest))
+
+
+def test_a_rotated_key_is_honoured_at_once_and_a_retired_one_refused_within_a_minute(
+    two_workers: tuple[Server, Admin],
+) -> None:
+    server, admin = two_workers
+    app = admin.register(roles=("Dicom.Read",))
+    assert app.secret is not None
+    clients = {
+        "/dicom/v1/changefeed": (app.app_id, app.secret, DICOM_SCOPE),
+        "/graph/v1.0/applications": (server.client_id, server.client_secret, GRAPH_SCOPE),
+    }
+    old = {path: token_for(server, *client) for path, client in clients.items()}
+    old_kid = str(jwt.get_unverified_header(old["/dicom/v1/changefeed"])["kid"])
+    for path, token in old.items():  # every worker now holds the old key
+        assert _statuses(server, path, token) == {200}
+
+    server.cli("keys", "rotate", "--lead", "0")
+    new_kid = _newest_kid(admin)
+    assert new_kid != old_kid
+    new = {path: _token_signed_by(server, new_kid, *client) for path, client in clients.items()}
+    for path, token in new.items():
+        assert _statuses(server, path, token) == {200}, f"{path}: new key not honoured at once"
+
+    # The old key leaves the JWKS, as it does when its retires_at passes.
+    with admin.context.store.write() as session:
+        retired = session.get(SigningKey, old_kid)
+        assert retired is not None
+        retired.retires_at = utcnow() - timedelta(seconds=1)
+    deadline = time.monotonic() + 60
+    for path, token in old.items():
+        while _statuses(server, path, token) != {401}:
+            assert time.monotonic() < deadline, f"{path}: a retired key is still trusted"
+            time.sleep(1)
+    for path, token in new.items():
+        assert _statuses(server, path, token) == {200}

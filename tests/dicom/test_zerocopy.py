@@ -1,6 +1,7 @@
-"""WADO-RS bodies sent with ``sendfile`` (``dicom.zerocopy``) on a plain-HTTP server (behind a
-TLS-terminating proxy; the HTTPS server streams them): byte-identical, several on one kept-alive
-connection, and a client leaving in the middle of a body costs only its own connection."""
+"""WADO-RS bodies of stored files (``dicom.zerocopy``: one whole file through the server's
+``http.response.pathsend``, several streamed) on a plain-HTTP server: byte-identical, several on
+one kept-alive connection, and a client leaving in the middle of a body costs only its own
+connection."""
 
 from __future__ import annotations
 

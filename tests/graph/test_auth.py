@@ -17,6 +17,7 @@ from dicomite.graph.auth import BearerValidator
 from dicomite.graph.errors import Forbidden, Unauthenticated
 from dicomite.identity.builtin import APPLICATION_READ_ALL, GRAPH_APP_ID
 from dicomite.identity.keys import KeyRing
+from dicomite.identity.published_keys import PublishedKeys
 from dicomite.settings import Settings
 from tests.fixtures.server import Server
 from tests.graph.helpers import (
@@ -127,8 +128,10 @@ def keys(server: Server) -> Iterator[KeyRing]:
 
 
 @pytest.fixture
-def validator(keys: KeyRing, server: Server) -> BearerValidator:
-    return BearerValidator(keys, server.base_url, server.tenant_id)
+def validator(keys: KeyRing, server: Server) -> Iterator[BearerValidator]:
+    context = open_context(Settings(data_dir=server.data_dir))
+    yield BearerValidator(PublishedKeys.of_store(context.store), server.base_url, server.tenant_id)
+    context.store.dispose()
 
 
 def _token(keys: KeyRing, server: Server, **overrides: Any) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-import uvicorn
 
 from dicomite.bootstrap import prepare
 from dicomite.cli.banner import print_banner
@@ -23,13 +23,12 @@ from dicomite.cli.options import (
     build_settings,
     export_to_environment,
 )
-from dicomite.lean_http import LeanHttp
+from dicomite.server import serve as run_server
 from dicomite.settings import Settings
 from dicomite.tls import ensure_server_certificate
-from dicomite.workers import Workers
 
 WORKERS_HELP = (
-    "Worker processes \\[env DICOMITE_WORKERS; default: "
+    "Worker processes, or auto: one per CPU core \\[env DICOMITE_WORKERS; default: "
     f"{Settings.model_fields['workers'].default}]"
 )
 
@@ -42,7 +41,10 @@ def serve(
     port: Port = None,
     public_url: PublicUrl = None,
     http: Http = None,
-    workers: Annotated[int | None, typer.Option("--workers", help=WORKERS_HELP)] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option("--workers", metavar="N|auto", help=WORKERS_HELP),
+    ] = None,
     tls_cert: Annotated[
         str | None,
         typer.Option("--tls-cert", help="Your own certificate (PEM) \\[default: generated]"),
@@ -66,41 +68,22 @@ def serve(
     with reported_errors():
         context = prepare(settings)
         context.store.dispose()
-    ssl = _tls_files(settings)
+    tls = _tls_files(settings)
     export_to_environment(settings)
     print_banner(settings, context.tenant_id)
-    options: dict[str, Any] = {
-        "factory": True,
-        "http": LeanHttp,
-        "host": settings.host,
-        "port": settings.port,
-        "workers": settings.workers,
-        "log_level": settings.log_level,
-        "timeout_graceful_shutdown": 10,
-        "proxy_headers": settings.http,
-        "server_header": False,
-        "access_log": access_log,
-        **ssl,
-    }
-    app = "dicomite.app:create_app_from_env"
-    if settings.workers > 1 and not Workers.supported():  # Windows: uvicorn's shared socket
-        uvicorn.run(app, **options)
-    elif settings.workers > 1:
-        raise typer.Exit(Workers(uvicorn.Config(app, **options), settings.workers).run())
-    else:
-        uvicorn.Server(uvicorn.Config(app, **options)).run()
+    run_server(settings, tls, access_log)
 
 
-def _tls_files(settings: Settings) -> dict[str, Any]:
+def _tls_files(settings: Settings) -> tuple[Path, Path] | None:
+    """The certificate and key to serve with: the user's own, or generated; None for --http."""
     if settings.http:
-        return {}
+        return None
     if settings.tls_cert and settings.tls_key:
-        return {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+        return settings.tls_cert, settings.tls_key
     hosts = {urlsplit(settings.effective_public_url).hostname or "localhost"}
     if settings.host not in ("0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
         hosts.add(settings.host)
-    cert, key = ensure_server_certificate(settings.tls_dir, hosts)
-    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    return ensure_server_certificate(settings.tls_dir, hosts)
 
 
 def info(

@@ -2,8 +2,8 @@
 
 A token is accepted when (RFC 6750, RFC 7519, as Entra ID resource servers check them):
 - it comes in the ``Authorization: Bearer`` header (never a query parameter or form field);
-- it is RS256, signed by a key of the tenant's JWKS (cached; refreshed on an unknown ``kid`` at
-  most every five minutes, the lead time a new signing key waits before it signs);
+- it is RS256, signed by a key the tenant publishes now (``identity.published_keys``: a new key
+  is honoured on its first token, a retired one refused within a minute);
 - ``iss`` is the tenant's v1 or v2 issuer and ``aud`` the DICOM resource URI or its appId;
 - ``exp`` and ``nbf`` hold, with a small leeway.
 Roles map to actions: ``Dicom.Read`` reads, searches and reads the change feed;
@@ -13,9 +13,6 @@ Roles map to actions: ``Dicom.Read`` reads, searches and reads the change feed;
 from __future__ import annotations
 
 import enum
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,10 +21,10 @@ import jwt
 
 from dicomite.dicom.errors import Forbidden, Unauthenticated
 from dicomite.identity.builtin import DICOM_APP_ID
+from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.tokens import issuer
 
 LEEWAY = timedelta(minutes=5)
-JWKS_MIN_REFRESH_SECONDS = 300.0
 VERIFIED_TOKENS = 1024  # claims of tokens whose signature and claims were checked
 
 
@@ -59,48 +56,11 @@ class Caller:
             raise Forbidden(f"The caller is not authorized to perform the '{action.value}' action.")
 
 
-class JwksCache:
-    """Public keys by ``kid``, loaded by ``loader``; an unknown ``kid`` reloads at most every
-    ``min_refresh`` seconds, so forged ``kid`` values cannot make us hammer the key source."""
-
-    def __init__(
-        self,
-        loader: Callable[[], dict[str, Any]],
-        min_refresh: float = JWKS_MIN_REFRESH_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._loader = loader
-        self._min_refresh = min_refresh
-        self._clock = clock
-        self._keys: dict[str, Any] = {}
-        self._loaded_at: float | None = None
-        self._lock = threading.Lock()
-
-    def key(self, kid: str) -> Any | None:
-        found = self._keys.get(kid)
-        if found is None and self._may_refresh():
-            with self._lock:
-                if self._may_refresh():
-                    self._keys = _parse_jwks(self._loader())
-                    self._loaded_at = self._clock()
-            found = self._keys.get(kid)
-        return found
-
-    def _may_refresh(self) -> bool:
-        return self._loaded_at is None or self._clock() - self._loaded_at >= self._min_refresh
-
-
-def _parse_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
-    keys: dict[str, Any] = {}
-    for entry in jwks.get("keys", []):
-        if entry.get("kty") == "RSA" and isinstance(entry.get("kid"), str):
-            keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256").key
-    return keys
-
-
 class DicomAuthenticator:
-    def __init__(self, jwks: JwksCache, public_url: str, tenant_id: str, resource_uri: str) -> None:
-        self._jwks = jwks
+    def __init__(
+        self, keys: PublishedKeys, public_url: str, tenant_id: str, resource_uri: str
+    ) -> None:
+        self._keys = keys
         self._issuers = [issuer(public_url, tenant_id, 1), issuer(public_url, tenant_id, 2)]
         self._audiences = [resource_uri, DICOM_APP_ID]
         # RFC 6750 §3; Azure's DICOM service also names the authority and the resource.
@@ -109,8 +69,8 @@ class DicomAuthenticator:
             f'resource_id="{resource_uri}"'
         )
         # A client sends one token for up to an hour: its signature, issuer and audience are
-        # checked once; its lifetime at every request.
-        self._verified: dict[str, dict[str, Any]] = {}
+        # checked once; its lifetime and that its key is still published, at every request.
+        self._verified: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def authenticate(self, authorization: str | None, now: datetime) -> Caller:
         claims = self._validate(self._bearer(authorization), now)
@@ -131,18 +91,21 @@ class DicomAuthenticator:
         return token.strip()
 
     def _validate(self, token: str, now: datetime) -> dict[str, Any]:
-        claims = self._verified.get(token)
-        if claims is None:
-            claims = self._verify(token)
+        verified = self._verified.get(token)
+        if verified is None:
+            verified = self._verify(token, now)
             if len(self._verified) >= VERIFIED_TOKENS:
                 self._verified.clear()
-            self._verified[token] = claims
-        self._check_lifetime(claims, now)
-        return claims
+            self._verified[token] = verified
+        elif self._keys.public_key(verified[0], now) is None:
+            raise self._not_ours()
+        self._check_lifetime(verified[1], now)
+        return verified[1]
 
-    def _verify(self, token: str) -> dict[str, Any]:
-        """Signature, algorithm, issuer and audience (not the lifetime)."""
-        key = self._key(token)
+    def _verify(self, token: str, now: datetime) -> tuple[str, dict[str, Any]]:
+        """The signing key's ``kid`` and the claims, once signature, algorithm, issuer and
+        audience are checked (not the lifetime)."""
+        kid, key = self._key(token, now)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, key, algorithms=["RS256"], audience=self._audiences,
@@ -156,9 +119,9 @@ class DicomAuthenticator:
             raise self._invalid("The token was not issued by this tenant.") from None
         except jwt.PyJWTError:
             raise self._invalid("The token's signature or claims are invalid.") from None
-        return claims
+        return kid, claims
 
-    def _key(self, token: str) -> Any:
+    def _key(self, token: str, now: datetime) -> tuple[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -166,10 +129,13 @@ class DicomAuthenticator:
         if header.get("alg") != "RS256":
             raise self._invalid("The token's signing algorithm is not RS256.")
         kid = header.get("kid")
-        key = self._jwks.key(kid) if isinstance(kid, str) else None
+        key = self._keys.public_key(kid, now) if isinstance(kid, str) else None
         if key is None:
-            raise self._invalid("The token was not signed by a key of this tenant.")
-        return key
+            raise self._not_ours()
+        return str(kid), key
+
+    def _not_ours(self) -> Unauthenticated:
+        return self._invalid("The token was not signed by a key of this tenant.")
 
     def _check_lifetime(self, claims: dict[str, Any], now: datetime) -> None:
         exp, nbf = claims.get("exp"), claims.get("nbf", 0)

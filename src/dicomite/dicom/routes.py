@@ -34,7 +34,7 @@ from dicomite.dicom.index import Level
 from dicomite.dicom.multipart import new_boundary
 from dicomite.dicom.stow import DICOM, DICOM_JSON, StowRequest, StowService, check_accept_json
 from dicomite.dicom.sweep import sweep
-from dicomite.dicom.zerocopy import FilesResponse
+from dicomite.dicom.zerocopy import files_response
 from dicomite.store.db import Store
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -54,7 +54,7 @@ class DicomService:
         self.blobs = blobs
         self.auth = auth
         self.public_url = public_url
-        self.stow = StowService(store, blobs, max_request_bytes)
+        self.stow = StowService(store, blobs, max_request_bytes, max_inflated_bytes)
         self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -215,7 +215,7 @@ class _Api:
         media = wado.content_type(wado.Wanted(wanted.multipart, syntax), boundary, DICOM)
         files = wado.stored_files(blobs, instances, plan, wanted, boundary)
         if files is not None:
-            return FilesResponse(files, media, stream)
+            return files_response(files, media, stream)
         return StreamingResponse(stream(), media_type=media)
 
     async def metadata(self, request: Request) -> Response:

@@ -1,6 +1,7 @@
 """Bearer tokens for the management API: validated in-process against our own signing keys.
 
-Only what Microsoft Graph accepts is accepted: an RS256 token signed by a published key, issued
+Only what Microsoft Graph accepts is accepted: an RS256 token signed by a key published now
+(``identity.published_keys``: a new key is honoured on its first token), issued
 by this tenant (v1 or v2 issuer), for Graph's audience (its URI or its appId). ``exp``/``nbf``
 are checked with five minutes of leeway against :func:`dicomite.clock.utcnow`. Permissions are
 the application roles in the ``roles`` claim, as for app-only calls to Graph.
@@ -16,7 +17,7 @@ import jwt
 
 from dicomite.graph.errors import Forbidden, Unauthenticated
 from dicomite.identity.builtin import GRAPH_APP_ID, GRAPH_RESOURCE_URI
-from dicomite.identity.keys import KeyRing
+from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.tokens import issuer
 
 LEEWAY = timedelta(minutes=5)
@@ -50,7 +51,7 @@ class Caller:
 
 
 class BearerValidator:
-    def __init__(self, keys: KeyRing, public_url: str, tenant_id: str) -> None:
+    def __init__(self, keys: PublishedKeys, public_url: str, tenant_id: str) -> None:
         self._keys = keys
         self._issuers = [issuer(public_url, tenant_id, 1), issuer(public_url, tenant_id, 2)]
 
@@ -96,11 +97,10 @@ class BearerValidator:
         if header.get("alg") != "RS256":
             raise Unauthenticated(f"{_INVALID} Invalid signing algorithm.")
         kid = header.get("kid")
-        loaded = self._keys.keys()
-        for key in loaded:
-            if key.kid == kid and key.published(now):
-                return key.private_key.public_key()
-        raise Unauthenticated(f"{_INVALID} Invalid signature.")
+        key = self._keys.public_key(kid, now) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthenticated(f"{_INVALID} Invalid signature.")
+        return key
 
 
 def _bearer(authorization: str | None) -> str:

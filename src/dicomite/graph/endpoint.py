@@ -111,7 +111,9 @@ class Endpoints:
     def __init__(self, services: Services) -> None:
         self._services = services
         context = services.context
-        self._validator = BearerValidator(services.keys, services.public_url, context.tenant_id)
+        self._validator = BearerValidator(
+            services.published_keys, services.public_url, context.tenant_id
+        )
 
     def route(
         self, method: str, path: str, allowed: frozenset[str], handler: Handler, *, body: bool

@@ -27,9 +27,11 @@ LINES = """el => {
 
 
 def lines_of(locator: Locator) -> list[int]:
-    """The number of lines of each element ``locator`` matches (at least one must)."""
+    """The number of lines of each element ``locator`` matches that has text (at least one must
+    match; an empty cell, such as an unknown client's application ID, has no line)."""
     expect(locator.first).to_be_attached()
-    return [int(element.evaluate(LINES)) for element in locator.element_handles()]
+    handles = [element for element in locator.element_handles() if element.text_content()]
+    return [int(element.evaluate(LINES)) for element in handles]
 
 
 def no_page_scroll(page: Page) -> None:

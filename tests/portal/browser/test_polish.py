@@ -30,7 +30,9 @@ def lines_of(locator: Locator) -> list[int]:
     """The number of lines of each element ``locator`` matches that has text (at least one must
     match; an empty cell, such as an unknown client's application ID, has no line)."""
     expect(locator.first).to_be_attached()
-    handles = [element for element in locator.element_handles() if element.text_content()]
+    handles = [
+        element for element in locator.element_handles() if (element.text_content() or "").strip()
+    ]
     return [int(element.evaluate(LINES)) for element in handles]
 
 

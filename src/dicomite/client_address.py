@@ -50,8 +50,7 @@ def _network(entry: str) -> Network:
         return ipaddress.ip_network(entry, strict=False)
     except ValueError:
         raise InvalidForwarder(
-            f"'{entry[:80]}' in --forwarded-allow-ips (DICOMITE_FORWARDED_ALLOW_IPS) is not an "
-            "IP address or CIDR network, such as 10.0.0.1 or 10.0.0.0/8."
+            f"'{entry[:80]}' is not an IP address or CIDR network, such as 10.0.0.1 or 10.0.0.0/8."
         ) from None
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dicomite.client_address import InvalidForwarder, trusted_proxies
 from dicomite.settings import Settings
 
 DataDir = Annotated[
@@ -33,6 +34,17 @@ Http = Annotated[
     typer.Option("--http/--https", help="Plain HTTP, for use behind a TLS-terminating proxy"),
 ]
 
+ForwardedAllowIps = Annotated[
+    str | None,
+    typer.Option(
+        "--forwarded-allow-ips",
+        help="Proxies whose X-Forwarded-For names the client (sign-in throttling): addresses "
+        "or CIDR networks, comma-separated [env DICOMITE_FORWARDED_ALLOW_IPS; default none]",
+    ),
+]
+
+FORWARDERS_HINT = "--forwarded-allow-ips (env DICOMITE_FORWARDED_ALLOW_IPS)"
+
 
 def build_settings(**overrides: Any) -> Settings:
     """CLI options win over ``DICOMITE_*`` environment variables, which win over defaults."""
@@ -40,6 +52,10 @@ def build_settings(**overrides: Any) -> Settings:
     if "data_dir" in given:
         given["data_dir"] = Path(given["data_dir"]).resolve()
     settings = Settings(**given)
+    try:
+        trusted_proxies(settings.forwarded_allow_ips)
+    except InvalidForwarder as problem:
+        raise typer.BadParameter(str(problem), param_hint=FORWARDERS_HINT) from None
     return settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
 
 

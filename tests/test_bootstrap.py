@@ -28,8 +28,9 @@ def saved(context: Context) -> dict[str, Any]:
 
 
 def sign_in(context: Context, name: str, password: str) -> User:
-    with context.store.write() as session:
-        return signin.authenticate(session, context.tenant_id, name, password, utcnow())
+    return signin.authenticate(
+        context.store, context.tenant_id, name, password, "127.0.0.1", utcnow()
+    )
 
 
 def all_users(context: Context) -> list[User]:

@@ -4,6 +4,7 @@ injected, nothing sleeps)."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from dicomite.identity import signin, throttle, users
 from dicomite.identity.passwords import DUMMY_HASH, needs_rehash
 from dicomite.identity.signin import (
     AccountDisabled,
+    SignInBusy,
     SignInError,
     SignInFailed,
     SignInThrottled,
@@ -297,13 +299,43 @@ def test_ipv6_addresses_are_counted_by_their_64_bit_network(context: Context, pe
 def test_attempts_at_the_same_time_cannot_slip_past_the_limit(
     context: Context, person: str
 ) -> None:
-    now = utcnow()
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        outcomes = list(pool.map(lambda _: attempt(context, person, WRONG, now), range(10)))
+    now, at_once = utcnow(), signin.WAITING + 1  # as many as may wait for a hash
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        outcomes = list(pool.map(lambda _: attempt(context, person, WRONG, now), range(at_once)))
 
-    assert (
-        sorted(type(o).__name__ for o in outcomes) == ["SignInFailed"] * 5 + ["SignInThrottled"] * 5
-    )
+    kinds = sorted(type(o).__name__ for o in outcomes)
+    assert kinds == ["SignInFailed"] * 5 + ["SignInThrottled"] * (at_once - 5)
+
+
+def test_sign_ins_beyond_those_waiting_for_a_hash_are_refused_uncounted_and_unhashed(
+    context: Context, person: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Semaphore(0), threading.Event()
+    real = signin.verify_password
+
+    def held(stored: str, password: str) -> bool:
+        entered.release()
+        release.wait(timeout=120)
+        return real(stored, password)
+
+    monkeypatch.setattr(signin, "verify_password", held)
+    now, admitted = utcnow(), signin.WAITING + 1
+    with ThreadPoolExecutor(max_workers=admitted) as pool:
+        hashing = [
+            pool.submit(attempt, context, person, WRONG, now, f"203.0.113.{number}")
+            for number in range(admitted)
+        ]
+        for _ in range(admitted):
+            assert entered.acquire(timeout=120)
+        refused = attempt(context, person, PASSWORD, now, ELSEWHERE)
+        release.set()
+        outcomes = [future.result() for future in hashing]
+
+    assert isinstance(refused, SignInBusy) and refused.retry_after_seconds > 0
+    assert not entered.acquire(blocking=False), "the refused attempt was not hashed"
+    assert throttle_row(context, person, ELSEWHERE) is None, "nor counted"
+    assert all(isinstance(outcome, SignInFailed) for outcome in outcomes)
+    assert isinstance(attempt(context, person, PASSWORD, now, ELSEWHERE), User)
 
 
 def test_lock_duration() -> None:

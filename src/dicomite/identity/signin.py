@@ -7,7 +7,8 @@ Exception tree (every ``message`` is safe to show on the sign-in page)::
     SignInError
     ├── SignInFailed          unknown name, wrong password: one message for all
     │   └── AccountDisabled   the password was right, but the account is disabled
-    └── SignInThrottled       too many failures; ``retry_after_seconds``
+    ├── SignInThrottled       too many failures; ``retry_after_seconds``
+    └── SignInBusy            too many sign-ins waiting for a password check in this process
 
 Throttling (``identity.throttle``) counts failures per account at the client's address, per
 address and per account, so a guesser at one address locks out only themselves. A locked
@@ -19,18 +20,35 @@ waits for. So an attempt is one read (locks and the account), one short write (c
 the hash with no transaction open, and for a right password a second short write (forgiving
 it, and storing an upgraded hash computed beforehand). Callers run ``authenticate`` in the
 blocking thread pool, never on the event loop.
+
+Hashes run one at a time per process (``passwords``); at most ``WAITING`` more sign-ins wait
+for their turn, and any beyond are refused at once with ``SignInBusy``, before they are counted
+or hashed: a flood from many addresses costs at most one core per worker process.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from dicomite.identity import throttle
-from dicomite.identity.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
+from dicomite.identity.passwords import (
+    DUMMY_HASH,
+    HASHES_AT_ONCE,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from dicomite.identity.users import MAX_NAME, find_user
 from dicomite.store.db import Store
 from dicomite.store.tables import User
+
+WAITING = 8
+_admitted = threading.BoundedSemaphore(HASHES_AT_ONCE + WAITING)
+BUSY_RETRY_SECONDS = 5
 
 
 class SignInError(Exception):
@@ -58,6 +76,13 @@ class SignInThrottled(SignInError):
         )
 
 
+class SignInBusy(SignInError):
+    retry_after_seconds = BUSY_RETRY_SECONDS
+    message = (
+        f"Too many sign-ins are being checked right now. Try again in {BUSY_RETRY_SECONDS} seconds."
+    )
+
+
 def authenticate(
     store: Store,
     tenant_id: str,
@@ -71,11 +96,12 @@ def authenticate(
     name = user_principal_name.strip().lower()[:MAX_NAME]  # longer names match no user anyway
     keys = throttle.keys_for(name, address)
     account = _account_unless_locked(store, tenant_id, name, keys, now)
-    reservation = _count_attempt(store, tenant_id, keys, now)
     stored = account.password_hash if account else DUMMY_HASH
-    if not verify_password(stored, password) or account is None:
-        raise SignInFailed  # counted already
-    upgraded = hash_password(password) if needs_rehash(stored) else None
+    with _admission():
+        reservation = _count_attempt(store, tenant_id, keys, now)
+        if not verify_password(stored, password) or account is None:
+            raise SignInFailed  # counted already
+        upgraded = hash_password(password) if needs_rehash(stored) else None
     with store.write() as session:
         throttle.forgive(session, tenant_id, reservation)
         user = session.get(User, account.id)
@@ -86,6 +112,18 @@ def authenticate(
     if not user.account_enabled:
         raise AccountDisabled
     return user
+
+
+@contextmanager
+def _admission() -> Iterator[None]:
+    """A place among the sign-ins hashing or waiting to hash; ``SignInBusy`` when none is
+    free (refused before anything is counted)."""
+    if not _admitted.acquire(blocking=False):
+        raise SignInBusy
+    try:
+        yield
+    finally:
+        _admitted.release()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from dicomite.client_address import client_address, trusted_proxies
 from dicomite.identity import throttle
-from dicomite.identity.signin import SignInFailed, SignInThrottled, authenticate
+from dicomite.identity.signin import SignInBusy, SignInFailed, SignInThrottled, authenticate
 from dicomite.portal import sessions
 from dicomite.portal.web import PREFIX, Page, Portal
 
@@ -73,8 +73,9 @@ def sign_in(page: Page) -> Response:
         user = authenticate(
             store, page.tenant_id, name, page.field("password"), _address(page), page.now
         )
-    except SignInThrottled as problem:
-        response = _form(page, str(problem), target, 429, name)
+    except (SignInThrottled, SignInBusy) as problem:
+        status = 429 if isinstance(problem, SignInThrottled) else 503
+        response = _form(page, str(problem), target, status, name)
         response.headers["retry-after"] = str(problem.retry_after_seconds)
         return response
     except SignInFailed as problem:

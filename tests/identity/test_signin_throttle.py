@@ -264,6 +264,28 @@ def test_guessing_one_name_from_many_addresses_locks_it_at_the_fiftieth_failure(
     assert row is not None and row.locked_until == later + timedelta(seconds=120), "backoff"
 
 
+def test_the_per_account_lock_does_not_hold_where_the_account_signed_in_lately(
+    context: Context, person: str
+) -> None:
+    now = utcnow()
+    assert isinstance(attempt(context, person, PASSWORD, now, HERE), User)
+    for number in range(50):
+        fail_times(context, person, 1, now, f"203.0.113.{number}")
+
+    assert isinstance(attempt(context, person, PASSWORD, now, ELSEWHERE), SignInThrottled)
+    assert isinstance(attempt(context, person, PASSWORD, now, HERE), User)
+
+
+def test_an_address_is_familiar_for_thirty_days(context: Context, person: str) -> None:
+    now = utcnow()
+    assert isinstance(attempt(context, person, PASSWORD, now, HERE), User)
+    later = now + throttle.FAMILIAR_FOR
+    for number in range(50):
+        fail_times(context, person, 1, later, f"203.0.113.{number}")
+
+    assert isinstance(attempt(context, person, PASSWORD, later, HERE), SignInThrottled)
+
+
 def test_successes_do_not_count_towards_an_addresss_limit(context: Context, person: str) -> None:
     now = utcnow()
     for _ in range(20):

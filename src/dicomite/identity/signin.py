@@ -95,15 +95,16 @@ def authenticate(
     ``address`` is the client's (``client_address``)."""
     name = user_principal_name.strip().lower()[:MAX_NAME]  # longer names match no user anyway
     keys = throttle.keys_for(name, address)
-    account = _account_unless_locked(store, tenant_id, name, keys, now)
+    familiar = throttle.familiar_key(name, address)
+    account = _account_unless_locked(store, tenant_id, name, (*keys, familiar), now)
     stored = account.password_hash if account else DUMMY_HASH
     with _admission():
-        reservation = _count_attempt(store, tenant_id, keys, now)
+        reservation = _count_attempt(store, tenant_id, keys, familiar, now)
         if not verify_password(stored, password) or account is None:
             raise SignInFailed  # counted already
         upgraded = hash_password(password) if needs_rehash(stored) else None
     with store.write() as session:
-        throttle.forgive(session, tenant_id, reservation)
+        throttle.forgive(session, tenant_id, reservation, familiar, now)
         user = session.get(User, account.id)
         if user is not None and user.password_hash == stored and upgraded is not None:
             user.password_hash = upgraded
@@ -145,10 +146,14 @@ def _account_unless_locked(
 
 
 def _count_attempt(
-    store: Store, tenant_id: str, keys: tuple[throttle.Key, ...], now: datetime
+    store: Store,
+    tenant_id: str,
+    keys: tuple[throttle.Key, ...],
+    familiar: throttle.Key,
+    now: datetime,
 ) -> throttle.Reservation:
     with store.write() as session:
-        counted = throttle.count_attempt(session, tenant_id, keys, now)
+        counted = throttle.count_attempt(session, tenant_id, keys, familiar, now)
         if isinstance(counted, int):  # locked meanwhile by a concurrent attempt
             raise SignInThrottled(counted)
         return counted

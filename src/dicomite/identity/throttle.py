@@ -7,6 +7,10 @@ Three counts per attempt, each with its own limit:
 - the address, over every account: 20 (one address spraying many names);
 - the account, over every address: 50 (guessing spread over many addresses).
 
+An address the account signed in from within 30 days is *familiar* to it: the per-account lock
+does not hold there, so guessers spread over many addresses cannot keep the owner out of their
+usual place (the other two counts still do).
+
 The limit's failure locks its count for 60 s; each further failure doubles the lock (at most
 15 minutes); the count starts over 15 minutes after its first failure, or after the end of its
 last lock. Unknown names are counted alike, so a lock says nothing about whether an account
@@ -26,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Select, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,12 +43,14 @@ WINDOW = timedelta(minutes=15)
 FIRST_LOCK = timedelta(seconds=60)
 MAX_LOCK = timedelta(minutes=15)
 IPV6_PREFIX = 64
+FAMILIAR_FOR = timedelta(days=30)
 
 
 class Scope(StrEnum):
     ACCOUNT_AT_ADDRESS = "account-address"
     ADDRESS = "address"
     ACCOUNT = "account"
+    FAMILIAR = "familiar"  # not a count: a recent success of the account at the address
 
 
 LIMITS = {Scope.ACCOUNT_AT_ADDRESS: 5, Scope.ADDRESS: 20, Scope.ACCOUNT: 50}
@@ -71,12 +78,17 @@ Reservation = tuple[Counted, ...]
 
 
 def keys_for(name: str, address: str) -> tuple[Key, ...]:
+    """The three counts of an attempt."""
     where = address_key(address)
     return (
         Key(Scope.ACCOUNT_AT_ADDRESS, name, where),
         Key(Scope.ADDRESS, "", where),
         Key(Scope.ACCOUNT, name, ""),
     )
+
+
+def familiar_key(name: str, address: str) -> Key:
+    return Key(Scope.FAMILIAR, name, address_key(address))
 
 
 def address_key(address: str) -> str:
@@ -102,13 +114,21 @@ def load(session: Session, tenant_id: str, keys: Iterable[Key]) -> Sequence[Sign
 
 
 def wait_seconds(rows: Iterable[SignInThrottle], now: datetime) -> int:
-    """How long the longest lock among ``rows`` still holds; 0 when none does."""
-    ends = [row.locked_until for row in rows if row.locked_until and row.locked_until > now]
+    """How long the longest lock among ``rows`` still holds; 0 when none does. A familiar
+    row among them lifts the per-account lock."""
+    rows = list(rows)
+    familiar = any(r.scope == Scope.FAMILIAR and r.expires_at > now for r in rows)
+    lifted = {Scope.FAMILIAR.value} | ({Scope.ACCOUNT.value} if familiar else set())
+    ends = [
+        r.locked_until
+        for r in rows
+        if r.scope not in lifted and r.locked_until and r.locked_until > now
+    ]
     return math.ceil((max(ends) - now).total_seconds()) if ends else 0
 
 
 def count_attempt(
-    session: Session, tenant_id: str, keys: Iterable[Key], now: datetime
+    session: Session, tenant_id: str, keys: Iterable[Key], familiar: Key, now: datetime
 ) -> Reservation | int:
     """Count one attempt as a failure on every key (in a write session), or return the
     seconds to wait when a key is locked (then the caller rolls back: nothing is counted).
@@ -116,24 +136,33 @@ def count_attempt(
     Rows are taken in key order, each locked on PostgreSQL, so concurrent attempts queue per
     count and never deadlock; on SQLite the write transaction already runs alone."""
     rows = [(key, _row_for_update(session, tenant_id, key, now)) for key in sorted(keys)]
-    wait = wait_seconds((row for _, row in rows), now)
+    known = session.scalars(_by_key(tenant_id, familiar)).all()
+    wait = wait_seconds([*(row for _, row in rows), *known], now)
     if wait:
         return wait
     return tuple(_count(key, row, now) for key, row in rows)
 
 
 def _row_for_update(session: Session, tenant_id: str, key: Key, now: datetime) -> SignInThrottle:
-    values = {
+    insert = _dialect(session).insert(SignInThrottle).values(_values(tenant_id, key, now + WINDOW))
+    session.execute(insert.on_conflict_do_nothing())
+    return session.scalars(_by_key(tenant_id, key).with_for_update()).one()
+
+
+def _values(tenant_id: str, key: Key, expires_at: datetime) -> dict[str, object]:
+    return {
         "tenant_id": tenant_id,
         "scope": key.scope.value,
         "user_principal_name": key.name,
         "address": key.address,
         "failures": 0,
-        "expires_at": now + WINDOW,
+        "expires_at": expires_at,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(SignInThrottle).values(values).on_conflict_do_nothing())
-    return session.scalars(_by_key(tenant_id, key).with_for_update()).one()
+
+
+def _dialect(session: Session) -> Any:
+    """The dialect module whose ``insert`` has ``on_conflict_do_*`` for this database."""
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
 
 
 def _by_key(tenant_id: str, key: Key) -> Select[SignInThrottle]:
@@ -160,9 +189,12 @@ def _count(key: Key, row: SignInThrottle, now: datetime) -> Counted:
     return Counted(key, new_lock, old_lock)
 
 
-def forgive(session: Session, tenant_id: str, reservation: Reservation) -> None:
+def forgive(
+    session: Session, tenant_id: str, reservation: Reservation, familiar: Key, now: datetime
+) -> None:
     """Undo a counted attempt whose password was right: the account at this address starts
-    over; the other counts lose this attempt (and the lock it set, if any)."""
+    over; the other counts lose this attempt (and the lock it set, if any); the address is
+    familiar to the account for the next 30 days."""
     for counted in sorted(reservation, key=lambda c: c.key):
         row = session.scalars(_by_key(tenant_id, counted.key).with_for_update()).one_or_none()
         if row is None:
@@ -173,7 +205,15 @@ def forgive(session: Session, tenant_id: str, reservation: Reservation) -> None:
         row.failures = max(row.failures - 1, 0)
         if counted.new_lock is not None and row.locked_until == counted.new_lock:
             row.locked_until = counted.old_lock
+    _remember(session, tenant_id, familiar, now + FAMILIAR_FOR)
     session.flush()
+
+
+def _remember(session: Session, tenant_id: str, familiar: Key, until: datetime) -> None:
+    values = _values(tenant_id, familiar, until)
+    insert = _dialect(session).insert(SignInThrottle).values(values)
+    index = ["tenant_id", "scope", "user_principal_name", "address"]
+    session.execute(insert.on_conflict_do_update(index_elements=index, set_={"expires_at": until}))
 
 
 def sweep(session: Session, now: datetime) -> None:

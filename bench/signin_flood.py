@@ -171,7 +171,6 @@ async def flood_until(
     port = urllib.parse.urlsplit(origin).port or 80
 
     async def attempt(number: int) -> None:
-        connection = idle.pop() if idle else PlainConnection(HOST, port)
         fields = {"csrf_token": form.token, "username": f"flood-{number}@nowhere.example"}
         fields |= {"password": WRONG_PASSWORD, "next": ""}
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": form.cookie}
@@ -179,18 +178,22 @@ async def flood_until(
             headers["X-Forwarded-For"] = (
                 f"10.{number >> 16 & 255}.{number >> 8 & 255}.{number & 255}"
             )
-        started = loop.time()
-        try:
-            status, _ = await connection.post(
-                "/portal/signin", headers, urllib.parse.urlencode(fields).encode()
-            )
-        except OSError:  # TimeoutError and ConnectionError among them
-            stats.errors += 1
-            connection.close()
+        body, started = urllib.parse.urlencode(fields).encode(), loop.time()
+        # A kept-alive connection may have been closed by the server while idle (its
+        # keep-alive timeout): such a one is retried once on a new connection.
+        for connection in (idle.pop() if idle else None, PlainConnection(HOST, port)):
+            if connection is None:
+                continue
+            try:
+                status, _ = await connection.post("/portal/signin", headers, body)
+            except OSError:  # TimeoutError and ConnectionError among them
+                connection.close()
+                continue
+            latencies.append((loop.time() - started) * 1000)
+            statuses[status] += 1
+            idle.append(connection)
             return
-        latencies.append((loop.time() - started) * 1000)
-        statuses[status] += 1
-        idle.append(connection)
+        stats.errors += 1
 
     sent, started = 0, loop.time()
     while loop.time() < deadline:

@@ -360,6 +360,23 @@ def test_sign_ins_beyond_those_waiting_for_a_hash_are_refused_uncounted_and_unha
     assert isinstance(attempt(context, person, PASSWORD, now, ELSEWHERE), User)
 
 
+def test_rows_past_their_time_are_forgotten_as_attempts_go_on(context: Context) -> None:
+    now = utcnow()
+    for number in range(10):  # 21 rows: ten accounts, ten accounts at HERE, HERE
+        fail_times(context, f"old{number}@example.com", 1, now)
+    later = now + throttle.WINDOW
+    for number in range(3):  # each forgets up to SWEEP_BATCH rows whose time has passed
+        fail_times(context, f"new{number}@example.com", 1, later)
+
+    with context.store.read() as session:
+        rows = session.scalars(select(SignInThrottle)).all()
+    kept = sorted((row.scope, row.user_principal_name) for row in rows)
+    new = [f"new{number}@example.com" for number in range(3)]
+    assert kept == [("account", n) for n in new] + [("account-address", n) for n in new] + [
+        ("address", "")
+    ]
+
+
 def test_lock_duration() -> None:
     minutes = [lock_duration(n, 5).total_seconds() / 60 for n in range(5, 12)]
     assert minutes == [1, 2, 4, 8, 15, 15, 15]

@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from dicomite.identity import throttle
 from dicomite.identity.passwords import (
     DUMMY_HASH,
@@ -83,6 +85,12 @@ class SignInBusy(SignInError):
     )
 
 
+@dataclass(frozen=True)
+class _Account:
+    id: str
+    password_hash: str
+
+
 def authenticate(
     store: Store,
     tenant_id: str,
@@ -94,24 +102,38 @@ def authenticate(
     """The user whose name and password these are, enabled; else a ``SignInError``.
     ``address`` is the client's (``client_address``)."""
     name = user_principal_name.strip().lower()[:MAX_NAME]  # longer names match no user anyway
-    keys = throttle.keys_for(name, address)
-    familiar = throttle.familiar_key(name, address)
+    keys, familiar = throttle.keys_for(name, address), throttle.familiar_key(name, address)
     account = _account_unless_locked(store, tenant_id, name, (*keys, familiar), now)
-    stored = account.password_hash if account else DUMMY_HASH
     with _admission():
         reservation = _count_attempt(store, tenant_id, keys, familiar, now)
-        if not verify_password(stored, password) or account is None:
-            raise SignInFailed  # counted already
-        upgraded = hash_password(password) if needs_rehash(stored) else None
+        known, upgraded = _checked(account, password)
     with store.write() as session:
         throttle.forgive(session, tenant_id, reservation, familiar, now)
-        user = session.get(User, account.id)
-        if user is not None and user.password_hash == stored and upgraded is not None:
-            user.password_hash = upgraded
-    if user is None or user.password_hash not in (stored, upgraded):
-        raise SignInFailed  # deleted, or its password reset, while the hash ran
+        user = _unchanged(session, known, upgraded)
     if not user.account_enabled:
         raise AccountDisabled
+    return user
+
+
+def _checked(account: _Account | None, password: str) -> tuple[_Account, str | None]:
+    """The account, and a new hash when its stored one has old parameters; ``SignInFailed``
+    when the password is wrong (an unknown name is checked against the dummy hash alike)."""
+    if not verify_password(account.password_hash if account else DUMMY_HASH, password):
+        raise SignInFailed  # counted already
+    if account is None:
+        raise SignInFailed
+    upgraded = hash_password(password) if needs_rehash(account.password_hash) else None
+    return account, upgraded
+
+
+def _unchanged(session: Session, account: _Account, upgraded: str | None) -> User:
+    """The account's user, its hash upgraded; ``SignInFailed`` when it was deleted, or its
+    password reset, while the hash ran."""
+    user = session.get(User, account.id)
+    if user is None or user.password_hash != account.password_hash:
+        raise SignInFailed
+    if upgraded is not None:
+        user.password_hash = upgraded
     return user
 
 
@@ -125,12 +147,6 @@ def _admission() -> Iterator[None]:
         yield
     finally:
         _admitted.release()
-
-
-@dataclass(frozen=True)
-class _Account:
-    id: str
-    password_hash: str
 
 
 def _account_unless_locked(

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,7 @@ FIRST_LOCK = timedelta(seconds=60)
 MAX_LOCK = timedelta(minutes=15)
 IPV6_PREFIX = 64
 FAMILIAR_FOR = timedelta(days=30)
+SWEEP_BATCH = 8  # expired rows forgotten per counted attempt (it adds at most three)
 
 
 class Scope(StrEnum):
@@ -100,17 +101,21 @@ def address_key(address: str) -> str:
 
 
 def load(session: Session, tenant_id: str, keys: Iterable[Key]) -> Sequence[SignInThrottle]:
-    """The counts that exist of ``keys`` (one indexed read)."""
-    wanted = [
+    """The rows that exist of ``keys``: one primary-key lookup each, in one statement (each
+    term names the whole key, so SQLite's OR optimisation searches the index per term)."""
+    return session.scalars(select(SignInThrottle).where(or_(*_matches(tenant_id, keys)))).all()
+
+
+def _matches(tenant_id: str, keys: Iterable[Key]) -> list[ColumnElement[bool]]:
+    return [
         and_(
+            SignInThrottle.tenant_id == tenant_id,
             SignInThrottle.scope == key.scope.value,
             SignInThrottle.user_principal_name == key.name,
             SignInThrottle.address == key.address,
         )
         for key in keys
     ]
-    query = select(SignInThrottle).where(SignInThrottle.tenant_id == tenant_id, or_(*wanted))
-    return session.scalars(query).all()
 
 
 def wait_seconds(rows: Iterable[SignInThrottle], now: datetime) -> int:
@@ -140,7 +145,9 @@ def count_attempt(
     wait = wait_seconds([*(row for _, row in rows), *known], now)
     if wait:
         return wait
-    return tuple(_count(key, row, now) for key, row in rows)
+    counted = tuple(_count(key, row, now) for key, row in rows)
+    _sweep_some(session, now)
+    return counted
 
 
 def _row_for_update(session: Session, tenant_id: str, key: Key, now: datetime) -> SignInThrottle:
@@ -166,12 +173,7 @@ def _dialect(session: Session) -> Any:
 
 
 def _by_key(tenant_id: str, key: Key) -> Select[SignInThrottle]:
-    return select(SignInThrottle).where(
-        SignInThrottle.tenant_id == tenant_id,
-        SignInThrottle.scope == key.scope.value,
-        SignInThrottle.user_principal_name == key.name,
-        SignInThrottle.address == key.address,
-    )
+    return select(SignInThrottle).where(*_matches(tenant_id, [key]))
 
 
 def _count(key: Key, row: SignInThrottle, now: datetime) -> Counted:
@@ -216,9 +218,23 @@ def _remember(session: Session, tenant_id: str, familiar: Key, until: datetime) 
     session.execute(insert.on_conflict_do_update(index_elements=index, set_={"expires_at": until}))
 
 
-def sweep(session: Session, now: datetime) -> None:
-    """Forget counts whose window has passed (run at each successful sign-in)."""
-    session.execute(delete(SignInThrottle).where(SignInThrottle.expires_at <= now))
+def _sweep_some(session: Session, now: datetime) -> None:
+    """Forget a few rows whose time has passed, so the table holds about what the last
+    window counted, however long a flood lasts. Rows another attempt holds are skipped
+    (PostgreSQL); the attempt's own rows have just been given a new expiry."""
+    key = tuple_(
+        SignInThrottle.tenant_id,
+        SignInThrottle.scope,
+        SignInThrottle.user_principal_name,
+        SignInThrottle.address,
+    )
+    expired = (
+        select(*key.clauses)
+        .where(SignInThrottle.expires_at <= now)
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(delete(SignInThrottle).where(key.in_(expired)))
 
 
 def lock_duration(failures: int, limit: int) -> timedelta:

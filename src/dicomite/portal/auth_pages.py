@@ -12,7 +12,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dicomite.client_address import client_address, trusted_proxies
-from dicomite.identity import throttle
 from dicomite.identity.signin import SignInBusy, SignInFailed, SignInThrottled, authenticate
 from dicomite.portal import sessions
 from dicomite.portal.web import PREFIX, Page, Portal
@@ -82,7 +81,6 @@ def sign_in(page: Page) -> Response:
         return _form(page, str(problem), target, 401, name)
     with page.write() as session:
         sessions.sweep(session, page.now)
-        throttle.sweep(session, page.now)
         cookie = sessions.start(session, user, page.now)
     return _signed_in(page, cookie, target)
 

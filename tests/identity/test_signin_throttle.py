@@ -40,7 +40,7 @@ def person(context: Context) -> str:
     with context.store.write() as session:
         users.create_user(
             session, context.tenant_id, utcnow(), user_principal_name=NAME,
-            display_name="Grace", password=PASSWORD,
+            display_name="Grace", password=users.new_password(PASSWORD),
         )  # fmt: skip
     return NAME
 

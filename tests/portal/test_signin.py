@@ -224,7 +224,7 @@ def test_expired_sessions_are_forgotten_at_the_next_sign_in(
 class HashProbe:
     """Wraps the real password functions of a sign-in: counts the hashes and, at each one,
     checks from a connection of its own that nothing holds SQLite's write lock (another
-    connection can take BEGIN IMMEDIATE at once) and that no event loop runs in the thread."""
+    connection can take BEGIN IMMEDIATE) and that no event loop runs in the thread."""
 
     database: Path
     hashes: int = 0
@@ -241,7 +241,10 @@ class HashProbe:
         return probed
 
     def _can_take_the_write_lock(self) -> bool:
-        connection = sqlite3.connect(self.database, timeout=0, isolation_level=None)
+        """A lock held around the hash is held by the caller of the hash, which waits for this
+        check: it is never given up, however long the wait. The wait lets another thread's
+        short write (and SQLite's transient busy states) pass."""
+        connection = sqlite3.connect(self.database, timeout=2, isolation_level=None)
         try:
             connection.execute("BEGIN IMMEDIATE")
             connection.execute("ROLLBACK")

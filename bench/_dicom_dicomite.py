@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import urllib.parse
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,13 @@ def probe_stow(server: Server) -> int:
     return status
 
 
-def start_dicomite(stack: contextlib.ExitStack, data_dir: Path, workers: int) -> Server:
+def start_dicomite(
+    stack: contextlib.ExitStack,
+    data_dir: Path,
+    workers: int | None,
+    extra_args: Sequence[str] = (),
+) -> Server:
+    """`dicomite serve --http` on a free port; `workers` None keeps the server's default."""
     exe = dicomite_executable()
     port, tenant = free_port(), str(uuid.uuid4())
     origin = f"http://{HOST}:{port}"
@@ -109,8 +116,8 @@ def start_dicomite(stack: contextlib.ExitStack, data_dir: Path, workers: int) ->
     # The CLI works on the data folder directly: register the client before serving.
     client_id, secret = register_dicom_client(exe, data_dir, env)
     command = [str(exe), "serve", "--data-dir", str(data_dir), "--host", HOST]
-    command += ["--port", str(port), "--http", "--workers", str(workers)]
-    command += ["--public-url", origin]
+    command += ["--port", str(port), "--http", "--public-url", origin, *extra_args]
+    command += ["--workers", str(workers)] if workers is not None else []
     log_path = RESULTS_DIR / f"{DICOMITE_NAME}-dicom.log"
     print(f"\n[{DICOMITE_NAME}] starting: {' '.join(command)}  (log: {log_path})", flush=True)
     proc = stack.enter_context(
@@ -119,9 +126,10 @@ def start_dicomite(stack: contextlib.ExitStack, data_dir: Path, workers: int) ->
     ready_url = f"{origin}/{tenant}/v2.0/.well-known/openid-configuration"
     wait_ready(proc, ready_url, log_path, READY_TIMEOUT_S)
     token_url = f"{origin}/{tenant}/oauth2/v2.0/token"
+    count = workers if workers is not None else "default"
     server = Server(
         name=DICOMITE_NAME,
-        config=f"{workers} worker process(es), plain HTTP, SQLite + folder blob store",
+        config=f"{count} worker process(es), plain HTTP, SQLite + folder blob store",
         origin=origin,
         root="/dicom/v2",
         proc=proc,

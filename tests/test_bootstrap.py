@@ -28,8 +28,9 @@ def saved(context: Context) -> dict[str, Any]:
 
 
 def sign_in(context: Context, name: str, password: str) -> User:
-    with context.store.write() as session:
-        return signin.authenticate(session, context.tenant_id, name, password, utcnow())
+    return signin.authenticate(
+        context.store, context.tenant_id, name, password, "127.0.0.1", utcnow()
+    )
 
 
 def all_users(context: Context) -> list[User]:
@@ -148,7 +149,7 @@ def test_a_deleted_bootstrap_admin_stays_deleted_while_another_admin_exists(
     with context.store.write() as session:
         users.create_user(
             session, context.tenant_id, utcnow(), user_principal_name="second@example.com",
-            display_name="Second", password=ENV_PASSWORD,
+            display_name="Second", password=users.new_password(ENV_PASSWORD),
             directory_role=DirectoryRole.GLOBAL_ADMINISTRATOR,
         )  # fmt: skip
         users.delete_user(session, users.user_by_name(session, context.tenant_id, ENV_NAME))
@@ -169,7 +170,7 @@ def test_a_tenant_without_any_enabled_admin_gets_the_bootstrap_admin_back(
         admin = users.user_by_name(session, context.tenant_id, ENV_NAME)
         users.create_user(
             session, context.tenant_id, utcnow(), user_principal_name="other@example.com",
-            display_name="Other", password=ENV_PASSWORD,
+            display_name="Other", password=users.new_password(ENV_PASSWORD),
             directory_role=DirectoryRole.GLOBAL_ADMINISTRATOR,
         )  # fmt: skip
         users.delete_user(session, admin)

@@ -194,9 +194,10 @@ def _ensure_bootstrap_admin(
     users.create_user(
         session, context.tenant_id, utcnow(), user_principal_name=name,
         display_name=BOOTSTRAP_ADMIN_DISPLAY_NAME,
-        password=_env_checked(
+        # Hashed in the bootstrap's transaction: once, at the first start, before serving.
+        password=users.new_password(_env_checked(
             passwords.check_password_policy, password, "DICOMITE_BOOTSTRAP_ADMIN_PASSWORD"
-        ),
+        )),
         directory_role=users.DirectoryRole.GLOBAL_ADMINISTRATOR,
         dicom_role=users.DicomDataRole.OWNER,
     )  # fmt: skip

@@ -36,8 +36,9 @@ def listed(cli: Cli, name: str) -> dict[str, Any]:
 def sign_in(cli: Cli, name: str, password: str = PASSWORD) -> User:
     context = cli.context()
     try:
-        with context.store.write() as session:
-            return signin.authenticate(session, context.tenant_id, name, password, utcnow())
+        return signin.authenticate(
+            context.store, context.tenant_id, name, password, "127.0.0.1", utcnow()
+        )
     finally:
         context.store.dispose()
 

@@ -84,11 +84,12 @@ def person(portal_context: Context) -> Callable[[str], str]:
     def create(role: str) -> str:
         name = f"{role}@{portal_context.tenant_domain}"
         directory_role, dicom_role = ROLES[role]
+        password = users.new_password(PASSWORD)  # hashed before the transaction, as the app does
         with portal_context.store.write() as session:
             if users.find_user(session, portal_context.tenant_id, name) is None:
                 users.create_user(
                     session, portal_context.tenant_id, utcnow(), user_principal_name=name,
-                    display_name=role.replace("-", " ").title(), password=PASSWORD,
+                    display_name=role.replace("-", " ").title(), password=password,
                     directory_role=directory_role, dicom_role=dicom_role,
                 )  # fmt: skip
         return name

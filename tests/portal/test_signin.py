@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
+from dicomite.app import create_app
 from dicomite.bootstrap import Context
 from dicomite.clock import utcnow
+from dicomite.identity import signin, users
 from dicomite.portal import sessions
 from dicomite.store.tables import PortalSession
 from tests.portal.conftest import CSRF_FIELD, PASSWORD, PortalClient, sign_in
@@ -208,3 +216,142 @@ def test_expired_sessions_are_forgotten_at_the_next_sign_in(
     signed_in("reader")
     with portal_context.store.read() as session:
         assert session.query(PortalSession).count() == 1  # only the new one
+
+
+# ------------------------------------------------- item 3: no hash under a write lock, no flood
+
+
+@dataclass
+class HashProbe:
+    """Wraps the real password functions the server calls (in its threads; the test's own
+    setup in the main thread is let through): counts the hashes and, at each one,
+    checks from a connection of its own that nothing holds SQLite's write lock (another
+    connection can take BEGIN IMMEDIATE) and that no event loop runs in the thread."""
+
+    database: Path
+    hashes: int = 0
+    write_lock_held: int = 0
+    on_event_loop: int = 0
+
+    def wrap(self, real: Callable[[str, str], object]) -> Callable[[str, str], object]:
+        def probed(first: str, *rest: str) -> object:
+            if threading.current_thread() is threading.main_thread():
+                return real(first, *rest)  # the test's own setup, not the server's work
+            self.hashes += 1
+            self.write_lock_held += not self._can_take_the_write_lock()
+            self.on_event_loop += _event_loop_runs_here()
+            return real(first, *rest)
+
+        return probed
+
+    def _can_take_the_write_lock(self) -> bool:
+        """A lock held around the hash is held by the caller of the hash, which waits for this
+        check: it is never given up, however long the wait. The wait lets another thread's
+        short write (and SQLite's transient busy states) pass."""
+        connection = sqlite3.connect(self.database, timeout=2, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:  # "database is locked"
+            return False
+        finally:
+            connection.close()
+
+
+def _event_loop_runs_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.fixture
+def probe(portal_context: Context, monkeypatch: pytest.MonkeyPatch) -> HashProbe:
+    found = HashProbe(portal_context.settings.data_dir / "dicomite.db")
+    monkeypatch.setattr(signin, "verify_password", found.wrap(signin.verify_password))  # type: ignore[arg-type]
+    for module in (signin, users):  # sign-in's upgrade; new users and password resets
+        monkeypatch.setattr(module, "hash_password", found.wrap(module.hash_password))  # type: ignore[arg-type]
+    return found
+
+
+def test_no_password_hash_runs_under_the_write_lock_or_on_the_event_loop(
+    portal_client: PortalClient,
+    person: Callable[[str], str],
+    portal_context: Context,
+    probe: HashProbe,
+) -> None:
+    name, hashes = person("developer"), probe.hashes
+    old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with portal_context.store.write() as session:  # an old hash: sign-in upgrades it
+        users.user_by_name(session, portal_context.tenant_id, name).password_hash = old
+
+    assert _post_sign_in(portal_client, name, "Wrong-Passw0rd").status_code == 401  # type: ignore[attr-defined]
+    assert _post_sign_in(portal_client, "ghost@nowhere", "Wrong-Passw0rd").status_code == 401  # type: ignore[attr-defined]
+    assert _post_sign_in(portal_client, name, PASSWORD).status_code == 303  # type: ignore[attr-defined]
+
+    assert probe.hashes - hashes == 4  # three checks and the upgrade
+    assert (probe.write_lock_held, probe.on_event_loop) == (0, 0)
+    with portal_context.store.read() as session:
+        assert users.user_by_name(session, portal_context.tenant_id, name).password_hash != old
+
+
+def test_no_password_hash_runs_under_the_write_lock_when_an_administrator_sets_one(
+    signed_in: Callable[[str], PortalClient], portal_context: Context, probe: HashProbe
+) -> None:
+    admin = signed_in("global-admin")
+    before = probe.hashes
+    form = {"user_principal_name": "new@example.test", "display_name": "New",
+            "password_choice": "type", "password": "Brand-new-Passw0rd"}  # fmt: skip
+    assert admin.submit("/portal/users/new", form, follow_redirects=False).status_code == 303
+    with portal_context.store.read() as session:
+        created = users.user_by_name(session, portal_context.tenant_id, "new@example.test")
+    reset = {"password_choice": "type", "password": "Another-Passw0rd"}
+    assert admin.submit(f"/portal/users/{created.id}/password", reset).status_code == 200
+
+    assert probe.hashes == before + 2
+    assert (probe.write_lock_held, probe.on_event_loop) == (0, 0)
+
+
+def test_a_throttled_address_costs_no_password_hash(
+    portal_client: PortalClient, person: Callable[[str], str], probe: HashProbe
+) -> None:
+    name = person("developer")
+    for number in range(20):  # one address guessing many names: locked at the 20th failure
+        _post_sign_in(portal_client, f"guess{number}@nowhere", "Wrong-Passw0rd")
+    hashes = probe.hashes
+
+    flood = [_post_sign_in(portal_client, name, PASSWORD) for _ in range(10)]
+
+    assert [r.status_code for r in flood] == [429] * 10  # type: ignore[attr-defined]
+    assert probe.hashes == hashes
+
+
+def test_an_account_locked_at_an_address_costs_no_password_hash(
+    portal_client: PortalClient, person: Callable[[str], str], probe: HashProbe
+) -> None:
+    name, hashes = person("developer"), probe.hashes
+    statuses = [_post_sign_in(portal_client, name, "Wrong-Passw0rd").status_code for _ in range(8)]  # type: ignore[attr-defined]
+
+    assert statuses == [401] * 5 + [429] * 3
+    assert probe.hashes - hashes == 5
+
+
+def test_the_peer_is_the_address_unless_it_is_a_trusted_proxy(
+    portal_context: Context, person: Callable[[str], str]
+) -> None:
+    name = person("developer")
+    app = create_app(portal_context.settings)
+    with (
+        PortalClient(app, base_url="https://testserver", client=("192.0.2.7", 1)) as guesser,
+        PortalClient(app, base_url="https://testserver", client=("192.0.2.8", 1)) as owner,
+    ):
+        for _ in range(5):
+            forwarded = {"x-forwarded-for": "203.0.113.1"}  # not believed: no trusted proxies
+            guesser.headers.update(forwarded)
+            assert _post_sign_in(guesser, name, "Wrong-Passw0rd").status_code == 401  # type: ignore[attr-defined]
+        guesser.headers["x-forwarded-for"] = "203.0.113.2"
+
+        assert _post_sign_in(guesser, name, PASSWORD).status_code == 429  # type: ignore[attr-defined]
+        assert _post_sign_in(owner, name, PASSWORD).status_code == 303  # type: ignore[attr-defined]

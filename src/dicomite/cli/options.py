@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dicomite.client_address import InvalidForwarder, trusted_proxies
 from dicomite.settings import Settings
 
 # Defaults are written "\\[default: …]": Rich reads "[env …]" or "[https…]" as a markup tag and
@@ -53,6 +54,17 @@ Http = Annotated[
     ),
 ]
 
+ForwardedAllowIps = Annotated[
+    str | None,
+    typer.Option(
+        "--forwarded-allow-ips",
+        help="Proxies whose X-Forwarded-For names the client (sign-in throttling): addresses "
+        "or CIDR networks, comma-separated [env DICOMITE_FORWARDED_ALLOW_IPS; default none]",
+    ),
+]
+
+FORWARDERS_HINT = "--forwarded-allow-ips (env DICOMITE_FORWARDED_ALLOW_IPS)"
+
 
 def build_settings(**overrides: Any) -> Settings:
     """CLI options win over ``DICOMITE_*`` environment variables, which win over defaults."""
@@ -60,6 +72,10 @@ def build_settings(**overrides: Any) -> Settings:
     if "data_dir" in given:
         given["data_dir"] = Path(given["data_dir"]).resolve()
     settings = Settings(**given)
+    try:
+        trusted_proxies(settings.forwarded_allow_ips)
+    except InvalidForwarder as problem:
+        raise typer.BadParameter(str(problem), param_hint=FORWARDERS_HINT) from None
     return settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
 
 

@@ -16,6 +16,7 @@ from dicomite.cli.options import (
     BlobUrl,
     DatabaseUrl,
     DataDir,
+    ForwardedAllowIps,
     Host,
     Http,
     Port,
@@ -59,11 +60,13 @@ def serve(
             help="Log every HTTP request (sign-ins are always logged) \\[default: off]",
         ),
     ] = False,
+    forwarded_allow_ips: ForwardedAllowIps = None,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
     settings = build_settings(
         data_dir=data_dir, database_url=database_url, blob_url=blob_url, host=host, port=port,
         public_url=public_url, http=http, workers=workers, tls_cert=tls_cert, tls_key=tls_key,
+        forwarded_allow_ips=forwarded_allow_ips,
     )  # fmt: skip
     with reported_errors():
         context = prepare(settings)

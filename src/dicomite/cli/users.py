@@ -28,6 +28,7 @@ from dicomite.cli._shared import (
 )
 from dicomite.clock import utcnow
 from dicomite.identity import users
+from dicomite.identity.problems import InvalidInput
 from dicomite.store.tables import User
 
 app = typer.Typer(help="People who sign in to the portal, and their roles.", no_args_is_help=True)
@@ -104,7 +105,7 @@ def add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user; the password is asked twice (or read with --password-stdin)."""
-    password = _read_password(password_stdin)
+    password = _new_password(password_stdin)
     with deployment(data_dir, database_url) as context, context.store.write() as session:
         user = users.create_user(
             session, context.tenant_id, utcnow(), user_principal_name=name,
@@ -151,7 +152,7 @@ def reset_password(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Set a new password; the user is signed out of every portal session."""
-    password = _read_password(password_stdin)
+    password = _new_password(password_stdin)
     user = _change(
         data_dir, database_url, name, lambda s, u: users.reset_password(s, u, password, utcnow())
     )
@@ -199,6 +200,15 @@ def _change(
 
 def _role(value: str | None) -> str | None:
     return None if value is None or value.strip().lower() == "none" else value
+
+
+def _new_password(from_stdin: bool) -> users.NewPassword:
+    """The password read, checked and hashed before any transaction opens."""
+    password = _read_password(from_stdin)
+    try:
+        return users.new_password(password)
+    except InvalidInput as problem:
+        fail(problem.message)
 
 
 def _read_password(from_stdin: bool) -> str:

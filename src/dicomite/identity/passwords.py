@@ -4,11 +4,17 @@ Parameters are OWASP's first argon2id recommendation (Password Storage Cheat She
 t = 2, p = 1); argon2-cffi's RFC 9106 default (64 MiB, t = 3, p = 4) costs several hundred
 milliseconds on a small shared machine, too slow for a sign-in form. Hashes made with other
 parameters keep verifying; ``needs_rehash`` tells sign-in to upgrade them.
+
+One hash at a time per process (``HASHES_AT_ONCE``): a hash is ~19 MiB and tens of
+milliseconds of one core, and a flood of sign-ins running dozens at once in the thread pool
+would take every core from the DICOM service beside them. Callers wait for their turn; sign-in
+bounds how many wait (``identity.signin``). Never call these inside a database transaction.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error
@@ -20,6 +26,8 @@ MAX_LENGTH = 256
 MIN_CLASSES = 3
 
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+HASHES_AT_ONCE = 1
+_hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
 
 # Verified against when no user has the name, so an unknown name costs as much as a wrong
 # password (no timing oracle). The hash of a random value nobody knows, made with the
@@ -31,13 +39,15 @@ DUMMY_HASH = (
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hashing:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     """Never raises: a malformed hash or an unencodable password is simply no match."""
     try:
-        return _hasher.verify(password_hash, password)
+        with _hashing:
+            return _hasher.verify(password_hash, password)
     except (Argon2Error, ValueError):
         return False
 

@@ -7,35 +7,50 @@ Exception tree (every ``message`` is safe to show on the sign-in page)::
     SignInError
     ├── SignInFailed          unknown name, wrong password: one message for all
     │   └── AccountDisabled   the password was right, but the account is disabled
-    └── SignInThrottled       too many failures; ``retry_after_seconds``
+    ├── SignInThrottled       too many failures; ``retry_after_seconds``
+    └── SignInBusy            too many sign-ins waiting for a password check in this process
 
-Throttling is kept per name in ``sign_in_throttles``, so every worker and host sees it: the
-fifth failure within 15 minutes locks the name for 60 s, each further failure doubles the lock
-(at most 15 minutes), and the count starts over once the name has been quiet for 15 minutes
-(counted from the first failure, or from the end of the last lock). Unknown names are throttled
-alike, so the lock says nothing about whether an account exists. A success clears the count.
+Throttling (``identity.throttle``) counts failures per account at the client's address, per
+address and per account, so a guesser at one address locks out only themselves. A locked
+attempt is refused after one read, before any password hash.
 
-Call ``authenticate`` in a write session: it commits the failure it records before raising, so
-the caller's rollback cannot undo it.
+No hash runs inside a database transaction: an argon2id check takes tens of milliseconds, and
+on SQLite a write transaction holds the one write lock that every STOW and token request
+waits for. So an attempt is one read (locks and the account), one short write (counting it),
+the hash with no transaction open, and for a right password a second short write (forgiving
+it, and storing an upgraded hash computed beforehand). Callers run ``authenticate`` in the
+blocking thread pool, never on the event loop.
+
+Hashes run one at a time per process (``passwords``); at most ``WAITING`` more sign-ins wait
+for their turn, and any beyond are refused at once with ``SignInBusy``, before they are counted
+or hashed: a flood from many addresses costs at most one core per worker process.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dicomite.identity.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
+from dicomite.identity import throttle
+from dicomite.identity.passwords import (
+    DUMMY_HASH,
+    HASHES_AT_ONCE,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from dicomite.identity.users import MAX_NAME, find_user
-from dicomite.store.tables import SignInThrottle, User
+from dicomite.store.db import Store
+from dicomite.store.tables import User
 
-MAX_FAILURES = 5
-WINDOW = timedelta(minutes=15)
-FIRST_LOCK = timedelta(seconds=60)
-MAX_LOCK = timedelta(minutes=15)
+WAITING = 8
+_admitted = threading.BoundedSemaphore(HASHES_AT_ONCE + WAITING)
+BUSY_RETRY_SECONDS = 5
 
 
 class SignInError(Exception):
@@ -63,82 +78,98 @@ class SignInThrottled(SignInError):
         )
 
 
+class SignInBusy(SignInError):
+    retry_after_seconds = BUSY_RETRY_SECONDS
+    message = (
+        f"Too many sign-ins are being checked right now. Try again in {BUSY_RETRY_SECONDS} seconds."
+    )
+
+
+@dataclass(frozen=True)
+class _Account:
+    id: str
+    password_hash: str
+
+
 def authenticate(
-    session: Session, tenant_id: str, user_principal_name: str, password: str, now: datetime
+    store: Store,
+    tenant_id: str,
+    user_principal_name: str,
+    password: str,
+    address: str,
+    now: datetime,
 ) -> User:
-    """The user whose name and password these are, enabled; else a ``SignInError``."""
-    key = user_principal_name.strip().lower()[:MAX_NAME]  # longer names match no user anyway
-    throttle = _throttle(session, tenant_id, key)
-    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
-        raise SignInThrottled(math.ceil((throttle.locked_until - now).total_seconds()))
-    user = find_user(session, tenant_id, user_principal_name)
-    if not verify_password(user.password_hash if user else DUMMY_HASH, password) or user is None:
-        _record_failure(session, throttle, tenant_id, key, now)
-        session.commit()
-        raise SignInFailed
+    """The user whose name and password these are, enabled; else a ``SignInError``.
+    ``address`` is the client's (``client_address``)."""
+    name = user_principal_name.strip().lower()[:MAX_NAME]  # longer names match no user anyway
+    keys, familiar = throttle.keys_for(name, address), throttle.familiar_key(name, address)
+    account = _account_unless_locked(store, tenant_id, name, (*keys, familiar), now)
+    with _admission():
+        reservation = _count_attempt(store, tenant_id, keys, familiar, now)
+        known, upgraded = _checked(account, password)
+    with store.write() as session:
+        throttle.forgive(session, tenant_id, reservation, familiar, now)
+        user = _unchanged(session, known, upgraded)
     if not user.account_enabled:
         raise AccountDisabled
-    _succeed(session, user, throttle, password)
     return user
 
 
-def _throttle(session: Session, tenant_id: str, name: str) -> SignInThrottle | None:
-    """The name's row, locked on PostgreSQL so that one name's attempts run one at a time."""
-    return session.scalar(
-        select(SignInThrottle)
-        .where(SignInThrottle.tenant_id == tenant_id, SignInThrottle.user_principal_name == name)
-        .with_for_update()
-    )
+def _checked(account: _Account | None, password: str) -> tuple[_Account, str | None]:
+    """The account, and a new hash when its stored one has old parameters; ``SignInFailed``
+    when the password is wrong (an unknown name is checked against the dummy hash alike)."""
+    if not verify_password(account.password_hash if account else DUMMY_HASH, password):
+        raise SignInFailed  # counted already
+    if account is None:
+        raise SignInFailed
+    upgraded = hash_password(password) if needs_rehash(account.password_hash) else None
+    return account, upgraded
 
 
-def _succeed(session: Session, user: User, throttle: SignInThrottle | None, password: str) -> None:
-    if throttle is not None:
-        session.delete(throttle)
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    session.flush()
+def _unchanged(session: Session, account: _Account, upgraded: str | None) -> User:
+    """The account's user, its hash upgraded; ``SignInFailed`` when it was deleted, or its
+    password reset, while the hash ran."""
+    user = session.get(User, account.id)
+    if user is None or user.password_hash != account.password_hash:
+        raise SignInFailed
+    if upgraded is not None:
+        user.password_hash = upgraded
+    return user
 
 
-def _record_failure(
-    session: Session, throttle: SignInThrottle | None, tenant_id: str, name: str, now: datetime
-) -> None:
-    if throttle is None:
-        throttle = _insert_first_failure(session, tenant_id, name, now)
-    if throttle is not None:
-        _count_failure(throttle, now)
-    session.flush()
-
-
-def _count_failure(throttle: SignInThrottle, now: datetime) -> None:
-    if _quiet_since(throttle) + WINDOW <= now:
-        throttle.failures, throttle.first_failure_at, throttle.locked_until = 1, now, None
-        return
-    throttle.failures += 1
-    if throttle.failures >= MAX_FAILURES:
-        throttle.locked_until = now + lock_duration(throttle.failures)
-
-
-def _insert_first_failure(
-    session: Session, tenant_id: str, name: str, now: datetime
-) -> SignInThrottle | None:
-    """A new row counting one failure (None), or the row another worker inserted meanwhile,
-    to count this failure on."""
-    row = SignInThrottle(
-        tenant_id=tenant_id, user_principal_name=name, failures=1, first_failure_at=now
-    )
+@contextmanager
+def _admission() -> Iterator[None]:
+    """A place among the sign-ins hashing or waiting to hash; ``SignInBusy`` when none is
+    free (refused before anything is counted)."""
+    if not _admitted.acquire(blocking=False):
+        raise SignInBusy
     try:
-        with session.begin_nested():
-            session.add(row)
-        return None
-    except IntegrityError:
-        return _throttle(session, tenant_id, name)
+        yield
+    finally:
+        _admitted.release()
 
 
-def _quiet_since(throttle: SignInThrottle) -> datetime:
-    return throttle.locked_until or throttle.first_failure_at
+def _account_unless_locked(
+    store: Store, tenant_id: str, name: str, keys: tuple[throttle.Key, ...], now: datetime
+) -> _Account | None:
+    """The account of ``name`` (None for none); ``SignInThrottled`` when a count is locked."""
+    with store.read() as session:
+        wait = throttle.wait_seconds(throttle.load(session, tenant_id, keys), now)
+        if wait:
+            raise SignInThrottled(wait)
+        user = find_user(session, tenant_id, name)
+        return None if user is None else _Account(user.id, user.password_hash)
 
 
-def lock_duration(failures: int) -> timedelta:
-    """60 s at the fifth failure, doubled at each one after it, at most 15 minutes."""
-    doublings = min(max(failures - MAX_FAILURES, 0), 10)
-    return min(FIRST_LOCK * (1 << doublings), MAX_LOCK)
+def _count_attempt(
+    store: Store,
+    tenant_id: str,
+    keys: tuple[throttle.Key, ...],
+    familiar: throttle.Key,
+    now: datetime,
+) -> throttle.Reservation:
+    with store.write() as session:
+        counted = throttle.count_attempt(session, tenant_id, keys, familiar, now)
+        if isinstance(counted, int):  # locked meanwhile by a concurrent attempt
+            raise SignInThrottled(counted)
+        return counted

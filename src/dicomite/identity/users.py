@@ -6,12 +6,17 @@ which. Users are not part of what token issuing reads, so these writes leave the
 
 Guard rail: the tenant always keeps one enabled Global Administrator, so nobody locks the
 portal's administration out.
+
+Passwords arrive as ``NewPassword``, checked and hashed by ``new_password`` before the caller
+opens its transaction: a hash takes tens of milliseconds, and no hash may run while a write
+transaction holds the database (on SQLite, the one write lock every request waits for).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
@@ -59,6 +64,18 @@ def _stored(role: StrEnum | None) -> str | None:
     return None if role is None else role.value
 
 
+@dataclass(frozen=True)
+class NewPassword:
+    """A password that meets the policy, as its argon2id hash (the text is not kept)."""
+
+    password_hash: str
+
+
+def new_password(password: str) -> NewPassword:
+    """Check ``password`` against the policy and hash it: call before opening a transaction."""
+    return NewPassword(hash_password(check_password_policy(password)))
+
+
 def normalize_user_principal_name(value: str) -> str:
     """Sign-in names are case-insensitive (stored lowercased) and hold no blanks."""
     name = value.strip().lower()
@@ -76,7 +93,7 @@ def create_user(
     *,
     user_principal_name: str,
     display_name: str,
-    password: str,
+    password: NewPassword,
     directory_role: str | None = None,
     dicom_role: str | None = None,
 ) -> User:
@@ -88,7 +105,7 @@ def create_user(
         tenant_id=tenant_id,
         user_principal_name=name,
         display_name=check_display_name(display_name, "The display name"),
-        password_hash=hash_password(check_password_policy(password)),
+        password_hash=password.password_hash,
         account_enabled=True,
         directory_role=_stored(parse_role(DirectoryRole, directory_role)),
         dicom_role=_stored(parse_role(DicomDataRole, dicom_role)),
@@ -148,9 +165,9 @@ def set_roles(
     return user
 
 
-def reset_password(session: Session, user: User, password: str, now: datetime) -> User:
+def reset_password(session: Session, user: User, password: NewPassword, now: datetime) -> User:
     """A new password signs the person out of every portal session."""
-    user.password_hash = hash_password(check_password_policy(password))
+    user.password_hash = password.password_hash
     user.password_changed_at = now
     _end_sessions(session, user)
     session.flush()

@@ -11,7 +11,8 @@ import secrets
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from dicomite.identity.signin import SignInFailed, SignInThrottled, authenticate
+from dicomite.client_address import client_address, trusted_proxies
+from dicomite.identity.signin import SignInBusy, SignInFailed, SignInThrottled, authenticate
 from dicomite.portal import sessions
 from dicomite.portal.web import PREFIX, Page, Portal
 
@@ -66,19 +67,29 @@ def sign_in(page: Page) -> Response:
     expected = page.request.cookies.get(_cookie_name(page), "")
     if not expected or not sessions.csrf_matches(expected, page.field("csrf_token")):
         return _form(page, "The sign-in form expired. Try again.", target, 403, name)
+    store = page.portal.services.context.store
+    try:
+        user = authenticate(
+            store, page.tenant_id, name, page.field("password"), _address(page), page.now
+        )
+    except (SignInThrottled, SignInBusy) as problem:
+        status = 429 if isinstance(problem, SignInThrottled) else 503
+        response = _form(page, str(problem), target, status, name)
+        response.headers["retry-after"] = str(problem.retry_after_seconds)
+        return response
+    except SignInFailed as problem:
+        return _form(page, str(problem), target, 401, name)
     with page.write() as session:
-        try:
-            user = authenticate(session, page.tenant_id, name, page.field("password"), page.now)
-            sessions.sweep(session, page.now)
-            cookie = sessions.start(session, user, page.now)
-        except SignInThrottled as problem:
-            # Caught inside the transaction, so the failure count it recorded commits.
-            response = _form(page, str(problem), target, 429, name)
-            response.headers["retry-after"] = str(problem.retry_after_seconds)
-            return response
-        except SignInFailed as problem:
-            return _form(page, str(problem), target, 401, name)
+        sessions.sweep(session, page.now)
+        cookie = sessions.start(session, user, page.now)
     return _signed_in(page, cookie, target)
+
+
+def _address(page: Page) -> str:
+    """The socket peer, or X-Forwarded-For from a trusted proxy (``--forwarded-allow-ips``)."""
+    peer = page.request.client.host if page.request.client else None
+    trusted = trusted_proxies(page.portal.services.context.settings.forwarded_allow_ips)
+    return client_address(peer, page.request.headers.getlist("x-forwarded-for"), trusted)
 
 
 def _signed_in(page: Page, cookie: str, target: str) -> Response:

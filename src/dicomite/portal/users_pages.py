@@ -61,11 +61,12 @@ def create(page: Page) -> Response:
     policy.require_manage_users(page.user)
     password, generated = _chosen_password(page)
     try:
+        chosen = users.new_password(password)  # hashed before the transaction opens
         with page.write() as session:
             user = users.create_user(
                 session, page.tenant_id, page.now,
                 user_principal_name=page.field("user_principal_name"),
-                display_name=page.field("display_name"), password=password,
+                display_name=page.field("display_name"), password=chosen,
                 directory_role=page.field("directory_role") or None,
                 dicom_role=page.field("dicom_role") or None,
             )  # fmt: skip
@@ -108,9 +109,14 @@ def change_roles(page: Page) -> Response:
 
 
 def reset_password(page: Page) -> Response:
+    policy.require_manage_users(page.user)
     password, generated = _chosen_password(page)
+    try:
+        chosen = users.new_password(password)  # hashed before the transaction opens
+    except DirectoryProblem as problem:
+        return _refused(page, problem)
     return _act(
-        page, lambda s, u: users.reset_password(s, u, password, page.now), "password-reset",
+        page, lambda s, u: users.reset_password(s, u, chosen, page.now), "password-reset",
         generated=generated,
     )  # fmt: skip
 

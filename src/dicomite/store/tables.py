@@ -243,16 +243,22 @@ class User(Base):
 
 
 class SignInThrottle(Base):
-    """Failed portal sign-ins per name, so repeated guessing is slowed down on every worker."""
+    """Portal sign-in attempts counted per account at one address, per address and per
+    account, so guessing is slowed on every worker and host (``identity.throttle``). The parts
+    of the key a scope does not use are empty strings."""
 
     __tablename__ = "sign_in_throttles"
     tenant_id: Mapped[str] = mapped_column(
         ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
     )
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
     user_principal_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    first_failure_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+    # When the count starts over (and the row may be swept): a window after the first
+    # failure, or after the end of the last lock.
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class PortalSession(Base):

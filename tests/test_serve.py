@@ -225,31 +225,48 @@ def _still_open(sock: socket.socket, byte: bytes) -> bool:
     return True
 
 
-def test_the_client_address_is_the_socket_peer(limited: Server) -> None:
-    """X-Forwarded-For from an untrusted peer does not change the recorded address."""
+def _failed_token_request(server: Server, forwarded_for: str) -> set[str]:
+    """Ask for a token with a wrong secret, sending ``X-Forwarded-For``; the addresses the
+    sign-in log records for failures."""
     form = {
         "grant_type": "client_credentials",
-        "client_id": limited.client_id,
+        "client_id": server.client_id,
         "client_secret": "wrong",
         "scope": "https://graph.microsoft.com/.default",
     }
-    with limited.client() as client:
-        forwarded = {"X-Forwarded-For": "203.0.113.9"}
-        response = client.post(limited.token_url, headers=forwarded, data=form)
+    with server.client() as client:
+        response = client.post(
+            server.token_url, headers={"X-Forwarded-For": forwarded_for}, data=form
+        )
     assert response.status_code == 401
-    context = open_context(Settings(data_dir=limited.data_dir))
+    context = open_context(Settings(data_dir=server.data_dir))
     deadline = time.monotonic() + 20
     try:
         while True:
             with context.store.read() as session:
-                rows = list_sign_ins(session, limited.tenant_id, limit=100)
+                rows = list_sign_ins(session, server.tenant_id, limit=100)
             logged = [row for row in rows if row.error_code != 0]
             if logged or time.monotonic() > deadline:
-                break
+                return {row.ip_address for row in logged}
             time.sleep(0.5)
     finally:
         context.store.dispose()
-    assert logged and {row.ip_address for row in logged} == {"127.0.0.1"}
+
+
+def test_the_client_address_is_the_socket_peer(limited: Server) -> None:
+    """X-Forwarded-For from an untrusted peer does not change the recorded address."""
+    assert _failed_token_request(limited, "203.0.113.9") == {"127.0.0.1"}
+
+
+def test_a_trusted_proxy_names_the_token_client(tmp_path: Path) -> None:
+    """Behind a proxy named in --forwarded-allow-ips the sign-in log records the address the
+    proxy forwarded, as the portal's sign-in does."""
+    server = make_server(tmp_path, http=True, extra_args=["--forwarded-allow-ips", "127.0.0.1"])
+    server.start()
+    try:
+        assert _failed_token_request(server, "198.51.100.4, 203.0.113.9") == {"203.0.113.9"}
+    finally:
+        server.stop()
 
 
 def test_workers_default_to_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:

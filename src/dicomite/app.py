@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dicomite.bootstrap import open_context
+from dicomite.client_address import trusted_proxies
 from dicomite.dicom.routes import dicom_app
 from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
@@ -59,7 +60,8 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _routing_error}
     )
     app.state.services = services
-    app.add_middleware(TokenFastPath, endpoint=TokenEndpoint(services.tokens))
+    trusted = trusted_proxies(settings.forwarded_allow_ips)
+    app.add_middleware(TokenFastPath, endpoint=TokenEndpoint(services.tokens, trusted))
     return app
 
 

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from dicomite.client_address import TrustedProxies, client_address
 from dicomite.clock import utcnow
 from dicomite.identity import errors
 from dicomite.identity.discovery import openid_configuration
@@ -76,8 +77,9 @@ class TokenEndpoint:
 
     PATH = re.compile(r"^/([^/]{1,256})/oauth2/(v2\.0/)?token/?$")
 
-    def __init__(self, tokens: TokenService) -> None:
+    def __init__(self, tokens: TokenService, trusted: TrustedProxies) -> None:
         self._tokens = tokens
+        self._trusted = trusted  # whose X-Forwarded-For names the client (the sign-in log)
 
     def match(self, scope: Scope) -> bool:
         return scope["type"] == "http" and self.PATH.match(scope["path"]) is not None
@@ -97,17 +99,23 @@ class TokenEndpoint:
             return
         except ClientDisconnect:
             return
-        client = scope.get("client")
         token_request = TokenRequest(
             tenant=found.group(1),
             version=2 if found.group(2) else 1,
             form=form,
             authorization=headers.get("authorization"),
-            client_ip=client[0] if client else None,
+            client_ip=self._client_address(scope),
             client_request_id=headers.get("client-request-id"),
         )
         result = self._tokens.handle(token_request, utcnow())
         await _send_json(send, result.status, result.body, result.headers)
+
+    def _client_address(self, scope: Scope) -> str | None:
+        client = scope.get("client")
+        if not client:
+            return None
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        return client_address(client[0], forwarded, self._trusted)
 
 
 async def read_form(headers: dict[str, str], receive: Receive) -> dict[str, str]:

@@ -2,7 +2,7 @@
 when) the peer is a proxy the operator trusts (``--forwarded-allow-ips``).
 
 Free of any web framework: callers pass the ASGI scope's ``client`` host and the header values.
-The server must hand the application the real socket peer (uvicorn's ``proxy_headers`` off);
+The server hands the application the real socket peer (``dicomite.server`` rewrites nothing);
 this module applies the one trusted-proxy rule.
 
 ``X-Forwarded-For`` lists ``client, proxy1, proxy2``, each proxy appending the peer it saw

@@ -26,6 +26,7 @@ from dicomite.dicom import dicomjson
 from dicomite.dicom.dicomjson import Fragments
 from dicomite.dicom.header import Element, Unsupported
 
+_CHARSET = 0x00080005  # Specific Character Set
 _LATIN = "latin-1"  # pydicom's default_encoding ("iso8859") and its ISO_IR 6 / ISO_IR 100
 _SIMPLE_CHARSETS = {b"ISO_IR 6": _LATIN, b"ISO_IR 100": _LATIN, b"ISO_IR 192": "utf-8"}
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q",
@@ -54,7 +55,11 @@ class Level:
         self.elements = _in_tag_order(elements)
         self.parent = parent
         self._dataset: Dataset | None = None
-        charset = self.elements.get(0x00080005)
+        charset = self.elements.get(_CHARSET)
+        # PS3.5 §7.5.1: an item without Specific Character Set uses its dataset's
+        self.charset: Element | None = (
+            charset if charset is not None or parent is None else parent.charset
+        )
         self.codec: str
         if charset is None:
             self.codec = parent.codec if parent is not None else _LATIN
@@ -67,13 +72,11 @@ class Level:
     def dataset(self) -> Dataset:
         if self._dataset is None:
             raws: dict[BaseTag, DataElement | RawDataElement] = {
-                BaseTag(tag): RawDataElement(BaseTag(tag), e.vr, len(e.value), e.value,
-                                             e.offset, False, True)
-                for tag, e in self.elements.items() if e.vr != "SQ"
-            }  # fmt: skip
+                BaseTag(tag): _raw(e) for tag, e in self.elements.items() if e.vr != "SQ"
+            }
+            if self.charset is not None and _CHARSET not in self.elements:  # inherited
+                raws[BaseTag(_CHARSET)] = _raw(self.charset)
             self._dataset = Dataset(raws)
-            if self.parent is not None:
-                self._dataset._parent_encoding = self.parent.dataset()._character_set
         return self._dataset
 
     def converted(self, tag: int) -> DataElement:
@@ -132,6 +135,14 @@ class Level:
         if reader is None:
             raise Declined(element.vr)
         return reader(element.value, self.codec)
+
+
+def _raw(element: Element) -> RawDataElement:
+    """The element as pydicom's reader hands it over: explicit VR, little endian."""
+    tag = BaseTag(element.tag)
+    return RawDataElement(
+        tag, element.vr, len(element.value), element.value, element.offset, False, True
+    )
 
 
 def _in_tag_order(elements: Sequence[Element]) -> dict[int, Element]:

@@ -15,13 +15,19 @@ import pydicom.data
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pydicom import dcmread
 
+from dicomite.bootstrap import Context
 from dicomite.dicom import dicomjson, rawjson, stow_instance, validation
+from dicomite.dicom.blobs import FileSystemBlobStore
 from dicomite.dicom.header import LONG_VRS, Unreadable, Unsupported
-from dicomite.dicom.stow import UNREADABLE
+from dicomite.dicom.stow import UNREADABLE, StowRequest, StowService
 from dicomite.dicom.stow_instance import Instance
+from dicomite.dicom.stow_results import Reason, Result
+from dicomite.dicom.stow_upload import PartUpload
 from tests.dicom.header_declines import DECLINED, REFUSED
 from tests.fixtures.dicom import make_dataset, to_bytes
+from tests.fixtures.loops import run_async
 
 # What pydicom.data.get_testdata_files() and get_charset_files() find in the installed package
 # (their first source; the rest are downloads, which a test must not start).
@@ -36,6 +42,7 @@ EXPLICIT_LITTLE = b"1.2.840.10008.1.2.1"
 MAX_INFLATED = 512 * 1024**2
 UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 READ, DECLINES, REFUSES = "read", "declined", "refused"
+REQUEST = StowRequest(1, None, False, "https://localhost/dicom/v1")
 
 
 def _same(data: bytes, refused_but_read: bool = False) -> str:
@@ -280,3 +287,41 @@ def test_generated_files(dataset: bytes, cut: int) -> None:
     data = _file(dataset + _element(0x7FE00010, "OW", bytes(16)))
     _same(data)
     _same(data[: len(data) - cut])
+
+
+# ------------------------------------------------------------- in StowService, on a real blob
+
+
+def _commit(context: Context, tmp_path: Path, data: bytes) -> tuple[StowService, Result]:
+    blobs = FileSystemBlobStore(tmp_path / "blobs")
+    service = StowService(context.store, blobs, 1024**3)
+    upload = PartUpload(blobs, 1024**3)
+    run_async(upload.write, data)
+    return service, service.commit_part(REQUEST, upload, object()).result
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_the_stow_service_counts_what_pydicom_reads(context: Context, tmp_path: Path) -> None:
+    data = to_bytes(make_dataset())
+    service, result = _commit(context, tmp_path, data)
+    before = service.headers_declined
+    implicit = _sample("test_files/MR_small_implicit.dcm")
+    _, implicit_result = _commit(context, tmp_path, implicit)
+    assert result.failure is None and implicit_result.failure is None
+    assert implicit_result.sop_uid == dcmread(io.BytesIO(implicit)).SOPInstanceUID
+    assert service.headers_declined == before + 1
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_a_value_of_the_wrong_length_is_a_processing_failure(
+    context: Context, tmp_path: Path
+) -> None:
+    """pydicom refuses a US value of odd length (BytesLengthException): the part fails with
+    272, and the request goes on (it used to escape as an unexpected error)."""
+    data = to_bytes(make_dataset(SmallestImagePixelValue=0))
+    even = b"\x28\x00\x06\x01US\x02\x00\x00\x00"
+    assert data.count(even) == 1
+    _, result = _commit(
+        context, tmp_path, data.replace(even, b"\x28\x00\x06\x01US\x03\x00" + bytes(3))
+    )
+    assert result.failure == Reason.PROCESSING_FAILURE

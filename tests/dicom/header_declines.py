@@ -25,7 +25,6 @@ BIG_ENDIAN = Reason("Explicit VR Big Endian (retired, PS3.5 §A.3)", _syntax("1.
 DEFLATED = Reason(
     "Deflated: STOW inflates it, then reads it here", _syntax("1.2.840.10008.1.2.1.99")
 )
-CHARSET = Reason("a character set other than ISO_IR 6, 100, 192; code extensions", "character set")
 NO_SYNTAX = Reason("File Meta Information without a transfer syntax", "transfer syntax None")
 NOT_PART10 = Reason("no Part 10 prefix: not DICOM, or no File Meta Information", "no DICM prefix")
 UNKNOWN_VR = Reason("an element with a VR the standard does not define", "unknown VR")
@@ -58,7 +57,6 @@ _BY_REASON = {
         "rtdose_expb_1frame.dcm",
     ],
     DEFLATED: ["image_dfl.dcm"],
-    CHARSET: ["J2K_pixelrep_mismatch.dcm"],
     NO_SYNTAX: ["meta_missing_tsyntax.dcm"],
     NOT_PART10: [
         "ExplVR_BigEndNoMeta.dcm",
@@ -78,26 +76,10 @@ _BY_REASON = {
     UNKNOWN_VR: ["SC_rgb_jpeg.dcm"],
     UN_UNDEFINED: ["UN_sequence.dcm"],
 }
-_CHARSET_FILES = [
-    "chrArab.dcm",
-    "chrGreek.dcm",
-    "chrH31.dcm",
-    "chrH32.dcm",
-    "chrHbrw.dcm",
-    "chrI2.dcm",
-    "chrJapMulti.dcm",
-    "chrJapMultiExplicitIR6.dcm",
-    "chrKoreanMulti.dcm",
-    "chrRuss.dcm",
-    "chrSQEncoding.dcm",
-    "chrSQEncoding1.dcm",
-    "chrX2.dcm",
-]
 
 # name under pydicom/data -> why the fast reader declines it
 DECLINED: dict[str, Reason] = {
     **{f"test_files/{name}": reason for reason, names in _BY_REASON.items() for name in names},
-    **{f"charset_files/{name}": CHARSET for name in _CHARSET_FILES},
     "charset_files/FileInfo.txt": NOT_PART10,
 }
 # name -> why the fast reader refuses what pydicom reads

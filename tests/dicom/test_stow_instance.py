@@ -283,6 +283,10 @@ def _file(dataset: bytes, syntax: bytes = EXPLICIT_LITTLE) -> bytes:
     dataset=b"(\x00\x10\x00US\t\x00" + bytes(9),
     cut=0,
 )
+@example(  # a character set pydicom's reader refuses (ValueError): refused by both
+    dataset=b"\x08\x00\x05\x00CS\x02\x00\x00A",
+    cut=0,
+)
 def test_generated_files(dataset: bytes, cut: int) -> None:
     data = _file(dataset + _element(0x7FE00010, "OW", bytes(16)))
     _same(data)

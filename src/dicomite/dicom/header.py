@@ -10,8 +10,6 @@ it); these are the cases, each rare in what is stored today:
 
 - Implicit VR Little Endian and the retired Explicit VR Big Endian (PS3.5 §A.1, §A.3): the VRs
   of implicit elements come from the data dictionary, which pydicom has;
-- a character set other than ISO_IR 6, ISO_IR 100 or ISO_IR 192 (``rawjson``), and code
-  extensions (PS3.5 §6.1.2.5), which pydicom's codecs handle;
 - no Part 10 prefix or File Meta Information, or none naming the transfer syntax;
 - shapes the standard does not allow but pydicom tolerates: an unknown VR, a UN or other
   non-sequence value of undefined length, a delimiter out of place, a tag given twice, items

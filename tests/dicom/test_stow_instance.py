@@ -126,6 +126,26 @@ def _sample(name: str) -> bytes:
 
 
 @pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("path", SAMPLES, ids=_name)
+def test_stow_reads_every_sample_as_pydicom_does(path: Path) -> None:
+    """STOW's whole path (first bytes, declines, inflation) against pydicom alone."""
+    data = path.read_bytes()
+    if _name(path) in REFUSED:
+        with pytest.raises(Unreadable):
+            _stow_read(data)
+        return
+    try:
+        reference = stow_instance.from_blob(io.BytesIO(data), len(data), MAX_INFLATED)
+    except Exception:
+        with pytest.raises((Unreadable, *UNREADABLE)):
+            _stow_read(data)
+        return
+    instance = _stow_read(data)
+    assert dicomjson.join(instance.fragments) == dicomjson.join(reference.fragments)
+    assert _outcome(instance) == _outcome(reference)
+
+
+@pytest.mark.filterwarnings("ignore")
 def test_a_decline_is_logged_with_its_reason_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     data = _sample("test_files/MR_small_implicit.dcm")
     before = stow_instance.DECLINED.count

@@ -49,6 +49,7 @@ from dicomite.dicom.header import (
 from dicomite.dicom.inflate import DEFLATED, CorruptDeflate, InflatedTooLarge, inflate
 from dicomite.dicom.stow_upload import HEAD_BYTES
 
+logger = logging.getLogger("dicomite.dicom")
 IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 # pydicom leaves values longer than this unread until they are used, so that a length declared
@@ -59,7 +60,6 @@ _KEYWORDS = (*validation.CHECKED, "SOPClassUID", "StudyInstanceUID", "SeriesInst
              "SOPInstanceUID", "NumberOfFrames")  # fmt: skip
 _TAGS = {keyword: dicomjson.keyword_tag(keyword) for keyword in dict.fromkeys(_KEYWORDS)}
 _MEDIA_SOP_CLASS, _TRANSFER_SYNTAX = 0x00020002, 0x00020010
-logger = logging.getLogger("dicomite.dicom")
 _STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "UR", "SH", "LO", "UC", "ST",
                          "LT", "UT", "PN", "IS", "DS"})  # fmt: skip
 

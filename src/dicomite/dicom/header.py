@@ -3,10 +3,20 @@
 STOW reads the header of every instance it stores. pydicom builds a ``Dataset`` and converts
 each value on access, which costs several times more than walking the bytes once; this reader
 only walks them, in the one encoding almost every instance uses: Explicit VR Little Endian,
-the encoding of that transfer syntax and of every encapsulated one (PS3.5 §A.2, §A.4). Anything
-else — another encoding, a command set, an undefined-length value that is not a sequence, an
-unknown VR, a header cut short — raises :class:`Unsupported`, and the caller reads the blob with
-pydicom as before. The reader stops where ``dcmread(stop_before_pixels=True)`` stops.
+the encoding of that transfer syntax and of every encapsulated one (PS3.5 §A.2, §A.4), and of a
+deflated dataset once inflated (:class:`Deflated`). What it declines, raising
+:class:`Unsupported` with the reason, is left to pydicom (``stow_instance.read`` logs and counts
+it); these are the cases, each rare in what is stored today:
+
+- Implicit VR Little Endian and the retired Explicit VR Big Endian (PS3.5 §A.1, §A.3): the VRs
+  of implicit elements come from the data dictionary, which pydicom has;
+- no Part 10 prefix or File Meta Information, or none naming the transfer syntax;
+- shapes the standard does not allow but pydicom tolerates: an unknown VR, a UN or other
+  non-sequence value of undefined length, a delimiter out of place, a tag given twice, items
+  overrunning their sequence, a command set;
+- a header reaching past the first bytes read (``stow_upload.HEAD_BYTES``).
+
+The reader stops where ``dcmread(stop_before_pixels=True)`` stops.
 
 A value, sequence or item whose defined length reaches past the end of the file (PS3.5 §7.1.1)
 cannot be read by anyone: :class:`Unreadable`, whose message names the element.
@@ -17,6 +27,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from dicomite.dicom.inflate import DEFLATED
+
 # PS3.5 §7.1.2: these VRs have two reserved bytes and a 32-bit length.
 LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 VRS = LONG_VRS | {
@@ -26,8 +38,8 @@ VRS = LONG_VRS | {
 _VR_OF = {vr.encode(): vr for vr in VRS}
 PREFIX_END = 132  # PS3.10 §7.1: 128-byte preamble and "DICM"
 PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # where pydicom stops too
-# Syntaxes whose dataset is not Explicit VR Little Endian: implicit VR, big endian, deflated.
-OTHER_ENCODINGS = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
+# Syntaxes whose dataset is not Explicit VR Little Endian: implicit VR, big endian.
+OTHER_ENCODINGS = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.2"})
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _HEAD = struct.Struct("<HH2sH")
@@ -36,7 +48,11 @@ _ITEM_HEAD = struct.Struct("<HHL")
 
 
 class Unsupported(Exception):
-    """Not read here; pydicom reads it."""
+    """Declined, for the reason in the message: not read here; pydicom reads it."""
+
+
+class Deflated(Unsupported):
+    """Deflated Explicit VR Little Endian (PS3.5 §A.5): read here once inflated."""
 
 
 class Unreadable(ValueError):
@@ -75,6 +91,8 @@ def read_header(data: bytes, complete: bool, size: int) -> Header:
         raise Unsupported("no DICM prefix")
     meta, position = _file_meta(data)
     syntax = meta_uid(meta, 0x00020010)
+    if syntax == DEFLATED:
+        raise Deflated(f"transfer syntax {syntax!r}")
     if not syntax or syntax in OTHER_ENCODINGS:
         raise Unsupported(f"transfer syntax {syntax!r}")
     reader = _Reader(data, complete, size)

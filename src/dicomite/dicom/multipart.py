@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from dicomite import memsearch
 from dicomite.dicom.errors import BadRequest
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -109,7 +108,7 @@ class MultipartReader:
                 return end
             events.append(PartData(bytes(self._buffer)))
             self._buffer.clear()
-        found = memsearch.find(data, delimiter, position)
+        found = data.find(delimiter, position)
         if found >= 0:
             if found > position:
                 events.append(PartData(memoryview(data)[position:found]))

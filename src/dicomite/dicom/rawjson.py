@@ -5,8 +5,9 @@ pydicom ``Dataset`` of the same bytes (the tests compare both on many files): va
 common, well-formed shapes are decoded here as pydicom decodes them (``pydicom.values``: padding,
 backslash-separated values, numbers, person names without component groups); any other element
 — AT, UN, escape sequences, odd padding or numbers — is converted by pydicom in a ``Dataset`` of
-its own level and written by ``dicomjson``. A character set other than ISO_IR 6, ISO_IR 100 and
-ISO_IR 192 leaves the whole header to pydicom (``Unsupported``).
+its own level and written by ``dicomjson``. Under a character set other than ISO_IR 6, ISO_IR 100
+and ISO_IR 192 (PS3.3 C.12.1.1.2), pydicom decodes every text value (SH LO UC ST LT UT PN) with
+its codecs: it has that level's Specific Character Set, its own or inherited (PS3.5 §7.5.1).
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from itertools import pairwise
 from json.encoder import encode_basestring  # json.dumps' own, with ensure_ascii=False
 
 from pydicom import Dataset
+from pydicom.charset import convert_encodings
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.tag import BaseTag
+from pydicom.values import convert_string
 
 from dicomite.dicom import dicomjson
 from dicomite.dicom.dicomjson import Fragments
 from dicomite.dicom.header import Element, Unsupported
 
+_CHARSET = 0x00080005  # Specific Character Set
 _LATIN = "latin-1"  # pydicom's default_encoding ("iso8859") and its ISO_IR 6 / ISO_IR 100
+_PYDICOM_DECODES = ""  # the codec of a character set whose text pydicom decodes
 _SIMPLE_CHARSETS = {b"ISO_IR 6": _LATIN, b"ISO_IR 100": _LATIN, b"ISO_IR 192": "utf-8"}
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q",
             "UV": "Q"}  # fmt: skip
@@ -54,26 +59,23 @@ class Level:
         self.elements = _in_tag_order(elements)
         self.parent = parent
         self._dataset: Dataset | None = None
-        charset = self.elements.get(0x00080005)
-        self.codec: str
-        if charset is None:
-            self.codec = parent.codec if parent is not None else _LATIN
-        else:  # pydicom reads the others (and refuses some) as it meets them
-            codec = _SIMPLE_CHARSETS.get(charset.value.rstrip(b"\x00 "))
-            if codec is None:
-                raise Unsupported(f"character set {charset.value[:64]!r}")
-            self.codec = codec
+        charset = self.elements.get(_CHARSET)
+        # PS3.5 §7.5.1: an item without Specific Character Set uses its dataset's
+        self.charset: Element | None = (
+            charset if charset is not None or parent is None else parent.charset
+        )
+        self.codec: str = parent.codec if parent is not None else _LATIN
+        if charset is not None:
+            self.codec = _codec(charset.value)
 
     def dataset(self) -> Dataset:
         if self._dataset is None:
             raws: dict[BaseTag, DataElement | RawDataElement] = {
-                BaseTag(tag): RawDataElement(BaseTag(tag), e.vr, len(e.value), e.value,
-                                             e.offset, False, True)
-                for tag, e in self.elements.items() if e.vr != "SQ"
-            }  # fmt: skip
+                BaseTag(tag): _raw(e) for tag, e in self.elements.items() if e.vr != "SQ"
+            }
+            if self.charset is not None and _CHARSET not in self.elements:  # inherited
+                raws[BaseTag(_CHARSET)] = _raw(self.charset)
             self._dataset = Dataset(raws)
-            if self.parent is not None:
-                self._dataset._parent_encoding = self.parent.dataset()._character_set
         return self._dataset
 
     def converted(self, tag: int) -> DataElement:
@@ -134,6 +136,25 @@ class Level:
         return reader(element.value, self.codec)
 
 
+def _codec(charset: bytes) -> str:
+    """The codec of a Specific Character Set value, or _PYDICOM_DECODES: pydicom decodes text
+    in the others. Its reader looks their terms up as it meets them, as here
+    (``filereader.data_element_generator``), and refuses some (ValueError)."""
+    codec = _SIMPLE_CHARSETS.get(charset.rstrip(b"\x00 "))
+    if codec is not None:
+        return codec
+    convert_encodings(convert_string(charset, True))
+    return _PYDICOM_DECODES
+
+
+def _raw(element: Element) -> RawDataElement:
+    """The element as pydicom's reader hands it over: explicit VR, little endian."""
+    tag = BaseTag(element.tag)
+    return RawDataElement(
+        tag, element.vr, len(element.value), element.value, element.offset, False, True
+    )
+
+
 def _in_tag_order(elements: Sequence[Element]) -> dict[int, Element]:
     """As pydicom's ``Dataset``: iterated in tag order. A tag given twice is declined: pydicom
     keeps the last one, but has already read the items of a sequence it replaces (and may
@@ -186,6 +207,8 @@ def _ui(raw: bytes, _codec: str) -> list[Value]:
 
 
 def _decoded(raw: bytes, codec: str) -> str:
+    if codec == _PYDICOM_DECODES:
+        raise Declined("character set")
     if b"\x1b" in raw:
         raise Declined("escape sequence")
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,8 @@ from dicomite.store.db import Store
 DICOM_JSON = "application/dicom+json"
 WRITE_ATTEMPTS = 3
 UNREADABLE = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
-              NotImplementedError, AttributeError, IndexError, OverflowError)  # fmt: skip
+              NotImplementedError, AttributeError, IndexError, OverflowError,
+              BytesLengthException)  # fmt: skip
 # PostgreSQL's deadlock and serialization failures: the batch is retried one instance at a time.
 _RETRIED_STATES = frozenset({"40P01", "40001"})
 Uids = tuple[str, str, str]
@@ -159,13 +160,19 @@ class StowService:
                 self.blobs.delete(key)
 
     def _instance(self, upload: PartUpload, key: str, size: int) -> Instance:
-        try:
-            return stow_instance.from_header(upload.head, upload.complete, size)
-        except Unreadable:
-            raise
-        except Exception:  # the fast reader declines or fails: pydicom decides
-            with self.blobs.open(key) as handle:
-                return stow_instance.from_blob(handle, size, self.max_inflated_bytes)
+        """The fast reader; pydicom only for what it declines (logged and counted)."""
+        return stow_instance.read(
+            upload.head,
+            upload.complete,
+            size,
+            lambda: self.blobs.open(key),
+            self.max_inflated_bytes,
+        )
+
+    @property
+    def headers_declined(self) -> int:
+        """Instances whose header the fast reader left to pydicom in this process."""
+        return stow_instance.DECLINED.count
 
     def _check(self, request: StowRequest, upload: PartUpload, key: str, size: int) -> Part:
         part = Part(Result())

@@ -1,9 +1,12 @@
 """What STOW reads from one stored part: identifiers, the values it checks, the metadata.
 
-Read from the part's first bytes by ``dicom.header`` and ``dicom.rawjson`` when the header is
-Explicit VR Little Endian and in them (almost always), otherwise from the blob with pydicom. Both
-give the same :class:`Instance` for the same bytes: values as pydicom reads them, metadata as
-``dicomjson`` writes it.
+:func:`read` is STOW's one path: the fast reader (``dicom.header`` + ``dicom.rawjson``) on the
+part's first bytes. When it declines (``header.Unsupported``, whose docstring lists the cases),
+the decline is logged with its reason on ``dicomite.dicom`` and counted in :data:`DECLINED`, and
+pydicom reads the blob (:func:`from_blob`). Nothing else falls back: any other exception of the
+fast reader propagates. pydicom is the fast reader's oracle in the tests: both give the same
+:class:`Instance` for the same bytes (values as pydicom reads them, metadata as ``dicomjson``
+writes it).
 
 A Deflated Explicit VR Little Endian dataset (PS3.5 §A.5) is never inflated in memory (pydicom
 would): it is inflated to a temporary file, bounded by the caller's limit, behind a File Meta
@@ -16,10 +19,12 @@ them, could never be read.
 
 from __future__ import annotations
 
+import logging
 import struct
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -31,10 +36,20 @@ from pydicom.tag import BaseTag
 
 from dicomite.dicom import dicomjson, rawjson, validation
 from dicomite.dicom.dicomjson import Fragments
-from dicomite.dicom.header import LONG_VRS, Header, Unreadable, meta_uid, overrun, read_header
+from dicomite.dicom.header import (
+    LONG_VRS,
+    Deflated,
+    Header,
+    Unreadable,
+    Unsupported,
+    meta_uid,
+    overrun,
+    read_header,
+)
 from dicomite.dicom.inflate import DEFLATED, CorruptDeflate, InflatedTooLarge, inflate
 from dicomite.dicom.stow_upload import HEAD_BYTES
 
+logger = logging.getLogger("dicomite.dicom")
 IMPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 # pydicom leaves values longer than this unread until they are used, so that a length declared
@@ -47,6 +62,27 @@ _TAGS = {keyword: dicomjson.keyword_tag(keyword) for keyword in dict.fromkeys(_K
 _MEDIA_SOP_CLASS, _TRANSFER_SYNTAX = 0x00020002, 0x00020010
 _STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "UR", "SH", "LO", "UC", "ST",
                          "LT", "UT", "PN", "IS", "DS"})  # fmt: skip
+
+OpenBlob = Callable[[], AbstractContextManager[BinaryIO]]
+
+
+class DeclineCounter:
+    """How many instances the fast reader left to pydicom in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # STOW reads headers in several threads at once
+        self._count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+
+DECLINED = DeclineCounter()
 
 
 @dataclass
@@ -94,13 +130,54 @@ def from_header(head: bytes, complete: bool, size: int) -> Instance:
     )
 
 
+def read(
+    head: bytes, complete: bool, size: int, open_blob: OpenBlob, max_inflated: int
+) -> Instance:
+    """STOW's reader: the fast reader on the blob's first bytes (all of them when ``complete``);
+    pydicom on the blob that ``open_blob`` opens when it declines; a deflated dataset from its
+    inflated copy (at most ``max_inflated`` bytes, else :class:`Unreadable`)."""
+    try:
+        return from_header(head, complete, size)
+    except Deflated:
+        declined = None
+    except Unsupported as error:
+        declined = error
+    with open_blob() as handle:
+        if declined is None:
+            return _read_deflated(handle, max_inflated)
+        _count_decline(declined)
+        return from_blob(handle, size, max_inflated)
+
+
+def _count_decline(declined: Unsupported) -> None:
+    DECLINED.add()
+    logger.info("The fast header reader declined an instance, pydicom reads it: %s", declined)
+
+
+def _read_deflated(handle: BinaryIO, max_inflated: int) -> Instance:
+    meta = _file_meta(handle)
+    with _inflated_copy(handle, meta, max_inflated) as (copy, copy_size):
+        head = copy.read(HEAD_BYTES)
+        instance = read(
+            head, len(head) == copy_size, copy_size, lambda: _rewound(copy), max_inflated
+        )
+    instance.transfer_syntax_uid = DEFLATED
+    return instance
+
+
+@contextmanager
+def _rewound(handle: BinaryIO) -> Iterator[BinaryIO]:
+    handle.seek(0)
+    yield handle
+
+
 def from_blob(handle: BinaryIO, size: int, max_inflated: int) -> Instance:
-    """With pydicom, as every instance was read before ``dicom.header``; a deflated dataset
-    from its inflated copy (at most ``max_inflated`` bytes, else :class:`Unreadable`)."""
+    """With pydicom only (the fast reader's oracle), a deflated dataset from its inflated copy
+    (at most ``max_inflated`` bytes, else :class:`Unreadable`)."""
     meta = _file_meta(handle)
     if meta.get("TransferSyntaxUID") == DEFLATED:
         with _inflated_copy(handle, meta, max_inflated) as (copy, copy_size):
-            instance = _from_file(copy, copy_size)
+            instance = _read_with_pydicom(copy, copy_size)
         instance.transfer_syntax_uid = DEFLATED
         return instance
     handle.seek(0)
@@ -163,18 +240,6 @@ def _meta_uid(element: int, uid: str) -> bytes:
     value = uid.encode("ascii", "replace")
     value += b"\x00" * (len(value) % 2)  # PS3.5 §6.2: UIDs are padded with NUL to even length
     return struct.pack("<HH2sH", 0x0002, element, b"UI", len(value)) + value
-
-
-def _from_file(handle: BinaryIO, size: int) -> Instance:
-    """The fast reader on the file's first bytes, pydicom when it declines (as STOW does)."""
-    head = handle.read(HEAD_BYTES)
-    try:
-        return from_header(head, len(head) == size, size)
-    except Unreadable:
-        raise
-    except Exception:  # declined or failed: pydicom decides
-        handle.seek(0)
-        return _read_with_pydicom(handle, size)
 
 
 def _read_with_pydicom(handle: BinaryIO, size: int) -> Instance:

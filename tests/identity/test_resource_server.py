@@ -218,9 +218,9 @@ def test_a_token_without_roles_is_valid_but_permits_nothing(server: ResourceServ
     assert refused.value.action == "read"
 
 
-def test_roles_that_are_not_strings_are_ignored(server: ResourceServer) -> None:
-    principal = server.authenticate(_signed(roles=["Api.Read", 7, {"x": 1}]), NOW)
-    assert principal.roles == {"Api.Read"}
+def test_roles_and_scopes_that_are_not_strings_are_ignored(server: ResourceServer) -> None:
+    principal = server.authenticate(_signed(roles=["Api.Read", 7, {"x": 1}], scp=["a"]), NOW)
+    assert (principal.roles, principal.scopes) == ({"Api.Read"}, frozenset())
     principal.require_role(frozenset({"Api.Read", "Api.Write"}), "read")
 
 

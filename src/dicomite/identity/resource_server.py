@@ -161,8 +161,6 @@ class ResourceServer:
         return str(kid), key
 
     def _decode(self, token: str, key: Any) -> dict[str, Any]:
-        lifetime_later = {"verify_exp": False, "verify_nbf": False, "verify_iat": False}
-        options: Any = {"require": ["exp", "iss", "aud"], **lifetime_later}
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -170,7 +168,13 @@ class ResourceServer:
                 algorithms=["RS256"],
                 audience=self._audiences,
                 issuer=list(self._issuers),
-                options=options,
+                # The lifetime is checked at every use, by _check_lifetime.
+                options={
+                    "require": ["exp", "iss", "aud"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
             return claims
         except jwt.InvalidAudienceError:
@@ -183,12 +187,13 @@ class ResourceServer:
             raise InvalidToken(Reason.CLAIMS) from None
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
+        scopes = claims.get("scp")  # space-separated, as Entra ID writes delegated permissions
         return Principal(
             object_id=str(claims.get("oid") or ""),
             app_id=str(claims.get("appid") or claims.get("azp") or ""),
             tenant_id=str(claims.get("tid") or ""),
             roles=_strings(claims.get("roles")),
-            scopes=_strings(str(claims.get("scp") or "").split()),
+            scopes=_strings(scopes.split() if isinstance(scopes, str) else None),
             token_version=self._issuers[claims["iss"]],
         )
 

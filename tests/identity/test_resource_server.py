@@ -126,6 +126,7 @@ def test_no_authorization_header_is_no_token(server: ResourceServer) -> None:
         ("Bearer not-a-jwt", Reason.MALFORMED),
         ("Bearer a b", Reason.MALFORMED),  # RFC 6750 §2.1: b64token has no space
         ("Bearer eyJ\u00e9.x.y", Reason.MALFORMED),
+        ("Bearer a.b.c.d", Reason.MALFORMED),
     ],
 )
 def test_headers_that_carry_no_bearer_jwt(
@@ -147,6 +148,12 @@ def test_hs256_keyed_with_the_public_key_is_refused(server: ResourceServer) -> N
     signing_input, _ = _compact({"alg": "HS256", "typ": "JWT", "kid": KID})
     mac = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
     assert _refusal(server, f"Bearer {signing_input}.{_b64(mac)}") == Reason.ALGORITHM
+
+
+def test_a_padded_token_is_refused(server: ResourceServer) -> None:
+    """Base64url in a JWS has no padding (RFC 7515 §2); a decoder that strips it would
+    otherwise accept a second spelling of the same token."""
+    assert _refusal(server, f"{_signed()}==") == Reason.MALFORMED
 
 
 def test_an_unknown_kid_is_refused(server: ResourceServer) -> None:
@@ -222,6 +229,8 @@ def test_roles_and_scopes_that_are_not_strings_are_ignored(server: ResourceServe
     principal = server.authenticate(_signed(roles=["Api.Read", 7, {"x": 1}], scp=["a"]), NOW)
     assert (principal.roles, principal.scopes) == ({"Api.Read"}, frozenset())
     principal.require_role(frozenset({"Api.Read", "Api.Write"}), "read")
+    with pytest.raises(InsufficientPermission):
+        principal.require_role(frozenset({"Api.Write"}), "write")
 
 
 def test_a_refused_token_is_not_remembered(server: ResourceServer) -> None:

@@ -38,7 +38,9 @@ from dicomite.identity.tokens import issuer
 
 LEEWAY = timedelta(minutes=5)
 VERIFIED_TOKENS = 1024  # tokens whose signature, issuer and audience were checked
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1
+# A JWS in compact serialisation: three base64url parts without padding (RFC 7515 §2, §7.1),
+# a stricter form of RFC 6750's b64token; the signature part is empty for "alg": "none".
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 class Reason(enum.Enum):
@@ -138,7 +140,7 @@ class ResourceServer:
 
     def _verify(self, token: str, now: datetime) -> _Verified:
         """Signature, algorithm, issuer and audience (not the lifetime: that changes)."""
-        if not _B64TOKEN.fullmatch(token):
+        if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken(Reason.MALFORMED)
         kid, key = self._key(token, now)
         claims = self._decode(token, key)

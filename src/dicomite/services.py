@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dicomite.bootstrap import Context
-from dicomite.dicom.auth import DicomAuthenticator
+from dicomite.dicom.auth import DicomAuth
 from dicomite.dicom.blobs import BlobStore, FileSystemBlobStore
 from dicomite.dicom.routes import DicomService
 from dicomite.identity.assertions import ReplayGuard
@@ -46,7 +46,7 @@ def build_services(context: Context) -> Services:
         lifetime=timedelta(seconds=settings.access_token_lifetime_seconds),
     )
     published_keys = PublishedKeys.of_store(context.store)
-    auth = DicomAuthenticator(
+    auth = DicomAuth(
         published_keys,
         settings.effective_public_url,
         context.tenant_id,

@@ -17,9 +17,12 @@ from sqlalchemy import select
 
 from dicomite.bootstrap import open_context
 from dicomite.clock import utcnow
+from dicomite.dicom.auth import MESSAGES, Action, DicomAuth
+from dicomite.dicom.errors import Unauthenticated
 from dicomite.identity.builtin import DICOM_APP_ID
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.published_keys import PublishedKeys
+from dicomite.identity.resource_server import Reason
 from dicomite.settings import Settings
 from dicomite.store.tables import SigningKey
 from tests.fixtures.dicom import TokenFactory, dicom_client, make_dataset, to_bytes, token_for
@@ -68,6 +71,8 @@ def test_missing_token_is_401_with_a_bearer_challenge(server: Server) -> None:
     assert status == 401
     assert challenge.startswith("Bearer realm=")
     assert "error=" not in challenge  # RFC 6750 §3.1: no error code when no token was sent
+    with dicom_client(server, None) as client:
+        assert client.get("/studies").text == "Authentication failed: no bearer token."
 
 
 def test_token_in_the_query_is_not_accepted(server: Server, dicom_token: TokenFactory) -> None:
@@ -76,18 +81,41 @@ def test_token_in_the_query_is_not_accepted(server: Server, dicom_token: TokenFa
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "description"),
     [
-        pytest.param({"exp": int(time.time()) - 3600}, id="expired"),
-        pytest.param({"nbf": int(time.time()) + 3600}, id="not-yet-valid"),
-        pytest.param({"aud": "https://graph.microsoft.com"}, id="wrong-audience"),
-        pytest.param({"iss": "https://login.microsoftonline.com/x/"}, id="wrong-issuer"),
+        pytest.param({"exp": int(time.time()) - 3600}, "The token has expired.", id="expired"),
+        pytest.param(
+            {"nbf": int(time.time()) + 3600}, "The token is not valid yet.", id="not-yet-valid"
+        ),
+        pytest.param(
+            {"aud": "https://graph.microsoft.com"},
+            "The token's audience is not the DICOM service.",
+            id="wrong-audience",
+        ),
+        pytest.param(
+            {"iss": "https://login.microsoftonline.com/x/"},
+            "The token was not issued by this tenant.",
+            id="wrong-issuer",
+        ),
+        pytest.param(
+            {"exp": "soon"}, "The token's exp or nbf claim is not a number.", id="exp-not-a-number"
+        ),
     ],
 )
-def test_invalid_claims_are_401(server: Server, sign: object, overrides: dict[str, object]) -> None:
-    status, challenge = _status(server, sign(_claims(server, **overrides)))  # type: ignore[operator]
-    assert status == 401
-    assert 'error="invalid_token"' in challenge
+def test_invalid_claims_are_401(
+    server: Server, sign: object, overrides: dict[str, object], description: str
+) -> None:
+    token = sign(_claims(server, **overrides))  # type: ignore[operator]
+    with dicom_client(server, token) as client:
+        response = client.get("/studies")
+    assert response.status_code == 401
+    assert response.text == f"Authentication failed: {description}"
+    challenge = response.headers["www-authenticate"]
+    assert challenge == (
+        f'Bearer realm="{server.base_url}/dicom", '
+        f'authorization_uri="{server.base_url}/{server.tenant_id}", resource_id="{DICOM}", '
+        f'error="invalid_token", error_description="{description}"'
+    )
 
 
 def test_app_id_audience_and_v2_issuer_are_accepted(server: Server, sign: object) -> None:
@@ -130,26 +158,32 @@ def test_reader_cannot_store_or_delete(server: Server, dicom_token: TokenFactory
 def test_no_roles_is_403(server: Server, dicom_token: TokenFactory) -> None:
     assert _status(server, dicom_token())[0] == 403
     assert _status(server, dicom_token(), "/changefeed")[0] == 403
+    with dicom_client(server, dicom_token()) as client:
+        response = client.get("/studies")
+    assert response.text == "The caller is not authorized to perform the 'search' action."
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_every_refusal_has_dicom_words() -> None:
+    assert set(MESSAGES) == set(Reason)
 
 
 def test_a_verified_token_is_still_checked_for_expiry(
     server: Server, admin: Admin, sign: object
 ) -> None:
     """The signature of a token is verified once; its lifetime at every request."""
-    from dicomite.dicom.auth import DicomAuthenticator
-    from dicomite.dicom.errors import Unauthenticated
-
     keys = PublishedKeys.of_store(admin.context.store)
-    auth = DicomAuthenticator(keys, server.base_url, server.tenant_id, DICOM)
+    auth = DicomAuth(keys, server.base_url, server.tenant_id, DICOM)
     token = "Bearer " + sign(_claims(server))  # type: ignore[operator]
     now = utcnow()
-    assert auth.authenticate(token, now).roles == {"Dicom.ReadWrite"}
-    assert auth.authenticate(token, now + timedelta(minutes=14)).roles == {"Dicom.ReadWrite"}
+    assert auth.authorize(token, now, Action.WRITE).roles == {"Dicom.ReadWrite"}
+    later = now + timedelta(minutes=14)
+    assert auth.authorize(token, later, Action.DELETE).roles == {"Dicom.ReadWrite"}
     with pytest.raises(Unauthenticated, match="expired"):
-        auth.authenticate(token, now + timedelta(minutes=16))  # exp + 5 minutes of leeway
+        auth.authorize(token, now + timedelta(minutes=16), Action.READ)  # exp + 5 min leeway
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(Unauthenticated, match="signature"):
-        auth.authenticate(tampered, now)
+        auth.authorize(tampered, now, Action.READ)
 
 
 # --- key rotation across worker processes, from the wire ---------------------------------------

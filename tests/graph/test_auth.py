@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,11 +14,12 @@ import jwt
 import pytest
 
 from dicomite.bootstrap import open_context
-from dicomite.graph.auth import BearerValidator
+from dicomite.graph.auth import MESSAGES, READ, WRITE, GraphAuth
 from dicomite.graph.errors import Forbidden, Unauthenticated
 from dicomite.identity.builtin import APPLICATION_READ_ALL, GRAPH_APP_ID
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.published_keys import PublishedKeys
+from dicomite.identity.resource_server import Reason
 from dicomite.settings import Settings
 from tests.fixtures.server import Server
 from tests.graph.helpers import (
@@ -28,6 +30,8 @@ from tests.graph.helpers import (
     graph_client,
     token,
 )
+
+DICOM = "https://dicom.healthcareapis.azure.com"
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:
@@ -128,9 +132,9 @@ def keys(server: Server) -> Iterator[KeyRing]:
 
 
 @pytest.fixture
-def validator(keys: KeyRing, server: Server) -> Iterator[BearerValidator]:
+def auth(keys: KeyRing, server: Server) -> Iterator[GraphAuth]:
     context = open_context(Settings(data_dir=server.data_dir))
-    yield BearerValidator(PublishedKeys.of_store(context.store), server.base_url, server.tenant_id)
+    yield GraphAuth(PublishedKeys.of_store(context.store), server.base_url, server.tenant_id)
     context.store.dispose()
 
 
@@ -150,45 +154,49 @@ def _token(keys: KeyRing, server: Server, **overrides: Any) -> str:
     return jwt.encode(body, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
 
-def test_valid_v1_and_v2_tokens(validator: BearerValidator, keys: KeyRing, server: Server) -> None:
+def test_valid_v1_and_v2_tokens(auth: GraphAuth, keys: KeyRing, server: Server) -> None:
     now = datetime.now(UTC)
-    v1 = validator.authenticate(f"Bearer {_token(keys, server)}", now)
-    assert v1.roles == {"Application.Read.All"}
+    v1 = f"Bearer {_token(keys, server)}"
+    assert auth.authorize(v1, now, READ).roles == {"Application.Read.All"}
     v2 = _token(keys, server, aud=GRAPH_APP_ID, iss=f"{server.base_url}/{server.tenant_id}/v2.0")
-    assert validator.authenticate(f"bearer {v2}", now).roles == {"Application.Read.All"}
-    with pytest.raises(Forbidden):
-        v1.require(frozenset({"Application.ReadWrite.All"}))
+    assert auth.authorize(f"bearer {v2}", now, READ).roles == {"Application.Read.All"}
+    with pytest.raises(Forbidden, match="Insufficient privileges"):
+        auth.authorize(v1, now, WRITE)
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         # times are offsets from the moment the test runs (see below), not from collection
-        ({"exp": -400}, "expired"),
-        ({"nbf": +400}, "expired"),
-        ({"iss": "https://sts.windows.net/other/"}, "issuer"),
-        ({"aud": "https://dicom.healthcareapis.azure.com"}, "audience"),
+        ({"exp": -400}, "Access token has expired or is not yet valid."),
+        ({"nbf": +400}, "Access token has expired or is not yet valid."),
+        (
+            {"iss": "https://sts.windows.net/other/"},
+            "Access token validation failure. Invalid issuer.",
+        ),
+        ({"aud": DICOM}, "Access token validation failure. Invalid audience."),
+        ({"exp": "soon"}, "Access token validation failure."),
     ],
 )
 def test_refused_claims(
-    validator: BearerValidator,
+    auth: GraphAuth,
     keys: KeyRing,
     server: Server,
     overrides: dict[str, Any],
     message: str,
 ) -> None:
     now = int(time.time())
-    claims = {k: now + v if k in ("exp", "nbf") else v for k, v in overrides.items()}
-    with pytest.raises(Unauthenticated, match=message):
-        validator.authenticate(f"Bearer {_token(keys, server, **claims)}", datetime.now(UTC))
+    claims = {k: now + v if isinstance(v, int) else v for k, v in overrides.items()}
+    with pytest.raises(Unauthenticated, match=f"^{re.escape(message)}$"):
+        auth.authorize(f"Bearer {_token(keys, server, **claims)}", datetime.now(UTC), READ)
 
 
-def test_leeway_of_five_minutes(validator: BearerValidator, keys: KeyRing, server: Server) -> None:
+def test_leeway_of_five_minutes(auth: GraphAuth, keys: KeyRing, server: Server) -> None:
     almost = _token(keys, server, exp=int(time.time()) - 200)
-    assert validator.authenticate(f"Bearer {almost}", datetime.now(UTC))
+    assert auth.authorize(f"Bearer {almost}", datetime.now(UTC), READ)
 
 
-def test_foreign_keys_and_algorithms(validator: BearerValidator, server: Server) -> None:
+def test_foreign_keys_and_algorithms(auth: GraphAuth, server: Server) -> None:
     now = datetime.now(UTC)
     body = {
         "aud": "https://graph.microsoft.com",
@@ -197,17 +205,17 @@ def test_foreign_keys_and_algorithms(validator: BearerValidator, server: Server)
     }
     hs256 = jwt.encode(body, "a-shared-secret-of-enough-length-32b", algorithm="HS256")
     with pytest.raises(Unauthenticated, match="algorithm"):
-        validator.authenticate(f"Bearer {hs256}", now)
+        auth.authorize(f"Bearer {hs256}", now, READ)
     unsigned = jwt.encode(body, "", algorithm="none")
     with pytest.raises(Unauthenticated):
-        validator.authenticate(f"Bearer {unsigned}", now)
+        auth.authorize(f"Bearer {unsigned}", now, READ)
     with pytest.raises(Unauthenticated, match="empty"):
-        validator.authenticate("Bearer ", now)
+        auth.authorize("Bearer ", now, READ)
     with pytest.raises(Unauthenticated):
-        validator.authenticate("Basic abc", now)
+        auth.authorize("Basic abc", now, READ)
 
 
-def test_unknown_kid(validator: BearerValidator, keys: KeyRing, server: Server) -> None:
+def test_unknown_kid(auth: GraphAuth, keys: KeyRing, server: Server) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -219,7 +227,11 @@ def test_unknown_kid(validator: BearerValidator, keys: KeyRing, server: Server) 
     kid = keys.signing_key(datetime.now(UTC)).kid
     forged = jwt.encode(body, other, algorithm="RS256", headers={"kid": kid})
     with pytest.raises(Unauthenticated, match="signature"):
-        validator.authenticate(f"Bearer {forged}", datetime.now(UTC))
+        auth.authorize(f"Bearer {forged}", datetime.now(UTC), READ)
     unknown = jwt.encode(body, other, algorithm="RS256", headers={"kid": "nope"})
     with pytest.raises(Unauthenticated, match="signature"):
-        validator.authenticate(f"Bearer {unknown}", datetime.now(UTC))
+        auth.authorize(f"Bearer {unknown}", datetime.now(UTC), READ)
+
+
+def test_every_refusal_has_graph_words() -> None:
+    assert set(MESSAGES) == set(Reason)

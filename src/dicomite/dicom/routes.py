@@ -27,7 +27,7 @@ from dicomite.dicom import (
     validation,
     wado,
 )
-from dicomite.dicom.auth import Action, DicomAuthenticator
+from dicomite.dicom.auth import Action, DicomAuth
 from dicomite.dicom.blobs import BlobStore
 from dicomite.dicom.errors import BadRequest, DicomError, NotFound
 from dicomite.dicom.index import Level
@@ -47,7 +47,7 @@ class DicomService:
     """What every route needs; one per process, shared by both API versions."""
 
     def __init__(
-        self, store: Store, blobs: BlobStore, auth: DicomAuthenticator, public_url: str,
+        self, store: Store, blobs: BlobStore, auth: DicomAuth, public_url: str,
         max_request_bytes: int, *, max_inflated_bytes: int,
     ) -> None:  # fmt: skip
         self.store = store
@@ -132,10 +132,8 @@ class _Api:
     def guard(self, action: Action, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
             try:
-                caller = self.service.auth.authenticate(
-                    request.headers.get("authorization"), utcnow()
-                )
-                caller.require(action)
+                authorization = request.headers.get("authorization")
+                self.service.auth.authorize(authorization, utcnow(), action)
                 _check_uids(request.path_params)
                 return await handler(request)
             except DicomError as error:

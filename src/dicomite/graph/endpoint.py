@@ -23,7 +23,7 @@ from starlette.routing import Match, Route
 
 from dicomite.clock import utcnow
 from dicomite.graph import odata
-from dicomite.graph.auth import BearerValidator, Caller
+from dicomite.graph.auth import GraphAuth
 from dicomite.graph.body import read_json
 from dicomite.graph.errors import (
     BadRequest,
@@ -36,6 +36,7 @@ from dicomite.graph.errors import (
 from dicomite.graph.requestids import request_ids
 from dicomite.identity import policy
 from dicomite.identity.problems import DirectoryProblem
+from dicomite.identity.resource_server import Principal
 from dicomite.services import Services
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Call:
     """One authorized request, as a handler sees it."""
 
     services: Services
-    caller: Caller
+    caller: Principal
     request: Request
     body: dict[str, Any]
     now: datetime
@@ -110,10 +111,8 @@ Handler = Callable[[Call], Reply]
 class Endpoints:
     def __init__(self, services: Services) -> None:
         self._services = services
-        context = services.context
-        self._validator = BearerValidator(
-            services.published_keys, services.public_url, context.tenant_id
-        )
+        tenant_id = services.context.tenant_id
+        self._auth = GraphAuth(services.published_keys, services.public_url, tenant_id)
 
     def route(
         self, method: str, path: str, allowed: frozenset[str], handler: Handler, *, body: bool
@@ -128,8 +127,7 @@ class Endpoints:
     ) -> Response:
         now = utcnow()
         try:
-            caller = self._validator.authenticate(request.headers.get("authorization"), now)
-            caller.require(allowed)
+            caller = self._auth.authorize(request.headers.get("authorization"), now, allowed)
             data = await read_json(request) if body else {}
             call = Call(self._services, caller, request, data, now)
             reply = await run_in_threadpool(handler, call)

@@ -103,7 +103,7 @@ def _admin_context(data_dir: Path, tenant_id: str, database_url: str, kek: str) 
     return open_context(settings)
 
 
-# --- wire helpers ---------------------------------------------------------------------------
+# --- wire helpers ---------------------------------------------------------------------------------
 
 
 def eventually(probe: Callable[[], T | None], timeout: float) -> T:
@@ -161,7 +161,7 @@ def accepted_everywhere(host: Server, dicom_token: str, graph: str) -> bool:
     return dicom_status(host, dicom_token) in (200, 204) and graph_status(host, graph) == 200
 
 
-# --- (1) tokens ------------------------------------------------------------------------------
+# --- tokens ---------------------------------------------------------------------------------------
 
 
 def test_a_token_issued_by_one_host_is_accepted_by_the_other(deployment: Deployment) -> None:
@@ -176,68 +176,7 @@ def test_a_token_issued_by_one_host_is_accepted_by_the_other(deployment: Deploym
         assert graph_status(checker, graph) == 200, f"Graph on {checker.port}"
 
 
-# --- (2) signing keys ------------------------------------------------------------------------
-
-
-def _rotate_on(host: Server, database_url: str) -> str:
-    """``dicomite keys rotate --lead 0`` with the host's configuration; the new key's kid."""
-    result = host.cli("keys", "rotate", "--lead", "0", "--database-url", database_url)
-    found = re.search(r"New signing key (\S+) published", " ".join(result.stdout.split()))
-    assert found, result.stdout
-    return found.group(1)
-
-
-def _database_url(host: Server) -> str:
-    return host.extra_args[host.extra_args.index("--database-url") + 1]
-
-
-def _retire_now(admin: Admin, key_id: str) -> None:
-    """Bring a key's retirement forward to now. ``keys rotate`` retires the old key once its
-    tokens have expired (an hour and more later); the store is where that date lives, so the
-    test moves it there instead of waiting."""
-    with admin.context.store.write() as session:
-        key = session.scalar(select(SigningKey).where(SigningKey.kid == key_id))
-        assert key is not None
-        key.retires_at = utcnow()
-
-
-def _published_kids(host: Server) -> set[str]:
-    with host.client() as client:
-        keys = client.get(f"/{host.tenant_id}/discovery/v2.0/keys").json()["keys"]
-    return {str(key["kid"]) for key in keys}
-
-
-def test_a_rotated_key_is_honoured_and_a_retired_key_refused_across_hosts(
-    deployment: Deployment,
-) -> None:
-    a, b = deployment.a, deployment.b
-    app = deployment.admin.register(roles=("Dicom.ReadWrite",))
-    assert app.secret is not None
-    old_dicom, old_graph = access_token(a, app.app_id, app.secret), graph_token(a)
-    old_kid = kid(old_dicom)
-
-    new_kid = _rotate_on(a, _database_url(a))
-
-    def signed_by_new_key() -> tuple[str, str] | None:
-        dicom, graph = access_token(a, app.app_id, app.secret or ""), graph_token(a)
-        return (dicom, graph) if kid(dicom) == kid(graph) == new_kid else None
-
-    new_dicom, new_graph = eventually(signed_by_new_key, KEY_PROPAGATION_SECONDS)
-    eventually(
-        lambda: accepted_everywhere(b, new_dicom, new_graph) or None, KEY_PROPAGATION_SECONDS
-    )
-    assert accepted_everywhere(b, old_dicom, old_graph), "the old key is still published"
-
-    _retire_now(deployment.admin, old_kid)
-    eventually(
-        lambda: (dicom_status(b, old_dicom) == 401 and graph_status(b, old_graph) == 401) or None,
-        KEY_PROPAGATION_SECONDS,
-    )
-    assert old_kid not in _published_kids(b)
-    assert accepted_everywhere(b, new_dicom, new_graph)
-
-
-# --- (3) consent and secrets -------------------------------------------------------------------
+# --- consent and secrets --------------------------------------------------------------------------
 
 
 def _service_principal_id(host: Server, graph: str, app_id: str) -> str:
@@ -297,7 +236,7 @@ def test_a_secret_removed_on_one_host_fails_on_the_next_request_to_the_other(
     assert_aadsts(refused, 401, "invalid_client", 7000215)
 
 
-# --- (4) client assertions ---------------------------------------------------------------------
+# --- client assertions ----------------------------------------------------------------------------
 
 
 def test_a_client_assertion_used_on_one_host_is_a_replay_on_the_other(
@@ -309,7 +248,8 @@ def test_a_client_assertion_used_on_one_host_is_a_replay_on_the_other(
     admin.add_certificate(app.app_id, cert.certificate_pem)
     for first, second in deployment.pairs():
         # The audience is the deployment's token endpoint, whichever host receives it.
-        signed = assertion(first, app, cert, aud=f"{PUBLIC_URL}/{first.tenant_id}/oauth2/v2.0/token")
+        audience = f"{PUBLIC_URL}/{first.tenant_id}/oauth2/v2.0/token"
+        signed = assertion(first, app, cert, aud=audience)
         data = {"grant_type": "client_credentials", "client_id": app.app_id,
                 "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed,
                 "scope": DICOM_SCOPE}  # fmt: skip
@@ -318,7 +258,7 @@ def test_a_client_assertion_used_on_one_host_is_a_replay_on_the_other(
         assert_aadsts(post_token(second, data), 401, "invalid_client", 700022)
 
 
-# --- (5) and (6) the portal ---------------------------------------------------------------------
+# --- the portal -----------------------------------------------------------------------------------
 
 
 def _person(admin: Admin) -> str:
@@ -379,3 +319,64 @@ def test_a_portal_session_from_one_host_works_on_the_other(deployment: Deploymen
     with _with_session(a, cookie) as on_a_again:
         after = on_a_again.get("/portal/")
         assert after.status_code == 303 and "/portal/signin" in after.headers["location"]
+
+
+# --- signing keys (last: a rotation changes the keys every later token is signed with) ------------
+
+
+def _rotate_on(host: Server, database_url: str) -> str:
+    """``dicomite keys rotate --lead 0`` with the host's configuration; the new key's kid."""
+    result = host.cli("keys", "rotate", "--lead", "0", "--database-url", database_url)
+    found = re.search(r"New signing key (\S+) published", " ".join(result.stdout.split()))
+    assert found, result.stdout
+    return found.group(1)
+
+
+def _database_url(host: Server) -> str:
+    return host.extra_args[host.extra_args.index("--database-url") + 1]
+
+
+def _retire_now(admin: Admin, key_id: str) -> None:
+    """Bring a key's retirement forward to now. ``keys rotate`` retires the old key once its
+    tokens have expired (an hour and more later); the store is where that date lives, so the
+    test moves it there instead of waiting."""
+    with admin.context.store.write() as session:
+        key = session.scalar(select(SigningKey).where(SigningKey.kid == key_id))
+        assert key is not None
+        key.retires_at = utcnow()
+
+
+def _published_kids(host: Server) -> set[str]:
+    with host.client() as client:
+        keys = client.get(f"/{host.tenant_id}/discovery/v2.0/keys").json()["keys"]
+    return {str(key["kid"]) for key in keys}
+
+
+def test_a_rotated_key_is_honoured_and_a_retired_key_refused_across_hosts(
+    deployment: Deployment,
+) -> None:
+    a, b = deployment.a, deployment.b
+    app = deployment.admin.register(roles=("Dicom.ReadWrite",))
+    assert app.secret is not None
+    old_dicom, old_graph = access_token(a, app.app_id, app.secret), graph_token(a)
+    old_kid = kid(old_dicom)
+
+    new_kid = _rotate_on(a, _database_url(a))
+
+    def signed_by_new_key() -> tuple[str, str] | None:
+        dicom, graph = access_token(a, app.app_id, app.secret or ""), graph_token(a)
+        return (dicom, graph) if kid(dicom) == kid(graph) == new_kid else None
+
+    new_dicom, new_graph = eventually(signed_by_new_key, KEY_PROPAGATION_SECONDS)
+    eventually(
+        lambda: accepted_everywhere(b, new_dicom, new_graph) or None, KEY_PROPAGATION_SECONDS
+    )
+    assert accepted_everywhere(b, old_dicom, old_graph), "the old key is still published"
+
+    _retire_now(deployment.admin, old_kid)
+    eventually(
+        lambda: (dicom_status(b, old_dicom) == 401 and graph_status(b, old_graph) == 401) or None,
+        KEY_PROPAGATION_SECONDS,
+    )
+    assert old_kid not in _published_kids(b)
+    assert accepted_everywhere(b, new_dicom, new_graph)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +29,6 @@ from sqlalchemy import select
 
 from dicomite.bootstrap import Context, open_context
 from dicomite.clock import utcnow
-from dicomite.identity import users
 from dicomite.identity.protection import new_key_encryption_key
 from dicomite.settings import Settings
 from dicomite.store.tables import SigningKey
@@ -46,6 +48,7 @@ SESSION_COOKIE = "__Host-dicomite-session"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "Corr3ct-Horse-9!"
 WRONG_PASSWORD = "Wr0ng-Horse-9!"
+MAX_FAILURES = 5  # the failures that lock a name (at an address): sign-in throttling's limit
 # The item's bound: a key published or retired on one host is honoured or refused by all within it.
 KEY_PROPAGATION_SECONDS = 60.0
 T = TypeVar("T")
@@ -104,6 +107,10 @@ def _admin_context(data_dir: Path, tenant_id: str, database_url: str, kek: str) 
 
 
 # --- wire helpers ---------------------------------------------------------------------------------
+
+
+def _database_url(host: Server) -> str:
+    return host.extra_args[host.extra_args.index("--database-url") + 1]
 
 
 def eventually(probe: Callable[[], T | None], timeout: float) -> T:
@@ -261,13 +268,11 @@ def test_a_client_assertion_used_on_one_host_is_a_replay_on_the_other(
 # --- the portal -----------------------------------------------------------------------------------
 
 
-def _person(admin: Admin) -> str:
+def _person(host: Server) -> str:
+    """A new person, added as an administrator does (``dicomite users add``)."""
     name = f"multihost-{uuid.uuid4().hex[:8]}@dicomite.localhost"
-    with admin.context.store.write() as session:
-        users.create_user(
-            session, admin.context.tenant_id, utcnow(), user_principal_name=name,
-            display_name="Multi Host", password=PASSWORD,
-        )  # fmt: skip
+    host.cli("users", "add", name, "--password-stdin", "--database-url", _database_url(host),
+             stdin=f"{PASSWORD}\n")  # fmt: skip
     return name
 
 
@@ -282,7 +287,7 @@ def _sign_in(client: httpx.Client, name: str, password: str) -> httpx.Response:
 def test_sign_in_failures_on_one_host_lock_the_name_on_the_other(
     deployment: Deployment,
 ) -> None:
-    name = _person(deployment.admin)
+    name = _person(deployment.a)
     with deployment.a.client() as on_a, deployment.b.client() as on_b:
         for _ in range(4):
             assert _sign_in(on_a, name, WRONG_PASSWORD).status_code == 401
@@ -292,6 +297,44 @@ def test_sign_in_failures_on_one_host_lock_the_name_on_the_other(
             assert locked.status_code == 429, locked.text
             assert int(locked.headers["retry-after"]) > 0
             assert SESSION_COOKIE not in locked.cookies
+
+
+BURST = 12  # parallel wrong sign-ins, half on each host
+
+
+def _burst_of_wrong_sign_ins(deployment: Deployment, name: str) -> Counter[int]:
+    """``BURST`` browsers, each with its own sign-in form, post a wrong password at once."""
+    hosts = [deployment.a, deployment.b] * (BURST // 2)
+    clients = [host.client() for host in hosts]
+    forms = [CSRF_FIELD.search(client.get("/portal/signin").text) for client in clients]
+    start = threading.Barrier(BURST)
+
+    def post(client: httpx.Client, form: re.Match[str] | None) -> int:
+        assert form, "no CSRF token on the sign-in page"
+        fields = {"csrf_token": form.group(1), "username": name, "password": WRONG_PASSWORD,
+                  "next": ""}  # fmt: skip
+        start.wait()
+        return client.post("/portal/signin", data=fields).status_code
+
+    try:
+        with ThreadPoolExecutor(BURST) as pool:
+            return Counter(pool.map(post, clients, forms))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_burst_of_sign_ins_across_hosts_checks_no_more_passwords_than_the_limit(
+    deployment: Deployment,
+) -> None:
+    """KNOWN DEFECT on main (issue 14 item 8; fails here, passes on h/signin's throttle): the
+    throttle reads a name's count before the password check and writes it after, so attempts
+    that arrive together on both hosts all find the name unlocked and each gets its password
+    checked (10 to 12 of 12 measured, not 5)."""
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}@dicomite.localhost"  # throttled like a person
+    statuses = _burst_of_wrong_sign_ins(deployment, unknown)
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses[401] <= MAX_FAILURES, f"{statuses[401]} passwords checked: {statuses}"
 
 
 def _with_session(host: Server, cookie: str) -> httpx.Client:
@@ -304,9 +347,8 @@ def _with_session(host: Server, cookie: str) -> httpx.Client:
 
 def test_a_portal_session_from_one_host_works_on_the_other(deployment: Deployment) -> None:
     a, b = deployment.a, deployment.b
-    name = _person(deployment.admin)
     with a.client() as on_a:
-        signed_in = _sign_in(on_a, name, PASSWORD)
+        signed_in = _sign_in(on_a, a.admin_username, a.admin_password)
         assert signed_in.status_code == 303, signed_in.text
         cookie = signed_in.cookies[SESSION_COOKIE]
     with _with_session(b, cookie) as on_b:
@@ -330,10 +372,6 @@ def _rotate_on(host: Server, database_url: str) -> str:
     found = re.search(r"New signing key (\S+) published", " ".join(result.stdout.split()))
     assert found, result.stdout
     return found.group(1)
-
-
-def _database_url(host: Server) -> str:
-    return host.extra_args[host.extra_args.index("--database-url") + 1]
 
 
 def _retire_now(admin: Admin, key_id: str) -> None:

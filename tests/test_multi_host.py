@@ -34,6 +34,7 @@ from dicomite.settings import Settings
 from dicomite.store.tables import SigningKey
 from dicomite.tls import ensure_server_certificate
 from tests.fixtures.azurite import Azurite
+from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
 from tests.fixtures.directory import DICOM_SCOPE, GRAPH_SCOPE, Admin, make_certificate
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.server import Server, free_port, make_server
@@ -181,6 +182,40 @@ def test_a_token_issued_by_one_host_is_accepted_by_the_other(deployment: Deploym
             assert claims(token)["iss"].startswith(f"{PUBLIC_URL}/{issuer.tenant_id}/")
         assert dicom_status(checker, dicom) in (200, 204), f"DICOM on {checker.port}"
         assert graph_status(checker, graph) == 200, f"Graph on {checker.port}"
+
+
+# --- DICOM data ---------------------------------------------------------------------------------
+
+
+def _dicom_client(host: Server, token: str) -> httpx.Client:
+    client = host.client()
+    client.base_url = httpx.URL(f"{host.base_url}/dicom/v1")
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def test_an_instance_stored_on_one_host_is_served_and_deleted_by_the_other(
+    deployment: Deployment,
+) -> None:
+    a, b = deployment.a, deployment.b
+    app = deployment.admin.register(roles=("Dicom.ReadWrite",))
+    token = access_token(a, app.app_id, app.secret or "")
+    dataset = make_dataset(frames=1)
+    study, instance = dataset.StudyInstanceUID, to_bytes(dataset)
+    path = (f"/studies/{study}/series/{dataset.SeriesInstanceUID}"
+            f"/instances/{dataset.SOPInstanceUID}")  # fmt: skip
+    with _dicom_client(a, token) as on_a, _dicom_client(b, token) as on_b:
+        stored = on_a.post("/studies", content=multipart(instance), headers=stow_headers())
+        assert stored.status_code == 200, stored.text
+        found = on_b.get("/studies", params={"StudyInstanceUID": study})
+        assert found.status_code == 200 and len(found.json()) == 1, found.text
+        served = on_b.get(path, headers={"Accept": "application/dicom; transfer-syntax=*"})
+        assert served.status_code == 200 and served.content == instance
+        assert on_b.delete(f"/studies/{study}").status_code == 204
+        assert (
+            on_a.get(path, headers={"Accept": "application/dicom; transfer-syntax=*"}).status_code
+            == 404
+        )
 
 
 # --- consent and secrets --------------------------------------------------------------------------
@@ -410,6 +445,15 @@ def test_a_rotated_key_is_honoured_and_a_retired_key_refused_across_hosts(
         lambda: accepted_everywhere(b, new_dicom, new_graph) or None, KEY_PROPAGATION_SECONDS
     )
     assert accepted_everywhere(b, old_dicom, old_graph), "the old key is still published"
+
+    def signed_by_new_key_on_b() -> str | None:
+        dicom = access_token(b, app.app_id, app.secret or "")
+        return dicom if kid(dicom) == new_kid else None
+
+    assert dicom_status(a, eventually(signed_by_new_key_on_b, KEY_PROPAGATION_SECONDS)) in (
+        200,
+        204,
+    )
 
     _retire_now(deployment.admin, old_kid)
     eventually(

@@ -398,6 +398,37 @@ def test_a_portal_session_from_one_host_works_on_the_other(deployment: Deploymen
         assert after.status_code == 303 and "/portal/signin" in after.headers["location"]
 
 
+NEW_SECRET_COOKIE = "__Host-dicomite-new-secret"
+NEW_SECRET = re.compile(r'id="new-secret-value"[^>]*>\s*([^<\s]+)\s*<')
+
+
+def _admin_session(host: Server) -> str:
+    with host.client() as client:
+        signed_in = _sign_in(client, host.admin_username, host.admin_password)
+    assert signed_in.status_code == 303, signed_in.text
+    return signed_in.cookies[SESSION_COOKIE]
+
+
+def test_a_secret_created_on_one_host_is_shown_once_by_the_other(deployment: Deployment) -> None:
+    """The portal's post/redirect/get for a new secret, with the load balancer sending the POST
+    to one host and the GET it redirects to to the other (the value is sealed in a cookie)."""
+    a, b = deployment.a, deployment.b
+    app = deployment.admin.register(roles=("Dicom.Read",), secret=False)
+    cookie = _admin_session(a)
+    with _with_session(a, cookie) as on_a:
+        csrf = CSRF_FIELD.search(on_a.get("/portal/").text)
+        assert csrf, "no CSRF token on the portal's home page"
+        fields = {"csrf_token": csrf.group(1), "description": "multihost", "expires": "180"}
+        created = on_a.post(f"/portal/apps/{app.object_id}/credentials/secrets/new", data=fields)
+    assert created.status_code == 303, created.text
+    sealed = created.cookies[NEW_SECRET_COOKIE]
+    with _with_session(b, cookie) as on_b:
+        on_b.headers["Cookie"] += f"; {NEW_SECRET_COOKIE}={sealed}"
+        shown = NEW_SECRET.search(on_b.get(created.headers["location"]).text)
+    assert shown, "the new secret's value is not on the page B served"
+    access_token(b, app.app_id, shown.group(1))
+
+
 # --- signing keys (last: a rotation changes the keys every later token is signed with) ------------
 
 

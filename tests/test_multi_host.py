@@ -4,8 +4,9 @@ Two ``dicomite serve`` processes, each with a data directory of its own, share w
 one deployment: the PostgreSQL ``--database-url``, the Azure ``--blob-url`` (Azurite), the
 key-encryption key, the ``--public-url`` a load balancer would answer for, and one TLS
 certificate. Every test talks to both hosts over HTTPS and checks that what one host was told
-holds on the other: tokens, signing keys, consent and secrets, client-assertion ``jti`` values,
-sign-in throttling and portal sessions. The two servers are shared by the module's tests.
+holds on the other: tokens, DICOM data, consent and secrets, client-assertion ``jti`` values,
+sign-in throttling, portal sessions and the new-secret page, and signing keys (last, since a
+rotation changes what every later token is signed with). The module's tests share the servers.
 """
 
 from __future__ import annotations
@@ -73,10 +74,17 @@ def deployment(
     root = tmp_path_factory.mktemp("multihost")
     certificate, key = ensure_server_certificate(root / "tls", {"dicomite.localhost"})
     database_url, kek = postgres_server.create_database(), new_key_encryption_key()
-    shared = ["--database-url", database_url, "--blob-url", azurite.new_url(),
-              "--public-url", PUBLIC_URL, "--tls-cert", str(certificate),
-              "--tls-key", str(key)]  # fmt: skip
-    a = make_server(root / "a", extra_args=shared, extra_env={"DICOMITE_KEY_ENCRYPTION_KEY": kek})
+    shared = {
+        "--database-url": database_url,
+        "--blob-url": azurite.new_url(),
+        "--public-url": PUBLIC_URL,
+        "--tls-cert": str(certificate),
+        "--tls-key": str(key),
+    }
+    arguments = [part for option in shared.items() for part in option]
+    a = make_server(
+        root / "a", extra_args=arguments, extra_env={"DICOMITE_KEY_ENCRYPTION_KEY": kek}
+    )
     b = replace(a, data_dir=root / "b" / "data", port=free_port())
     started: list[Server] = []
     try:
@@ -101,9 +109,12 @@ def _trust(host: Server, ca: Path) -> None:
 def _admin_context(data_dir: Path, tenant_id: str, database_url: str, kek: str) -> Context:
     """The shared directory, administered as the CLI does (for setting up apps and people)."""
     settings = Settings(
-        data_dir=data_dir, database_url=database_url, tenant_id=tenant_id,
-        key_encryption_key=kek, public_url=PUBLIC_URL,
-    )  # fmt: skip
+        data_dir=data_dir,
+        database_url=database_url,
+        tenant_id=tenant_id,
+        key_encryption_key=kek,
+        public_url=PUBLIC_URL,
+    )
     return open_context(settings)
 
 
@@ -126,8 +137,12 @@ def eventually(probe: Callable[[], T | None], timeout: float) -> T:
 
 
 def token_response(host: Server, client_id: str, secret: str, scope: str) -> httpx.Response:
-    data = {"grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": secret, "scope": scope}  # fmt: skip
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": secret,
+        "scope": scope,
+    }
     return post_token(host, data)
 
 
@@ -202,8 +217,7 @@ def test_an_instance_stored_on_one_host_is_served_and_deleted_by_the_other(
     token = access_token(a, app.app_id, app.secret or "")
     dataset = make_dataset(frames=1)
     study, instance = dataset.StudyInstanceUID, to_bytes(dataset)
-    path = (f"/studies/{study}/series/{dataset.SeriesInstanceUID}"
-            f"/instances/{dataset.SOPInstanceUID}")  # fmt: skip
+    path = f"/studies/{study}/series/{dataset.SeriesInstanceUID}/instances/{dataset.SOPInstanceUID}"
     with _dicom_client(a, token) as on_a, _dicom_client(b, token) as on_b:
         stored = on_a.post("/studies", content=multipart(instance), headers=stow_headers())
         assert stored.status_code == 200, stored.text
@@ -292,9 +306,13 @@ def test_a_client_assertion_used_on_one_host_is_a_replay_on_the_other(
         # The audience is the deployment's token endpoint, whichever host receives it.
         audience = f"{PUBLIC_URL}/{first.tenant_id}/oauth2/v2.0/token"
         signed = assertion(first, app, cert, aud=audience)
-        data = {"grant_type": "client_credentials", "client_id": app.app_id,
-                "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed,
-                "scope": DICOM_SCOPE}  # fmt: skip
+        data = {
+            "grant_type": "client_credentials",
+            "client_id": app.app_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": signed,
+            "scope": DICOM_SCOPE,
+        }
         accepted = post_token(first, data)
         assert accepted.status_code == 200, accepted.text
         assert_aadsts(post_token(second, data), 401, "invalid_client", 700022)
@@ -306,8 +324,15 @@ def test_a_client_assertion_used_on_one_host_is_a_replay_on_the_other(
 def _person(host: Server) -> str:
     """A new person, added as an administrator does (``dicomite users add``)."""
     name = f"multihost-{uuid.uuid4().hex[:8]}@dicomite.localhost"
-    host.cli("users", "add", name, "--password-stdin", "--database-url", _database_url(host),
-             stdin=f"{PASSWORD}\n")  # fmt: skip
+    host.cli(
+        "users",
+        "add",
+        name,
+        "--password-stdin",
+        "--database-url",
+        _database_url(host),
+        stdin=f"{PASSWORD}\n",
+    )
     return name
 
 
@@ -346,8 +371,12 @@ def _burst_of_wrong_sign_ins(deployment: Deployment, name: str) -> Counter[int]:
 
     def post(client: httpx.Client, form: re.Match[str] | None) -> int:
         assert form, "no CSRF token on the sign-in page"
-        fields = {"csrf_token": form.group(1), "username": name, "password": WRONG_PASSWORD,
-                  "next": ""}  # fmt: skip
+        fields = {
+            "csrf_token": form.group(1),
+            "username": name,
+            "password": WRONG_PASSWORD,
+            "next": "",
+        }
         start.wait()
         return client.post("/portal/signin", data=fields).status_code
 

@@ -28,7 +28,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from dicomite.bootstrap import Context, open_context
+from dicomite.bootstrap import BOOTSTRAP_APP_NAME, Context, open_context
 from dicomite.clock import utcnow
 from dicomite.identity.protection import new_key_encryption_key
 from dicomite.settings import Settings
@@ -456,6 +456,29 @@ def test_a_secret_created_on_one_host_is_shown_once_by_the_other(deployment: Dep
         shown = NEW_SECRET.search(on_b.get(created.headers["location"]).text)
     assert shown, "the new secret's value is not on the page B served"
     access_token(b, app.app_id, shown.group(1))
+
+
+# --- joining the deployment ----------------------------------------------------------------------
+
+
+def _management_clients(host: Server) -> list[str]:
+    listed = graph_get(host, graph_token(host), "/applications?$top=999").json()["value"]
+    return [app["appId"] for app in listed if app["displayName"] == BOOTSTRAP_APP_NAME]
+
+
+def test_a_host_joining_with_the_shared_settings_adds_no_management_client(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """KNOWN DEFECT (issue 14 item 8, not fixed here): a new host, or any ``dicomite`` command
+    run on a new data dir, with only the shared settings (no ``DICOMITE_BOOTSTRAP_CLIENT_ID``
+    and no copy of the first host's bootstrap-credentials.json) registers one more privileged
+    management client, with a new secret, in the shared directory."""
+    a = deployment.a
+    before = _management_clients(a)
+    env = {k: v for k, v in a.env.items() if not k.startswith("DICOMITE_BOOTSTRAP_")}
+    joining = replace(a, data_dir=tmp_path / "data", env=env)
+    joining.cli("info", "--database-url", _database_url(a), "--public-url", PUBLIC_URL)
+    assert _management_clients(a) == before
 
 
 # --- signing keys (last: a rotation changes the keys every later token is signed with) ------------

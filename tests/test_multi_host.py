@@ -391,10 +391,9 @@ def _burst_of_wrong_sign_ins(deployment: Deployment, name: str) -> Counter[int]:
 def test_a_burst_of_sign_ins_across_hosts_checks_no_more_passwords_than_the_limit(
     deployment: Deployment,
 ) -> None:
-    """KNOWN DEFECT on main (issue 14 item 8; fails here, passes on h/signin's throttle): the
-    throttle reads a name's count before the password check and writes it after, so attempts
-    that arrive together on both hosts all find the name unlocked and each gets its password
-    checked (10 to 12 of 12 measured, not 5)."""
+    """Attempts that arrive together on both hosts are counted before any password check, so no
+    more passwords are checked than the limit allows (a throttle that read the count before the
+    check and wrote it after let 10 to 12 of 12 through, not 5)."""
     unknown = f"nobody-{uuid.uuid4().hex[:8]}@dicomite.localhost"  # throttled like a person
     statuses = _burst_of_wrong_sign_ins(deployment, unknown)
     assert set(statuses) <= {401, 429}, statuses
@@ -469,10 +468,10 @@ def _management_clients(host: Server) -> list[str]:
 def test_a_host_joining_with_the_shared_settings_adds_no_management_client(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    """KNOWN DEFECT (issue 14 item 8, not fixed here): a new host, or any ``dicomite`` command
-    run on a new data dir, with only the shared settings (no ``DICOMITE_BOOTSTRAP_CLIENT_ID``
-    and no copy of the first host's bootstrap-credentials.json) registers one more privileged
-    management client, with a new secret, in the shared directory."""
+    """A new host, or any ``dicomite`` command run on a new data dir, with only the shared
+    settings (no ``DICOMITE_BOOTSTRAP_CLIENT_ID`` and no copy of the first host's
+    bootstrap-credentials.json) registers no second privileged management client in the shared
+    directory."""
     a = deployment.a
     before = _management_clients(a)
     env = {k: v for k, v in a.env.items() if not k.startswith("DICOMITE_BOOTSTRAP_")}

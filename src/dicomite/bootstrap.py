@@ -145,10 +145,16 @@ def _ensure_bootstrap_client(
 ) -> dict[str, str]:
     """The management client; returns the values to save (none when the secret came from env)."""
     settings = context.settings
-    client_id = str(settings.bootstrap_client_id or saved.get("client_id") or uuid.uuid4())
-    secret = settings.bootstrap_client_secret or saved.get("client_secret")
+    named = settings.bootstrap_client_id or saved.get("client_id")
     tenant = session.get(Tenant, context.tenant_id)
-    assert tenant is not None
+    if tenant is None:
+        raise BootstrapError(f"Tenant {context.tenant_id} is missing from the store.")
+    if named is None and _has_bootstrap_client(session, tenant.id):
+        # Another host of this deployment (same database) made it; its credentials are in that
+        # host's bootstrap-credentials.json. A joining host must not register one more.
+        return {}
+    client_id = str(named or uuid.uuid4())
+    secret = settings.bootstrap_client_secret or saved.get("client_secret")
     app = directory.find_application_by_app_id(session, tenant.id, client_id)
     now = utcnow()
     if app is None:
@@ -170,6 +176,15 @@ def _ensure_bootstrap_client(
     if settings.bootstrap_client_secret:
         return {}
     return {"tenant_id": tenant.id, "client_id": client_id, "client_secret": secret}
+
+
+def _has_bootstrap_client(session: Session, tenant_id: str) -> bool:
+    found = session.scalar(
+        select(Application.id)
+        .where(Application.tenant_id == tenant_id, Application.display_name == BOOTSTRAP_APP_NAME)
+        .limit(1)
+    )
+    return found is not None
 
 
 def _ensure_bootstrap_admin(

@@ -82,7 +82,7 @@ def _fill(pattern: str, app: dict[str, Any], other: dict[str, Any], server: Serv
         f"https://{DOMAIN}/studies",
         f"https://studies.{DOMAIN}",
         f"https://studies.{DOMAIN}/v1",
-        f"https://STUDIES.{DOMAIN.upper()}/v1",
+        f"https://STUDIES.{DOMAIN.upper()}/v2",  # the host in any case
     ],
 )
 def test_uris_naming_the_app_the_tenant_or_its_domain_are_allowed(
@@ -180,3 +180,29 @@ def test_an_unparsable_uri_is_a_bad_request_not_a_500(graph: httpx.Client) -> No
         assert response.status_code == 400, response.text
         assert response.json()["error"]["code"] == "Request_BadRequest"
         assert "must be an absolute" in response.json()["error"]["message"]
+
+
+# Entra ID compares identifier URIs without regard to case (and a trailing slash), so a second
+# application cannot hold API://{tenant}/SVC beside api://{tenant}/svc.
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "API://{tenant}/SVC{name}",
+        "api://{upper_tenant}/svc{name}",
+        "https://DICOMITE.LOCALHOST/svc{name}",
+        "api://{tenant}/svc{name}/",
+    ],
+)
+def test_an_identifier_uri_differing_only_in_case_or_a_trailing_slash_is_taken(
+    graph: httpx.Client, server: Server, variant: str
+) -> None:
+    name = uuid.uuid4().hex[:8]
+    owner, squatter = create_app(graph, prefix="owner"), create_app(graph, prefix="squatter")
+    scheme_host = "https://dicomite.localhost" if variant.startswith("https") else "api://{tenant}"
+    original = f"{scheme_host}/svc{name}".format(tenant=server.tenant_id)
+    taken = graph.patch(f"/applications/{owner['id']}", json={"identifierUris": [original]})
+    assert taken.status_code == 204, taken.text
+    uri = variant.format(tenant=server.tenant_id, upper_tenant=server.tenant_id.upper(), name=name)
+    response = graph.patch(f"/applications/{squatter['id']}", json={"identifierUris": [uri]})
+    assert response.status_code == 400, f"{uri} was accepted beside {original}"
+    assert "already exists" in response.json()["error"]["message"]

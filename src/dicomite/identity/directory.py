@@ -151,17 +151,18 @@ def _check_new_uris_owned(session: Session, app: Application, new: Sequence[str]
 
 
 def _check_uris_free(session: Session, app: Application) -> None:
-    """identifierUris are unique in the tenant, among applications and built-in APIs alike."""
-    wanted = set(app.identifier_uris)
-    if not wanted:
+    """identifierUris are unique in the tenant, among applications and built-in APIs alike, and
+    compared as Entra ID compares them: without regard to letter case or a trailing slash."""
+    keys = {_uri_key(uri) for uri in app.identifier_uris}
+    if not keys:
         return
     others = session.scalars(
         select(Application).where(Application.tenant_id == app.tenant_id, Application.id != app.id)
     )
-    taken = {uri for other in others for uri in other.identifier_uris} & wanted
+    taken = {uri for other in others for uri in other.identifier_uris if _uri_key(uri) in keys}
     owner = select(ServicePrincipalName.name).where(
         ServicePrincipalName.tenant_id == app.tenant_id,
-        ServicePrincipalName.name.in_(wanted),
+        func.lower(ServicePrincipalName.name).in_(keys | {f"{key}/" for key in keys}),
         ServicePrincipalName.service_principal_id.not_in(
             select(ServicePrincipal.id).where(ServicePrincipal.app_id == app.app_id)
         ),
@@ -172,6 +173,10 @@ def _check_uris_free(session: Session, app: Application) -> None:
             "Another object with the same value for property identifierUris already exists: "
             + ", ".join(sorted(taken))
         )
+
+
+def _uri_key(uri: str) -> str:
+    return uri.rstrip("/").lower()
 
 
 def _keep_enabled(

@@ -141,16 +141,46 @@ class Source:
             options["pixel_vr"] = self.vr
         return options
 
-    def check_frames(self, numbers: list[int]) -> None:
-        """A 404 for a frame past the end of native pixel data, before any is sent."""
+    def check_frames(self, highest: int) -> None:
+        """Before any frame is sent: a 404 when frame ``highest`` is past the end of native
+        pixel data, a 406 when encapsulated pixel data holds fewer frames. Only the highest
+        frame is looked at: nothing is held per frame, whatever NumberOfFrames declares."""
         if self.syntax.is_encapsulated:
+            self._check_frames_held(highest)
             return
         if self.start + self.length > self.handle.seek(0, 2):
             raise NotFound("The instance's pixel data is shorter than its attributes say.")
-        for number in numbers:
-            offset, length = self._extent(number)
-            if offset + length > self.length:
-                raise NotFound(f"Frame {number} is past the end of the instance's pixel data.")
+        offset, length = self._extent(highest)
+        if offset + length > self.length:
+            raise NotFound(f"Frame {highest} is past the end of the instance's pixel data.")
+
+    def _check_frames_held(self, highest: int) -> None:
+        held = self._frames_held(highest)
+        if held < highest:
+            raise NotAcceptable(
+                f"The instance's encapsulated pixel data holds {held} frame(s), fewer than the "
+                f"{highest} asked for (NumberOfFrames is {self.frame_count}); it cannot be "
+                "decoded. Ask for transfer-syntax=* to get it as stored."
+            )
+
+    def _frames_held(self, wanted: int) -> int:
+        """The frames the encapsulated pixel data can hold, counted up to ``wanted``: the
+        entries of its Extended or Basic Offset Table, else its fragments (a frame has one
+        or more, PS3.5 §A.4), found by reading item headers alone."""
+        extended = self.pixel_options().get("extended_offsets")
+        if extended:
+            return len(extended[0]) // 8
+        self.handle.seek(self.start)
+        basic = _item_length(self.handle)
+        if basic is None:
+            return 0
+        if basic:
+            return basic // 4
+        fragments = 0
+        while fragments < wanted and (length := _item_length(self.handle)) is not None:
+            fragments += 1
+            self.handle.seek(length, 1)
+        return fragments
 
     def attributes(self) -> Dataset:
         """The whole data set before the pixel data (for transcoding), within the bound."""
@@ -184,8 +214,8 @@ class Source:
                 extended_offsets=offsets,
             )
         except (ValueError, EOFError, struct.error) as error:
-            message = f"Frame {number} is not in the encapsulated pixel data: {error}"
-            raise NotFound(message) from None
+            message = f"Frame {number} cannot be read from the encapsulated pixel data: {error}"
+            raise NotAcceptable(message) from None
 
     def _check_declared_size(self, number: int, frame: bytes) -> None:
         """A codestream declaring more lines or columns than the instance is not decoded:
@@ -306,6 +336,16 @@ def _pixel_data_header(handle: BinaryIO, syntax: UID) -> tuple[int, int, str | N
         return handle.tell(), struct.unpack(f"{order}L", head[4:])[0], None
     length = struct.unpack(f"{order}L", handle.read(4))[0]
     return handle.tell(), length, head[4:6].decode("ascii")
+
+
+def _item_length(handle: BinaryIO) -> int | None:
+    """The length of the item (FFFE,E000) ``handle`` is at, read past its header; None at
+    the sequence delimiter, the end of the data or anything else (PS3.5 §A.4)."""
+    head = handle.read(8)
+    if len(head) < 8:
+        return None
+    group, element, length = struct.unpack("<HHL", head)
+    return length if (group, element) == (0xFFFE, 0xE000) and length != 0xFFFFFFFF else None
 
 
 def _frame_bits(dataset: Dataset) -> int | None:

@@ -60,6 +60,25 @@ def test_a_large_monochrome_frame_renders_within_the_bound(
     assert peak.growth <= BOMB_BOUND, f"RSS grew by {peak.growth / MIB:.0f} MiB"
 
 
+@pytest.mark.parametrize("target", ["/rendered", "/thumbnail"])
+def test_a_large_colour_frame_renders_within_the_bound(
+    own: tuple[Server, httpx.Client], target: str
+) -> None:
+    """4096 x 4096 RGB, 8 bits a sample: 48 MiB of pixels, rendered as JPEG."""
+    server, client = own
+    pixels = np.random.default_rng(11).integers(0, 256, (4096, 4096, 3), dtype=np.uint8)
+    dataset = make_dataset(frames=1, Rows=4096, Columns=4096, PixelData=pixels.tobytes())
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 3, "RGB"
+    dataset.PlanarConfiguration = 0
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
+    _store(client, to_bytes(dataset))
+    with Peak(server) as peak:
+        response = client.get(_path(dataset) + target)
+    assert response.status_code == 200, response.text
+    assert Image.open(io.BytesIO(response.content)).mode == "RGB"
+    assert peak.growth <= BOMB_BOUND, f"RSS grew by {peak.growth / MIB:.0f} MiB"
+
+
 def _one_fragment_instance(declared_frames: int) -> tuple[pydicom.Dataset, bytes]:
     """A 16x16 JPEG in one fragment, while NumberOfFrames claims ``declared_frames``."""
     jpeg = io.BytesIO()

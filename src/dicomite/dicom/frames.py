@@ -100,7 +100,7 @@ class Source:
         """Frame ``number`` decoded (YBR converted to RGB, as pydicom does); a 406 when the
         decoding would hold more than the bound leaves (``working_bytes_per_sample``: what
         the caller holds besides, per sample)."""
-        self._check_fits(working_bytes_per_sample)
+        self.check_fits(working_bytes_per_sample)
         data = b"".join(
             self._whole_words(number) if self._words_swapped else self.stored_frame(number)
         )
@@ -231,7 +231,9 @@ class Source:
                 f"not the instance's {columns} x {rows} (Columns x Rows); it is not decoded."
             )
 
-    def _check_fits(self, working_bytes_per_sample: int) -> None:
+    def check_fits(self, working_bytes_per_sample: int) -> None:
+        """A 406 when decoding a frame and ``working_bytes_per_sample`` besides would hold
+        more than the bound leaves."""
         options = as_pixel_options(self.dataset)
         samples = int(options.get("rows", 0)) * int(options.get("columns", 0))
         samples *= int(options.get("samples_per_pixel", 1))

@@ -10,6 +10,7 @@ than declared is a 406 before the response starts."""
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Iterator
 
 import httpx
@@ -32,6 +33,10 @@ from tests.dicom.test_frames import (
 )
 from tests.fixtures.dicom import make_dataset, to_bytes
 from tests.fixtures.server import Server, make_server
+
+AS_STORED_FRAMES = {
+    "Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+}
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +84,15 @@ def test_a_large_colour_frame_renders_within_the_bound(
     assert peak.growth <= BOMB_BOUND, f"RSS grew by {peak.growth / MIB:.0f} MiB"
 
 
-def _one_fragment_instance(declared_frames: int) -> tuple[pydicom.Dataset, bytes]:
-    """A 16x16 JPEG in one fragment, while NumberOfFrames claims ``declared_frames``."""
+def _jpeg_16x16() -> bytes:
     jpeg = io.BytesIO()
     Image.new("L", (16, 16), 7).save(jpeg, "JPEG")
-    codestream = jpeg.getvalue() + b"\x00" * (len(jpeg.getvalue()) % 2)
+    return jpeg.getvalue() + b"\x00" * (len(jpeg.getvalue()) % 2)
+
+
+def _one_fragment_instance(declared_frames: int) -> tuple[pydicom.Dataset, bytes]:
+    """A 16x16 JPEG in one fragment, while NumberOfFrames claims ``declared_frames``."""
+    codestream = _jpeg_16x16()
     dataset = make_dataset(frames=declared_frames, Rows=16, Columns=16, PixelData=None)
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
     dataset.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
@@ -120,3 +129,25 @@ def test_fewer_frames_than_declared_is_406_before_the_response(
     assert frame.status_code == 406 and "holds 1 frame(s)" in frame.text, frame.text
     assert client.get(_path(dataset) + "/frames/1").status_code == 200
     assert client.get(_path(dataset), headers=AS_STORED).status_code == 200
+
+
+def test_a_long_offset_table_is_not_unpacked(own: tuple[Server, httpx.Client]) -> None:
+    """A 16 MB Basic Offset Table (4,000,000 entries) before one 16x16 JPEG: reading frame 1
+    once unpacked the whole table into Python integers (~40 bytes an entry), for each frame."""
+    server, client = own
+    entries = 4_000_000
+    dataset, _ = _one_fragment_instance(entries)
+    table = (np.arange(entries, dtype="<u4") * 2).tobytes()
+    fragment = _jpeg_16x16()
+    item = b"\xfe\xff\x00\xe0"
+    dataset.PixelData = (
+        b"".join(
+            [item, struct.pack("<L", len(table)), table, item, struct.pack("<L", len(fragment))]
+        )
+        + fragment
+    )
+    _store(client, to_bytes(dataset))
+    with Peak(server) as peak:
+        response = client.get(_path(dataset) + "/frames/1", headers=AS_STORED_FRAMES)
+    assert response.status_code == 200, response.text
+    assert peak.growth <= FRAMES_BOUND, f"RSS grew by {peak.growth / MIB:.0f} MiB"

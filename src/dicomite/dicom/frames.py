@@ -31,6 +31,7 @@ from pydicom.pixels.utils import as_pixel_options, pack_bits
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from dicomite.dicom import fragments
 from dicomite.dicom.blobs import CHUNK, BlobStore
 from dicomite.dicom.codestream import declared_size
 from dicomite.dicom.errors import NotAcceptable, NotFound
@@ -164,23 +165,15 @@ class Source:
             )
 
     def _frames_held(self, wanted: int) -> int:
-        """The frames the encapsulated pixel data can hold, counted up to ``wanted``: the
-        entries of its Extended or Basic Offset Table, else its fragments (a frame has one
-        or more, PS3.5 §A.4), found by reading item headers alone."""
-        extended = self.pixel_options().get("extended_offsets")
-        if extended:
-            return len(extended[0]) // 8
         self.handle.seek(self.start)
-        basic = _item_length(self.handle)
-        if basic is None:
-            return 0
-        if basic:
-            return basic // 4
-        fragments = 0
-        while fragments < wanted and (length := _item_length(self.handle)) is not None:
-            fragments += 1
-            self.handle.seek(length, 1)
-        return fragments
+        return fragments.frames_held(self.handle, self._extended_offsets(), wanted)
+
+    def _extended_offsets(self) -> tuple[bytes, bytes] | None:
+        """The Extended Offset Table and its lengths (PS3.3 §C.7.6.3.1.8), when both are."""
+        offsets = self.pixel_options().get("extended_offsets")
+        if offsets and all(isinstance(table, bytes) for table in offsets):
+            return offsets[0], offsets[1]
+        return None
 
     def attributes(self) -> Dataset:
         """The whole data set before the pixel data (for transcoding), within the bound."""
@@ -204,18 +197,18 @@ class Source:
         return (number - 1) * (bits // 8), (bits + 7) // 8
 
     def _fragments(self, number: int) -> bytes:
+        """Frame ``number``'s fragments joined (``dicom.fragments``; pydicom's ``get_frame``
+        only for frames neither table nor a fragment per frame locates)."""
         self.handle.seek(self.start)
-        offsets = self.pixel_options().get("extended_offsets")
         try:
-            return get_frame(
-                self.handle,
-                number - 1,
-                number_of_frames=self.frame_count,
-                extended_offsets=offsets,
-            )
+            found = fragments.frame(self.handle, number, self.frame_count, self._extended_offsets())
+            if found is None:
+                self.handle.seek(self.start)
+                found = get_frame(self.handle, number - 1, number_of_frames=self.frame_count)
         except (ValueError, EOFError, struct.error) as error:
             message = f"Frame {number} cannot be read from the encapsulated pixel data: {error}"
             raise NotAcceptable(message) from None
+        return found
 
     def _check_declared_size(self, number: int, frame: bytes) -> None:
         """A codestream declaring more lines or columns than the instance is not decoded:
@@ -338,16 +331,6 @@ def _pixel_data_header(handle: BinaryIO, syntax: UID) -> tuple[int, int, str | N
         return handle.tell(), struct.unpack(f"{order}L", head[4:])[0], None
     length = struct.unpack(f"{order}L", handle.read(4))[0]
     return handle.tell(), length, head[4:6].decode("ascii")
-
-
-def _item_length(handle: BinaryIO) -> int | None:
-    """The length of the item (FFFE,E000) ``handle`` is at, read past its header; None at
-    the sequence delimiter, the end of the data or anything else (PS3.5 §A.4)."""
-    head = handle.read(8)
-    if len(head) < 8:
-        return None
-    group, element, length = struct.unpack("<HHL", head)
-    return length if (group, element) == (0xFFFE, 0xE000) and length != 0xFFFFFFFF else None
 
 
 def _frame_bits(dataset: Dataset) -> int | None:

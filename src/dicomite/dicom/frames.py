@@ -2,8 +2,11 @@
 ``/rendered`` and thumbnails share (issue 13, items 1 and 2).
 
 - Native pixel data (PS3.5 §8.1.1): the frame is read at its offset, in chunks.
-- Encapsulated pixel data (PS3.5 §A.4): only the frame's fragments, found through the Basic or
-  Extended Offset Table, else by walking the item headers (``pydicom.encaps.get_frame``).
+- Encapsulated pixel data (PS3.5 §A.4): only the frame's fragments, found through its entry in
+  the Basic or Extended Offset Table, else by walking the item headers (``dicom.fragments``;
+  ``pydicom.encaps.get_frame`` for the frames only JPEG markers can delimit). Nothing is held
+  per frame: a declared NumberOfFrames costs nothing, and pixel data holding fewer frames than
+  asked for is a 406 before any is sent.
 - Deflated Explicit VR Little Endian (PS3.5 §A.5): the data set is first inflated to a temporary
   file (``dicom.inflate``), then read as Explicit VR Little Endian.
 

@@ -57,3 +57,13 @@ def test_lengths_past_the_data_are_refused_not_allocated() -> None:
     offsets, lengths = struct.pack("<Q", 0), struct.pack("<Q", 2**62)
     with pytest.raises(fragments.FrameMissing):
         fragments.frame(io.BytesIO(huge), 1, 1, (offsets, lengths))
+
+
+def test_a_walk_goes_on_from_where_it_stopped() -> None:
+    """Without offset tables, frames read through one ``Walk`` in any order are the frames."""
+    data = encapsulate(FRAMES, has_bot=False)
+    handle, walk = io.BytesIO(data), fragments.Walk()
+    for number in [1, 2, 3, 4, 2, 1, 4, 3, 3]:
+        handle.seek(0)
+        assert fragments.frame(handle, number, len(FRAMES), None, walk) == FRAMES[number - 1]
+    assert walk.one_per_frame is True

@@ -12,6 +12,7 @@ one frame or one fragment per frame, and ``None`` tells the caller to ask pydico
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import BinaryIO
 
 ITEM = (0xFFFE, 0xE000)
@@ -49,8 +50,22 @@ def frames_held(handle: BinaryIO, extended: tuple[bytes, bytes] | None, wanted: 
     return fragments
 
 
+@dataclass
+class Walk:
+    """Where a walk through pixel data without offset tables has got to, so that reading the
+    frames in order (transcoding) reads each item header once, not once per frame."""
+
+    one_per_frame: bool | None = None  # one fragment per frame: not known until counted
+    number: int = 1  # the frame whose item ``position`` is at
+    position: int = -1
+
+
 def frame(
-    handle: BinaryIO, number: int, count: int, extended: tuple[bytes, bytes] | None
+    handle: BinaryIO,
+    number: int,
+    count: int,
+    extended: tuple[bytes, bytes] | None,
+    walk: Walk | None = None,
 ) -> bytes | None:
     """Frame ``number`` (from 1) of ``count``; None when only pydicom can tell where it is."""
     end = _end(handle)
@@ -64,9 +79,23 @@ def frame(
         return _by_basic_table(handle, table, first, number, basic // 4, end)
     if count == 1:
         return b"".join(_fragments(handle, end, end))
-    if frames_held(_at(handle, first - 8), None, count + 1) == count:
-        return _nth_fragment(_at(handle, first), number, end)
-    return None
+    walk = walk or Walk()
+    if walk.one_per_frame is None:
+        walk.one_per_frame = frames_held(_at(handle, first - 8), None, count + 1) == count
+    return _walked_to(handle, number, first, end, walk) if walk.one_per_frame else None
+
+
+def _walked_to(handle: BinaryIO, number: int, first: int, end: int, walk: Walk) -> bytes:
+    """Fragment ``number``, walking on from where ``walk`` stopped (from the first fragment
+    when that is past it)."""
+    if walk.position < 0 or walk.number > number:
+        walk.number, walk.position = 1, first
+    handle.seek(walk.position)
+    for _ in range(number - walk.number):
+        handle.seek(_fragment_length(handle, number), 1)
+    found = _read(handle, _fragment_length(handle, number), end)
+    walk.number, walk.position = number + 1, handle.tell()
+    return found
 
 
 def _by_extended_table(
@@ -91,12 +120,6 @@ def _by_basic_table(
     stop = first + offsets[1] if len(offsets) > 1 else end
     handle.seek(first + offsets[0])
     return b"".join(_fragments(handle, stop, end))
-
-
-def _nth_fragment(handle: BinaryIO, number: int, end: int) -> bytes:
-    for _ in range(number - 1):
-        handle.seek(_fragment_length(handle, number), 1)
-    return _read(handle, _fragment_length(handle, number), end)
 
 
 def _fragment_length(handle: BinaryIO, number: int) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -74,6 +74,7 @@ class Source:
     length: int  # of the Pixel Data value; 0xFFFFFFFF when undefined (encapsulated)
     vr: str | None
     headroom: int  # bytes of the bound left for decoding
+    walk: fragments.Walk = field(default_factory=fragments.Walk)
 
     @property
     def frame_count(self) -> int:
@@ -204,7 +205,9 @@ class Source:
         only for frames neither table nor a fragment per frame locates)."""
         self.handle.seek(self.start)
         try:
-            found = fragments.frame(self.handle, number, self.frame_count, self._extended_offsets())
+            found = fragments.frame(
+                self.handle, number, self.frame_count, self._extended_offsets(), self.walk
+            )
             if found is None:
                 self.handle.seek(self.start)
                 found = get_frame(self.handle, number - 1, number_of_frames=self.frame_count)

@@ -266,7 +266,8 @@ def test_a_lower_limit_refuses_with_406(tmp_path: Path) -> None:
         with _client(server) as client:
             bomb, data = deflated_instance(512, 512, 512)
             _store(client, data)
-            large = make_dataset(frames=1, Rows=2048, Columns=2048, PixelData=bytes(8 * MIB))
+            # 16 MiB of 16-bit pixels: rendering holds about 7 bytes a pixel byte, past 64 MiB
+            large = make_dataset(frames=1, Rows=4096, Columns=2048, PixelData=bytes(16 * MIB))
             _store(client, to_bytes(large))
             _restarted_with_limit(server, 64 * MIB)
             _check_refusals(client, bomb, large)
@@ -286,7 +287,7 @@ def _check_refusals(client: httpx.Client, bomb: pydicom.Dataset, large: pydicom.
         assert "too large to render or transcode" in response.text, url
     frame = client.get(f"{_path(large)}/frames/1")
     assert frame.status_code == 200
-    assert _parts(frame.headers["content-type"], frame.content) == [bytes(8 * MIB)]
+    assert _parts(frame.headers["content-type"], frame.content) == [bytes(16 * MIB)]
 
 
 def test_frames_in_the_stored_syntax_are_sent_as_stored(own: tuple[Server, httpx.Client]) -> None:

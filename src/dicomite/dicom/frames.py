@@ -2,8 +2,11 @@
 ``/rendered`` and thumbnails share (issue 13, items 1 and 2).
 
 - Native pixel data (PS3.5 §8.1.1): the frame is read at its offset, in chunks.
-- Encapsulated pixel data (PS3.5 §A.4): only the frame's fragments, found through the Basic or
-  Extended Offset Table, else by walking the item headers (``pydicom.encaps.get_frame``).
+- Encapsulated pixel data (PS3.5 §A.4): only the frame's fragments, found through its entry in
+  the Basic or Extended Offset Table, else by walking the item headers (``dicom.fragments``;
+  ``pydicom.encaps.get_frame`` for the frames only JPEG markers can delimit). Nothing is held
+  per frame: a declared NumberOfFrames costs nothing, and pixel data holding fewer frames than
+  asked for is a 406 before any is sent.
 - Deflated Explicit VR Little Endian (PS3.5 §A.5): the data set is first inflated to a temporary
   file (``dicom.inflate``), then read as Explicit VR Little Endian.
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -31,6 +34,7 @@ from pydicom.pixels.utils import as_pixel_options, pack_bits
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from dicomite.dicom import fragments
 from dicomite.dicom.blobs import CHUNK, BlobStore
 from dicomite.dicom.codestream import declared_size
 from dicomite.dicom.errors import NotAcceptable, NotFound
@@ -70,6 +74,7 @@ class Source:
     length: int  # of the Pixel Data value; 0xFFFFFFFF when undefined (encapsulated)
     vr: str | None
     headroom: int  # bytes of the bound left for decoding
+    walk: fragments.Walk = field(default_factory=fragments.Walk)
 
     @property
     def frame_count(self) -> int:
@@ -100,7 +105,7 @@ class Source:
         """Frame ``number`` decoded (YBR converted to RGB, as pydicom does); a 406 when the
         decoding would hold more than the bound leaves (``working_bytes_per_sample``: what
         the caller holds besides, per sample)."""
-        self._check_fits(working_bytes_per_sample)
+        self.check_fits(working_bytes_per_sample)
         data = b"".join(
             self._whole_words(number) if self._words_swapped else self.stored_frame(number)
         )
@@ -141,16 +146,38 @@ class Source:
             options["pixel_vr"] = self.vr
         return options
 
-    def check_frames(self, numbers: list[int]) -> None:
-        """A 404 for a frame past the end of native pixel data, before any is sent."""
+    def check_frames(self, highest: int) -> None:
+        """Before any frame is sent: a 404 when frame ``highest`` is past the end of native
+        pixel data, a 406 when encapsulated pixel data holds fewer frames. Only the highest
+        frame is looked at: nothing is held per frame, whatever NumberOfFrames declares."""
         if self.syntax.is_encapsulated:
+            self._check_frames_held(highest)
             return
         if self.start + self.length > self.handle.seek(0, 2):
             raise NotFound("The instance's pixel data is shorter than its attributes say.")
-        for number in numbers:
-            offset, length = self._extent(number)
-            if offset + length > self.length:
-                raise NotFound(f"Frame {number} is past the end of the instance's pixel data.")
+        offset, length = self._extent(highest)
+        if offset + length > self.length:
+            raise NotFound(f"Frame {highest} is past the end of the instance's pixel data.")
+
+    def _check_frames_held(self, highest: int) -> None:
+        held = self._frames_held(highest)
+        if held < highest:
+            raise NotAcceptable(
+                f"The instance's encapsulated pixel data holds {held} frame(s), fewer than the "
+                f"{highest} asked for (NumberOfFrames is {self.frame_count}); it cannot be "
+                "decoded. Ask for transfer-syntax=* to get it as stored."
+            )
+
+    def _frames_held(self, wanted: int) -> int:
+        self.handle.seek(self.start)
+        return fragments.frames_held(self.handle, self._extended_offsets(), wanted)
+
+    def _extended_offsets(self) -> tuple[bytes, bytes] | None:
+        """The Extended Offset Table and its lengths (PS3.3 §C.7.6.3.1.8), when both are."""
+        offsets = self.pixel_options().get("extended_offsets")
+        if offsets and all(isinstance(table, bytes) for table in offsets):
+            return offsets[0], offsets[1]
+        return None
 
     def attributes(self) -> Dataset:
         """The whole data set before the pixel data (for transcoding), within the bound."""
@@ -174,18 +201,20 @@ class Source:
         return (number - 1) * (bits // 8), (bits + 7) // 8
 
     def _fragments(self, number: int) -> bytes:
+        """Frame ``number``'s fragments joined (``dicom.fragments``; pydicom's ``get_frame``
+        only for frames neither table nor a fragment per frame locates)."""
         self.handle.seek(self.start)
-        offsets = self.pixel_options().get("extended_offsets")
         try:
-            return get_frame(
-                self.handle,
-                number - 1,
-                number_of_frames=self.frame_count,
-                extended_offsets=offsets,
+            found = fragments.frame(
+                self.handle, number, self.frame_count, self._extended_offsets(), self.walk
             )
+            if found is None:
+                self.handle.seek(self.start)
+                found = get_frame(self.handle, number - 1, number_of_frames=self.frame_count)
         except (ValueError, EOFError, struct.error) as error:
-            message = f"Frame {number} is not in the encapsulated pixel data: {error}"
-            raise NotFound(message) from None
+            message = f"Frame {number} cannot be read from the encapsulated pixel data: {error}"
+            raise NotAcceptable(message) from None
+        return found
 
     def _check_declared_size(self, number: int, frame: bytes) -> None:
         """A codestream declaring more lines or columns than the instance is not decoded:
@@ -201,7 +230,9 @@ class Source:
                 f"not the instance's {columns} x {rows} (Columns x Rows); it is not decoded."
             )
 
-    def _check_fits(self, working_bytes_per_sample: int) -> None:
+    def check_fits(self, working_bytes_per_sample: int) -> None:
+        """A 406 when decoding a frame and ``working_bytes_per_sample`` besides would hold
+        more than the bound leaves."""
         options = as_pixel_options(self.dataset)
         samples = int(options.get("rows", 0)) * int(options.get("columns", 0))
         samples *= int(options.get("samples_per_pixel", 1))

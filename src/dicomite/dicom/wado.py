@@ -23,6 +23,7 @@ from dicomite.dicom import frames
 from dicomite.dicom.blobs import CHUNK, BlobStore, FileSystemBlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
 from dicomite.dicom.index import StoredInstance
+from dicomite.dicom.inflate import DEFLATED
 from dicomite.dicom.multipart import MediaType, closing, part_head
 from dicomite.dicom.zerocopy import Piece
 
@@ -101,11 +102,11 @@ def transcoded(blobs: BlobStore, instance: StoredInstance, limit: int) -> Iterat
     (a clean 406 when a single-instance response has not started)."""
     with frames.opened(blobs, instance, limit) as source:
         if source.native_little_endian:  # the value as stored, bit-packed frames included
-            source.check_frames([1])
+            source.check_frames(1)
             yield _transcoded_head(source, source.length, None)
             yield from source.stored_range(0, source.length)
             return
-        source.check_frames(list(range(1, source.frame_count + 1)))
+        source.check_frames(source.frame_count)
         first = source.decoded(1)
         frame = first.little_endian_bytes()
         length = len(frame) * source.frame_count
@@ -277,9 +278,15 @@ def frames_body(
 ) -> Iterator[bytes]:
     """The frames as a multipart body, read one at a time from the blob: as stored (when
     ``syntax`` is "*" or the stored one, or the data native little endian), else decoded to
-    Explicit VR Little Endian."""
+    Explicit VR Little Endian. Deflate encodes a data set, not pixels: a Deflated instance's
+    frames are native Explicit VR Little Endian pixels, and are never labelled Deflated."""
+    if syntax == DEFLATED:  # PS3.18 §8.7.3.5: not a transfer syntax of pixel data
+        raise NotAcceptable(
+            f"Frames are pixel data, never {DEFLATED} (which encodes a data set); ask for "
+            f"transfer-syntax={DEFAULT_SYNTAX} or transfer-syntax=*."
+        )
     with frames.opened(blobs, instance, limit) as source:
-        source.check_frames(numbers)
+        source.check_frames(max(numbers))
         as_stored = syntax in ("*", instance.transfer_syntax_uid) or source.native_little_endian
         shown = source.syntax if syntax == "*" else syntax  # a Deflated one's are native
         media = f"{OCTETS}; transfer-syntax={shown}"

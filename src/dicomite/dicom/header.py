@@ -277,7 +277,8 @@ def check_after_pixels(
     :data:`MAX_ELEMENTS_AFTER_PIXELS` elements, and at what it cannot walk without reading
     values (an item of undefined length, a delimiter out of place, an unknown VR): what
     follows is then left to the readers, as before. Pixel data reaching past the end of the
-    file is not refused here: that is a truncated file (``stow_instance.Instance.truncated``).
+    file (its value or an item of it) is not refused here: that is a truncated file
+    (``stow_instance.Instance.truncated``, for native pixel data).
     """
     walk = _AfterPixels(handle, size, implicit, "<" if little else ">")
     position = walk.element(start, pixels=True)
@@ -304,6 +305,7 @@ class _AfterPixels:
         tag, length, value_at = found
         if tag >> 16 == 0xFFFE:
             return None
+        pixels = pixels or tag in PIXEL_TAGS  # pixel data given twice: truncated, as the first
         if length == _UNDEFINED:
             return self._items(tag, value_at, pixels)
         if value_at + length > self.size:

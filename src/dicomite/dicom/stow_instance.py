@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from pydicom import Dataset
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.filereader import read_dataset, read_partial, read_preamble
 from pydicom.multival import MultiValue
@@ -277,12 +278,12 @@ def _meta_uid(element: int, uid: str) -> bytes:
 
 
 def _read_with_pydicom(handle: BinaryIO, size: int) -> Instance:
-    dataset = _dcmread(handle)
+    dataset, pixels_at = _dcmread(handle)
+    truncated = _pixel_data_truncated(handle, dataset, size)  # where pydicom stopped: first
     _check_depth(dataset)
-    pixels_at = handle.tell()  # where pydicom stopped: the pixel data, if any
-    truncated = _pixel_data_truncated(handle, dataset, size)
-    implicit, little = dataset.original_encoding
-    check_after_pixels(handle, pixels_at, size, implicit=bool(implicit), little=bool(little))
+    if pixels_at is not None:
+        implicit, little = dataset.original_encoding
+        check_after_pixels(handle, pixels_at, size, implicit=bool(implicit), little=bool(little))
     _check_lengths(handle, dataset, size)
     meta = getattr(dataset, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID", IMPLICIT_LITTLE_ENDIAN) if meta else None
@@ -303,21 +304,25 @@ class _TopLevel:
 
     def __init__(self) -> None:
         self.tag = 0
+        self.at_pixels = False
 
     def __call__(self, tag: BaseTag, _vr: str | None, _length: int) -> bool:
         self.tag = int(tag)
-        return self.tag in PIXEL_TAGS
+        self.at_pixels = self.tag in PIXEL_TAGS
+        return self.at_pixels
 
 
-def _dcmread(handle: BinaryIO) -> Dataset:
-    """``dcmread(handle, stop_before_pixels=True, defer_size=_DEFER_BYTES)``; pydicom reads
-    sequences of undefined length as it meets them, recursively: nesting too deep for Python's
-    stack is :func:`too_deep`, naming the top-level element being read."""
+def _dcmread(handle: BinaryIO) -> tuple[Dataset, int | None]:
+    """``dcmread(handle, stop_before_pixels=True, defer_size=_DEFER_BYTES)``, and the position
+    of the pixel data element it stopped at (None when there is none). pydicom reads sequences
+    of undefined length as it meets them, recursively: nesting too deep for Python's stack is
+    :func:`too_deep`, naming the top-level element being read."""
     top_level = _TopLevel()
     try:
-        return read_partial(handle, top_level, defer_size=_DEFER_BYTES)
+        dataset = read_partial(handle, top_level, defer_size=_DEFER_BYTES)
     except RecursionError:
         raise too_deep(top_level.tag) from None
+    return dataset, handle.tell() if top_level.at_pixels else None
 
 
 def _check_depth(dataset: Dataset) -> None:
@@ -349,11 +354,13 @@ def _check_sequence_depth(dataset: Dataset, tag: BaseTag) -> None:
 
 
 def _is_sequence(item: Dataset, tag: BaseTag) -> bool:
-    """Whether the element is a sequence, without reading a value pydicom deferred."""
-    raw = item.get_item(tag, keep_deferred=True)
-    if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
-        return False
-    return bool(item[tag].VR == "SQ")
+    """Whether the element is a sequence, converting no other element: its VR as read, or the
+    dictionary's where the file gives none or UN, as pydicom converts it."""
+    element = item.get_item(tag, keep_deferred=True)
+    vr = element.VR
+    if isinstance(element, RawDataElement) and vr in (None, "UN") and dictionary_has_tag(tag):
+        vr = dictionary_VR(tag)
+    return vr == "SQ"
 
 
 def _check_lengths(handle: BinaryIO, dataset: Dataset, size: int) -> None:

@@ -149,15 +149,24 @@ ITEM, ITEM_END, SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0
 REQUEST_ATTRIBUTES = (0x0040, 0x0275)  # an SQ in the data dictionary, for the implicit VR form
 
 
-def _nested(depth: int, syntax: str) -> bytes:
-    """(0040,0275) sequences of undefined length, each item holding the next, ``depth`` deep."""
+def _sequence_head(syntax: str, length: int) -> bytes:
     if syntax == ImplicitVRLittleEndian:
-        opening = struct.pack("<HHL", *REQUEST_ATTRIBUTES, UNDEFINED)
-    else:
-        opening = struct.pack("<HH2sHL", *REQUEST_ATTRIBUTES, b"SQ", 0, UNDEFINED)
-    opening += struct.pack("<HHL", *ITEM, UNDEFINED)
-    closing = struct.pack("<HHL", *ITEM_END, 0) + struct.pack("<HHL", *SEQUENCE_END, 0)
-    return opening * depth + closing * depth
+        return struct.pack("<HHL", *REQUEST_ATTRIBUTES, length)
+    return struct.pack("<HH2sHL", *REQUEST_ATTRIBUTES, b"SQ", 0, length)
+
+
+def _nested(depth: int, syntax: str, defined: bool) -> bytes:
+    """(0040,0275) sequences, each item holding the next, ``depth`` deep; of undefined length
+    (read by pydicom as it meets them) or of defined length (read by pydicom when used)."""
+    if not defined:
+        opening = _sequence_head(syntax, UNDEFINED) + struct.pack("<HHL", *ITEM, UNDEFINED)
+        closing = struct.pack("<HHL", *ITEM_END, 0) + struct.pack("<HHL", *SEQUENCE_END, 0)
+        return opening * depth + closing * depth
+    nested = b""
+    for _ in range(depth):
+        item = struct.pack("<HHL", *ITEM, len(nested)) + nested
+        nested = _sequence_head(syntax, len(item)) + item
+    return nested
 
 
 def _before_pixel_data(data: bytes, extra: bytes) -> bytes:
@@ -165,8 +174,8 @@ def _before_pixel_data(data: bytes, extra: bytes) -> bytes:
     return data[:at] + extra + data[at:]
 
 
-def _nested_instance(dataset: Dataset, depth: int, syntax: str) -> bytes:
-    return _before_pixel_data(_encoded(dataset, syntax), _nested(depth, syntax))
+def _nested_instance(dataset: Dataset, depth: int, syntax: str, defined: bool) -> bytes:
+    return _before_pixel_data(_encoded(dataset, syntax), _nested(depth, syntax, defined))
 
 
 def _stow(client: httpx.Client, version: int, data: bytes) -> httpx.Response:
@@ -175,18 +184,23 @@ def _stow(client: httpx.Client, version: int, data: bytes) -> httpx.Response:
     return send("/studies", content=multipart(data), headers=stow_headers())
 
 
+@pytest.mark.parametrize("defined", [False, True], ids=["undefined-length", "defined-length"])
 @pytest.mark.parametrize("syntax", READERS)
 @pytest.mark.parametrize("depth", [MAX_SEQUENCE_DEPTH + 1, 300, 3000])
 @pytest.mark.parametrize("version", [1, 2])
 def test_sequences_nested_too_deep_are_272(
-    writer: httpx.Client, writer_v2: httpx.Client, syntax: str, depth: int, version: int
+    writer: httpx.Client,
+    writer_v2: httpx.Client,
+    syntax: str,
+    depth: int,
+    version: int,
+    defined: bool,
 ) -> None:
     """pydicom reads sequences recursively: 300 levels (7 KB) raised RecursionError, a 500."""
     client = writer if version == 1 else writer_v2
     patient = f"nested-{uuid.uuid4().hex}"
-    response = _stow(
-        client, version, _nested_instance(make_dataset(PatientID=patient), depth, syntax)
-    )
+    data = _nested_instance(make_dataset(PatientID=patient), depth, syntax, defined)
+    response = _stow(client, version, data)
     assert response.status_code == 409, response.text
     [(reason, comments)] = failures(response)
     assert reason == 272
@@ -194,14 +208,15 @@ def test_sequences_nested_too_deep_are_272(
     assert _stored_for(client, patient) == 0
 
 
+@pytest.mark.parametrize("defined", [False, True], ids=["undefined-length", "defined-length"])
 @pytest.mark.parametrize("syntax", READERS)
 def test_sequences_nested_to_the_bound_are_stored_and_render(
-    writer: httpx.Client, syntax: str
+    writer: httpx.Client, syntax: str, defined: bool
 ) -> None:
     """200 levels were stored, and /rendered then answered 406 'maximum recursion depth
     exceeded'."""
     dataset = make_dataset()
-    stored = _post(writer, _nested_instance(dataset, MAX_SEQUENCE_DEPTH, syntax))
+    stored = _post(writer, _nested_instance(dataset, MAX_SEQUENCE_DEPTH, syntax, defined))
     assert stored.status_code == 200, stored.text
     path = (
         f"/studies/{dataset.StudyInstanceUID}/series/{dataset.SeriesInstanceUID}"

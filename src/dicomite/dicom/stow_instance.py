@@ -126,10 +126,17 @@ class Instance:
         return stored is not None and stored != str(self.values.get("SOPClassUID"))
 
 
-def from_header(head: bytes, complete: bool, size: int) -> Instance:
+def from_header(
+    head: bytes, complete: bool, size: int, open_blob: OpenBlob | None = None
+) -> Instance:
     """From the blob's first bytes (all of them when ``complete``); ``header.Unsupported`` when
-    pydicom has to read it, ``header.Unreadable`` when no one can."""
-    return _from_header(read_header(head, complete, size), size)
+    pydicom has to read it, ``header.Unreadable`` when no one can. The elements after the pixel
+    data are checked in ``head`` when complete, else in the blob that ``open_blob`` opens (not
+    at all without it)."""
+    header = read_header(head, complete, size)
+    instance = _from_header(header, size)
+    _check_after_pixels(header, head, complete, size, open_blob)
+    return instance
 
 
 def _from_header(header: Header, size: int) -> Instance:
@@ -150,15 +157,11 @@ def read(
     pydicom on the blob that ``open_blob`` opens when it declines; a deflated dataset from its
     inflated copy (at most ``max_inflated`` bytes, else :class:`Unreadable`)."""
     try:
-        header = read_header(head, complete, size)
-        instance = _from_header(header, size)
+        return from_header(head, complete, size, open_blob)
     except Deflated:
         declined = None
     except Unsupported as error:
         declined = error
-    else:
-        _check_after_pixels(header, head, complete, size, open_blob)
-        return instance
     with open_blob() as handle:
         if declined is None:
             return _read_deflated(handle, max_inflated)
@@ -167,7 +170,7 @@ def read(
 
 
 def _check_after_pixels(
-    header: Header, head: bytes, complete: bool, size: int, open_blob: OpenBlob
+    header: Header, head: bytes, complete: bool, size: int, open_blob: OpenBlob | None
 ) -> None:
     """``header.check_after_pixels`` on ``head`` when it is the whole file, else on the blob;
     nothing to read when the pixel data ends the file."""
@@ -179,6 +182,8 @@ def _check_after_pixels(
         return
     if complete:
         check_after_pixels(io.BytesIO(head), start, size, implicit=False)
+        return
+    if open_blob is None:
         return
     with open_blob() as handle:
         check_after_pixels(handle, start, size, implicit=False)
@@ -280,11 +285,11 @@ def _meta_uid(element: int, uid: str) -> bytes:
 def _read_with_pydicom(handle: BinaryIO, size: int) -> Instance:
     dataset, pixels_at = _dcmread(handle)
     truncated = _pixel_data_truncated(handle, dataset, size)  # where pydicom stopped: first
-    _check_depth(dataset)
     if pixels_at is not None:
         implicit, little = dataset.original_encoding
         check_after_pixels(handle, pixels_at, size, implicit=bool(implicit), little=bool(little))
-    _check_lengths(handle, dataset, size)
+    _check_lengths(handle, dataset, size)  # first: it reads lengths of elements not converted
+    _check_depth(dataset)
     meta = getattr(dataset, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID", IMPLICIT_LITTLE_ENDIAN) if meta else None
     media = meta.get("MediaStorageSOPClassUID") if meta is not None else None
@@ -363,9 +368,14 @@ def _is_sequence(item: Dataset, tag: BaseTag) -> bool:
     return vr == "SQ"
 
 
-def _check_lengths(handle: BinaryIO, dataset: Dataset, size: int) -> None:
+def _check_lengths(
+    handle: BinaryIO, dataset: Dataset, size: int, top: int = 0, depth: int = 0
+) -> None:
     """Unreadable when an element read by pydicom declares a value reaching past the end of the
-    file (pydicom reads what there is, and the rest of the file into that value)."""
+    file (pydicom reads what there is, and the rest of the file into that value); ``dataset``
+    is an item ``depth`` sequences deep in the top-level element ``top``."""
+    if depth > MAX_SEQUENCE_DEPTH:
+        raise too_deep(top)
     for tag in dataset.keys():  # noqa: SIM118 - iterating a Dataset reads its elements
         element = dataset.get_item(tag, keep_deferred=True)
         if isinstance(element, RawDataElement):
@@ -379,7 +389,7 @@ def _check_lengths(handle: BinaryIO, dataset: Dataset, size: int) -> None:
             raise overrun(tag, length, max(0, size - at))
         if element.VR == "SQ":
             for item in dataset[tag].value or ():  # read from the value checked above
-                _check_lengths(handle, item, size)
+                _check_lengths(handle, item, size, top if depth else tag, depth + 1)
 
 
 def _length_field(handle: BinaryIO, value_at: int, vr: str, dataset: Dataset) -> int:

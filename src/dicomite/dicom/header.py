@@ -49,10 +49,11 @@ _HEAD = struct.Struct("<HH2sH")
 _LENGTH = struct.Struct("<L")
 _ITEM_HEAD = struct.Struct("<HHL")
 # Sequences within sequences, a top-level sequence being level 1. Real instances rarely exceed
-# 6 (SR content trees, whose Content Sequences nest once per level of the tree, reach 10 or
-# so). Every reader here and pydicom's read sequences recursively, a few stack frames a level:
-# 64 levels stay far below Python's recursion limit (1000 frames), where pydicom raises
-# RecursionError (about 200 levels) and the instance could be neither read nor rendered.
+# 6 levels; SR documents, whose Content Sequences nest once per level of the content tree, go
+# deepest. Every reader here, and pydicom, reads sequences recursively, a few stack frames a
+# level: 64 levels stay far below Python's recursion limit (1000 frames), at which pydicom
+# raises RecursionError (a few hundred levels) and the instance could be neither read nor
+# rendered.
 MAX_SEQUENCE_DEPTH = 64
 # At most this many top-level elements after the pixel data have their lengths checked; real
 # instances have none or a few (Data Set Trailing Padding, private elements).

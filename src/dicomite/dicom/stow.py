@@ -49,6 +49,7 @@ from dicomite.store.db import Store
 
 DICOM_JSON = "application/dicom+json"
 WRITE_ATTEMPTS = 3
+# RecursionError: should pydicom meet nesting that the depth checks of ``stow_instance`` miss.
 UNREADABLE = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
               NotImplementedError, AttributeError, IndexError, OverflowError,
               BytesLengthException, RecursionError)  # fmt: skip

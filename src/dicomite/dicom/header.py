@@ -19,13 +19,16 @@ it); these are the cases, each rare in what is stored today:
 The reader stops where ``dcmread(stop_before_pixels=True)`` stops.
 
 A value, sequence or item whose defined length reaches past the end of the file (PS3.5 §7.1.1)
-cannot be read by anyone: :class:`Unreadable`, whose message names the element.
+cannot be read by anyone: :class:`Unreadable`, whose message names the element; so is a file
+whose sequences nest deeper than :data:`MAX_SEQUENCE_DEPTH` (:func:`too_deep`), and one whose
+elements after the pixel data overrun it (:func:`check_after_pixels`).
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from dicomite.dicom.inflate import DEFLATED
 
@@ -45,6 +48,16 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _HEAD = struct.Struct("<HH2sH")
 _LENGTH = struct.Struct("<L")
 _ITEM_HEAD = struct.Struct("<HHL")
+# Sequences within sequences, a top-level sequence being level 1. Real instances rarely exceed
+# 6 levels; SR documents, whose Content Sequences nest once per level of the content tree, go
+# deepest. Every reader here, and pydicom, reads sequences recursively, a few stack frames a
+# level: 64 levels stay far below Python's recursion limit (1000 frames), at which pydicom
+# raises RecursionError (a few hundred levels) and the instance could be neither read nor
+# rendered.
+MAX_SEQUENCE_DEPTH = 64
+# At most this many top-level elements after the pixel data have their lengths checked; real
+# instances have none or a few (Data Set Trailing Padding, private elements).
+MAX_ELEMENTS_AFTER_PIXELS = 256
 
 
 class Unsupported(Exception):
@@ -64,6 +77,14 @@ def overrun(tag: int, length: int, remaining: int, what: str = "a value") -> Unr
     return Unreadable(
         f"The element ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {what} of {length} bytes, "
         f"but only {remaining} bytes of the file follow it: the file is corrupt or cut short."
+    )
+
+
+def too_deep(tag: int) -> Unreadable:
+    """Sequences nested deeper than :data:`MAX_SEQUENCE_DEPTH` in the top-level ``tag``."""
+    return Unreadable(
+        f"The sequence ({tag >> 16:04X},{tag & 0xFFFF:04X}) holds sequences nested more than "
+        f"{MAX_SEQUENCE_DEPTH} levels deep, the most this server reads."
     )
 
 
@@ -141,6 +162,8 @@ class _Reader:
         self.size = size  # of the whole file
         self.pixels: tuple[int, int, str, int | None] | None = None
         self.end = 0  # where the last item of undefined length ended
+        self.depth = 0  # of the sequence being read, a top-level one being 1
+        self.outermost = 0  # the tag of the top-level sequence being read
 
     def _fits(self, tag: int, position: int, length: int, what: str = "a value") -> None:
         """Unreadable when ``length`` bytes from ``position`` reach past the end of the file."""
@@ -179,7 +202,7 @@ class _Reader:
                 self.pixels = (position, tag, vr, None if length == _UNDEFINED else length)
                 return tuple(elements)
             if vr == "SQ":
-                items, position = self._sequence(tag, value_at, length)
+                items, position = self._nested(tag, value_at, length, top)
                 elements.append(Element(tag, vr, b"", value_at, items))
                 continue
             if length == _UNDEFINED:
@@ -196,6 +219,19 @@ class _Reader:
         if top and not self.complete:
             raise self._short("the header")
         return tuple(elements)
+
+    def _nested(
+        self, tag: int, position: int, length: int, top: bool
+    ) -> tuple[tuple[tuple[Element, ...], ...], int]:
+        """:meth:`_sequence` one level deeper; :func:`too_deep` past the limit."""
+        if top:
+            self.outermost = tag
+        if self.depth == MAX_SEQUENCE_DEPTH:
+            raise too_deep(self.outermost)
+        self.depth += 1
+        found = self._sequence(tag, position, length)
+        self.depth -= 1
+        return found
 
     def _sequence(
         self, tag: int, position: int, length: int
@@ -229,3 +265,96 @@ class _Reader:
         if position != end:
             raise Unsupported("a sequence's items overrun it")
         return tuple(items), position
+
+
+def check_after_pixels(
+    handle: BinaryIO, start: int, size: int, *, implicit: bool, little: bool = True
+) -> None:
+    """:class:`Unreadable` when a top-level element after the pixel data element, which is at
+    ``start`` in ``handle`` (a file of ``size`` bytes), declares more bytes than follow it.
+
+    Only headers are read; values, and the items of the encapsulated pixel data (PS3.5 §A.4),
+    are sought over. The walk stops at the end of the file, after
+    :data:`MAX_ELEMENTS_AFTER_PIXELS` elements, and at what it cannot walk without reading
+    values (an item of undefined length, a delimiter out of place, an unknown VR): what
+    follows is then left to the readers, as before. Pixel data reaching past the end of the
+    file (its value or an item of it) is not refused here: that is a truncated file
+    (``stow_instance.Instance.truncated``, for native pixel data).
+    """
+    walk = _AfterPixels(handle, size, implicit, "<" if little else ">")
+    position = walk.element(start, pixels=True)
+    for _ in range(MAX_ELEMENTS_AFTER_PIXELS):
+        if position is None or position >= size:
+            return
+        position = walk.element(position)
+
+
+class _AfterPixels:
+    def __init__(self, handle: BinaryIO, size: int, implicit: bool, order: str) -> None:
+        self.handle = handle
+        self.size = size
+        self.implicit = implicit
+        self.tag = struct.Struct(order + "HH")
+        self.short = struct.Struct(order + "H")
+        self.long = struct.Struct(order + "L")
+
+    def element(self, position: int, pixels: bool = False) -> int | None:
+        """The position after the element at ``position``; None when it cannot be walked."""
+        found = self._header(position)
+        if found is None:
+            return None
+        tag, length, value_at = found
+        if tag >> 16 == 0xFFFE:
+            return None
+        pixels = pixels or tag in PIXEL_TAGS  # pixel data given twice: truncated, as the first
+        if length == _UNDEFINED:
+            return self._items(tag, value_at, pixels)
+        if value_at + length > self.size:
+            if pixels:
+                return None
+            raise overrun(tag, length, self.size - value_at)
+        return value_at + length
+
+    def _header(self, position: int) -> tuple[int, int, int] | None:
+        """The tag, the declared length and the position of the value (PS3.5 §7.1)."""
+        raw = self._read(position, 8)
+        if raw is None:
+            return None
+        group, number = self.tag.unpack_from(raw)
+        tag = group << 16 | number
+        if self.implicit or group == 0xFFFE:
+            return tag, self.long.unpack_from(raw, 4)[0], position + 8
+        vr = _VR_OF.get(raw[4:6])
+        if vr is None:
+            return None
+        if vr not in LONG_VRS:
+            return tag, self.short.unpack_from(raw, 6)[0], position + 8
+        length = self._read(position + 8, 4)
+        if length is None:
+            return None
+        return tag, self.long.unpack_from(length)[0], position + 12
+
+    def _items(self, tag: int, position: int, pixels: bool) -> int | None:
+        """The position after the items of defined length and the sequence delimiter of the
+        element ``tag`` of undefined length (PS3.5 §7.5.2, §A.4)."""
+        while (raw := self._read(position, 8)) is not None:
+            group, number = self.tag.unpack_from(raw)
+            item_tag, length = group << 16 | number, self.long.unpack_from(raw, 4)[0]
+            position += 8
+            if item_tag == _SEQUENCE_END:
+                return position
+            if item_tag != _ITEM or length == _UNDEFINED:
+                return None
+            if position + length > self.size:
+                if pixels:
+                    return None
+                raise overrun(tag, length, self.size - position, "an item")
+            position += length
+        return None
+
+    def _read(self, position: int, count: int) -> bytes | None:
+        if self.size - position < count:
+            return None
+        self.handle.seek(position)
+        data = self.handle.read(count)
+        return data if len(data) == count else None

@@ -49,9 +49,10 @@ from dicomite.store.db import Store
 
 DICOM_JSON = "application/dicom+json"
 WRITE_ATTEMPTS = 3
+# RecursionError: should pydicom meet nesting that the depth checks of ``stow_instance`` miss.
 UNREADABLE = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
               NotImplementedError, AttributeError, IndexError, OverflowError,
-              BytesLengthException)  # fmt: skip
+              BytesLengthException, RecursionError)  # fmt: skip
 # PostgreSQL's deadlock and serialization failures: the batch is retried one instance at a time.
 _RETRIED_STATES = frozenset({"40P01", "40001"})
 Uids = tuple[str, str, str]

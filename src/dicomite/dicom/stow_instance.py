@@ -14,11 +14,16 @@ Information naming Explicit VR Little Endian, and that file is read as any other
 
 Both readers refuse a file in which an element declares more bytes than follow it
 (:class:`header.Unreadable`, naming the element): its later elements, the pixel data among
-them, could never be read.
+them, could never be read. That holds for the top-level elements after the pixel data too,
+whose headers are read from the blob (``header.check_after_pixels``; no I/O when the pixel data
+ends the file, the usual case). Both refuse sequences nested deeper than
+``header.MAX_SEQUENCE_DEPTH`` (``header.too_deep``), which pydicom, reading them recursively,
+could not read back (RecursionError).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import struct
 import tempfile
@@ -28,9 +33,10 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from pydicom import Dataset, dcmread
+from pydicom import Dataset
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import RawDataElement
-from pydicom.filereader import read_dataset, read_preamble
+from pydicom.filereader import read_dataset, read_partial, read_preamble
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
@@ -38,13 +44,17 @@ from dicomite.dicom import dicomjson, rawjson, validation
 from dicomite.dicom.dicomjson import Fragments
 from dicomite.dicom.header import (
     LONG_VRS,
+    MAX_SEQUENCE_DEPTH,
+    PIXEL_TAGS,
     Deflated,
     Header,
     Unreadable,
     Unsupported,
+    check_after_pixels,
     meta_uid,
     overrun,
     read_header,
+    too_deep,
 )
 from dicomite.dicom.inflate import DEFLATED, CorruptDeflate, InflatedTooLarge, inflate
 from dicomite.dicom.stow_upload import HEAD_BYTES
@@ -116,10 +126,20 @@ class Instance:
         return stored is not None and stored != str(self.values.get("SOPClassUID"))
 
 
-def from_header(head: bytes, complete: bool, size: int) -> Instance:
+def from_header(
+    head: bytes, complete: bool, size: int, open_blob: OpenBlob | None = None
+) -> Instance:
     """From the blob's first bytes (all of them when ``complete``); ``header.Unsupported`` when
-    pydicom has to read it, ``header.Unreadable`` when no one can."""
+    pydicom has to read it, ``header.Unreadable`` when no one can. The elements after the pixel
+    data are checked in ``head`` when complete, else in the blob that ``open_blob`` opens (not
+    at all without it)."""
     header = read_header(head, complete, size)
+    instance = _from_header(header, size)
+    _check_after_pixels(header, head, complete, size, open_blob)
+    return instance
+
+
+def _from_header(header: Header, size: int) -> Instance:
     top = rawjson.Level(header.elements)
     return Instance(
         values=_values(top),
@@ -137,7 +157,7 @@ def read(
     pydicom on the blob that ``open_blob`` opens when it declines; a deflated dataset from its
     inflated copy (at most ``max_inflated`` bytes, else :class:`Unreadable`)."""
     try:
-        return from_header(head, complete, size)
+        return from_header(head, complete, size, open_blob)
     except Deflated:
         declined = None
     except Unsupported as error:
@@ -147,6 +167,26 @@ def read(
             return _read_deflated(handle, max_inflated)
         _count_decline(declined)
         return from_blob(handle, size, max_inflated)
+
+
+def _check_after_pixels(
+    header: Header, head: bytes, complete: bool, size: int, open_blob: OpenBlob | None
+) -> None:
+    """``header.check_after_pixels`` on ``head`` when it is the whole file, else on the blob;
+    nothing to read when the pixel data ends the file."""
+    if header.pixels is None:
+        return
+    start, _tag, vr, length = header.pixels
+    value_at = start + (12 if vr in LONG_VRS else 8)
+    if length is not None and value_at + length >= size:
+        return
+    if complete:
+        check_after_pixels(io.BytesIO(head), start, size, implicit=False)
+        return
+    if open_blob is None:
+        return
+    with open_blob() as handle:
+        check_after_pixels(handle, start, size, implicit=False)
 
 
 def _count_decline(declined: Unsupported) -> None:
@@ -243,9 +283,13 @@ def _meta_uid(element: int, uid: str) -> bytes:
 
 
 def _read_with_pydicom(handle: BinaryIO, size: int) -> Instance:
-    dataset = dcmread(handle, stop_before_pixels=True, defer_size=_DEFER_BYTES)
+    dataset, pixels_at = _dcmread(handle)
     truncated = _pixel_data_truncated(handle, dataset, size)  # where pydicom stopped: first
-    _check_lengths(handle, dataset, size)
+    if pixels_at is not None:
+        implicit, little = dataset.original_encoding
+        check_after_pixels(handle, pixels_at, size, implicit=bool(implicit), little=bool(little))
+    _check_lengths(handle, dataset, size)  # first: it reads lengths of elements not converted
+    _check_depth(dataset)
     meta = getattr(dataset, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID", IMPLICIT_LITTLE_ENDIAN) if meta else None
     media = meta.get("MediaStorageSOPClassUID") if meta is not None else None
@@ -258,9 +302,80 @@ def _read_with_pydicom(handle: BinaryIO, size: int) -> Instance:
     )
 
 
-def _check_lengths(handle: BinaryIO, dataset: Dataset, size: int) -> None:
+class _TopLevel:
+    """``stop_when`` of ``read_partial``: stops where ``dcmread(stop_before_pixels=True)``
+    stops; remembers the last top-level tag seen (pydicom calls it for top-level elements only,
+    before reading each value)."""
+
+    def __init__(self) -> None:
+        self.tag = 0
+        self.at_pixels = False
+
+    def __call__(self, tag: BaseTag, _vr: str | None, _length: int) -> bool:
+        self.tag = int(tag)
+        self.at_pixels = self.tag in PIXEL_TAGS
+        return self.at_pixels
+
+
+def _dcmread(handle: BinaryIO) -> tuple[Dataset, int | None]:
+    """``dcmread(handle, stop_before_pixels=True, defer_size=_DEFER_BYTES)``, and the position
+    of the pixel data element it stopped at (None when there is none). pydicom reads sequences
+    of undefined length as it meets them, recursively: nesting too deep for Python's stack is
+    :func:`too_deep`, naming the top-level element being read."""
+    top_level = _TopLevel()
+    try:
+        dataset = read_partial(handle, top_level, defer_size=_DEFER_BYTES)
+    except RecursionError:
+        raise too_deep(top_level.tag) from None
+    return dataset, handle.tell() if top_level.at_pixels else None
+
+
+def _check_depth(dataset: Dataset) -> None:
+    """:func:`too_deep` when a top-level sequence nests more than ``MAX_SEQUENCE_DEPTH`` levels,
+    walked level by level (pydicom converts a sequence of defined length on access, one level
+    at a time; one nested too deep for its recursion is too deep here too)."""
+    for tag in dataset.keys():  # noqa: SIM118 - iterating a Dataset reads its elements
+        try:
+            _check_sequence_depth(dataset, tag)
+        except RecursionError:
+            raise too_deep(tag) from None
+
+
+def _check_sequence_depth(dataset: Dataset, tag: BaseTag) -> None:
+    """A top-level sequence being level 1, as ``header`` counts."""
+    items = [dataset]
+    for depth in range(1, MAX_SEQUENCE_DEPTH + 2):
+        sequences = [
+            item[key]
+            for item in items
+            for key in ([tag] if item is dataset else item.keys())
+            if _is_sequence(item, key)
+        ]
+        if not sequences:
+            return
+        if depth > MAX_SEQUENCE_DEPTH:
+            raise too_deep(tag)
+        items = [item for sequence in sequences for item in sequence.value or ()]
+
+
+def _is_sequence(item: Dataset, tag: BaseTag) -> bool:
+    """Whether the element is a sequence, converting no other element: its VR as read, or the
+    dictionary's where the file gives none or UN, as pydicom converts it."""
+    element = item.get_item(tag, keep_deferred=True)
+    vr = element.VR
+    if isinstance(element, RawDataElement) and vr in (None, "UN") and dictionary_has_tag(tag):
+        vr = dictionary_VR(tag)
+    return vr == "SQ"
+
+
+def _check_lengths(
+    handle: BinaryIO, dataset: Dataset, size: int, top: int = 0, depth: int = 0
+) -> None:
     """Unreadable when an element read by pydicom declares a value reaching past the end of the
-    file (pydicom reads what there is, and the rest of the file into that value)."""
+    file (pydicom reads what there is, and the rest of the file into that value); ``dataset``
+    is an item ``depth`` sequences deep in the top-level element ``top``."""
+    if depth > MAX_SEQUENCE_DEPTH:
+        raise too_deep(top)
     for tag in dataset.keys():  # noqa: SIM118 - iterating a Dataset reads its elements
         element = dataset.get_item(tag, keep_deferred=True)
         if isinstance(element, RawDataElement):
@@ -274,7 +389,7 @@ def _check_lengths(handle: BinaryIO, dataset: Dataset, size: int) -> None:
             raise overrun(tag, length, max(0, size - at))
         if element.VR == "SQ":
             for item in dataset[tag].value or ():  # read from the value checked above
-                _check_lengths(handle, item, size)
+                _check_lengths(handle, item, size, top if depth else tag, depth + 1)
 
 
 def _length_field(handle: BinaryIO, value_at: int, vr: str, dataset: Dataset) -> int:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import jwt
@@ -39,6 +38,7 @@ from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
 from tests.fixtures.directory import DICOM_SCOPE, GRAPH_SCOPE, Admin, make_certificate
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.server import Server, free_port, make_server
+from tests.graph.helpers import eventually
 from tests.identity.test_client_assertions import assertion
 from tests.identity.wire import assert_aadsts, post_token
 
@@ -53,7 +53,6 @@ WRONG_PASSWORD = "Wr0ng-Horse-9!"
 MAX_FAILURES = 5  # the failures that lock a name (at an address): sign-in throttling's limit
 # The item's bound: a key published or retired on one host is honoured or refused by all within it.
 KEY_PROPAGATION_SECONDS = 60.0
-T = TypeVar("T")
 
 
 @dataclass
@@ -123,17 +122,6 @@ def _admin_context(data_dir: Path, tenant_id: str, database_url: str, kek: str) 
 
 def _database_url(host: Server) -> str:
     return host.extra_args[host.extra_args.index("--database-url") + 1]
-
-
-def eventually(probe: Callable[[], T | None], timeout: float) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.5)
 
 
 def token_response(host: Server, client_id: str, secret: str, scope: str) -> httpx.Response:

@@ -51,24 +51,106 @@ ROWS = COLUMNS = 512
 DEFAULT_SEED = 20240601
 
 FAMILY_NAMES = [
-    "SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES", "GARCIA", "MILLER", "DAVIS",
-    "RODRIGUEZ", "MARTINEZ", "HERNANDEZ", "LOPEZ", "GONZALEZ", "WILSON", "ANDERSON",
-    "THOMAS", "TAYLOR", "MOORE", "JACKSON", "MARTIN", "LEE", "PEREZ", "THOMPSON",
-    "WHITE", "HARRIS", "SANCHEZ", "CLARK", "RAMIREZ", "LEWIS", "ROBINSON", "WALKER",
-    "YOUNG", "ALLEN", "KING", "WRIGHT", "SCOTT", "TORRES", "NGUYEN", "HILL", "FLORES",
-    "MULLER", "SCHMIDT", "SCHNEIDER", "FISCHER", "WEBER", "MEYER", "WAGNER", "BECKER",
-    "DUBOIS", "LAMBERT", "PEETERS", "JANSSENS", "MAES", "JACOBS", "ROSSI", "RUSSO",
-]  # fmt: skip
+    "SMITH",
+    "JOHNSON",
+    "WILLIAMS",
+    "BROWN",
+    "JONES",
+    "GARCIA",
+    "MILLER",
+    "DAVIS",
+    "RODRIGUEZ",
+    "MARTINEZ",
+    "HERNANDEZ",
+    "LOPEZ",
+    "GONZALEZ",
+    "WILSON",
+    "ANDERSON",
+    "THOMAS",
+    "TAYLOR",
+    "MOORE",
+    "JACKSON",
+    "MARTIN",
+    "LEE",
+    "PEREZ",
+    "THOMPSON",
+    "WHITE",
+    "HARRIS",
+    "SANCHEZ",
+    "CLARK",
+    "RAMIREZ",
+    "LEWIS",
+    "ROBINSON",
+    "WALKER",
+    "YOUNG",
+    "ALLEN",
+    "KING",
+    "WRIGHT",
+    "SCOTT",
+    "TORRES",
+    "NGUYEN",
+    "HILL",
+    "FLORES",
+    "MULLER",
+    "SCHMIDT",
+    "SCHNEIDER",
+    "FISCHER",
+    "WEBER",
+    "MEYER",
+    "WAGNER",
+    "BECKER",
+    "DUBOIS",
+    "LAMBERT",
+    "PEETERS",
+    "JANSSENS",
+    "MAES",
+    "JACOBS",
+    "ROSSI",
+    "RUSSO",
+]
 GIVEN_NAMES = [
-    "JAMES", "MARY", "ROBERT", "PATRICIA", "JOHN", "JENNIFER", "MICHAEL", "LINDA",
-    "DAVID", "ELIZABETH", "WILLIAM", "BARBARA", "RICHARD", "SUSAN", "JOSEPH", "JESSICA",
-    "THOMAS", "SARAH", "CHARLES", "KAREN", "LUCAS", "EMMA", "NOAH", "OLIVIA", "ELENA",
-    "MARIE", "PIERRE", "SOPHIE", "JAN", "ANNA", "LUCA", "GIULIA",
-]  # fmt: skip
+    "JAMES",
+    "MARY",
+    "ROBERT",
+    "PATRICIA",
+    "JOHN",
+    "JENNIFER",
+    "MICHAEL",
+    "LINDA",
+    "DAVID",
+    "ELIZABETH",
+    "WILLIAM",
+    "BARBARA",
+    "RICHARD",
+    "SUSAN",
+    "JOSEPH",
+    "JESSICA",
+    "THOMAS",
+    "SARAH",
+    "CHARLES",
+    "KAREN",
+    "LUCAS",
+    "EMMA",
+    "NOAH",
+    "OLIVIA",
+    "ELENA",
+    "MARIE",
+    "PIERRE",
+    "SOPHIE",
+    "JAN",
+    "ANNA",
+    "LUCA",
+    "GIULIA",
+]
 STUDY_DESCRIPTIONS = [
-    "CT CHEST W/O CONTRAST", "CT ABDOMEN PELVIS W CONTRAST", "CT HEAD W/O CONTRAST",
-    "CT ANGIO CHEST", "CT SPINE LUMBAR", "CT SINUS", "CT NECK W CONTRAST",
-]  # fmt: skip
+    "CT CHEST W/O CONTRAST",
+    "CT ABDOMEN PELVIS W CONTRAST",
+    "CT HEAD W/O CONTRAST",
+    "CT ANGIO CHEST",
+    "CT SPINE LUMBAR",
+    "CT SINUS",
+    "CT NECK W CONTRAST",
+]
 SERIES_DESCRIPTIONS = ["Topogram", "Axial 5mm", "Axial 1mm", "Coronal MPR", "Sagittal MPR"]
 BODY_PARTS = ["CHEST", "ABDOMEN", "HEAD", "CHEST", "LSPINE", "HEAD", "NECK"]
 INSTITUTIONS = ["General Hospital", "St. Mary Clinic", "University Medical Center"]
@@ -93,10 +175,14 @@ def phantom(rows: int, columns: int, seed: int) -> bytes:
     cy, cx = rows / 2, columns / 2
     body_a, body_b = columns * 0.42, rows * 0.34
     organs = [
-        (cx + rng.uniform(-0.2, 0.2) * columns, cy + rng.uniform(-0.15, 0.15) * rows,
-         rng.uniform(0.04, 0.1) * columns, rng.randint(1000, 1100))
+        (
+            cx + rng.uniform(-0.2, 0.2) * columns,
+            cy + rng.uniform(-0.15, 0.15) * rows,
+            rng.uniform(0.04, 0.1) * columns,
+            rng.randint(1000, 1100),
+        )
         for _ in range(5)
-    ]  # fmt: skip
+    ]
     spine = (cx, cy + body_b * 0.6, columns * 0.05)
     pixels = array("h", bytes(2 * rows * columns))
     noise = [rng.randint(-20, 20) for _ in range(4096)]
@@ -371,9 +457,16 @@ def ensure_corpus(cache_root: Path, studies: int, seed: int = DEFAULT_SEED) -> C
                 shift = rng.randrange(ROWS * COLUMNS)
                 pixels = rotated(bases[(s_index + r_index) % len(bases)], shift)
                 ds = ct_dataset(
-                    study, r_index + 1, series_uid, i_index + 1, sop_uid,
-                    ROWS, COLUMNS, pixels, frame_of_reference,
-                )  # fmt: skip
+                    study,
+                    r_index + 1,
+                    series_uid,
+                    i_index + 1,
+                    sop_uid,
+                    ROWS,
+                    COLUMNS,
+                    pixels,
+                    frame_of_reference,
+                )
                 data = to_bytes(ds)
                 rel = f"{s_index:05d}/{r_index}/{i_index:03d}.dcm"
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -382,10 +475,14 @@ def ensure_corpus(cache_root: Path, studies: int, seed: int = DEFAULT_SEED) -> C
             series_list.append(CorpusSeries(series_uid, instances))
         out.append(
             CorpusStudy(
-                study.study_uid, study.patient_name, study.family_name,
-                study.patient_id, study.study_date, series_list,
+                study.study_uid,
+                study.patient_name,
+                study.family_name,
+                study.patient_id,
+                study.study_date,
+                series_list,
             )
-        )  # fmt: skip
+        )
     doc = {"params": params, "studies": [asdict(s) for s in out]}
     (tmp / "manifest.json").write_text(json.dumps(doc, indent=1) + "\n")
     tmp.rename(folder)
@@ -419,13 +516,32 @@ def small_studies(
     ph_study, ph_series, ph_sop = (f"2.25.{d * 38}" for d in "123")
     ph_name, ph_id, ph_date, ph_acc = "Q" * 24, "SCL9999999", "19000101", "ACC9999999999"
     template_study = PatientStudy(
-        0, ph_study, ph_name, ph_name, ph_id, "19500101", "O", ph_date, "120000", ph_acc,
-        STUDY_DESCRIPTIONS[0], BODY_PARTS[0],
-    )  # fmt: skip
+        0,
+        ph_study,
+        ph_name,
+        ph_name,
+        ph_id,
+        "19500101",
+        "O",
+        ph_date,
+        "120000",
+        ph_acc,
+        STUDY_DESCRIPTIONS[0],
+        BODY_PARTS[0],
+    )
     template = to_bytes(
-        ct_dataset(template_study, 1, ph_series, 1, ph_sop, 16, 16,
-                   phantom(16, 16, seed), det_uid(seed, "scale-for"))
-    )  # fmt: skip
+        ct_dataset(
+            template_study,
+            1,
+            ph_series,
+            1,
+            ph_sop,
+            16,
+            16,
+            phantom(16, 16, seed),
+            det_uid(seed, "scale-for"),
+        )
+    )
     for placeholder in (ph_study, ph_series, ph_sop, ph_name, ph_id, ph_date, ph_acc):
         if template.count(placeholder.encode()) < 1:
             raise AssertionError(f"placeholder {placeholder} not found in the template")
@@ -452,9 +568,13 @@ def small_studies(
                 sop_uid = det_uid(seed, "scale-sop", s_index, r_index, i_index)
                 instances.append(in_series.replace(ph_sop.encode(), sop_uid.encode()))
         yield SmallStudy(
-            study.study_uid, study.patient_name, study.patient_id, study.study_date,
-            series_uids, instances,
-        )  # fmt: skip
+            study.study_uid,
+            study.patient_name,
+            study.patient_id,
+            study.study_date,
+            series_uids,
+            instances,
+        )
 
 
 # ------------------------------------------------------------------ big (--big)

@@ -76,9 +76,10 @@ def test_a_second_start_changes_nothing(data_dir: Path, store_url: str) -> None:
 
 def test_env_values_are_used_and_not_written(data_dir: Path, store_url: str) -> None:
     context = prepared(
-        store_settings(data_dir, store_url), bootstrap_admin_username=ENV_NAME,
+        store_settings(data_dir, store_url),
+        bootstrap_admin_username=ENV_NAME,
         bootstrap_admin_password=ENV_PASSWORD,
-    )  # fmt: skip
+    )
     values = saved(context)
 
     assert sign_in(context, ENV_NAME, ENV_PASSWORD).user_principal_name == "boss@example.com"
@@ -97,9 +98,11 @@ def test_env_name_with_a_generated_password(data_dir: Path, store_url: str) -> N
 
 def test_an_existing_admins_password_is_never_reset(data_dir: Path, store_url: str) -> None:
     settings = store_settings(
-        data_dir, store_url, bootstrap_admin_username=ENV_NAME,
+        data_dir,
+        store_url,
+        bootstrap_admin_username=ENV_NAME,
         bootstrap_admin_password=ENV_PASSWORD,
-    )  # fmt: skip
+    )
     prepared(settings)
     context = prepared(settings, bootstrap_admin_password="Changed-pass-5")
 
@@ -133,8 +136,9 @@ def test_rewriting_the_client_values_keeps_the_admin_keys(data_dir: Path, store_
     assert second["client_secret"] != first["client_secret"]  # a new secret was generated
     assert stat.S_IMODE(settings.bootstrap_file.stat().st_mode) == 0o600
     assert (second["admin_username"], second["admin_password"]) == (
-        first["admin_username"], first["admin_password"],
-    )  # fmt: skip
+        first["admin_username"],
+        first["admin_password"],
+    )
     assert sign_in(context, second["admin_username"], second["admin_password"])
 
 
@@ -142,16 +146,22 @@ def test_a_deleted_bootstrap_admin_stays_deleted_while_another_admin_exists(
     data_dir: Path, store_url: str
 ) -> None:
     settings = store_settings(
-        data_dir, store_url, bootstrap_admin_username=ENV_NAME,
+        data_dir,
+        store_url,
+        bootstrap_admin_username=ENV_NAME,
         bootstrap_admin_password=ENV_PASSWORD,
-    )  # fmt: skip
+    )
     context = prepare(settings)
     with context.store.write() as session:
         users.create_user(
-            session, context.tenant_id, utcnow(), user_principal_name="second@example.com",
-            display_name="Second", password=users.new_password(ENV_PASSWORD),
+            session,
+            context.tenant_id,
+            utcnow(),
+            user_principal_name="second@example.com",
+            display_name="Second",
+            password=users.new_password(ENV_PASSWORD),
             directory_role=DirectoryRole.GLOBAL_ADMINISTRATOR,
-        )  # fmt: skip
+        )
         users.delete_user(session, users.user_by_name(session, context.tenant_id, ENV_NAME))
     context.store.dispose()
 
@@ -163,16 +173,24 @@ def test_a_deleted_bootstrap_admin_stays_deleted_while_another_admin_exists(
 def test_a_tenant_without_any_enabled_admin_gets_the_bootstrap_admin_back(
     data_dir: Path, store_url: str
 ) -> None:
-    settings = store_settings(data_dir, store_url, bootstrap_admin_username=ENV_NAME,
-                              bootstrap_admin_password=ENV_PASSWORD)  # fmt: skip
+    settings = store_settings(
+        data_dir,
+        store_url,
+        bootstrap_admin_username=ENV_NAME,
+        bootstrap_admin_password=ENV_PASSWORD,
+    )
     context = prepare(settings)
     with context.store.write() as session:
         admin = users.user_by_name(session, context.tenant_id, ENV_NAME)
         users.create_user(
-            session, context.tenant_id, utcnow(), user_principal_name="other@example.com",
-            display_name="Other", password=users.new_password(ENV_PASSWORD),
+            session,
+            context.tenant_id,
+            utcnow(),
+            user_principal_name="other@example.com",
+            display_name="Other",
+            password=users.new_password(ENV_PASSWORD),
             directory_role=DirectoryRole.GLOBAL_ADMINISTRATOR,
-        )  # fmt: skip
+        )
         users.delete_user(session, admin)
         session.flush()
         other = users.user_by_name(session, context.tenant_id, "other@example.com")

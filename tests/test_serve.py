@@ -29,9 +29,12 @@ from tests.fixtures.server import Server, free_port, make_server
 def test_graceful_shutdown_finishes_requests_and_flushes_the_log(tmp_path: Path) -> None:
     server = make_server(tmp_path)
     server.start()
-    data = {"grant_type": "client_credentials", "client_id": server.client_id,
-            "client_secret": server.client_secret,
-            "scope": "https://graph.microsoft.com/.default"}  # fmt: skip
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": server.client_id,
+        "client_secret": server.client_secret,
+        "scope": "https://graph.microsoft.com/.default",
+    }
 
     def request(_: int) -> int:
         with server.client() as client:
@@ -56,10 +59,22 @@ def test_graceful_shutdown_finishes_requests_and_flushes_the_log(tmp_path: Path)
 
 def test_info_json_lists_the_contract_fields(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "dicomite", "info", "--json", "--data-dir", str(tmp_path),
-         "--port", "9443"],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "dicomite",
+            "info",
+            "--json",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            "9443",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     info = json.loads(result.stdout)
     base = "https://localhost:9443"
     assert info["authority"] == f"{base}/{info['tenant_id']}"

@@ -46,9 +46,13 @@ def _token_kid(server: Server, context: ssl.SSLContext) -> str:
     with httpx.Client(verify=context, timeout=60, headers={"Connection": "close"}) as client:
         response = client.post(
             server.token_url,
-            data={"grant_type": "client_credentials", "client_id": server.client_id,
-                  "client_secret": server.client_secret, "scope": GRAPH_SCOPE},
-        )  # fmt: skip
+            data={
+                "grant_type": "client_credentials",
+                "client_id": server.client_id,
+                "client_secret": server.client_secret,
+                "scope": GRAPH_SCOPE,
+            },
+        )
     assert response.status_code == 200, response.text
     return str(jwt.get_unverified_header(response.json()["access_token"])["kid"])
 

@@ -159,9 +159,13 @@ def _ensure_bootstrap_client(
     now = utcnow()
     if app is None:
         app = directory.create_application(
-            session, tenant, now, BOOTSTRAP_APP_NAME, app_id=client_id,
+            session,
+            tenant,
+            now,
+            BOOTSTRAP_APP_NAME,
+            app_id=client_id,
             required_resource_access=[_graph_access()],
-        )  # fmt: skip
+        )
     if secret is None or not _has_secret(app, secret, context.protection, session):
         if secret is None:
             new = credentials.add_password(
@@ -207,15 +211,20 @@ def _ensure_bootstrap_admin(
     password = settings.bootstrap_admin_password or saved.get("admin_password")
     password = password or passwords.generate_password()
     users.create_user(
-        session, context.tenant_id, utcnow(), user_principal_name=name,
+        session,
+        context.tenant_id,
+        utcnow(),
+        user_principal_name=name,
         display_name=BOOTSTRAP_ADMIN_DISPLAY_NAME,
         # Hashed in the bootstrap's transaction: once, at the first start, before serving.
-        password=users.new_password(_env_checked(
-            passwords.check_password_policy, password, "DICOMITE_BOOTSTRAP_ADMIN_PASSWORD"
-        )),
+        password=users.new_password(
+            _env_checked(
+                passwords.check_password_policy, password, "DICOMITE_BOOTSTRAP_ADMIN_PASSWORD"
+            )
+        ),
         directory_role=users.DirectoryRole.GLOBAL_ADMINISTRATOR,
         dicom_role=users.DicomDataRole.OWNER,
-    )  # fmt: skip
+    )
     keep = {}
     if not settings.bootstrap_admin_username:
         keep["admin_username"] = name

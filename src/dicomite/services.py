@@ -53,10 +53,13 @@ def build_services(context: Context) -> Services:
         settings.dicom_resource_uri,
     )
     dicom = DicomService(
-        context.store, open_blob_store(settings.blob_dir, settings.blob_url),
-        auth, settings.effective_public_url, settings.dicom_max_request_bytes,
+        context.store,
+        open_blob_store(settings.blob_dir, settings.blob_url),
+        auth,
+        settings.effective_public_url,
+        settings.dicom_max_request_bytes,
         max_inflated_bytes=settings.dicom_max_inflated_bytes,
-    )  # fmt: skip
+    )
     return Services(
         context=context,
         keys=keys,

@@ -60,9 +60,12 @@ def roles_of(token: str) -> list[str]:
 
 def msal_app(server: Server, app_id: str, credential: object) -> msal.ConfidentialClientApplication:
     return msal.ConfidentialClientApplication(
-        app_id, client_credential=credential, authority=server.authority,
-        instance_discovery=False, verify=server.ca_file,
-    )  # fmt: skip
+        app_id,
+        client_credential=credential,
+        authority=server.authority,
+        instance_discovery=False,
+        verify=server.ca_file,
+    )
 
 
 def test_msal_with_secret(server: Server, secret_app: RegisteredApp) -> None:
@@ -99,17 +102,23 @@ def test_msal_with_public_certificate_uses_ps256(
     server: Server, cert_app: tuple[RegisteredApp, CertificatePair]
 ) -> None:
     app, cert = cert_app
-    credential = {"private_key": cert.private_key_pem.decode(),
-                  "public_certificate": cert.certificate_pem.decode()}  # fmt: skip
+    credential = {
+        "private_key": cert.private_key_pem.decode(),
+        "public_certificate": cert.certificate_pem.decode(),
+    }
     result = msal_app(server, app.app_id, credential).acquire_token_for_client(scopes=[DICOM_SCOPE])
     assert roles_of(result["access_token"]) == ["Dicom.Read"]
 
 
 def test_azure_identity_secret_sync(server: Server, secret_app: RegisteredApp) -> None:
     credential = ClientSecretCredential(
-        server.tenant_id, secret_app.app_id, secret_app.secret, authority=server.base_url,
-        disable_instance_discovery=True, connection_verify=server.ca_file,
-    )  # fmt: skip
+        server.tenant_id,
+        secret_app.app_id,
+        secret_app.secret,
+        authority=server.base_url,
+        disable_instance_discovery=True,
+        connection_verify=server.ca_file,
+    )
     token = credential.get_token(DICOM_SCOPE)
     assert roles_of(token.token) == ["Dicom.ReadWrite"]
     assert token.expires_on > 0
@@ -118,9 +127,13 @@ def test_azure_identity_secret_sync(server: Server, secret_app: RegisteredApp) -
 def test_azure_identity_secret_async(server: Server, secret_app: RegisteredApp) -> None:
     async def get() -> str:
         credential = AsyncClientSecretCredential(
-            server.tenant_id, secret_app.app_id, secret_app.secret, authority=server.base_url,
-            disable_instance_discovery=True, connection_verify=server.ca_file,
-        )  # fmt: skip
+            server.tenant_id,
+            secret_app.app_id,
+            secret_app.secret,
+            authority=server.base_url,
+            disable_instance_discovery=True,
+            connection_verify=server.ca_file,
+        )
         async with credential:
             return (await credential.get_token(DICOM_SCOPE)).token
 
@@ -132,9 +145,13 @@ def test_azure_identity_certificate_sync(
 ) -> None:
     app, _ = cert_app
     credential = CertificateCredential(
-        server.tenant_id, app.app_id, certificate_path=str(pem_file), authority=server.base_url,
-        disable_instance_discovery=True, connection_verify=server.ca_file,
-    )  # fmt: skip
+        server.tenant_id,
+        app.app_id,
+        certificate_path=str(pem_file),
+        authority=server.base_url,
+        disable_instance_discovery=True,
+        connection_verify=server.ca_file,
+    )
     assert roles_of(credential.get_token(DICOM_SCOPE).token) == ["Dicom.Read"]
 
 
@@ -145,10 +162,13 @@ def test_azure_identity_certificate_async(
 
     async def get() -> str:
         credential = AsyncCertificateCredential(
-            server.tenant_id, app.app_id, certificate_path=str(pem_file),
-            authority=server.base_url, disable_instance_discovery=True,
+            server.tenant_id,
+            app.app_id,
+            certificate_path=str(pem_file),
+            authority=server.base_url,
+            disable_instance_discovery=True,
             connection_verify=server.ca_file,
-        )  # fmt: skip
+        )
         async with credential:
             return (await credential.get_token(DICOM_SCOPE)).token
 
@@ -157,8 +177,10 @@ def test_azure_identity_certificate_async(
 
 def test_tenant_domain_works_as_authority(server: Server, secret_app: RegisteredApp) -> None:
     client = msal.ConfidentialClientApplication(
-        secret_app.app_id, client_credential=secret_app.secret,
-        authority=f"{server.base_url}/dicomite.localhost", instance_discovery=False,
+        secret_app.app_id,
+        client_credential=secret_app.secret,
+        authority=f"{server.base_url}/dicomite.localhost",
+        instance_discovery=False,
         verify=server.ca_file,
-    )  # fmt: skip
+    )
     assert "access_token" in client.acquire_token_for_client(scopes=[DICOM_SCOPE])

@@ -50,9 +50,13 @@ def graph_client(server: Server, credential: ClientSecretCredential) -> GraphSer
 
 async def register_and_consent(server: Server) -> dict[str, Any]:
     credential = ClientSecretCredential(
-        server.tenant_id, server.client_id, server.client_secret, authority=server.base_url,
-        disable_instance_discovery=True, connection_verify=server.ca_file,
-    )  # fmt: skip
+        server.tenant_id,
+        server.client_id,
+        server.client_secret,
+        authority=server.base_url,
+        disable_instance_discovery=True,
+        connection_verify=server.ca_file,
+    )
     async with credential:
         graph = graph_client(server, credential)
         app = await graph.applications.post(Application(display_name="Graph SDK client"))
@@ -94,9 +98,13 @@ def test_graph_sdk_registers_an_app_that_gets_dicom_roles(server: Server) -> Non
     with server.client() as client:
         response = client.post(
             server.token_url,
-            data={"grant_type": "client_credentials", "client_id": created["app_id"],
-                  "client_secret": created["secret"], "scope": DICOM_SCOPE},
-        )  # fmt: skip
+            data={
+                "grant_type": "client_credentials",
+                "client_id": created["app_id"],
+                "client_secret": created["secret"],
+                "scope": DICOM_SCOPE,
+            },
+        )
     assert response.status_code == 200, response.text
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert claims["roles"] == ["Dicom.ReadWrite"]

@@ -49,8 +49,9 @@ def test_the_operator_changes_the_bootstrap_clients_credentials_and_permissions(
     cli.ok("app", "consent", bootstrap)
     shown = cli.json("app", "show", bootstrap)
     assert {p["value"] for p in shown["requiredPermissions"] if p["granted"]} >= {
-        "Dicom.Read", "Application.ReadWrite.All",
-    }  # fmt: skip
+        "Dicom.Read",
+        "Application.ReadWrite.All",
+    }
 
 
 def test_create_refuses_a_bad_identifier_uri_with_a_message(cli: Cli) -> None:

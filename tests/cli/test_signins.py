@@ -14,14 +14,21 @@ from tests.cli.conftest import Cli
 def record(context: Context, app_id: str, name: str | None, code: int = 0, **extra: str) -> None:
     reason = "Invalid client secret provided." if code else None
     event = SignInEvent(
-        tenant_id=context.tenant_id, created_at=utcnow() - timedelta(seconds=1),
-        app_id=app_id, app_display_name=name, service_principal_id=None,
+        tenant_id=context.tenant_id,
+        created_at=utcnow() - timedelta(seconds=1),
+        app_id=app_id,
+        app_display_name=name,
+        service_principal_id=None,
         resource="https://dicom.healthcareapis.azure.com",
-        resource_display_name="Azure Healthcare APIs (DICOM service)", resource_id=None,
-        error_code=code, failure_reason=reason, credential_type="secret",
-        credential_key_id=extra.get("key_id"), ip_address="127.0.0.1",
+        resource_display_name="Azure Healthcare APIs (DICOM service)",
+        resource_id=None,
+        error_code=code,
+        failure_reason=reason,
+        credential_type="secret",
+        credential_key_id=extra.get("key_id"),
+        ip_address="127.0.0.1",
         correlation_id=str(uuid.uuid4()),
-    )  # fmt: skip
+    )
     SignInRecorder(context.store).record(event)  # not started: writes at once
 
 

@@ -37,9 +37,13 @@ def token_get(server: Server, *args: str, check: bool = True) -> Any:
 
 def test_secret_token_has_the_consented_role(server: Server, dicom_writer: dict[str, str]) -> None:
     result = token_get(
-        server, "--client-id", dicom_writer["app_id"], "--client-secret", dicom_writer["secret"],
+        server,
+        "--client-id",
+        dicom_writer["app_id"],
+        "--client-secret",
+        dicom_writer["secret"],
         "--decode",
-    )  # fmt: skip
+    )
     claims = json.loads(result.stdout)
     assert claims["roles"] == ["Dicom.ReadWrite"]
     assert claims["appid"] == dicom_writer["app_id"]
@@ -49,9 +53,14 @@ def test_secret_token_has_the_consented_role(server: Server, dicom_writer: dict[
 
 def test_token_is_printed_raw_for_scripts(server: Server, dicom_writer: dict[str, str]) -> None:
     result = token_get(
-        server, "--client-id", dicom_writer["app_id"], "--client-secret", dicom_writer["secret"],
-        "--scope", DICOM_SCOPE,
-    )  # fmt: skip
+        server,
+        "--client-id",
+        dicom_writer["app_id"],
+        "--client-secret",
+        dicom_writer["secret"],
+        "--scope",
+        DICOM_SCOPE,
+    )
     token = result.stdout.strip()
     assert token.count(".") == 2
     assert "\n" not in token
@@ -62,10 +71,15 @@ def test_default_authority_comes_from_the_data_dir(
 ) -> None:
     """Without --authority the deployment's tenant and public URL are used."""
     result = server.cli(
-        "token", "get", "--client-id", dicom_writer["app_id"],
-        "--client-secret", dicom_writer["secret"], "--decode",
+        "token",
+        "get",
+        "--client-id",
+        dicom_writer["app_id"],
+        "--client-secret",
+        dicom_writer["secret"],
+        "--decode",
         check=False,
-    )  # fmt: skip
+    )
     # The server runs on a free port, not the default 8443, so the request cannot connect;
     # what matters is that the authority was built from this deployment's tenant.
     assert result.returncode == 1
@@ -79,9 +93,15 @@ def test_certificate_token(server: Server, tmp_path: Path) -> None:
     pair = make_certificate(tmp_path)
     server.cli("app", "cert", "add", app, str(pair.certificate))
     result = token_get(
-        server, "--client-id", app, "--certificate", str(pair.certificate),
-        "--private-key", str(pair.private_key), "--decode",
-    )  # fmt: skip
+        server,
+        "--client-id",
+        app,
+        "--certificate",
+        str(pair.certificate),
+        "--private-key",
+        str(pair.private_key),
+        "--decode",
+    )
     claims = json.loads(result.stdout)
     assert claims["roles"] == ["Dicom.Read"]
     assert claims["appidacr"] == "2"
@@ -95,9 +115,15 @@ def test_unregistered_certificate_is_refused(server: Server, tmp_path: Path) -> 
     app = cli_json(server, "app", "create", unique("cert-client"))["appId"]
     pair = make_certificate(tmp_path)
     result = token_get(
-        server, "--client-id", app, "--certificate", str(pair.certificate),
-        "--private-key", str(pair.private_key), check=False,
-    )  # fmt: skip
+        server,
+        "--client-id",
+        app,
+        "--certificate",
+        str(pair.certificate),
+        "--private-key",
+        str(pair.private_key),
+        check=False,
+    )
     assert result.returncode == 1
     assert "AADSTS700027" in result.stderr
 
@@ -122,9 +148,15 @@ def test_untrusted_server_is_refused(server: Server, tmp_path: Path) -> None:
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_bytes(make_certificate(tmp_path).certificate.read_bytes())
     result = token_get(
-        server, "--client-id", "x", "--client-secret", "y" * 20, "--ca-file", str(other_ca),
+        server,
+        "--client-id",
+        "x",
+        "--client-secret",
+        "y" * 20,
+        "--ca-file",
+        str(other_ca),
         check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert "Cannot reach" in result.stderr
 
@@ -152,8 +184,19 @@ def test_sign_ins_show_the_requests(server: Server, dicom_writer: dict[str, str]
 
 def test_secret_from_stdin_in_process(server: Server, dicom_writer: dict[str, str]) -> None:
     """``--client-secret -`` keeps the secret out of the shell history and the process list."""
-    args = ["token", "get", "--client-id", dicom_writer["app_id"], "--client-secret", "-",
-            "--authority", server.authority, "--ca-file", server.ca_file, "--decode"]  # fmt: skip
+    args = [
+        "token",
+        "get",
+        "--client-id",
+        dicom_writer["app_id"],
+        "--client-secret",
+        "-",
+        "--authority",
+        server.authority,
+        "--ca-file",
+        server.ca_file,
+        "--decode",
+    ]
     result = CliRunner().invoke(app, args, input=dicom_writer["secret"] + "\n")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["roles"] == ["Dicom.ReadWrite"]

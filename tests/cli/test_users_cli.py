@@ -61,18 +61,27 @@ def test_list_shows_the_bootstrap_admin(cli: Cli) -> None:
 def test_add_asks_for_the_password_twice(cli: Cli) -> None:
     name = new_name()
     result = cli(
-        "users", "add", name.upper(), "--display-name", "Ada Lovelace", "--role",
-        "application-developer", "--dicom-role", "DICOM Data Reader",
+        "users",
+        "add",
+        name.upper(),
+        "--display-name",
+        "Ada Lovelace",
+        "--role",
+        "application-developer",
+        "--dicom-role",
+        "DICOM Data Reader",
         input=f"{PASSWORD}\n{PASSWORD}\n",
-    )  # fmt: skip
+    )
 
     assert result.exit_code == 0, result.output
     assert f"User '{name}' created." in result.stdout
     assert PASSWORD not in result.stdout
     row = listed(cli, name)
     assert (row["displayName"], row["directoryRole"], row["dicomRole"]) == (
-        "Ada Lovelace", "Application Developer", "DICOM Data Reader",
-    )  # fmt: skip
+        "Ada Lovelace",
+        "Application Developer",
+        "DICOM Data Reader",
+    )
     assert sign_in(cli, name).id == row["id"]
 
 
@@ -117,8 +126,9 @@ def test_set_role_changes_and_clears(cli: Cli) -> None:
 
     cli.ok("users", "set-role", name, "--dicom-role", "dicom-data-owner")
     assert (listed(cli, name)["directoryRole"], listed(cli, name)["dicomRole"]) == (
-        "Application Administrator", "DICOM Data Owner",
-    )  # fmt: skip
+        "Application Administrator",
+        "DICOM Data Owner",
+    )
     result = cli.ok("users", "set-role", name, "--role", "none", "--dicom-role", "none")
     assert "now has no roles" in result.stdout
     assert (listed(cli, name)["directoryRole"], listed(cli, name)["dicomRole"]) == (None, None)

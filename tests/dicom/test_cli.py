@@ -16,8 +16,16 @@ from tests.fixtures.server import Server
 def test_upload_search_get(server: Server, admin: Admin, tmp_path: Path) -> None:
     app = admin.register(roles=("Dicom.ReadWrite",))
     assert app.secret is not None
-    common = ["--client-id", app.app_id, "--client-secret", app.secret,
-              "--url", f"{server.base_url}/dicom/v1", "--authority", server.authority]  # fmt: skip
+    common = [
+        "--client-id",
+        app.app_id,
+        "--client-secret",
+        app.secret,
+        "--url",
+        f"{server.base_url}/dicom/v1",
+        "--authority",
+        server.authority,
+    ]
     study = generate_uid()
     folder = tmp_path / "in" / "nested"
     folder.mkdir(parents=True)
@@ -31,8 +39,9 @@ def test_upload_search_get(server: Server, admin: Admin, tmp_path: Path) -> None
     again = server.cli("dicom", "upload", str(folder), *common)
     assert "stored: 0  already present: 3  failed: 0" in again.stdout
 
-    found = server.cli("dicom", "search", "--filter", f"StudyInstanceUID={study}",
-                       "--level", "instances", *common)  # fmt: skip
+    found = server.cli(
+        "dicom", "search", "--filter", f"StudyInstanceUID={study}", "--level", "instances", *common
+    )
     assert len(json.loads(found.stdout)) == 3
 
     out = tmp_path / "out"
@@ -46,8 +55,16 @@ def test_upload_search_get(server: Server, admin: Admin, tmp_path: Path) -> None
 def credentials(server: Server, admin: Admin) -> list[str]:
     app = admin.register(roles=("Dicom.ReadWrite",))
     assert app.secret is not None
-    return ["--client-id", app.app_id, "--client-secret", app.secret,
-            "--url", f"{server.base_url}/dicom/v1", "--authority", server.authority]  # fmt: skip
+    return [
+        "--client-id",
+        app.app_id,
+        "--client-secret",
+        app.secret,
+        "--url",
+        f"{server.base_url}/dicom/v1",
+        "--authority",
+        server.authority,
+    ]
 
 
 def same_uid_folder(folder: Path, groups: int = 3, copies: int = 8) -> list[list[Path]]:
@@ -76,8 +93,9 @@ def test_files_sharing_a_sop_instance_uid_are_sent_one_after_another(
         folder = tmp_path / f"run{run}"
         folder.mkdir()
         groups = same_uid_folder(folder)
-        result = server.cli("dicom", "upload", str(folder), "--concurrency", "4", *common,
-                            check=False)  # fmt: skip
+        result = server.cli(
+            "dicom", "upload", str(folder), "--concurrency", "4", *common, check=False
+        )
         assert "45071" not in result.stdout, result.stdout
         assert result.returncode == 0, result.stdout
         assert "stored: 3  already present: 21  failed: 0" in result.stdout

@@ -57,10 +57,17 @@ def test_sweep_removes_only_old_orphans(context: Context, tmp_path: Path) -> Non
             writer.write(b"x")
             writer.commit()
     new = index_write.NewInstance(
-        study_uid=generate_uid(), series_uid=generate_uid(), sop_uid=generate_uid(),
-        sop_class_uid="1.2.3", transfer_syntax_uid="1.2.840.10008.1.2.1", number_of_frames=1,
-        blob_key=old_indexed, size=1, metadata={}, columns={},
-    )  # fmt: skip
+        study_uid=generate_uid(),
+        series_uid=generate_uid(),
+        sop_uid=generate_uid(),
+        sop_class_uid="1.2.3",
+        transfer_syntax_uid="1.2.840.10008.1.2.1",
+        number_of_frames=1,
+        blob_key=old_indexed,
+        size=1,
+        metadata={},
+        columns={},
+    )
     with context.store.write() as session:
         index_write.store_instance(session, new, utcnow(), replace=False)
     assert sweep(context.store, blobs) == (0, 1)
@@ -81,10 +88,11 @@ def crashing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[S
         }
     running = make_server(tmp_path, extra_env=environment)
     settings = Settings(
-        data_dir=running.data_dir, tenant_id=running.tenant_id,
+        data_dir=running.data_dir,
+        tenant_id=running.tenant_id,
         database_url=environment.get("DICOMITE_DATABASE_URL"),
         blob_url=environment.get("DICOMITE_BLOB_URL"),
-    )  # fmt: skip
+    )
     running.start()
     yield running, settings
     running.stop()
@@ -119,8 +127,10 @@ def test_sigkill_during_concurrent_uploads(crashing: tuple[Server, Settings]) ->
                     with lock:
                         for dataset, content in zip(datasets, data, strict=True):
                             acknowledged[dataset.SOPInstanceUID] = (
-                                dataset.StudyInstanceUID, dataset.SeriesInstanceUID, content,
-                            )  # fmt: skip
+                                dataset.StudyInstanceUID,
+                                dataset.SeriesInstanceUID,
+                                content,
+                            )
 
     threads = [threading.Thread(target=upload, args=(n,)) for n in (1, 1, 3, 5)]
     for thread in threads:
@@ -135,11 +145,16 @@ def test_sigkill_during_concurrent_uploads(crashing: tuple[Server, Settings]) ->
     blobs = open_blob_store(settings.blob_dir, settings.blob_url)
     with context.store.read() as session:
         rows = session.execute(
-            select(DicomStudy.study_uid, DicomSeries.series_uid, DicomInstance.sop_uid,
-                   DicomInstance.blob_key, DicomInstance.size)
+            select(
+                DicomStudy.study_uid,
+                DicomSeries.series_uid,
+                DicomInstance.sop_uid,
+                DicomInstance.blob_key,
+                DicomInstance.size,
+            )
             .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
             .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
-        ).all()  # fmt: skip
+        ).all()
     assert set(acknowledged) <= {row.sop_uid for row in rows}
     for row in rows:  # no row without its blob, and no row pointing at a partial blob
         assert blobs.size(row.blob_key) == row.size

@@ -57,8 +57,16 @@ def test_change_feed_v1(writer: httpx.Client) -> None:
         ("create", "deleted"),
         ("delete", "deleted"),
     ]
-    assert set(mine[0]) == {"Sequence", "StudyInstanceUid", "SeriesInstanceUid", "SopInstanceUid",
-                            "Action", "Timestamp", "State", "Metadata"}  # fmt: skip
+    assert set(mine[0]) == {
+        "Sequence",
+        "StudyInstanceUid",
+        "SeriesInstanceUid",
+        "SopInstanceUid",
+        "Action",
+        "Timestamp",
+        "State",
+        "Metadata",
+    }
     assert writer.get("/changefeed", params={"limit": 101}).status_code == 400
     assert writer.get("/changefeed", params={"includemetadata": "maybe"}).status_code == 400
 

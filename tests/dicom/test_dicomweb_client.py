@@ -21,14 +21,18 @@ def client(server: Server, admin: Admin) -> DICOMwebClient:
     session = requests.Session()
     session.verify = server.ca_file
     confidential = msal.ConfidentialClientApplication(
-        app.app_id, client_credential=app.secret, authority=server.authority,
-        instance_discovery=False, http_client=session,
-    )  # fmt: skip
+        app.app_id,
+        client_credential=app.secret,
+        authority=server.authority,
+        instance_discovery=False,
+        http_client=session,
+    )
     token = confidential.acquire_token_for_client(scopes=[DICOM_SCOPE])["access_token"]
     return DICOMwebClient(
-        url=f"{server.base_url}/dicom/v1", session=session,
+        url=f"{server.base_url}/dicom/v1",
+        session=session,
         headers={"Authorization": f"Bearer {token}"},
-    )  # fmt: skip
+    )
 
 
 def test_store_search_retrieve(client: DICOMwebClient) -> None:

@@ -56,8 +56,17 @@ def open_flags(path_suffix: str) -> int:
     raise AssertionError(f"no descriptor open on *{path_suffix}")
 
 
-SIZES = [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, STAGE_BYTES - 1, STAGE_BYTES, STAGE_BYTES + 1,
-         3 * STAGE_BYTES + BLOCK + 17]  # fmt: skip
+SIZES = [
+    0,
+    1,
+    BLOCK - 1,
+    BLOCK,
+    BLOCK + 1,
+    STAGE_BYTES - 1,
+    STAGE_BYTES,
+    STAGE_BYTES + 1,
+    3 * STAGE_BYTES + BLOCK + 17,
+]
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -35,11 +35,17 @@ def _new(study: str, series: str, **attributes: Any) -> NewInstance:
     sop = instance.uid("SOPInstanceUID")
     assert sop is not None
     return NewInstance(
-        study_uid=study, series_uid=series, sop_uid=sop, sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
-        transfer_syntax_uid=instance.transfer_syntax_uid, number_of_frames=2,
-        blob_key=f"instances/test/{sop}.dcm", size=len(data), metadata=instance.fragments,
+        study_uid=study,
+        series_uid=series,
+        sop_uid=sop,
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+        transfer_syntax_uid=instance.transfer_syntax_uid,
+        number_of_frames=2,
+        blob_key=f"instances/test/{sop}.dcm",
+        size=len(data),
+        metadata=instance.fragments,
         columns=checked.columns,
-    )  # fmt: skip
+    )
 
 
 def _rows(session: Session) -> dict[str, list[dict[str, Any]]]:
@@ -162,7 +168,9 @@ def test_a_batch_meeting_a_concurrent_writer_of_its_new_study_is_stored(
     assert [part for part, _ in stored] == parts
     with context.store.read() as session:
         count = session.execute(
-            select(func.count()).select_from(DicomInstance).join(DicomStudy)
+            select(func.count())
+            .select_from(DicomInstance)
+            .join(DicomStudy)
             .where(DicomStudy.study_uid == study)
-        ).scalar_one()  # fmt: skip
+        ).scalar_one()
     assert count == 4

@@ -21,18 +21,28 @@ def patient(writer: httpx.Client) -> dict[str, str]:
     """A patient of this module's own: two studies, three series, five instances."""
     pid = f"Q-{uuid.uuid4().hex[:12]}"
     study_a, study_b = generate_uid(), generate_uid()
-    series = [(study_a, generate_uid(), "CT"), (study_a, generate_uid(), "MR"),
-              (study_b, generate_uid(), "CT")]  # fmt: skip
+    series = [
+        (study_a, generate_uid(), "CT"),
+        (study_a, generate_uid(), "MR"),
+        (study_b, generate_uid(), "CT"),
+    ]
     parts = []
     for study, series_uid, modality in series:
         for _ in range(2 if modality == "CT" and study == study_a else 1):
-            parts.append(to_bytes(make_dataset(
-                study=study, series=series_uid, PatientID=pid, Modality=modality,
-                SpecificCharacterSet="ISO_IR 192",
-                PatientName="Müller^Jöhn^Q" if study == study_a else "Smith^Anna",
-                StudyDate="20230105" if study == study_a else "20240301",
-                AccessionNumber="ACC" + study[-5:],
-            )))  # fmt: skip
+            parts.append(
+                to_bytes(
+                    make_dataset(
+                        study=study,
+                        series=series_uid,
+                        PatientID=pid,
+                        Modality=modality,
+                        SpecificCharacterSet="ISO_IR 192",
+                        PatientName="Müller^Jöhn^Q" if study == study_a else "Smith^Anna",
+                        StudyDate="20230105" if study == study_a else "20240301",
+                        AccessionNumber="ACC" + study[-5:],
+                    )
+                )
+            )
     response = writer.post("/studies", content=multipart(*parts), headers=stow_headers())
     assert response.status_code == 200
     return {"pid": pid, "a": study_a, "b": study_b, "mr": series[1][1]}
@@ -127,12 +137,18 @@ def test_paging_and_204(writer: httpx.Client, patient: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     "params",
     [
-        {"limit": "0"}, {"limit": "201"}, {"limit": "x"}, {"offset": "-1"},
-        {"StudyDate": "-"}, {"StudyDate": "2024-01-01"}, {"NoSuchKeyword": "1"},
+        {"limit": "0"},
+        {"limit": "201"},
+        {"limit": "x"},
+        {"offset": "-1"},
+        {"StudyDate": "-"},
+        {"StudyDate": "2024-01-01"},
+        {"NoSuchKeyword": "1"},
         {"SOPInstanceUID": "1.2"},  # not searchable at study level
-        {"fuzzymatching": "maybe"}, {"includefield": "NotAKeyword"},
+        {"fuzzymatching": "maybe"},
+        {"includefield": "NotAKeyword"},
     ],
-)  # fmt: skip
+)
 def test_bad_parameters_are_400(writer: httpx.Client, params: dict[str, str]) -> None:
     response = writer.get("/studies", params=params)
     assert response.status_code == 400 and response.text
@@ -145,8 +161,14 @@ def test_unsupported_accept_is_406(writer: httpx.Client) -> None:
 def test_prefix_wildcards_find_exactly_the_names_they_start(writer: httpx.Client) -> None:
     """The literal prefix before ``*`` becomes an index range on SQLite; the edges must hold."""
     tag = uuid.uuid4().hex[:6]
-    names = {f"Zed{tag}^Jo": True, f"Zed{tag}^Jonas": True, f"Zed{tag}^Jöe": True,
-             f"Zed{tag}^Jp": False, f"Zed{tag}^J": False, f"Zed{tag}^Jn": False}  # fmt: skip
+    names = {
+        f"Zed{tag}^Jo": True,
+        f"Zed{tag}^Jonas": True,
+        f"Zed{tag}^Jöe": True,
+        f"Zed{tag}^Jp": False,
+        f"Zed{tag}^J": False,
+        f"Zed{tag}^Jn": False,
+    }
     parts = [
         to_bytes(make_dataset(PatientName=name, SpecificCharacterSet="ISO_IR 192"))
         for name in names

@@ -74,10 +74,16 @@ def _same(data: bytes, refused_but_read: bool = False) -> str:
 def _outcome(instance: Instance) -> tuple[Any, ...]:
     checked = validation.check(instance.values)
     return (
-        [instance.uid(keyword) for keyword in UIDS], checked.errors, checked.warnings,
-        checked.columns, instance.number_of_frames, instance.transfer_syntax_uid,
-        instance.media_sop_class_uid, instance.sop_class_mismatch, instance.truncated,
-    )  # fmt: skip
+        [instance.uid(keyword) for keyword in UIDS],
+        checked.errors,
+        checked.warnings,
+        checked.columns,
+        instance.number_of_frames,
+        instance.transfer_syntax_uid,
+        instance.media_sop_class_uid,
+        instance.sop_class_mismatch,
+        instance.truncated,
+    )
 
 
 def _name(path: Path) -> str:
@@ -219,29 +225,85 @@ _PIECES = [
 ]
 _TEXT = st.lists(st.sampled_from(_PIECES), max_size=8).map(b"".join)
 _ELEMENTS = [
-    (0x00080005, "CS"), (0x00080008, "CS"), (0x00080016, "UI"), (0x00080018, "UI"),
-    (0x00080020, "DA"), (0x00080030, "TM"), (0x0008002A, "DT"), (0x00080054, "AE"),
-    (0x00080060, "CS"), (0x00080090, "PN"), (0x00081030, "LO"), (0x00081090, "LO"),
-    (0x00090010, "LO"), (0x00091001, "UN"), (0x00091002, "SH"), (0x00100010, "PN"),
-    (0x00100020, "LO"), (0x00100020, "UN"), (0x00101010, "AS"), (0x00104000, "LT"),
-    (0x0020000D, "UI"), (0x0020000E, "UI"), (0x00200013, "IS"), (0x00200032, "DS"),
-    (0x00209161, "UI"), (0x00280008, "IS"), (0x00280010, "US"), (0x00280106, "SS"),
-    (0x00181060, "DS"), (0x00186011, "SQ"), (0x00209165, "AT"), (0x00280009, "AT"),
-    (0x00321060, "LO"), (0x00400254, "LO"), (0x0040A160, "UT"), (0x00081190, "UR"),
-    (0x0018605A, "FL"), (0x00186028, "FD"), (0x00181063, "DS"), (0x00189219, "SS"),
-    (0x00720076, "UL"), (0x00720078, "SL"), (0x0072007A, "SV"), (0x0072007C, "UV"),
-    (0x00700084, "PN"), (0x00400275, "SQ"), (0x00080013, "TM"), (0x00082112, "SQ"),
-    (0x7FE00010, "OW"), (0x00283006, "US"), (0x00189325, "OB"), (0x00020010, "UI"),
-]  # fmt: skip
-_CHARSETS = st.sampled_from([None, None, None, None, b"ISO_IR 100", b"ISO_IR 192", b"ISO_IR 6",
-                             b"ISO_IR 100 ", b"", b"\x00A", b"ISO 2022 IR 87",
-                             b"\\ISO 2022 IR 100", b"ISO_IR 144"])  # fmt: skip
+    (0x00080005, "CS"),
+    (0x00080008, "CS"),
+    (0x00080016, "UI"),
+    (0x00080018, "UI"),
+    (0x00080020, "DA"),
+    (0x00080030, "TM"),
+    (0x0008002A, "DT"),
+    (0x00080054, "AE"),
+    (0x00080060, "CS"),
+    (0x00080090, "PN"),
+    (0x00081030, "LO"),
+    (0x00081090, "LO"),
+    (0x00090010, "LO"),
+    (0x00091001, "UN"),
+    (0x00091002, "SH"),
+    (0x00100010, "PN"),
+    (0x00100020, "LO"),
+    (0x00100020, "UN"),
+    (0x00101010, "AS"),
+    (0x00104000, "LT"),
+    (0x0020000D, "UI"),
+    (0x0020000E, "UI"),
+    (0x00200013, "IS"),
+    (0x00200032, "DS"),
+    (0x00209161, "UI"),
+    (0x00280008, "IS"),
+    (0x00280010, "US"),
+    (0x00280106, "SS"),
+    (0x00181060, "DS"),
+    (0x00186011, "SQ"),
+    (0x00209165, "AT"),
+    (0x00280009, "AT"),
+    (0x00321060, "LO"),
+    (0x00400254, "LO"),
+    (0x0040A160, "UT"),
+    (0x00081190, "UR"),
+    (0x0018605A, "FL"),
+    (0x00186028, "FD"),
+    (0x00181063, "DS"),
+    (0x00189219, "SS"),
+    (0x00720076, "UL"),
+    (0x00720078, "SL"),
+    (0x0072007A, "SV"),
+    (0x0072007C, "UV"),
+    (0x00700084, "PN"),
+    (0x00400275, "SQ"),
+    (0x00080013, "TM"),
+    (0x00082112, "SQ"),
+    (0x7FE00010, "OW"),
+    (0x00283006, "US"),
+    (0x00189325, "OB"),
+    (0x00020010, "UI"),
+]
+_CHARSETS = st.sampled_from(
+    [
+        None,
+        None,
+        None,
+        None,
+        b"ISO_IR 100",
+        b"ISO_IR 192",
+        b"ISO_IR 6",
+        b"ISO_IR 100 ",
+        b"",
+        b"\x00A",
+        b"ISO 2022 IR 87",
+        b"\\ISO 2022 IR 100",
+        b"ISO_IR 144",
+    ]
+)
 
 
 def _value(vr: str) -> st.SearchStrategy[bytes]:
     if vr in ("US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT", "OB", "OW", "UN"):
-        special = [struct.pack("<d", float("nan")), struct.pack("<f", float("inf")),
-                   struct.pack("<4H", 1, 2, 3, 4)]  # fmt: skip
+        special = [
+            struct.pack("<d", float("nan")),
+            struct.pack("<f", float("inf")),
+            struct.pack("<4H", 1, 2, 3, 4),
+        ]
         return st.binary(max_size=20) | st.sampled_from(special)
     return _TEXT
 
@@ -269,11 +331,13 @@ def _dataset(draw: st.DrawFn, depth: int = 0) -> bytes:
             items = draw(st.lists(_dataset(depth + 1), max_size=2))
             undefined = draw(st.booleans())
             body = b"".join(
-                struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF) + i + struct.pack("<HHL", 0xFFFE,
-                                                                                   0xE00D, 0)
-                if undefined else struct.pack("<HHL", 0xFFFE, 0xE000, len(i)) + i
+                struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
+                + i
+                + struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
+                if undefined
+                else struct.pack("<HHL", 0xFFFE, 0xE000, len(i)) + i
                 for i in items
-            )  # fmt: skip
+            )
             if draw(st.booleans()):  # a sequence of undefined length
                 out += struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, 0xFFFFFFFF)
                 out += body + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)

@@ -110,11 +110,23 @@ def test_series_thumbnail_is_the_lowest_instance_number(writer: httpx.Client) ->
         image(8, 8, InstanceNumber=3, StudyInstanceUID=study, SeriesInstanceUID=series),
         image(10, 40, StudyInstanceUID=study, SeriesInstanceUID=series),
         # a tie on InstanceNumber 2: the lower SOP Instance UID (".1" before ".2") wins
-        image(16, 32, InstanceNumber=2, StudyInstanceUID=study, SeriesInstanceUID=series,
-              SOPInstanceUID=f"{prefix}.2"),
-        image(32, 16, InstanceNumber=2, StudyInstanceUID=study, SeriesInstanceUID=series,
-              SOPInstanceUID=f"{prefix}.1"),
-    ]  # fmt: skip
+        image(
+            16,
+            32,
+            InstanceNumber=2,
+            StudyInstanceUID=study,
+            SeriesInstanceUID=series,
+            SOPInstanceUID=f"{prefix}.2",
+        ),
+        image(
+            32,
+            16,
+            InstanceNumber=2,
+            StudyInstanceUID=study,
+            SeriesInstanceUID=series,
+            SOPInstanceUID=f"{prefix}.1",
+        ),
+    ]
     for dataset in datasets:
         dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
     store(writer, *datasets)

@@ -228,9 +228,14 @@ def test_add_key_refuses_symmetric_keys(graph: httpx.Client) -> None:
 
 def test_an_enabled_app_role_is_disabled_before_it_is_deleted(graph: httpx.Client) -> None:
     app = create_app(graph)
-    role = {"id": "5b0cb2a7-5f4c-4bc6-b0a5-3c2e0c9c1a11", "value": "Things.Read",
-            "displayName": "Read things", "description": "Read things",
-            "allowedMemberTypes": ["Application"], "isEnabled": True}  # fmt: skip
+    role = {
+        "id": "5b0cb2a7-5f4c-4bc6-b0a5-3c2e0c9c1a11",
+        "value": "Things.Read",
+        "displayName": "Read things",
+        "description": "Read things",
+        "allowedMemberTypes": ["Application"],
+        "isEnabled": True,
+    }
     assert graph.patch(f"/applications/{app['id']}", json={"appRoles": [role]}).status_code == 204
 
     deleted = graph.patch(f"/applications/{app['id']}", json={"appRoles": []})

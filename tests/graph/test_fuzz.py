@@ -13,9 +13,24 @@ from hypothesis import strategies as st
 
 from tests.graph.helpers import create_app
 
-KEYS = ["displayName", "identifierUris", "appRoles", "requiredResourceAccess", "api", "web",
-        "passwordCredentials", "keyCredentials", "signInAudience", "description", "id",
-        "resourceAppId", "resourceAccess", "allowedMemberTypes", "value", "isEnabled"]  # fmt: skip
+KEYS = [
+    "displayName",
+    "identifierUris",
+    "appRoles",
+    "requiredResourceAccess",
+    "api",
+    "web",
+    "passwordCredentials",
+    "keyCredentials",
+    "signInAudience",
+    "description",
+    "id",
+    "resourceAppId",
+    "resourceAccess",
+    "allowedMemberTypes",
+    "value",
+    "isEnabled",
+]
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),

@@ -174,8 +174,10 @@ def test_built_in_apis_keep_their_uris(graph: httpx.Client) -> None:
 
 def test_an_unparsable_uri_is_a_bad_request_not_a_500(graph: httpx.Client) -> None:
     app = create_app(graph)
-    for body in ({"identifierUris": ["https://[dicomite.localhost/x"]},
-                 {"web": {"redirectUris": ["https://[::1/cb"]}}):  # fmt: skip
+    for body in (
+        {"identifierUris": ["https://[dicomite.localhost/x"]},
+        {"web": {"redirectUris": ["https://[::1/cb"]}},
+    ):
         response = graph.patch(f"/applications/{app['id']}", json=body)
         assert response.status_code == 400, response.text
         assert response.json()["error"]["code"] == "Request_BadRequest"

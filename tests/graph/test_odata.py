@@ -15,10 +15,12 @@ from dicomite.graph.errors import BadRequest
         ("appId eq 'a-b'", odata.Filter("appId", "eq", "a-b")),
         ("displayName eq 'O''Brien'", odata.Filter("displayName", "eq", "O'Brien")),
         ("startswith(displayName, 'Dic')", odata.Filter("displayName", "startswith", "Dic")),
-        ("servicePrincipalNames/any(x:x eq 'api://a')",
-         odata.Filter("servicePrincipalNames", "any", "api://a")),
+        (
+            "servicePrincipalNames/any(x:x eq 'api://a')",
+            odata.Filter("servicePrincipalNames", "any", "api://a"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_filters(text: str, expected: odata.Filter) -> None:
     assert odata.parse_filter(text) == expected
 

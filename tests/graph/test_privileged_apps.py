@@ -167,8 +167,13 @@ def test_consent_to_a_privileged_app_needs_its_roles(
     held = graph.get(f"/servicePrincipals/{bootstrap_sp['id']}/appRoleAssignments").json()
     dicom = graph.get(f"/servicePrincipals(appId='{DICOM_APP_ID}')").json()
     body = {"principalId": bootstrap_sp["id"], "resourceId": dicom["id"], "appRoleId": DICOM_READ}
-    grant = {"clientId": bootstrap_sp["id"], "consentType": "AllPrincipals",
-             "principalId": None, "resourceId": dicom["id"], "scope": ""}  # fmt: skip
+    grant = {
+        "clientId": bootstrap_sp["id"],
+        "consentType": "AllPrincipals",
+        "principalId": None,
+        "resourceId": dicom["id"],
+        "scope": "",
+    }
 
     _denied(assigner.post(f"/servicePrincipals/{bootstrap_sp['id']}/appRoleAssignments", json=body))
     _denied(assigner.post(f"/servicePrincipals/{dicom['id']}/appRoleAssignedTo", json=body))
@@ -185,8 +190,11 @@ def test_granting_a_graph_role_needs_that_role(graph: httpx.Client, assigner: ht
     plain = create_app(graph, prefix="plain")
     principal = create_principal(graph, plain)
     api = graph.get(f"/servicePrincipals(appId='{GRAPH_APP_ID}')").json()
-    body = {"principalId": principal["id"], "resourceId": api["id"],
-            "appRoleId": APPLICATION_READWRITE_ALL}  # fmt: skip
+    body = {
+        "principalId": principal["id"],
+        "resourceId": api["id"],
+        "appRoleId": APPLICATION_READWRITE_ALL,
+    }
 
     _denied(assigner.post(f"/servicePrincipals/{principal['id']}/appRoleAssignments", json=body))
     own = {**body, "appRoleId": APP_ROLE_ASSIGNMENT_READWRITE_ALL}  # a role it holds itself

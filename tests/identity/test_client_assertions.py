@@ -47,17 +47,30 @@ def assertion(
     )
     now = int(time.time())
     payload = {
-        "aud": server.token_url, "iss": app.app_id, "sub": app.app_id, "jti": str(uuid.uuid4()),
-        "exp": now + 600, "nbf": now, "iat": now,
-    } | claims  # fmt: skip
-    return jwt.encode(payload, cert.private_key_pem, algorithm=alg,
-                      headers={"typ": "JWT", thumbprint: b64url(digest)})  # fmt: skip
+        "aud": server.token_url,
+        "iss": app.app_id,
+        "sub": app.app_id,
+        "jti": str(uuid.uuid4()),
+        "exp": now + 600,
+        "nbf": now,
+        "iat": now,
+    } | claims
+    return jwt.encode(
+        payload,
+        cert.private_key_pem,
+        algorithm=alg,
+        headers={"typ": "JWT", thumbprint: b64url(digest)},
+    )
 
 
 def request(server: Server, app: RegisteredApp, token: str, **extra: str) -> Any:
-    data = {"grant_type": "client_credentials", "client_id": app.app_id,
-            "client_assertion_type": ASSERTION_TYPE, "client_assertion": token,
-            "scope": DICOM_SCOPE} | extra  # fmt: skip
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": app.app_id,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": token,
+        "scope": DICOM_SCOPE,
+    } | extra
     return post_token(server, data)
 
 

@@ -18,6 +18,8 @@ def test_adding_a_configured_permission_again_changes_nothing(context: Context) 
         for _ in range(2):
             consent.add_permission(session, app, dicom, builtin.DICOM_READWRITE, "Role")
         assert app.required_resource_access == [
-            {"resourceAppId": builtin.DICOM_APP_ID,
-             "resourceAccess": [{"id": builtin.DICOM_READWRITE, "type": "Role"}]}
-        ]  # fmt: skip
+            {
+                "resourceAppId": builtin.DICOM_APP_ID,
+                "resourceAccess": [{"id": builtin.DICOM_READWRITE, "type": "Role"}],
+            }
+        ]

@@ -32,8 +32,12 @@ def test_removed_secret_stops_working_at_once(server: Server, admin: Admin) -> N
     admin.remove_secret(app.app_id, app.secret_key_id)
     from tests.identity.wire import assert_aadsts, post_token
 
-    data = {"grant_type": "client_credentials", "client_id": app.app_id,
-            "client_secret": app.secret or "", "scope": DICOM_SCOPE}  # fmt: skip
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": app.app_id,
+        "client_secret": app.secret or "",
+        "scope": DICOM_SCOPE,
+    }
     assert_aadsts(post_token(server, data), 401, "invalid_client", 7000215)
 
 

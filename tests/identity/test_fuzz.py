@@ -10,8 +10,17 @@ from hypothesis import strategies as st
 from tests.fixtures.directory import DICOM_SCOPE
 from tests.fixtures.server import Server
 
-FIELDS = ["grant_type", "client_id", "client_secret", "scope", "resource", "client_assertion",
-          "client_assertion_type", "claims", "client_info"]  # fmt: skip
+FIELDS = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "resource",
+    "client_assertion",
+    "client_assertion_type",
+    "claims",
+    "client_info",
+]
 VALUES = st.one_of(
     st.sampled_from(["client_credentials", DICOM_SCOPE, "", "/.default", "x" * 3000]),
     st.text(max_size=200),
@@ -75,8 +84,10 @@ HEADER_TEXT = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_si
 )
 def test_generated_basic_headers(server: Server, credentials: str) -> None:
     form = {"grant_type": "client_credentials", "scope": DICOM_SCOPE}
-    headers = {"content-type": "application/x-www-form-urlencoded",
-               "authorization": f"Basic {credentials}"}  # fmt: skip
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "authorization": f"Basic {credentials}",
+    }
     with server.client() as client:
         response = client.post(
             f"/{server.tenant_id}/oauth2/v2.0/token", content=urlencode(form), headers=headers

@@ -21,12 +21,17 @@ def _check(uri: str) -> None:
 @pytest.mark.parametrize(
     "uri",
     [
-        f"api://{APP_ID}", f"api://{APP_ID.upper()}", f"api://{TENANT_ID}/{APP_ID}",
-        f"api://{TENANT_ID}/reports", f"api://reports/{APP_ID}", "api://contoso.example/reports",
-        "https://contoso.example", "https://contoso.example/reports",
+        f"api://{APP_ID}",
+        f"api://{APP_ID.upper()}",
+        f"api://{TENANT_ID}/{APP_ID}",
+        f"api://{TENANT_ID}/reports",
+        f"api://reports/{APP_ID}",
+        "api://contoso.example/reports",
+        "https://contoso.example",
+        "https://contoso.example/reports",
         "https://reports.contoso.example:8443/v1",
     ],
-)  # fmt: skip
+)
 def test_identifier_uris_entra_allows(uri: str) -> None:
     _check(uri)
 
@@ -34,14 +39,23 @@ def test_identifier_uris_entra_allows(uri: str) -> None:
 @pytest.mark.parametrize(
     "uri",
     [
-        f"api://{OTHER_ID}", f"api://{TENANT_ID}", f"api://{TENANT_ID}/{OTHER_ID}",
-        f"api://{TENANT_ID}/{OTHER_ID.replace('-', '')}", f"api://{APP_ID}/reports",
-        "api://reports", "api://contoso.example", "api://evil.example/reports",
-        "https://evil.example/reports", "https://contoso.example.evil.example",
-        "https://evilcontoso.example", "https://x@contoso.example/", "https://contoso.example/#x",
-        "http://contoso.example/reports", f"api://{APP_ID}:443",
+        f"api://{OTHER_ID}",
+        f"api://{TENANT_ID}",
+        f"api://{TENANT_ID}/{OTHER_ID}",
+        f"api://{TENANT_ID}/{OTHER_ID.replace('-', '')}",
+        f"api://{APP_ID}/reports",
+        "api://reports",
+        "api://contoso.example",
+        "api://evil.example/reports",
+        "https://evil.example/reports",
+        "https://contoso.example.evil.example",
+        "https://evilcontoso.example",
+        "https://x@contoso.example/",
+        "https://contoso.example/#x",
+        "http://contoso.example/reports",
+        f"api://{APP_ID}:443",
     ],
-)  # fmt: skip
+)
 def test_identifier_uris_entra_refuses(uri: str) -> None:
     with pytest.raises(UnverifiedIdentifierUri) as raised:
         _check(uri)

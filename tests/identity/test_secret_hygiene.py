@@ -32,8 +32,12 @@ def test_secret_values_never_reach_disk_or_log(fresh_server: Server) -> None:
         extra = [admin.add_secret(apps[0].app_id)[0] for _ in range(2)]
         secrets = [a.secret for a in apps if a.secret] + extra + [server.client_secret]
         for app in apps:
-            data = {"grant_type": "client_credentials", "client_id": app.app_id,
-                    "client_secret": app.secret or "", "scope": DICOM_SCOPE}  # fmt: skip
+            data = {
+                "grant_type": "client_credentials",
+                "client_id": app.app_id,
+                "client_secret": app.secret or "",
+                "scope": DICOM_SCOPE,
+            }
             assert post_token(server, data).status_code == 200
             # a wrong secret that contains a real one must not be echoed anywhere either
             data["client_secret"] = (app.secret or "") + "x"

@@ -39,9 +39,13 @@ ELSEWHERE = "198.51.100.20"
 def person(context: Context) -> str:
     with context.store.write() as session:
         users.create_user(
-            session, context.tenant_id, utcnow(), user_principal_name=NAME,
-            display_name="Grace", password=users.new_password(PASSWORD),
-        )  # fmt: skip
+            session,
+            context.tenant_id,
+            utcnow(),
+            user_principal_name=NAME,
+            display_name="Grace",
+            password=users.new_password(PASSWORD),
+        )
     return NAME
 
 

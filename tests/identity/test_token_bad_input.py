@@ -102,8 +102,12 @@ def test_malformed_basic_header(server: Server, header: str) -> None:
     "value", ["", "x" * 5000, "../../etc/passwd", "<script>alert(1)</script>", "\u0000", "é" * 300]
 )
 def test_hostile_client_id(server: Server, app: RegisteredApp, value: str) -> None:
-    data = {"grant_type": "client_credentials", "client_id": value, "client_secret": "s",
-            "scope": DICOM_SCOPE}  # fmt: skip
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": value,
+        "client_secret": "s",
+        "scope": DICOM_SCOPE,
+    }
     response = post_token(server, data)
     assert response.status_code in (400, 401)
     assert response.json()["error"] in ("invalid_request", "unauthorized_client")

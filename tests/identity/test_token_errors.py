@@ -86,9 +86,14 @@ def test_tenant_not_found_is_90002(server: Server, app: RegisteredApp, tenant: s
 
 
 @pytest.mark.parametrize(
-    "path", ["v2.0/.well-known/openid-configuration", ".well-known/openid-configuration",
-             "discovery/v2.0/keys", "discovery/keys"],
-)  # fmt: skip
+    "path",
+    [
+        "v2.0/.well-known/openid-configuration",
+        ".well-known/openid-configuration",
+        "discovery/v2.0/keys",
+        "discovery/keys",
+    ],
+)
 def test_tenant_not_found_on_discovery_is_90002(server: Server, path: str) -> None:
     with server.client() as client:
         response = client.get(f"/{uuid.uuid4()}/{path}")

@@ -12,8 +12,22 @@ from tests.fixtures.directory import DICOM, DICOM_SCOPE, Admin, RegisteredApp
 from tests.fixtures.server import Server
 from tests.identity.wire import post_token
 
-V1_CLAIMS = {"aud", "iss", "iat", "nbf", "exp", "appid", "appidacr", "idp", "idtyp", "oid",
-             "sub", "tid", "uti", "ver"}  # fmt: skip
+V1_CLAIMS = {
+    "aud",
+    "iss",
+    "iat",
+    "nbf",
+    "exp",
+    "appid",
+    "appidacr",
+    "idp",
+    "idtyp",
+    "oid",
+    "sub",
+    "tid",
+    "uti",
+    "ver",
+}
 V2_CLAIMS = (V1_CLAIMS - {"appid", "appidacr"}) | {"azp", "azpacr"}
 
 
@@ -34,8 +48,11 @@ def verify(server: Server, token: str, audience: str) -> dict[str, Any]:
 
 def token_for(server: Server, app: RegisteredApp, scope: str, version: int = 2) -> dict[str, Any]:
     assert app.secret is not None
-    data = {"grant_type": "client_credentials", "client_id": app.app_id,
-            "client_secret": app.secret}  # fmt: skip
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": app.app_id,
+        "client_secret": app.secret,
+    }
     data |= {"scope": scope} if version == 2 else {"resource": scope}
     response = post_token(server, data, version=version)
     assert response.status_code == 200, response.text
@@ -130,6 +147,8 @@ def test_jwks_publishes_public_keys_only(server: Server) -> None:
 
 def test_granted_roles_only(server: Server, admin: Admin) -> None:
     asked_not_granted = admin.register(roles=("Dicom.ReadWrite",), grant=False)
-    claims = jwt.decode(token_for(server, asked_not_granted, DICOM_SCOPE)["access_token"],
-                        options={"verify_signature": False})  # fmt: skip
+    claims = jwt.decode(
+        token_for(server, asked_not_granted, DICOM_SCOPE)["access_token"],
+        options={"verify_signature": False},
+    )
     assert "roles" not in claims

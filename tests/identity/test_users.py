@@ -29,10 +29,12 @@ def add(session: Session, context: Context, name: str | None = None, **fields: A
     values: dict[str, Any] = {"display_name": "Someone", "password": PASSWORD} | fields
     values["password"] = users.new_password(values["password"])
     return users.create_user(
-        session, context.tenant_id, utcnow(),
+        session,
+        context.tenant_id,
+        utcnow(),
         user_principal_name=f"{uuid.uuid4().hex[:8]}@example.com" if name is None else name,
         **values,
-    )  # fmt: skip
+    )
 
 
 def bootstrap_admin(session: Session, context: Context) -> User:
@@ -43,10 +45,14 @@ def open_session(session: Session, user: User) -> None:
     now = utcnow()
     session.add(
         PortalSession(
-            id_hash=uuid.uuid4().hex, user_id=user.id, csrf_token="t", created_at=now,
-            last_seen_at=now, expires_at=now + timedelta(hours=1),
+            id_hash=uuid.uuid4().hex,
+            user_id=user.id,
+            csrf_token="t",
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=1),
         )
-    )  # fmt: skip
+    )
     session.flush()
 
 
@@ -58,9 +64,13 @@ def sessions_of(session: Session, user: User) -> int:
 def test_create_normalizes_the_name_and_stores_only_a_hash(context: Context) -> None:
     with context.store.write() as session:
         user = add(
-            session, context, "  Alice.Smith@Example.COM ", display_name=" Alice Smith ",
-            directory_role="application-developer", dicom_role="DICOM Data Reader",
-        )  # fmt: skip
+            session,
+            context,
+            "  Alice.Smith@Example.COM ",
+            display_name=" Alice Smith ",
+            directory_role="application-developer",
+            dicom_role="DICOM Data Reader",
+        )
 
     assert user.user_principal_name == "alice.smith@example.com"
     assert user.display_name == "Alice Smith"
@@ -106,8 +116,10 @@ def test_list_search_get_and_find(context: Context) -> None:
         add(session, context, "dave@example.com", display_name="Dave")
 
         assert [u.user_principal_name for u in users.list_users(session, context.tenant_id)] == [
-            "admin@" + context.tenant_domain, "carol@example.com", "dave@example.com",
-        ]  # fmt: skip
+            "admin@" + context.tenant_domain,
+            "carol@example.com",
+            "dave@example.com",
+        ]
         assert users.list_users(session, context.tenant_id, "DANVERS") == [carol]
         assert users.list_users(session, context.tenant_id, "carol@") == [carol]
         assert users.get_user(session, context.tenant_id, carol.id) is carol
@@ -129,8 +141,9 @@ def test_set_roles_replaces_and_clears_both(context: Context) -> None:
 
         users.set_roles(session, user, "Application Administrator", "dicom_data_owner")
         assert (user.directory_role, user.dicom_role) == (
-            "Application Administrator", "DICOM Data Owner",
-        )  # fmt: skip
+            "Application Administrator",
+            "DICOM Data Owner",
+        )
         users.set_roles(session, user, None, None)
         assert (user.directory_role, user.dicom_role) == (None, None)
 

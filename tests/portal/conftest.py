@@ -88,10 +88,15 @@ def person(portal_context: Context) -> Callable[[str], str]:
         with portal_context.store.write() as session:
             if users.find_user(session, portal_context.tenant_id, name) is None:
                 users.create_user(
-                    session, portal_context.tenant_id, utcnow(), user_principal_name=name,
-                    display_name=role.replace("-", " ").title(), password=password,
-                    directory_role=directory_role, dicom_role=dicom_role,
-                )  # fmt: skip
+                    session,
+                    portal_context.tenant_id,
+                    utcnow(),
+                    user_principal_name=name,
+                    display_name=role.replace("-", " ").title(),
+                    password=password,
+                    directory_role=directory_role,
+                    dicom_role=dicom_role,
+                )
         return name
 
     return create

@@ -71,9 +71,13 @@ def test_blade_defaults_to_client_secrets_with_counts(admin_app: AdminApp) -> No
     form = admin.get(f"/portal/apps/{app}/credentials/secrets/new").text
     labels = re.findall(r'<option value="[^"]+"(?: selected)?>([^<]+)</option>', form)
     assert labels == [
-        "Recommended: 180 days (6 months)", "90 days (3 months)", "365 days (12 months)",
-        "545 days (18 months)", "730 days (24 months)", "Custom",
-    ]  # fmt: skip
+        "Recommended: 180 days (6 months)",
+        "90 days (3 months)",
+        "365 days (12 months)",
+        "545 days (18 months)",
+        "730 days (24 months)",
+        "Custom",
+    ]
     assert '<option value="180" selected>' in form and 'id="custom-dates" hidden' in form
 
 
@@ -97,10 +101,18 @@ def test_new_secret_value_is_shown_once_then_only_its_hint(
     assert abs(secret.end_at - secret.start_at - timedelta(days=180)) < timedelta(minutes=1)
 
     base = f"/portal/apps/{app}"
-    pages = [base, f"{base}/credentials", f"{base}/credentials?tab=secrets",
-             f"{base}/credentials?tab=certificates", f"{base}/credentials/secrets/new",
-             f"{base}/credentials/certificates/new", f"{base}/permissions",
-             f"{base}/permissions/add", "/portal/apps", "/portal/"]  # fmt: skip
+    pages = [
+        base,
+        f"{base}/credentials",
+        f"{base}/credentials?tab=secrets",
+        f"{base}/credentials?tab=certificates",
+        f"{base}/credentials/secrets/new",
+        f"{base}/credentials/certificates/new",
+        f"{base}/permissions",
+        f"{base}/permissions/add",
+        "/portal/apps",
+        "/portal/",
+    ]
     for path in pages:
         page = admin.get(path)
         assert page.status_code == 200, path
@@ -159,9 +171,7 @@ def test_custom_expiry_over_24_months_is_rejected(
     admin_app: AdminApp, portal_context: Context
 ) -> None:
     admin, app = admin_app
-    response = add_secret(
-        admin, app, expires="custom", start="2030-01-15", end="2032-01-16"
-    )  # fmt: skip
+    response = add_secret(admin, app, expires="custom", start="2030-01-15", end="2032-01-16")
     assert response.status_code == 400
     assert "A client secret may be valid for at most 24 months." in response.text
     assert '<div id="custom-dates">' in response.text and 'value="2032-01-16"' in response.text

@@ -82,8 +82,10 @@ def test_upload_refusals_say_why(owner: PortalClient) -> None:
     duplicate = upload(owner, body)
     assert duplicate.status_code == 409
     assert duplicate.json() == {
-        "stored": False, "message": "This instance is already stored.", "reason": 45070,
-    }  # fmt: skip
+        "stored": False,
+        "message": "This instance is already stored.",
+        "reason": 45070,
+    }
 
     for garbage in (b"this is not DICOM at all", b"", bytes(132) + b"\xff" * 40):
         refused = upload(owner, garbage)
@@ -202,18 +204,36 @@ def test_study_page_lists_series_with_working_thumbnails(owner: PortalClient) ->
 
 def test_instance_view_with_frames_and_window_presets(owner: PortalClient) -> None:
     study, series, sop = generate_uid(), generate_uid(), generate_uid()
-    store(owner, ct(study, frames=3, SeriesInstanceUID=series, SOPInstanceUID=sop,
-                    InstanceNumber=7, BodyPartExamined="CHEST"))  # fmt: skip
+    store(
+        owner,
+        ct(
+            study,
+            frames=3,
+            SeriesInstanceUID=series,
+            SOPInstanceUID=sop,
+            InstanceNumber=7,
+            BodyPartExamined="CHEST",
+        ),
+    )
     view = f"{STUDIES}/{study}/series/{series}/instances/{sop}"
     page = owner.get(view).text
     assert "<h1>Instance 7" in page and "frame 1 of 3" in page
-    for label, value in [("Patient ID", "PID-1"), ("Body part examined", "CHEST"),
-                         ("SOP Class", "CT Image Storage"), ("Number of frames", "3")]:  # fmt: skip
+    for label, value in [
+        ("Patient ID", "PID-1"),
+        ("Body part examined", "CHEST"),
+        ("SOP Class", "CT Image Storage"),
+        ("Number of frames", "3"),
+    ]:
         assert f"<dt>{label}</dt><dd>{value}</dd>" in page
     assert 'id="frame" name="frame" type="number" min="1" max="3" value="1"' in page
     assert f'href="{view}?frame=2" rel="next"' in page
-    for preset in ("Default (from the file)", "Lung W1500/L-600", "Bone W2000/L300",
-                   "Soft tissue W400/L40", "Brain W80/L40"):  # fmt: skip
+    for preset in (
+        "Default (from the file)",
+        "Lung W1500/L-600",
+        "Bone W2000/L300",
+        "Soft tissue W400/L40",
+        "Brain W80/L40",
+    ):
         assert f">{preset}</a>" in page
 
     [default] = IMAGE_SRC.findall(page)
@@ -295,15 +315,28 @@ def test_signed_out_images_go_to_sign_in(portal_client: PortalClient) -> None:
 
 
 def test_malformed_or_unknown_uids_are_404(owner: PortalClient) -> None:
-    for path in (f"{STUDIES}/1..2", f"{STUDIES}/1.2.3", f"{STUDIES}/1.2/series/1.3/instances/x_y",
-                 f"{STUDIES}/1.2/series/1.3/instances/1.4/thumbnail"):  # fmt: skip
+    for path in (
+        f"{STUDIES}/1..2",
+        f"{STUDIES}/1.2.3",
+        f"{STUDIES}/1.2/series/1.3/instances/x_y",
+        f"{STUDIES}/1.2/series/1.3/instances/1.4/thumbnail",
+    ):
         assert owner.get(path).status_code == 404, path
 
 
 def test_dicom_values_are_escaped(owner: PortalClient) -> None:
     study, series, sop = generate_uid(), generate_uid(), generate_uid()
-    store(owner, ct(study, SeriesInstanceUID=series, SOPInstanceUID=sop, PatientName=XSS_NAME,
-                    StudyDescription=XSS_TEXT, SeriesDescription='"><svg onload=x>'))  # fmt: skip
+    store(
+        owner,
+        ct(
+            study,
+            SeriesInstanceUID=series,
+            SOPInstanceUID=sop,
+            PatientName=XSS_NAME,
+            StudyDescription=XSS_TEXT,
+            SeriesDescription='"><svg onload=x>',
+        ),
+    )
     pages = [
         owner.get(STUDIES).text,
         owner.get(STUDIES, params={"patient_name": "<script>"}).text,

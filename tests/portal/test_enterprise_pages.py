@@ -62,9 +62,14 @@ def test_permissions_show_admin_consented_roles_and_delegated_grants(
     reports_uri = f"api://{portal_context.tenant_id}/reports"
     admin.submit(
         f"/portal/apps/{api}/expose/scopes/new",
-        {"value": "Reports.Read", "type": "User", "admin_name": "Read reports",
-         "state": "enabled", "identifier_uri": reports_uri},
-    )  # fmt: skip
+        {
+            "value": "Reports.Read",
+            "type": "User",
+            "admin_name": "Read reports",
+            "state": "enabled",
+            "identifier_uri": reports_uri,
+        },
+    )
     with portal_context.store.write() as session:
         client = principals.service_principal_for_app(session, portal_context.tenant_id, app_id)
         reports = principals.find_resource(session, portal_context.tenant_id, reports_uri)

@@ -31,16 +31,24 @@ def app_id_of(context: Context, object_id: str) -> str:
 
 def role_form(**overrides: str) -> dict[str, str]:
     return {
-        "display_name": "Studies reader", "member_types": "Application", "value": "Studies.Read",
-        "description": "Read studies", "enabled": "true", **overrides,
-    }  # fmt: skip
+        "display_name": "Studies reader",
+        "member_types": "Application",
+        "value": "Studies.Read",
+        "description": "Read studies",
+        "enabled": "true",
+        **overrides,
+    }
 
 
 def scope_form(**overrides: str) -> dict[str, str]:
     return {
-        "value": "Studies.Search", "type": "Admin", "admin_name": "Search studies",
-        "admin_description": "Lets the app search studies", "state": "enabled", **overrides,
-    }  # fmt: skip
+        "value": "Studies.Search",
+        "type": "Admin",
+        "admin_name": "Search studies",
+        "admin_description": "Lets the app search studies",
+        "state": "enabled",
+        **overrides,
+    }
 
 
 def test_application_id_uri_suggests_api_app_id_and_saves(
@@ -88,8 +96,15 @@ def test_add_a_scope_sets_the_uri_first_and_lists_the_full_scope(
     app = register(admin)
     app_id = app_id_of(portal_context, app)
     form = admin.get(f"/portal/apps/{app}/expose/scopes/new").text
-    for label in ("Scope name", "Who can consent?", "Admins only", "Admins and users",
-                  "Admin consent display name", "Admin consent description", "State"):  # fmt: skip
+    for label in (
+        "Scope name",
+        "Who can consent?",
+        "Admins only",
+        "Admins and users",
+        "Admin consent display name",
+        "Admin consent description",
+        "State",
+    ):
         assert label in form
     assert f'value="api://{app_id}"' in form  # the API has no URI yet: the form asks for one
 
@@ -125,8 +140,14 @@ def test_create_an_app_role_disable_then_delete(
     admin = signed_in("global-admin")
     app = register(admin)
     form = admin.get(f"/portal/apps/{app}/expose/roles/new").text
-    for label in ("Display name", "Allowed member types", "Applications", "Value", "Description",
-                  "Do you want to enable this app role?"):  # fmt: skip
+    for label in (
+        "Display name",
+        "Allowed member types",
+        "Applications",
+        "Value",
+        "Description",
+        "Do you want to enable this app role?",
+    ):
         assert label in form
 
     page = admin.submit(f"/portal/apps/{app}/expose/roles/new", role_form())

@@ -13,8 +13,17 @@ from dicomite.app import create_app
 from dicomite.bootstrap import Context
 from tests.portal.conftest import PortalClient
 
-HOSTILE = ["..", "%2e%2e%2f%2e%2e", "x" * 300, "1.2.3", "00000000-0000-0000-0000-000000000000",
-           "<script>", "%00", "é", "1" * 70]  # fmt: skip
+HOSTILE = [
+    "..",
+    "%2e%2e%2f%2e%2e",
+    "x" * 300,
+    "1.2.3",
+    "00000000-0000-0000-0000-000000000000",
+    "<script>",
+    "%00",
+    "é",
+    "1" * 70,
+]
 QUERIES = (
     "?search=%00&limit=-1&offset=abc&skip=-5&frame=0&window=lung&type=nope&tab=x&from=2024-13-99"
 )
@@ -44,7 +53,13 @@ def test_no_route_fails_on_hostile_input(
             if method == "GET":
                 response = client.get(path + QUERIES, follow_redirects=False)
             else:
-                form = {"csrf_token": token, "name": value, "description": value,
-                        "expires": value, "permission": value, "password": value}  # fmt: skip
+                form = {
+                    "csrf_token": token,
+                    "name": value,
+                    "description": value,
+                    "expires": value,
+                    "permission": value,
+                    "password": value,
+                }
                 response = client.post(path, data=form, follow_redirects=False)
             assert response.status_code < 500, (method, path, response.text[:300])

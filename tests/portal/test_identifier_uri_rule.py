@@ -54,9 +54,12 @@ def test_the_scope_form_applies_the_same_rule(developer: PortalSession, admin: A
     victim = admin.register(secret=False)
     squatter, squatter_app_id = _register(developer, admin, "Scope squatter")
     form = {
-        "value": "Studies.Read", "type": "Admin", "admin_name": "Read studies",
-        "state": "enabled", "identifier_uri": f"api://{victim.app_id}",
-    }  # fmt: skip
+        "value": "Studies.Read",
+        "type": "Admin",
+        "admin_name": "Read studies",
+        "state": "enabled",
+        "identifier_uri": f"api://{victim.app_id}",
+    }
     response = developer.submit(f"/portal/apps/{squatter}/expose/scopes/new", form)
     assert response.status_code == 400 and REFUSED in response.text
     assert stored_app(admin, squatter_app_id).oauth2_permission_scopes == []

@@ -213,9 +213,13 @@ def test_delegated_permissions_of_a_custom_api(
 ) -> None:
     admin = signed_in("global-admin")
     api = register_app(admin, "Reports API")
-    scope = {"id": "0b9b3c2a-8d3e-4f6a-9c1d-2e4f6a8b0c1d", "value": "Reports.Read",
-             "adminConsentDisplayName": XSS, "adminConsentDescription": "Read reports",
-             "type": "Admin"}  # fmt: skip
+    scope = {
+        "id": "0b9b3c2a-8d3e-4f6a-9c1d-2e4f6a8b0c1d",
+        "value": "Reports.Read",
+        "adminConsentDisplayName": XSS,
+        "adminConsentDescription": "Read reports",
+        "type": "Admin",
+    }
     with portal_context.store.write() as session:
         app = directory.get_application(session, portal_context.tenant_id, api)
         directory.update_application(

@@ -52,9 +52,10 @@ def test_application_administrator_cannot_add_a_secret_to_the_bootstrap_client(
     _refused(removed.text, removed.status_code)
     pem = make_certificate().certificate_pem
     uploaded = app_admin.submit(
-        f"{base}/certificates/new", {"description": "mine"},
+        f"{base}/certificates/new",
+        {"description": "mine"},
         files={"certificate": ("mine.pem", pem, "application/x-pem-file")},
-    )  # fmt: skip
+    )
     _refused(uploaded.text, uploaded.status_code)
 
     assert secret_ids(admin, server.client_id) == before

@@ -28,10 +28,14 @@ def _post_sign_in(client: PortalClient, name: str, password: str, next_path: str
     assert token
     return client.post(
         "/portal/signin",
-        data={"csrf_token": token.group(1), "username": name, "password": password,
-              "next": next_path},
+        data={
+            "csrf_token": token.group(1),
+            "username": name,
+            "password": password,
+            "next": next_path,
+        },
         follow_redirects=False,
-    )  # fmt: skip
+    )
 
 
 def test_pages_need_a_session(portal_client: PortalClient) -> None:
@@ -162,13 +166,22 @@ NAV = re.compile(r'<nav class="sidebar" aria-label="Main">(.*?)</nav>', re.S)
 @pytest.mark.parametrize(
     ("role", "links"),
     [
-        ("global-admin", ["Home", "App registrations", "Enterprise applications",
-                          "Sign-in logs", "Users", "DICOM studies"]),
+        (
+            "global-admin",
+            [
+                "Home",
+                "App registrations",
+                "Enterprise applications",
+                "Sign-in logs",
+                "Users",
+                "DICOM studies",
+            ],
+        ),
         ("developer", ["Home", "App registrations", "Enterprise applications", "Sign-in logs"]),
         ("reader", ["Home", "DICOM studies"]),
         ("nobody", ["Home"]),
     ],
-)  # fmt: skip
+)
 def test_navigation_shows_what_the_roles_allow(
     signed_in: Callable[[str], PortalClient], role: str, links: list[str]
 ) -> None:
@@ -199,9 +212,10 @@ def test_oversized_forms_are_refused_before_they_are_held(
             yield b"y" * 65536
 
     response = client.post(
-        "/portal/apps/new", content=chunked(),
+        "/portal/apps/new",
+        content=chunked(),
         headers={"content-type": "application/x-www-form-urlencoded"},
-    )  # fmt: skip
+    )
     assert response.status_code == 413
     assert "xxxxxxxxxx" not in client.get("/portal/apps").text  # nothing was registered
 
@@ -302,8 +316,12 @@ def test_no_password_hash_runs_under_the_write_lock_when_an_administrator_sets_o
 ) -> None:
     admin = signed_in("global-admin")
     before = probe.hashes
-    form = {"user_principal_name": "new@example.test", "display_name": "New",
-            "password_choice": "type", "password": "Brand-new-Passw0rd"}  # fmt: skip
+    form = {
+        "user_principal_name": "new@example.test",
+        "display_name": "New",
+        "password_choice": "type",
+        "password": "Brand-new-Passw0rd",
+    }
     assert admin.submit("/portal/users/new", form, follow_redirects=False).status_code == 303
     with portal_context.store.read() as session:
         created = users.user_by_name(session, portal_context.tenant_id, "new@example.test")

@@ -29,13 +29,22 @@ def log(context: Context, *events: dict[str, Any]) -> None:
 
 def event(context: Context, **fields: Any) -> SignInEvent:
     values: dict[str, Any] = {
-        "tenant_id": context.tenant_id, "created_at": DAY, "app_id": UNKNOWN_CLIENT,
-        "app_display_name": None, "service_principal_id": None,
+        "tenant_id": context.tenant_id,
+        "created_at": DAY,
+        "app_id": UNKNOWN_CLIENT,
+        "app_display_name": None,
+        "service_principal_id": None,
         "resource": "https://dicom.healthcareapis.azure.com",
-        "resource_display_name": "Azure Healthcare APIs", "resource_id": None, "error_code": 0,
-        "failure_reason": None, "credential_type": "secret", "credential_key_id": None,
-        "ip_address": "192.0.2.7", "correlation_id": str(uuid.uuid4()), **fields,
-    }  # fmt: skip
+        "resource_display_name": "Azure Healthcare APIs",
+        "resource_id": None,
+        "error_code": 0,
+        "failure_reason": None,
+        "credential_type": "secret",
+        "credential_key_id": None,
+        "ip_address": "192.0.2.7",
+        "correlation_id": str(uuid.uuid4()),
+        **fields,
+    }
     return SignInEvent(**values)
 
 
@@ -49,14 +58,27 @@ def test_columns_and_newest_first(signed_in: SignedIn, portal_context: Context) 
     log(
         portal_context,
         {"app_display_name": "Older app", "created_at": DAY - timedelta(hours=1)},
-        {"app_display_name": "Newer app", "error_code": 7000215, "credential_type": "certificate",
-         "failure_reason": "Invalid client secret provided."},
-    )  # fmt: skip
+        {
+            "app_display_name": "Newer app",
+            "error_code": 7000215,
+            "credential_type": "certificate",
+            "failure_reason": "Invalid client secret provided.",
+        },
+    )
     page = admin.get("/portal/signins")
     assert page.status_code == 200
-    for label in ("Date (UTC)", "Request ID", "Correlation ID", "Service principal name",
-                  "Application ID", "Resource", "Status", "Credential type", "IP address",
-                  "Service principal sign-ins"):  # fmt: skip
+    for label in (
+        "Date (UTC)",
+        "Request ID",
+        "Correlation ID",
+        "Service principal name",
+        "Application ID",
+        "Resource",
+        "Status",
+        "Credential type",
+        "IP address",
+        "Service principal sign-ins",
+    ):
         assert label in page.text
     rows = table(page.text)
     assert rows.index("Newer app") < rows.index("Older app")
@@ -89,9 +111,13 @@ def test_filters(
     log(
         portal_context,
         {"app_display_name": "Working app", "app_id": "bbbbbbbb-0000-0000-0000-000000000000"},
-        {"app_display_name": "Failing app", "app_id": "aaaaaaaa-0000-0000-0000-000000000000",
-         "error_code": 7000215, "created_at": DAY + timedelta(days=1, hours=11)},
-    )  # fmt: skip
+        {
+            "app_display_name": "Failing app",
+            "app_id": "aaaaaaaa-0000-0000-0000-000000000000",
+            "error_code": 7000215,
+            "created_at": DAY + timedelta(days=1, hours=11),
+        },
+    )
     page = admin.get("/portal/signins", params=query)
     assert page.status_code == 200
     rows = table(page.text)
@@ -120,9 +146,11 @@ def test_pages_of_fifty(signed_in: SignedIn, portal_context: Context) -> None:
     admin = signed_in("global-admin")
     log(
         portal_context,
-        *({"app_display_name": f"App {n:03d}", "created_at": DAY - timedelta(minutes=n)}
-          for n in range(60)),
-    )  # fmt: skip
+        *(
+            {"app_display_name": f"App {n:03d}", "created_at": DAY - timedelta(minutes=n)}
+            for n in range(60)
+        ),
+    )
     first = admin.get("/portal/signins", params={"status": "success"})
     assert table(first.text).count("<tr>") == 50 and "App 049" in first.text
     assert "App 050" not in first.text and "Previous page" not in first.text
@@ -144,7 +172,7 @@ def test_developers_see_only_their_own_apps(signed_in: SignedIn, portal_context:
         {"app_id": mine, "app_display_name": "Mine"},
         {"app_id": others, "app_display_name": "Theirs"},
         {"app_display_name": None, "error_code": 700016},
-    )  # fmt: skip
+    )
     seen = table(developer.get("/portal/signins").text)
     assert mine in seen and others not in seen and UNKNOWN_CLIENT not in seen
     everything = table(signed_in("app-admin").get("/portal/signins").text)
@@ -161,7 +189,7 @@ def test_logged_text_is_escaped(signed_in: SignedIn, portal_context: Context) ->
     log(
         portal_context,
         {"app_display_name": XSS, "failure_reason": XSS, "error_code": 7000215, "resource": XSS},
-    )  # fmt: skip
+    )
     page = signed_in("global-admin").get("/portal/signins").text
     assert XSS not in page and page.count(ESCAPED) == 3
 
@@ -172,9 +200,13 @@ def test_a_real_token_request_appears(signed_in: SignedIn, portal_context: Conte
     app_id = app_id_of(portal_context, register(admin, "Wrong secret client"))
     response = admin.post(
         f"/{portal_context.tenant_id}/oauth2/v2.0/token",
-        data={"grant_type": "client_credentials", "client_id": app_id, "client_secret": "nope",
-              "scope": "https://dicom.healthcareapis.azure.com/.default"},
-    )  # fmt: skip
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app_id,
+            "client_secret": "nope",
+            "scope": "https://dicom.healthcareapis.azure.com/.default",
+        },
+    )
     assert response.status_code == 401
     deadline = time.monotonic() + 10
     while app_id not in (rows := table(admin.get("/portal/signins").text)):
@@ -188,7 +220,7 @@ def test_list_sign_ins_filters_in_the_database(portal_context: Context) -> None:
         portal_context,
         {"app_display_name": "50%_off", "created_at": DAY},
         {"app_display_name": "500 off", "created_at": DAY + timedelta(days=1)},
-    )  # fmt: skip
+    )
 
     def names(**filters: Any) -> list[str | None]:
         with portal_context.store.read() as session:
@@ -212,10 +244,13 @@ def test_a_failed_sign_in_names_its_resource_as_a_successful_one_does(
     client_id = app_id_of(portal_context, register(admin, "Wrong secret client"))
     answer = admin.post(
         f"/{portal_context.tenant_id}/oauth2/v2.0/token",
-        data={"grant_type": "client_credentials", "client_id": client_id,
-              "client_secret": "not-the-secret",
-              "scope": "https://dicom.healthcareapis.azure.com/.default"},
-    )  # fmt: skip
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": "not-the-secret",
+            "scope": "https://dicom.healthcareapis.azure.com/.default",
+        },
+    )
     assert answer.status_code == 401
     deadline = time.monotonic() + 10
     while "Failure" not in (rows := table(admin.get("/portal/signins").text)):

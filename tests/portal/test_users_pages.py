@@ -53,10 +53,14 @@ def cannot_sign_in(client: PortalClient, name: str) -> None:
 
 def new_user(admin: PortalClient, **fields: str) -> Response:
     form = {
-        "user_principal_name": "jane@example.test", "display_name": "Jane Doe",
-        "password_choice": "type", "password": PASSWORD, "directory_role": "",
-        "dicom_role": "DICOM Data Reader", **fields,
-    }  # fmt: skip
+        "user_principal_name": "jane@example.test",
+        "display_name": "Jane Doe",
+        "password_choice": "type",
+        "password": PASSWORD,
+        "directory_role": "",
+        "dicom_role": "DICOM Data Reader",
+        **fields,
+    }
     return admin.submit("/portal/users/new", form)
 
 
@@ -65,9 +69,18 @@ def test_create_a_user_who_can_then_sign_in(
 ) -> None:
     admin = signed_in("global-admin")
     form = admin.get("/portal/users/new").text
-    for label in ("User principal name", "Display name", "Password", "Directory role",
-                  "Global Administrator", "Application Administrator", "Application Developer",
-                  "DICOM data role", "DICOM Data Reader", "DICOM Data Owner"):  # fmt: skip
+    for label in (
+        "User principal name",
+        "Display name",
+        "Password",
+        "Directory role",
+        "Global Administrator",
+        "Application Administrator",
+        "Application Developer",
+        "DICOM data role",
+        "DICOM Data Reader",
+        "DICOM Data Owner",
+    ):
         assert label in form
     page = new_user(admin, directory_role="Application Developer").text
     assert "User created." in page and "jane@example.test" in page
@@ -145,8 +158,9 @@ def test_reset_to_a_generated_password(signed_in: SignedIn, portal_context: Cont
     page = admin.submit(f"/portal/users/{jane.id}/password", {"password_choice": "generate"})
     shown = re.search(r'<code id="generated-password">([^<]+)</code>', page.text)
     assert shown and "Password reset." in page.text
-    assert passwords.verify_password(user(portal_context, jane.user_principal_name).password_hash,
-                                     shown.group(1))  # fmt: skip
+    assert passwords.verify_password(
+        user(portal_context, jane.user_principal_name).password_hash, shown.group(1)
+    )
 
 
 def test_disable_and_enable(
@@ -235,9 +249,14 @@ def test_everyone_but_a_global_administrator_is_refused(
     client = signed_in(role)
     target = user(portal_context, f"{role}@{portal_context.tenant_domain}")
     assert 'href="/portal/users"' not in client.get("/portal/").text
-    form = {"user_principal_name": "x@example.test", "display_name": "X", "password": PASSWORD,
-            "password_choice": "type", "directory_role": "Global Administrator",
-            "enabled": "false"}  # fmt: skip
+    form = {
+        "user_principal_name": "x@example.test",
+        "display_name": "X",
+        "password": PASSWORD,
+        "password_choice": "type",
+        "directory_role": "Global Administrator",
+        "enabled": "false",
+    }
     for method, path in USER_ROUTES:
         url = path.format(id=target.id)
         response = client.get(url) if method == "GET" else client.submit(url, form)

@@ -50,9 +50,12 @@ def run_together(
 
 
 def _call(
-    index: int, barrier: Barrier, results: multiprocessing.Queue[tuple[int, str | None, Any]],
-    target: Callable[..., Any], args: tuple[Any, ...],
-) -> None:  # fmt: skip
+    index: int,
+    barrier: Barrier,
+    results: multiprocessing.Queue[tuple[int, str | None, Any]],
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+) -> None:
     try:
         barrier.wait(timeout=120)
         results.put((index, None, target(*args)))

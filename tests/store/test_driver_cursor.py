@@ -28,11 +28,13 @@ def test_reads_share_a_transaction_and_the_connection_goes_back_clean(context: C
         # its snapshot; PostgreSQL's is READ COMMITTED, as every session's is.
         with store.write() as session:
             session.execute(
-                text("INSERT INTO tenants (id, domain, display_name, created_at, "
-                     "directory_version) SELECT :id, 'other.example', 'Other', created_at, 0 "
-                     "FROM tenants LIMIT 1"),
+                text(
+                    "INSERT INTO tenants (id, domain, display_name, created_at, "
+                    "directory_version) SELECT :id, 'other.example', 'Other', created_at, 0 "
+                    "FROM tenants LIMIT 1"
+                ),
                 {"id": "0b5e55ed-0000-4000-8000-000000000001"},
-            )  # fmt: skip
+            )
         seen = before if store.is_sqlite else before + 1
         assert cursor.rows("SELECT count(*) FROM tenants", []) == [(seen,)]
     assert _tenants(context) == before + 1

@@ -59,10 +59,13 @@ def test_given_secret_is_neither_saved_nor_stored(
 def test_nothing_is_saved_when_every_value_is_given(data_dir: Path, store_url: str) -> None:
     context = prepare(
         store_settings(
-            data_dir, store_url, bootstrap_client_secret="given8Q~" + "x7" * 18,
-            bootstrap_admin_username="root@example.com", bootstrap_admin_password="Given-pass-6",
+            data_dir,
+            store_url,
+            bootstrap_client_secret="given8Q~" + "x7" * 18,
+            bootstrap_admin_username="root@example.com",
+            bootstrap_admin_password="Given-pass-6",
         )
-    )  # fmt: skip
+    )
     context.store.dispose()
 
     assert not context.settings.bootstrap_file.exists()

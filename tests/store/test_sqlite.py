@@ -18,8 +18,11 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(context: Context) -> None:
         }
     # synchronous 2 = FULL: every commit is on disk before the caller hears of it.
     assert pragmas == {
-        "journal_mode": "wal", "busy_timeout": 30000, "foreign_keys": 1, "synchronous": 2
-    }  # fmt: skip
+        "journal_mode": "wal",
+        "busy_timeout": 30000,
+        "foreign_keys": 1,
+        "synchronous": 2,
+    }
     # The mode is stored in the file: any other client opening it gets WAL too.
     database = context.settings.effective_database_url.removeprefix("sqlite:///")
     with sqlite3.connect(database) as other:

@@ -85,9 +85,11 @@ def say(text: str) -> None:
 
 
 def show_rows(
-    rows: list[dict[str, Any]], as_json: bool, render: Callable[[list[dict[str, Any]]], Any],
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    render: Callable[[list[dict[str, Any]]], Any],
     empty: str,
-) -> None:  # fmt: skip
+) -> None:
     """A listing as JSON, as what ``render`` draws, or the empty-state sentence."""
     if as_json:
         print_json(rows)

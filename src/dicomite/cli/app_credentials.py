@@ -91,9 +91,12 @@ def secrets_table(rows: list[dict[str, Any]]) -> Table:
 
 def certs_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(
-        "description", _date_column("expires"), Column("thumbprint", overflow="fold"),
-        id_column("certificate ID"), title="Certificates",
-    )  # fmt: skip
+        "description",
+        _date_column("expires"),
+        Column("thumbprint", overflow="fold"),
+        id_column("certificate ID"),
+        title="Certificates",
+    )
     for row in rows:
         description = escape(row["displayName"] or "")
         table.add_row(description, _expires(row), row["thumbprint"], row["keyId"])
@@ -133,8 +136,14 @@ def add_secret(
         )
     secret = new.credential
     if as_json:
-        print_json({"keyId": secret.key_id, "secretText": new.secret_text, "hint": secret.hint,
-                    "endDateTime": iso(secret.end_at)})  # fmt: skip
+        print_json(
+            {
+                "keyId": secret.key_id,
+                "secretText": new.secret_text,
+                "hint": secret.hint,
+                "endDateTime": iso(secret.end_at),
+            }
+        )
         return
     say(f"Client secret added to '{escape(application.display_name)}'.")
     say(f"  Value:     {escape(new.secret_text)}")

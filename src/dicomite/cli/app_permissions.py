@@ -61,10 +61,13 @@ def resolve_api(session: Session, tenant_id: str, reference: str) -> ServicePrin
 
 def permission_rows(session: Session, app: Application) -> list[dict[str, Any]]:
     return [
-        {**asdict(p), "type": "Application" if p.kind == "Role" else "Delegated",
-         "status": "Granted" if p.granted else "Not granted"}
+        {
+            **asdict(p),
+            "type": "Application" if p.kind == "Role" else "Delegated",
+            "status": "Granted" if p.granted else "Not granted",
+        }
         for p in consent.configured_permissions(session, app)
-    ]  # fmt: skip
+    ]
 
 
 def permissions_table(rows: list[dict[str, Any]]) -> Table:

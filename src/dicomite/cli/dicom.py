@@ -72,17 +72,25 @@ class Session:
 
 
 def _session(
-    client_id: str, client_secret: str, url: str | None, authority: str | None,
-    ca_file: Path | None, data_dir: Path | None, database_url: str | None,
-) -> Session:  # fmt: skip
+    client_id: str,
+    client_secret: str,
+    url: str | None,
+    authority: str | None,
+    ca_file: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> Session:
     settings = build_settings(data_dir=data_dir, database_url=database_url)
     base = (url or f"{settings.effective_public_url}/dicom/v1").rstrip("/")
     issuer = authority or _authority(settings, data_dir, database_url)
     token_url = f"{issuer.rstrip('/')}/oauth2/v2.0/token"
     verify: ssl.SSLContext | bool = _trust(settings, base, ca_file)
-    form = {"grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": _secret(client_secret),
-            "scope": f"{settings.dicom_resource_uri}/.default"}  # fmt: skip
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": _secret(client_secret),
+        "scope": f"{settings.dicom_resource_uri}/.default",
+    }
     token = request_token(token_url, form, _trust(settings, token_url, ca_file))
     headers = {"Authorization": f"Bearer {token}"}
     return Session(httpx.Client(verify=verify, headers=headers, timeout=300), base)
@@ -175,9 +183,10 @@ def _upload_one(session: Session, path: Path) -> tuple[str, str | None]:
     try:
         with path.open("rb") as handle:
             response = session.client.post(
-                f"{session.base}/studies", content=handle,
+                f"{session.base}/studies",
+                content=handle,
                 headers={"Content-Type": "application/dicom", "Accept": "application/dicom+json"},
-            )  # fmt: skip
+            )
     except (OSError, httpx.HTTPError) as error:
         return "failed", str(error)
     if response.status_code == 200:

@@ -37,9 +37,12 @@ def rotate(
     now = utcnow()
     with context.store.write() as session:
         new = signing_keys.rotate(
-            session, context.protection, now, lead=timedelta(seconds=max(lead, 0)),
+            session,
+            context.protection,
+            now,
+            lead=timedelta(seconds=max(lead, 0)),
             token_lifetime=timedelta(seconds=settings.access_token_lifetime_seconds),
-        )  # fmt: skip
+        )
     console.print(f"New signing key {new.kid} published; signs from {new.activates_at:%c} UTC.")
 
 
@@ -56,12 +59,15 @@ def list_keys(
     now = utcnow()
     with context.store.read() as session:
         rows = [
-            {"kid": key.kid, "created": key.created_at.isoformat(),
-             "activates": key.activates_at.isoformat(),
-             "retires": key.retires_at.isoformat() if key.retires_at else None,
-             "state": _state(key, now)}
+            {
+                "kid": key.kid,
+                "created": key.created_at.isoformat(),
+                "activates": key.activates_at.isoformat(),
+                "retires": key.retires_at.isoformat() if key.retires_at else None,
+                "state": _state(key, now),
+            }
             for key in session.scalars(select(SigningKey).order_by(SigningKey.created_at))
-        ]  # fmt: skip
+        ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -64,10 +64,18 @@ def serve(
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
     settings = build_settings(
-        data_dir=data_dir, database_url=database_url, blob_url=blob_url, host=host, port=port,
-        public_url=public_url, http=http, workers=workers, tls_cert=tls_cert, tls_key=tls_key,
+        data_dir=data_dir,
+        database_url=database_url,
+        blob_url=blob_url,
+        host=host,
+        port=port,
+        public_url=public_url,
+        http=http,
+        workers=workers,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         forwarded_allow_ips=forwarded_allow_ips,
-    )  # fmt: skip
+    )
     with reported_errors():
         context = prepare(settings)
         context.store.dispose()
@@ -101,9 +109,14 @@ def info(
 ) -> None:
     """Print the tenant, authority and service URLs of this deployment."""
     settings = build_settings(
-        data_dir=data_dir, database_url=database_url, blob_url=blob_url, host=host, port=port,
-        public_url=public_url, http=http,
-    )  # fmt: skip
+        data_dir=data_dir,
+        database_url=database_url,
+        blob_url=blob_url,
+        host=host,
+        port=port,
+        public_url=public_url,
+        http=http,
+    )
     with reported_errors():
         context = prepare(settings)
     base = settings.effective_public_url

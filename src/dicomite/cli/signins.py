@@ -105,20 +105,32 @@ def _print(rows: list[dict[str, Any]]) -> None:
             f"  {_result(r)}",
             f"  [dim]resource[/dim] {escape(_resource(r))} · [dim]from[/dim] {r['ipAddress']}",
             f"  [dim]credential[/dim] {escape(_credential(r))}",
-            sep="\n", highlight=False,
-        )  # fmt: skip
+            sep="\n",
+            highlight=False,
+        )
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
     table = Table(
-        Column("time (UTC)", no_wrap=True), id_column("appId"), "app", "resource", "result",
-        id_column("credential"), Column("client IP", no_wrap=True), box=box.SIMPLE_HEAD,
-    )  # fmt: skip
+        Column("time (UTC)", no_wrap=True),
+        id_column("appId"),
+        "app",
+        "resource",
+        "result",
+        id_column("credential"),
+        Column("client IP", no_wrap=True),
+        box=box.SIMPLE_HEAD,
+    )
     for r in rows:
         table.add_row(
-            _time(r), r["appId"] or "", escape(r["appDisplayName"] or ""), escape(_resource(r)),
-            _result(r), escape(_credential(r)), r["ipAddress"] or "",
-        )  # fmt: skip
+            _time(r),
+            r["appId"] or "",
+            escape(r["appDisplayName"] or ""),
+            escape(_resource(r)),
+            _result(r),
+            escape(_credential(r)),
+            r["ipAddress"] or "",
+        )
     return table
 
 

@@ -71,10 +71,12 @@ def _users_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("sign-in name", "display name", "directory role", "DICOM role", "enabled")
     for row in rows:
         table.add_row(
-            escape(row["userPrincipalName"]), escape(row["displayName"]),
-            row["directoryRole"] or "-", row["dicomRole"] or "-",
+            escape(row["userPrincipalName"]),
+            escape(row["displayName"]),
+            row["directoryRole"] or "-",
+            row["dicomRole"] or "-",
             "yes" if row["accountEnabled"] else "no",
-        )  # fmt: skip
+        )
     return table
 
 
@@ -108,10 +110,15 @@ def add(
     password = _new_password(password_stdin)
     with deployment(data_dir, database_url) as context, context.store.write() as session:
         user = users.create_user(
-            session, context.tenant_id, utcnow(), user_principal_name=name,
-            display_name=display_name or name.strip().split("@")[0], password=password,
-            directory_role=_role(role), dicom_role=_role(dicom_role),
-        )  # fmt: skip
+            session,
+            context.tenant_id,
+            utcnow(),
+            user_principal_name=name,
+            display_name=display_name or name.strip().split("@")[0],
+            password=password,
+            directory_role=_role(role),
+            dicom_role=_role(dicom_role),
+        )
         row = user_row(user)
     if as_json:
         print_json(row)
@@ -188,9 +195,11 @@ def delete(
 
 
 def _change(
-    data_dir: DataDir, database_url: DatabaseUrl, name: str,
+    data_dir: DataDir,
+    database_url: DatabaseUrl,
+    name: str,
     change: Callable[[Session, User], object],
-) -> User:  # fmt: skip
+) -> User:
     """Apply ``change`` to the user named ``name`` in one transaction."""
     with deployment(data_dir, database_url) as context, context.store.write() as session:
         user = users.user_by_name(session, context.tenant_id, name)

@@ -67,10 +67,12 @@ def _metadata(session: Session, change: DicomChange) -> Any:
         select(DicomInstance.metadata_json)
         .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
         .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
-        .where(DicomStudy.study_uid == change.study_uid,
-               DicomSeries.series_uid == change.series_uid,
-               DicomInstance.sop_uid == change.sop_uid)
-    )  # fmt: skip
+        .where(
+            DicomStudy.study_uid == change.study_uid,
+            DicomSeries.series_uid == change.series_uid,
+            DicomInstance.sop_uid == change.sop_uid,
+        )
+    )
     return json.loads(text) if text else None
 
 

@@ -35,9 +35,28 @@ from dicomite.dicom.inflate import DEFLATED
 # PS3.5 §7.1.2: these VRs have two reserved bytes and a 32-bit length.
 LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 VRS = LONG_VRS | {
-    "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN", "SH", "SL",
-    "SS", "ST", "TM", "UI", "UL", "US",
-}  # fmt: skip
+    "AE",
+    "AS",
+    "AT",
+    "CS",
+    "DA",
+    "DS",
+    "DT",
+    "FD",
+    "FL",
+    "IS",
+    "LO",
+    "LT",
+    "PN",
+    "SH",
+    "SL",
+    "SS",
+    "ST",
+    "TM",
+    "UI",
+    "UL",
+    "US",
+}
 _VR_OF = {vr.encode(): vr for vr in VRS}
 PREFIX_END = 132  # PS3.10 §7.1: 128-byte preamble and "DICM"
 PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # where pydicom stops too
@@ -171,8 +190,9 @@ class _Reader:
             raise overrun(tag, length, self.size - position, what)
 
     def _short(self, what: str) -> Unsupported:
-        return Unsupported(f"{what} reaches past the bytes read" if not self.complete
-                           else f"{what} is cut short")  # fmt: skip
+        return Unsupported(
+            f"{what} reaches past the bytes read" if not self.complete else f"{what} is cut short"
+        )
 
     def dataset(self, position: int, end: int, *, top: bool = False) -> tuple[Element, ...]:
         """Elements from ``position`` to ``end``, or to an item delimiter when ``end`` is

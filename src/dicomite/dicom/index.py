@@ -76,29 +76,81 @@ BY_TAG = {attribute.tag: attribute for attribute in INDEXED}
 # additional attributes of ``includefield=all``.
 _T = dicomjson.keyword_tag
 DEFAULT_TAGS = {
-    Level.STUDY: [_T(k) for k in (
-        "StudyDate", "AccessionNumber", "StudyDescription", "ReferringPhysicianName",
-        "PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID")],
-    Level.SERIES: [_T(k) for k in (
-        "Modality", "ManufacturerModelName", "SeriesInstanceUID",
-        "PerformedProcedureStepStartDate")],
+    Level.STUDY: [
+        _T(k)
+        for k in (
+            "StudyDate",
+            "AccessionNumber",
+            "StudyDescription",
+            "ReferringPhysicianName",
+            "PatientName",
+            "PatientID",
+            "PatientBirthDate",
+            "StudyInstanceUID",
+        )
+    ],
+    Level.SERIES: [
+        _T(k)
+        for k in (
+            "Modality",
+            "ManufacturerModelName",
+            "SeriesInstanceUID",
+            "PerformedProcedureStepStartDate",
+        )
+    ],
     Level.INSTANCE: [_T("SOPInstanceUID")],
-}  # fmt: skip
+}
 ADDITIONAL_TAGS = {
-    Level.STUDY: [_T(k) for k in (
-        "SpecificCharacterSet", "StudyTime", "InstanceAvailability", "TimezoneOffsetFromUTC",
-        "AnatomicRegionsInStudyCodeSequence", "ProcedureCodeSequence",
-        "NameOfPhysiciansReadingStudy", "AdmittingDiagnosesDescription",
-        "ReferencedStudySequence", "PatientAge", "PatientSize", "PatientWeight", "Occupation",
-        "AdditionalPatientHistory", "PatientSex", "StudyID")],
-    Level.SERIES: [_T(k) for k in (
-        "SpecificCharacterSet", "TimezoneOffsetFromUTC", "SeriesNumber", "Laterality",
-        "SeriesDate", "SeriesTime", "SeriesDescription", "PerformedProcedureStepStartTime",
-        "RequestAttributesSequence")],
-    Level.INSTANCE: [_T(k) for k in (
-        "SpecificCharacterSet", "SOPClassUID", "InstanceAvailability", "TimezoneOffsetFromUTC",
-        "InstanceNumber", "Rows", "Columns", "BitsAllocated", "NumberOfFrames")],
-}  # fmt: skip
+    Level.STUDY: [
+        _T(k)
+        for k in (
+            "SpecificCharacterSet",
+            "StudyTime",
+            "InstanceAvailability",
+            "TimezoneOffsetFromUTC",
+            "AnatomicRegionsInStudyCodeSequence",
+            "ProcedureCodeSequence",
+            "NameOfPhysiciansReadingStudy",
+            "AdmittingDiagnosesDescription",
+            "ReferencedStudySequence",
+            "PatientAge",
+            "PatientSize",
+            "PatientWeight",
+            "Occupation",
+            "AdditionalPatientHistory",
+            "PatientSex",
+            "StudyID",
+        )
+    ],
+    Level.SERIES: [
+        _T(k)
+        for k in (
+            "SpecificCharacterSet",
+            "TimezoneOffsetFromUTC",
+            "SeriesNumber",
+            "Laterality",
+            "SeriesDate",
+            "SeriesTime",
+            "SeriesDescription",
+            "PerformedProcedureStepStartTime",
+            "RequestAttributesSequence",
+        )
+    ],
+    Level.INSTANCE: [
+        _T(k)
+        for k in (
+            "SpecificCharacterSet",
+            "SOPClassUID",
+            "InstanceAvailability",
+            "TimezoneOffsetFromUTC",
+            "InstanceNumber",
+            "Rows",
+            "Columns",
+            "BitsAllocated",
+            "NumberOfFrames",
+        )
+    ],
+}
 LEVEL_TAGS = {level: DEFAULT_TAGS[level] + ADDITIONAL_TAGS[level] for level in Level}
 LEVEL_KEYS = {level: [dicomjson.tag_key(tag) for tag in tags] for level, tags in LEVEL_TAGS.items()}
 
@@ -142,15 +194,22 @@ def find_instances(
     session: Session, study: str, series: str | None = None, sop: str | None = None
 ) -> list[StoredInstance]:
     query = (
-        select(DicomStudy.study_uid, DicomSeries.series_uid, DicomInstance.sop_uid,
-               DicomInstance.sop_class_uid, DicomInstance.transfer_syntax_uid,
-               DicomInstance.number_of_frames, DicomInstance.blob_key, DicomInstance.size,
-               DicomInstance.version)
+        select(
+            DicomStudy.study_uid,
+            DicomSeries.series_uid,
+            DicomInstance.sop_uid,
+            DicomInstance.sop_class_uid,
+            DicomInstance.transfer_syntax_uid,
+            DicomInstance.number_of_frames,
+            DicomInstance.blob_key,
+            DicomInstance.size,
+            DicomInstance.version,
+        )
         .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
         .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
         .where(DicomStudy.study_uid == study)
         .order_by(DicomInstance.pk)
-    )  # fmt: skip
+    )
     if series is not None:
         query = query.where(DicomSeries.series_uid == series)
     if sop is not None:

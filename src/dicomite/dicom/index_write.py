@@ -40,15 +40,19 @@ class NewInstance(InstanceFile):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_levels", {})
-        object.__setattr__(self, "_row", {
-            "sop_class_uid": self.sop_class_uid,
-            "transfer_syntax_uid": self.transfer_syntax_uid,
-            "number_of_frames": self.number_of_frames,
-            "blob_key": self.blob_key,
-            "size": self.size,
-            "attributes": dicomjson.join(self.metadata, LEVEL_KEYS[Level.INSTANCE]),
-            "metadata_json": dicomjson.join(self.metadata),
-        })  # fmt: skip
+        object.__setattr__(
+            self,
+            "_row",
+            {
+                "sop_class_uid": self.sop_class_uid,
+                "transfer_syntax_uid": self.transfer_syntax_uid,
+                "number_of_frames": self.number_of_frames,
+                "blob_key": self.blob_key,
+                "size": self.size,
+                "attributes": dicomjson.join(self.metadata, LEVEL_KEYS[Level.INSTANCE]),
+                "metadata_json": dicomjson.join(self.metadata),
+            },
+        )
 
     def _level_columns(self, level: Level) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -76,9 +80,14 @@ class NewInstance(InstanceFile):
         return {**self._row, "version": uuid.uuid4().hex, "created_at": now}
 
     def change(self, now: datetime) -> dict[str, Any]:
-        return {"timestamp": now, "action": "create", "state": "current",
-                "study_uid": self.study_uid, "series_uid": self.series_uid,
-                "sop_uid": self.sop_uid}  # fmt: skip
+        return {
+            "timestamp": now,
+            "action": "create",
+            "state": "current",
+            "study_uid": self.study_uid,
+            "series_uid": self.series_uid,
+            "sop_uid": self.sop_uid,
+        }
 
 
 _LEVEL_COLUMNS = {
@@ -137,16 +146,22 @@ def store_new(
     if studies:
         uid_of = {pk: uid for uid, pk in studies.items()}
         rows = _select_in(
-            db, _SERIES, "study_pk, series_uid, pk",
-            study_pk=list(studies.values()), series_uid=sorted({n.series_uid for n in batch}),
-        )  # fmt: skip
+            db,
+            _SERIES,
+            "study_pk, series_uid, pk",
+            study_pk=list(studies.values()),
+            series_uid=sorted({n.series_uid for n in batch}),
+        )
         series = {(uid_of[study_pk], uid): pk for study_pk, uid, pk in rows}
     existing: set[tuple[int, str]] = set()
     if series:
         rows = _select_in(
-            db, _INSTANCES, "series_pk, sop_uid",
-            series_pk=list(series.values()), sop_uid=[n.sop_uid for n in batch],
-        )  # fmt: skip
+            db,
+            _INSTANCES,
+            "series_pk, sop_uid",
+            series_pk=list(series.values()),
+            sop_uid=[n.sop_uid for n in batch],
+        )
         existing = {(series_pk, uid) for series_pk, uid in rows}
     stored = [(series.get((n.study_uid, n.series_uid)), n.sop_uid) not in existing for n in batch]
     if replace and not all(stored):
@@ -156,19 +171,28 @@ def store_new(
     _write_levels(db, kept, studies, series, now, stamp)
     if kept:
         instances = [
-            {**n.row(now), "created_at": stamp, "study_pk": studies[n.study_uid],
-             "series_pk": series[(n.study_uid, n.series_uid)], "sop_uid": n.sop_uid}
+            {
+                **n.row(now),
+                "created_at": stamp,
+                "study_pk": studies[n.study_uid],
+                "series_pk": series[(n.study_uid, n.series_uid)],
+                "sop_uid": n.sop_uid,
+            }
             for n in kept
-        ]  # fmt: skip
+        ]
         _insert_many(db, _INSTANCES, instances)
         _insert_many(db, _CHANGES, [{**n.change(now), "timestamp": stamp} for n in kept])
     return stored
 
 
 def _write_levels(
-    db: DriverCursor, kept: Sequence[NewInstance], studies: dict[str, int],
-    series: dict[tuple[str, str], int], now: datetime, stamp: Any,
-) -> None:  # fmt: skip
+    db: DriverCursor,
+    kept: Sequence[NewInstance],
+    studies: dict[str, int],
+    series: dict[tuple[str, str], int],
+    now: datetime,
+    stamp: Any,
+) -> None:
     """Each study and series once, with the values of its last instance in ``kept``; new rows'
     keys are added to ``studies`` and ``series``."""
     last_of_study = {n.study_uid: n for n in kept}
@@ -280,15 +304,26 @@ def record_change(
     state = "current" if action == "create" else "deleted"
     if action == "delete":
         _mark(session, study, series, sop, "deleted")
-    session.add(DicomChange(
-        timestamp=now, action=action, state=state, study_uid=study, series_uid=series, sop_uid=sop,
-    ))  # fmt: skip
+    session.add(
+        DicomChange(
+            timestamp=now,
+            action=action,
+            state=state,
+            study_uid=study,
+            series_uid=series,
+            sop_uid=sop,
+        )
+    )
 
 
 def _mark(session: Session, study: str, series: str, sop: str, state: str) -> None:
     session.execute(
         update(DicomChange)
-        .where(DicomChange.sop_uid == sop, DicomChange.series_uid == series,
-               DicomChange.study_uid == study, DicomChange.state == "current")
+        .where(
+            DicomChange.sop_uid == sop,
+            DicomChange.series_uid == series,
+            DicomChange.study_uid == study,
+            DicomChange.state == "current",
+        )
         .values(state=state)
-    )  # fmt: skip
+    )

@@ -34,8 +34,11 @@ MODALITIES_IN_STUDY = _T("ModalitiesInStudy")
 STUDY_SERIES_COUNT = _T("NumberOfStudyRelatedSeries")
 STUDY_INSTANCE_COUNT = _T("NumberOfStudyRelatedInstances")
 SERIES_INSTANCE_COUNT = _T("NumberOfSeriesRelatedInstances")
-COMPUTED = {Level.STUDY: [MODALITIES_IN_STUDY, STUDY_SERIES_COUNT, STUDY_INSTANCE_COUNT],
-            Level.SERIES: [SERIES_INSTANCE_COUNT], Level.INSTANCE: []}  # fmt: skip
+COMPUTED = {
+    Level.STUDY: [MODALITIES_IN_STUDY, STUDY_SERIES_COUNT, STUDY_INSTANCE_COUNT],
+    Level.SERIES: [SERIES_INSTANCE_COUNT],
+    Level.INSTANCE: [],
+}
 _DATE = re.compile(r"^\d{8}$")
 
 
@@ -100,8 +103,9 @@ def parse(params: list[tuple[str, str]], scope: Scope) -> Query:
         else:
             keyword = _keyword(name)
             if keyword not in allowed:
-                raise BadRequest(f"The attribute '{name[:64]}' is not supported for searching "
-                                 "this resource.")  # fmt: skip
+                raise BadRequest(
+                    f"The attribute '{name[:64]}' is not supported for searching this resource."
+                )
             if keyword in query.filters:
                 raise BadRequest(f"The attribute '{name[:64]}' is given more than once.")
             if not value:
@@ -197,8 +201,11 @@ def search(db: DriverCursor, scope: Scope, query: Query) -> list[dict[str, Any]]
 def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_point: bool) -> None:
     if keyword == "ModalitiesInStudy":  # any series of the result's study
         values = [v.upper() for v in _listed(value)]
-        where.add(f"EXISTS (SELECT 1 FROM {_SERIES} m WHERE m.study_pk = s.pk"  # noqa: S608
-                  f" AND m.modality IN ({placeholders(len(values))}))", *values)  # fmt: skip
+        where.add(
+            f"EXISTS (SELECT 1 FROM {_SERIES} m WHERE m.study_pk = s.pk"  # noqa: S608
+            f" AND m.modality IN ({placeholders(len(values))}))",
+            *values,
+        )
         return
     attribute = BY_KEYWORD[keyword]
     column = f"{_ALIAS[attribute.level]}.{attribute.column}"
@@ -224,8 +231,9 @@ def _date_range(where: _Where, column: str, value: str, attribute: Indexed) -> N
     low, dash, high = value.partition("-")
     for part in (low, high):
         if part and not _DATE.match(part):
-            raise BadRequest(f"'{value[:40]}' is not a date or date range (YYYYMMDD) for "
-                             f"{attribute.keyword}.")  # fmt: skip
+            raise BadRequest(
+                f"'{value[:40]}' is not a date or date range (YYYYMMDD) for {attribute.keyword}."
+            )
     if not dash:
         where.add(f"{column} = ?", low)
         return
@@ -272,8 +280,11 @@ def _computed(
     found: dict[int, dict[str, Any]] = {pk: {} for pk in pks}
     marks = placeholders(len(pks))
     if level == Level.SERIES:
-        counts = db.rows(f"SELECT series_pk, count(*) FROM {_INSTANCES}"  # noqa: S608
-                         f" WHERE series_pk IN ({marks}) GROUP BY series_pk", pks)  # fmt: skip
+        counts = db.rows(
+            f"SELECT series_pk, count(*) FROM {_INSTANCES}"  # noqa: S608
+            f" WHERE series_pk IN ({marks}) GROUP BY series_pk",
+            pks,
+        )
         for pk, count in counts:
             found[pk][dicomjson.tag_key(SERIES_INSTANCE_COUNT)] = {"vr": "IS", "Value": [count]}
         return found

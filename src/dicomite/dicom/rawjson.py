@@ -33,8 +33,7 @@ _CHARSET = 0x00080005  # Specific Character Set
 _LATIN = "latin-1"  # pydicom's default_encoding ("iso8859") and its ISO_IR 6 / ISO_IR 100
 _PYDICOM_DECODES = ""  # the codec of a character set whose text pydicom decodes
 _SIMPLE_CHARSETS = {b"ISO_IR 6": _LATIN, b"ISO_IR 100": _LATIN, b"ISO_IR 192": "utf-8"}
-_NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q",
-            "UV": "Q"}  # fmt: skip
+_NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _SIZES = {vr: struct.calcsize("<" + code) for vr, code in _NUMBERS.items()}
 _UID = re.compile(r"[0-9.]+")
 _IS = re.compile(r" *[+-]?[0-9]{1,12} *")
@@ -274,5 +273,10 @@ _READERS: dict[str, Callable[[bytes, str], list[Value] | None]] = {
     **dict.fromkeys(("SH", "LO", "UC"), _text),
     **dict.fromkeys(("ST", "LT", "UT"), _single_text),
     **{vr: _number_reader(vr) for vr in _NUMBERS},
-    "AE": _ae, "UR": _ur, "UI": _ui, "PN": _person_name, "IS": _is, "DS": _ds,
-}  # fmt: skip
+    "AE": _ae,
+    "UR": _ur,
+    "UI": _ui,
+    "PN": _person_name,
+    "IS": _is,
+    "DS": _ds,
+}

@@ -123,9 +123,14 @@ def _finite(text: str) -> float | None:
 
 
 def render(
-    blobs: BlobStore, instance: StoredInstance, frame: int, media: str, level: int,
-    voi: Window | None, limit: int,
-) -> bytes:  # fmt: skip
+    blobs: BlobStore,
+    instance: StoredInstance,
+    frame: int,
+    media: str,
+    level: int,
+    voi: Window | None,
+    limit: int,
+) -> bytes:
     return encode(frame_image(blobs, instance, frame, voi, limit), media, level)
 
 

@@ -47,9 +47,15 @@ class DicomService:
     """What every route needs; one per process, shared by both API versions."""
 
     def __init__(
-        self, store: Store, blobs: BlobStore, auth: DicomAuth, public_url: str,
-        max_request_bytes: int, *, max_inflated_bytes: int,
-    ) -> None:  # fmt: skip
+        self,
+        store: Store,
+        blobs: BlobStore,
+        auth: DicomAuth,
+        public_url: str,
+        max_request_bytes: int,
+        *,
+        max_inflated_bytes: int,
+    ) -> None:
         self.store = store
         self.blobs = blobs
         self.auth = auth
@@ -292,9 +298,13 @@ class _Api:
     async def delete(self, request: Request) -> Response:
         params = request.path_params
         await anyio.to_thread.run_sync(
-            delete.delete_resource, self.service.store, self.service.blobs, params["study"],
-            params.get("series"), params.get("instance"),
-        )  # fmt: skip
+            delete.delete_resource,
+            self.service.store,
+            self.service.blobs,
+            params["study"],
+            params.get("series"),
+            params.get("instance"),
+        )
         return Response(status_code=204)
 
     async def feed(self, request: Request) -> Response:

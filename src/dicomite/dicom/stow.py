@@ -50,9 +50,20 @@ from dicomite.store.db import Store
 DICOM_JSON = "application/dicom+json"
 WRITE_ATTEMPTS = 3
 # RecursionError: should pydicom meet nesting that the depth checks of ``stow_instance`` miss.
-UNREADABLE = (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError,
-              NotImplementedError, AttributeError, IndexError, OverflowError,
-              BytesLengthException, RecursionError)  # fmt: skip
+UNREADABLE = (
+    InvalidDicomError,
+    EOFError,
+    ValueError,
+    KeyError,
+    TypeError,
+    OSError,
+    NotImplementedError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    BytesLengthException,
+    RecursionError,
+)
 # PostgreSQL's deadlock and serialization failures: the batch is retried one instance at a time.
 _RETRIED_STATES = frozenset({"40P01", "40001"})
 Uids = tuple[str, str, str]
@@ -206,12 +217,17 @@ class StowService:
         series = instance.uid("SeriesInstanceUID")
         assert study and series and result.sop_uid and result.sop_class_uid
         part.new = NewInstance(
-            study_uid=study, series_uid=series, sop_uid=result.sop_uid,
+            study_uid=study,
+            series_uid=series,
+            sop_uid=result.sop_uid,
             sop_class_uid=result.sop_class_uid,
             transfer_syntax_uid=instance.transfer_syntax_uid,
-            number_of_frames=instance.number_of_frames, blob_key=key, size=size,
-            metadata=instance.fragments, columns=checked.columns,
-        )  # fmt: skip
+            number_of_frames=instance.number_of_frames,
+            blob_key=key,
+            size=size,
+            metadata=instance.fragments,
+            columns=checked.columns,
+        )
         return part
 
     def discard(self, part: Part, owner: object) -> None:

@@ -66,12 +66,37 @@ EXPLICIT_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 # past the end of the file is found before it reads (and allocates) that much.
 _DEFER_BYTES = 1024 * 1024
 _UNDEFINED = 0xFFFFFFFF
-_KEYWORDS = (*validation.CHECKED, "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID",
-             "SOPInstanceUID", "NumberOfFrames")  # fmt: skip
+_KEYWORDS = (
+    *validation.CHECKED,
+    "SOPClassUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "NumberOfFrames",
+)
 _TAGS = {keyword: dicomjson.keyword_tag(keyword) for keyword in dict.fromkeys(_KEYWORDS)}
 _MEDIA_SOP_CLASS, _TRANSFER_SYNTAX = 0x00020002, 0x00020010
-_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "UR", "SH", "LO", "UC", "ST",
-                         "LT", "UT", "PN", "IS", "DS"})  # fmt: skip
+_STRING_VRS = frozenset(
+    {
+        "AE",
+        "AS",
+        "CS",
+        "DA",
+        "DT",
+        "TM",
+        "UI",
+        "UR",
+        "SH",
+        "LO",
+        "UC",
+        "ST",
+        "LT",
+        "UT",
+        "PN",
+        "IS",
+        "DS",
+    }
+)
 
 OpenBlob = Callable[[], AbstractContextManager[BinaryIO]]
 

@@ -56,8 +56,9 @@ def check(values: Mapping[str, Any]) -> Checked:
             if keyword not in values:
                 checked.errors.append(f"{_label(keyword)} - required attribute is missing")
             elif value is not None and not _valid_text(value, 64):
-                checked.errors.append(f"{_label(keyword)} - Content \"{value[:80]}\" "
-                                      "does not validate VR LO")  # fmt: skip
+                checked.errors.append(
+                    f'{_label(keyword)} - Content "{value[:80]}" does not validate VR LO'
+                )
         elif problem := _uid_problem(keyword, values.get(keyword)):
             checked.errors.append(f"{_label(keyword)} - {problem}")
     for attribute in INDEXED:

@@ -30,14 +30,24 @@ from dicomite.dicom.zerocopy import Piece
 DICOM = "application/dicom"
 OCTETS = "application/octet-stream"
 DEFAULT_SYNTAX = ExplicitVRLittleEndian
-NATIVE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
-                    "1.2.840.10008.1.2.1.99"})  # fmt: skip
+NATIVE = frozenset(
+    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
+)
 # Compressed syntaxes pydicom can decode with the plugins installed (RLE natively, JPEG and
 # JPEG-LS through pylibjpeg-libjpeg, JPEG 2000 through pylibjpeg-openjpeg).
-DECODABLE = frozenset({"1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",
-                       "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70",
-                       "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
-                       "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"})  # fmt: skip
+DECODABLE = frozenset(
+    {
+        "1.2.840.10008.1.2.5",
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.51",
+        "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.81",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,10 @@ def plan(instances: list[StoredInstance], syntax: str) -> list[bool]:
         same = all(i.transfer_syntax_uid == syntax for i in instances)
         if same:
             return [True] * len(instances)
-        raise NotAcceptable(f"Transcoding to transfer syntax {syntax[:64]} is not supported; "
-                            f"ask for {DEFAULT_SYNTAX} or transfer-syntax=*.")  # fmt: skip
+        raise NotAcceptable(
+            f"Transcoding to transfer syntax {syntax[:64]} is not supported; "
+            f"ask for {DEFAULT_SYNTAX} or transfer-syntax=*."
+        )
     for instance in instances:
         stored = instance.transfer_syntax_uid
         if stored not in NATIVE and stored not in DECODABLE:
@@ -170,9 +182,12 @@ def _head(number: int, instance: StoredInstance, keep: bool, boundary: str) -> b
 
 
 def stored_files(
-    blobs: BlobStore, instances: list[StoredInstance], as_stored: list[bool], wanted: Wanted,
+    blobs: BlobStore,
+    instances: list[StoredInstance],
+    as_stored: list[bool],
+    wanted: Wanted,
     boundary: str,
-) -> list[Piece] | None:  # fmt: skip
+) -> list[Piece] | None:
     """The body as part heads and files to send as they are (``zerocopy``), when every
     instance is sent as stored from the folder store; otherwise None."""
     if not isinstance(blobs, FileSystemBlobStore) or not all(as_stored):
@@ -186,9 +201,14 @@ def stored_files(
 
 
 def _pieces(
-    blobs: BlobStore, instances: list[StoredInstance], as_stored: list[bool], wanted: Wanted,
-    boundary: str, limit: int, ready: Iterator[bytes] | None,
-) -> Iterator[bytes]:  # fmt: skip
+    blobs: BlobStore,
+    instances: list[StoredInstance],
+    as_stored: list[bool],
+    wanted: Wanted,
+    boundary: str,
+    limit: int,
+    ready: Iterator[bytes] | None,
+) -> Iterator[bytes]:
     for number, (instance, keep) in enumerate(zip(instances, as_stored, strict=True)):
         if wanted.multipart:
             yield _head(number, instance, keep, boundary)
@@ -218,9 +238,14 @@ def _coalesced(pieces: Iterator[bytes], size: int = CHUNK) -> Iterator[bytes]:
 
 
 async def instance_stream(
-    blobs: BlobStore, instances: list[StoredInstance], as_stored: list[bool], wanted: Wanted,
-    boundary: str, limit: int, ready: Iterator[bytes] | None = None,
-) -> AsyncIterator[bytes]:  # fmt: skip
+    blobs: BlobStore,
+    instances: list[StoredInstance],
+    as_stored: list[bool],
+    wanted: Wanted,
+    boundary: str,
+    limit: int,
+    ready: Iterator[bytes] | None = None,
+) -> AsyncIterator[bytes]:
     """``ready``: the one instance's transcoding, already started (single-instance requests
     start it before the response, so a failure is still a clean 406). Everything else, reads
     and transcodes, happens in worker threads, one hop per chunk of about 1 MiB."""

@@ -146,9 +146,14 @@ def add_password(call: Call) -> Reply:
     with call.write() as session:
         app = lookup_to_change_access(session, call)
         new = credentials.add_password(
-            session, app, protection, call.now,
-            display_name=given.display_name, start=given.start, end=given.end,
-        )  # fmt: skip
+            session,
+            app,
+            protection,
+            call.now,
+            display_name=given.display_name,
+            start=given.start,
+            end=given.end,
+        )
         body = serialize.password_credential(new.credential, new.secret_text)
     return call.entity("microsoft.graph.passwordCredential", body)
 
@@ -167,9 +172,12 @@ def add_key(call: Call) -> Reply:
     assert spec.key is not None
     with call.write() as session:
         credential = credentials.add_certificate(
-            session, lookup_to_change_access(session, call), spec.key,
-            display_name=spec.display_name, key_id=spec.key_id,
-        )  # fmt: skip
+            session,
+            lookup_to_change_access(session, call),
+            spec.key,
+            display_name=spec.display_name,
+            key_id=spec.key_id,
+        )
         body = serialize.key_credential(credential)
     return call.entity("microsoft.graph.keyCredential", body)
 

@@ -30,20 +30,52 @@ _API = {
 }
 _WEB = {"redirectUris": "redirect_uris"}
 _APPLICATION_OTHER = {
-    "addIns", "appId", "applicationTemplateId", "authenticationBehaviors", "certification",
-    "createdDateTime", "defaultRedirectUri", "deletedDateTime", "disabledByMicrosoftStatus",
-    "groupMembershipClaims", "id", "info", "isDeviceOnlyAuthSupported", "isDisabled",
-    "isFallbackPublicClient", "nativeAuthenticationApisEnabled", "notes",
-    "oauth2RequirePostResponse", "optionalClaims", "parentalControlSettings", "publicClient",
-    "publisherDomain", "requestSignatureVerification", "samlMetadataUrl",
-    "serviceManagementReference", "servicePrincipalLockConfiguration",
-    "signInAudienceRestrictions", "spa", "tags", "tokenEncryptionKeyId", "uniqueName",
-    "verifiedPublisher", "passwordCredentials",
-}  # fmt: skip
+    "addIns",
+    "appId",
+    "applicationTemplateId",
+    "authenticationBehaviors",
+    "certification",
+    "createdDateTime",
+    "defaultRedirectUri",
+    "deletedDateTime",
+    "disabledByMicrosoftStatus",
+    "groupMembershipClaims",
+    "id",
+    "info",
+    "isDeviceOnlyAuthSupported",
+    "isDisabled",
+    "isFallbackPublicClient",
+    "nativeAuthenticationApisEnabled",
+    "notes",
+    "oauth2RequirePostResponse",
+    "optionalClaims",
+    "parentalControlSettings",
+    "publicClient",
+    "publisherDomain",
+    "requestSignatureVerification",
+    "samlMetadataUrl",
+    "serviceManagementReference",
+    "servicePrincipalLockConfiguration",
+    "signInAudienceRestrictions",
+    "spa",
+    "tags",
+    "tokenEncryptionKeyId",
+    "uniqueName",
+    "verifiedPublisher",
+    "passwordCredentials",
+}
 _API_OTHER = {"acceptMappedClaims", "knownClientApplications", "preAuthorizedApplications"}
 _WEB_OTHER = {"homePageUrl", "logoutUrl", "implicitGrantSettings", "redirectUriSettings"}
-_KEY = {"type", "usage", "key", "displayName", "keyId", "customKeyIdentifier",
-        "startDateTime", "endDateTime"}  # fmt: skip
+_KEY = {
+    "type",
+    "usage",
+    "key",
+    "displayName",
+    "keyId",
+    "customKeyIdentifier",
+    "startDateTime",
+    "endDateTime",
+}
 
 
 def guid(value: str) -> str:
@@ -141,13 +173,16 @@ def add_password(body: dict[str, Any]) -> PasswordInput:
     b.check_properties(body, "addPasswordRequestBody", ["passwordCredential"])
     spec = b.member(body, "passwordCredential", "passwordCredential")
     b.check_properties(
-        spec, "passwordCredential", ["displayName", "startDateTime", "endDateTime"],
+        spec,
+        "passwordCredential",
+        ["displayName", "startDateTime", "endDateTime"],
         ["customKeyIdentifier", "hint", "keyId", "secretText"],
-    )  # fmt: skip
+    )
     return PasswordInput(
-        b.text(spec, "displayName"), b.timestamp(spec, "startDateTime"),
+        b.text(spec, "displayName"),
+        b.timestamp(spec, "startDateTime"),
         b.timestamp(spec, "endDateTime"),
-    )  # fmt: skip
+    )
 
 
 def key_id(body: dict[str, Any], type_name: str) -> str:

@@ -22,12 +22,30 @@ from dicomite.identity.problems import NotFound
 from dicomite.store.tables import AppRoleAssignment, ServicePrincipal
 
 KEYS = ("/servicePrincipals/{id}", "/servicePrincipals(appId='{app_id}')")
-_ASSIGNMENT_READ_ONLY = ["id", "createdDateTime", "deletedDateTime", "principalDisplayName",
-                         "principalType", "resourceDisplayName"]  # fmt: skip
-_SP_OTHER = ["accountEnabled", "alternativeNames", "appRoleAssignmentRequired", "description",
-             "displayName", "homepage", "loginUrl", "logoutUrl", "notes",
-             "notificationEmailAddresses", "preferredSingleSignOnMode", "replyUrls", "tags",
-             "servicePrincipalType"]  # fmt: skip
+_ASSIGNMENT_READ_ONLY = [
+    "id",
+    "createdDateTime",
+    "deletedDateTime",
+    "principalDisplayName",
+    "principalType",
+    "resourceDisplayName",
+]
+_SP_OTHER = [
+    "accountEnabled",
+    "alternativeNames",
+    "appRoleAssignmentRequired",
+    "description",
+    "displayName",
+    "homepage",
+    "loginUrl",
+    "logoutUrl",
+    "notes",
+    "notificationEmailAddresses",
+    "preferredSingleSignOnMode",
+    "replyUrls",
+    "tags",
+    "servicePrincipalType",
+]
 
 
 def routes(e: Endpoints) -> list[Route]:

@@ -198,8 +198,13 @@ def oauth2_permission_grant(grant: OAuth2PermissionGrant) -> dict[str, Any]:
 
 
 def organization(tenant: Tenant) -> dict[str, Any]:
-    domain = {"capabilities": "None", "isDefault": True, "isInitial": True,
-              "name": tenant.domain, "type": "Managed"}  # fmt: skip
+    domain = {
+        "capabilities": "None",
+        "isDefault": True,
+        "isInitial": True,
+        "name": tenant.domain,
+        "type": "Managed",
+    }
     return {
         "id": tenant.id,
         "deletedDateTime": None,

@@ -52,9 +52,12 @@ def list_signins(call: Call) -> Reply:
         raise BadRequest("Invalid filter clause: only \"appId eq '...'\" is supported here.")
     with call.read() as session:
         rows = list_sign_ins(
-            session, call.tenant_id, app_id=wanted.value if wanted else None,
-            limit=query.top + 1, offset=query.skip,
-        )  # fmt: skip
+            session,
+            call.tenant_id,
+            app_id=wanted.value if wanted else None,
+            limit=query.top + 1,
+            offset=query.skip,
+        )
         app_ids = {
             sp.id: sp.app_id for sp in principals.list_service_principals(session, call.tenant_id)
         }

@@ -92,9 +92,13 @@ def verify_claims(
         )
     try:
         claims: dict[str, Any] = jwt.decode(
-            assertion, cert.public_key, algorithms=[header["alg"]], audience=audiences,
-            leeway=LEEWAY, options={"require": ["exp", "iss", "sub", "aud", "jti"]},
-        )  # fmt: skip
+            assertion,
+            cert.public_key,
+            algorithms=[header["alg"]],
+            audience=audiences,
+            leeway=LEEWAY,
+            options={"require": ["exp", "iss", "sub", "aud", "jti"]},
+        )
     except jwt.InvalidSignatureError:
         raise errors.AssertionSignatureInvalid(detail="The signature does not verify.") from None
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):

@@ -196,9 +196,13 @@ def assign_app_role(
             raise Conflict("Permission being assigned already exists on the object.")
         return existing
     assignment = AppRoleAssignment(
-        id=_object_id(), tenant_id=principal.tenant_id, principal_id=principal.id,
-        resource_id=resource.id, app_role_id=app_role_id, created_at=now,
-    )  # fmt: skip
+        id=_object_id(),
+        tenant_id=principal.tenant_id,
+        principal_id=principal.id,
+        resource_id=resource.id,
+        app_role_id=app_role_id,
+        created_at=now,
+    )
     session.add(assignment)
     session.flush()
     touch(session, principal.tenant_id)
@@ -284,9 +288,14 @@ def grant_delegated(
     grant = next(iter(_grants(session, client, resource)), None)
     if grant is None:
         grant = OAuth2PermissionGrant(
-            id=_object_id(), tenant_id=client.tenant_id, client_id=client.id,
-            resource_id=resource.id, consent_type="AllPrincipals", principal_id=None, scope="",
-        )  # fmt: skip
+            id=_object_id(),
+            tenant_id=client.tenant_id,
+            client_id=client.id,
+            resource_id=resource.id,
+            consent_type="AllPrincipals",
+            principal_id=None,
+            scope="",
+        )
         session.add(grant)
     current = grant.scope.split()
     grant.scope = " ".join([*current, *(s for s in scopes if s not in current)])

@@ -138,9 +138,15 @@ def add_password(
     end: datetime | None = None,
 ) -> NewSecret:
     return add_password_value(
-        session, app, protection, now, generate_secret(),
-        display_name=display_name, start=start, end=end,
-    )  # fmt: skip
+        session,
+        app,
+        protection,
+        now,
+        generate_secret(),
+        display_name=display_name,
+        start=start,
+        end=end,
+    )
 
 
 def add_password_value(

@@ -195,8 +195,12 @@ class TokenService:
         token = sign(payload, key, grant.token_version)
         lifetime = int(self._lifetime.total_seconds())
         if endpoint_version == 2:
-            return {"token_type": "Bearer", "expires_in": lifetime,
-                    "ext_expires_in": lifetime, "access_token": token}  # fmt: skip
+            return {
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "ext_expires_in": lifetime,
+                "access_token": token,
+            }
         # The v1 endpoint returns every timing field as a string (Entra ID's wire format).
         return {
             "token_type": "Bearer",

@@ -25,9 +25,12 @@ def ensure_builtin_api(session: Session, tenant: Tenant, api: BuiltinApi, now: d
     )
     if sp is None:
         sp = ServicePrincipal(
-            id=str(uuid.uuid4()), tenant_id=tenant.id, app_id=api.app_id, created_at=now,
+            id=str(uuid.uuid4()),
+            tenant_id=tenant.id,
+            app_id=api.app_id,
+            created_at=now,
             is_builtin=True,
-        )  # fmt: skip
+        )
         session.add(sp)
     sp.display_name = api.display_name
     sp.app_roles = list(api.app_roles)
@@ -51,9 +54,13 @@ def create_service_principal(session: Session, app: Application, now: datetime) 
     if service_principal_for_app(session, app.tenant_id, app.app_id) is not None:
         raise Conflict(f"A service principal for appId '{app.app_id}' already exists.")
     sp = ServicePrincipal(
-        id=str(uuid.uuid4()), tenant_id=app.tenant_id, app_id=app.app_id, application_id=app.id,
-        display_name=app.display_name, created_at=now,
-    )  # fmt: skip
+        id=str(uuid.uuid4()),
+        tenant_id=app.tenant_id,
+        app_id=app.app_id,
+        application_id=app.id,
+        display_name=app.display_name,
+        created_at=now,
+    )
     session.add(sp)
     session.flush()
     sync_service_principal(session, sp, app)

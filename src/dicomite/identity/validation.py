@@ -197,8 +197,10 @@ def normalize_required_resource_access(values: Any) -> list[dict[str, Any]]:
         for access in _check_list(entry.get("resourceAccess", []), "resourceAccess"):
             if not isinstance(access, dict) or access.get("type") not in ("Role", "Scope"):
                 raise InvalidInput("resourceAccess items need an id and a type 'Role' or 'Scope'.")
-            item = {"id": check_guid(access.get("id", ""), "resourceAccess id"),
-                    "type": access["type"]}  # fmt: skip
+            item = {
+                "id": check_guid(access.get("id", ""), "resourceAccess id"),
+                "type": access["type"],
+            }
             if item not in accesses:
                 accesses.append(item)
     return [{"resourceAppId": r, "resourceAccess": a} for r, a in merged.items()]

@@ -50,9 +50,12 @@ def list_apps(page: Page) -> Response:
         apps = directory.list_applications(session, page.tenant_id, search or None)
         rows = [a for a in apps if policy.can_manage_application(page.user, a)]
     return page.render(
-        "apps_list.html", title="App registrations", apps=rows, search=search,
+        "apps_list.html",
+        title="App registrations",
+        apps=rows,
+        search=search,
         can_register=policy.can_register_applications(page.user),
-    )  # fmt: skip
+    )
 
 
 def new_form(page: Page, error: str = "", status: int = 200) -> Response:
@@ -61,10 +64,14 @@ def new_form(page: Page, error: str = "", status: int = 200) -> Response:
         "Registering applications needs the Application Developer role or higher.",
     )
     return page.render(
-        "app_new.html", status, title="Register an application", error=error,
-        name=page.field("name"), redirect_uri=page.field("redirect_uri"),
+        "app_new.html",
+        status,
+        title="Register an application",
+        error=error,
+        name=page.field("name"),
+        redirect_uri=page.field("redirect_uri"),
         account_type=SINGLE_TENANT.format(tenant=page.portal.tenant_name),
-    )  # fmt: skip
+    )
 
 
 def register(page: Page) -> Response:
@@ -78,9 +85,13 @@ def register(page: Page) -> Response:
             tenant = session.get(Tenant, page.tenant_id)
             assert tenant is not None
             app = directory.create_application(
-                session, tenant, page.now, page.field("name"), owner_user_id=page.user.id,
+                session,
+                tenant,
+                page.now,
+                page.field("name"),
+                owner_user_id=page.user.id,
                 redirect_uris=[redirect_uri] if redirect_uri else [],
-            )  # fmt: skip
+            )
             principals.ensure_service_principal(session, app, page.now)
     except InvalidInput as problem:
         return new_form(page, problem.message, 400)

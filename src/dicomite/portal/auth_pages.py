@@ -47,9 +47,13 @@ def _form(page: Page, error: str, target: str, status: int, name: str = "") -> R
         "signin.html", status, signin_token=token, error=error, next=safe_next(target), name=name
     )
     response.set_cookie(
-        _cookie_name(page), token, httponly=True, secure=page.portal.secure, samesite="strict",
+        _cookie_name(page),
+        token,
+        httponly=True,
+        secure=page.portal.secure,
+        samesite="strict",
         path=_signin_cookie_path(page),
-    )  # fmt: skip
+    )
     return response
 
 
@@ -95,9 +99,13 @@ def _address(page: Page) -> str:
 def _signed_in(page: Page, cookie: str, target: str) -> Response:
     response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(
-        page.portal.cookie_name, cookie, httponly=True, secure=page.portal.secure,
-        samesite="lax", path="/",
-    )  # fmt: skip
+        page.portal.cookie_name,
+        cookie,
+        httponly=True,
+        secure=page.portal.secure,
+        samesite="lax",
+        path="/",
+    )
     response.delete_cookie(
         _cookie_name(page), path=_signin_cookie_path(page), secure=page.portal.secure
     )

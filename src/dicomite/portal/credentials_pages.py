@@ -57,10 +57,16 @@ def credentials_page(page: Page) -> Response:
     new = shown_once.take(page, app.id)
     tab = DEFAULT_TAB if new else page.query.get("tab", DEFAULT_TAB)
     response = page.render(
-        "app_credentials.html", title=f"{app.display_name} | Certificates & secrets", app=app,
-        tab=tab if tab in TABS else DEFAULT_TAB, secrets=secrets, certificates=certificates,
-        new_secret=new, now=page.now, soon=page.now + EXPIRING_SOON,
-    )  # fmt: skip
+        "app_credentials.html",
+        title=f"{app.display_name} | Certificates & secrets",
+        app=app,
+        tab=tab if tab in TABS else DEFAULT_TAB,
+        secrets=secrets,
+        certificates=certificates,
+        new_secret=new,
+        now=page.now,
+        soon=page.now + EXPIRING_SOON,
+    )
     return shown_once.forget(page, response)
 
 
@@ -76,12 +82,17 @@ def secret_form(page: Page, error: str = "", status: int = 200) -> Response:
         app = changeable_app(page, session)
     today = page.now.date()
     return page.render(
-        "app_credentials_secret_new.html", status, title="Add a client secret", app=app,
-        error=error, choices=EXPIRY_CHOICES, description=page.field("description"),
+        "app_credentials_secret_new.html",
+        status,
+        title="Add a client secret",
+        app=app,
+        error=error,
+        choices=EXPIRY_CHOICES,
+        description=page.field("description"),
         expires=page.field("expires") or DEFAULT_EXPIRY,
         start=page.field("start") or today.isoformat(),
         end=page.field("end") or (today + timedelta(days=int(DEFAULT_EXPIRY))).isoformat(),
-    )  # fmt: skip
+    )
 
 
 def _date(page: Page, name: str, label: str) -> datetime:
@@ -112,9 +123,14 @@ def add_secret(page: Page) -> Response:
         start, end = _validity(page)
         with page.write() as session:
             new = credentials.add_password(
-                session, changeable_app(page, session), page.portal.services.context.protection,
-                page.now, display_name=page.field("description") or None, start=start, end=end,
-            )  # fmt: skip
+                session,
+                changeable_app(page, session),
+                page.portal.services.context.protection,
+                page.now,
+                display_name=page.field("description") or None,
+                start=start,
+                end=end,
+            )
     except InvalidInput as problem:
         return secret_form(page, problem.message, 400)
     shown = shown_once.ShownSecret(new.credential.key_id, new.secret_text)
@@ -135,9 +151,14 @@ def certificate_form(page: Page, error: str = "", status: int = 200) -> Response
     with page.read() as session:
         app = changeable_app(page, session)
     return page.render(
-        "app_credentials_certificate_new.html", status, title="Upload certificate", app=app,
-        error=error, description=page.field("description"), accept=",".join(CERTIFICATE_SUFFIXES),
-    )  # fmt: skip
+        "app_credentials_certificate_new.html",
+        status,
+        title="Upload certificate",
+        app=app,
+        error=error,
+        description=page.field("description"),
+        accept=",".join(CERTIFICATE_SUFFIXES),
+    )
 
 
 def _uploaded_certificate(page: Page) -> bytes:
@@ -157,9 +178,11 @@ def upload_certificate(page: Page) -> Response:
         data = _uploaded_certificate(page)
         with page.write() as session:
             credentials.add_certificate(
-                session, changeable_app(page, session), data,
+                session,
+                changeable_app(page, session),
+                data,
                 display_name=page.field("description") or None,
-            )  # fmt: skip
+            )
     except (InvalidInput, Conflict) as problem:
         return certificate_form(page, problem.message, 400)
     return _back_to(page, "certificates", "certificate-added")

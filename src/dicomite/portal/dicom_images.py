@@ -22,19 +22,32 @@ from dicomite.portal.web import Page, Portal, portal_url
 
 # What the instance view lists, in this order (label, keyword); empty ones are left out.
 KEY_ATTRIBUTES = (
-    ("Patient name", "PatientName"), ("Patient ID", "PatientID"),
-    ("Patient birth date", "PatientBirthDate"), ("Patient sex", "PatientSex"),
-    ("Study date", "StudyDate"), ("Study description", "StudyDescription"),
-    ("Accession number", "AccessionNumber"), ("Modality", "Modality"),
-    ("Series number", "SeriesNumber"), ("Series description", "SeriesDescription"),
-    ("Body part examined", "BodyPartExamined"), ("Instance number", "InstanceNumber"),
-    ("Rows", "Rows"), ("Columns", "Columns"), ("Number of frames", "NumberOfFrames"),
-    ("Photometric interpretation", "PhotometricInterpretation"), ("Bits stored", "BitsStored"),
-    ("Pixel spacing (mm)", "PixelSpacing"), ("Slice thickness (mm)", "SliceThickness"),
-    ("Window center", "WindowCenter"), ("Window width", "WindowWidth"),
-    ("Rescale intercept", "RescaleIntercept"), ("Rescale slope", "RescaleSlope"),
-    ("Manufacturer", "Manufacturer"), ("Manufacturer model name", "ManufacturerModelName"),
-)  # fmt: skip
+    ("Patient name", "PatientName"),
+    ("Patient ID", "PatientID"),
+    ("Patient birth date", "PatientBirthDate"),
+    ("Patient sex", "PatientSex"),
+    ("Study date", "StudyDate"),
+    ("Study description", "StudyDescription"),
+    ("Accession number", "AccessionNumber"),
+    ("Modality", "Modality"),
+    ("Series number", "SeriesNumber"),
+    ("Series description", "SeriesDescription"),
+    ("Body part examined", "BodyPartExamined"),
+    ("Instance number", "InstanceNumber"),
+    ("Rows", "Rows"),
+    ("Columns", "Columns"),
+    ("Number of frames", "NumberOfFrames"),
+    ("Photometric interpretation", "PhotometricInterpretation"),
+    ("Bits stored", "BitsStored"),
+    ("Pixel spacing (mm)", "PixelSpacing"),
+    ("Slice thickness (mm)", "SliceThickness"),
+    ("Window center", "WindowCenter"),
+    ("Window width", "WindowWidth"),
+    ("Rescale intercept", "RescaleIntercept"),
+    ("Rescale slope", "RescaleSlope"),
+    ("Manufacturer", "Manufacturer"),
+    ("Manufacturer model name", "ManufacturerModelName"),
+)
 
 
 @dataclass(frozen=True)
@@ -115,12 +128,19 @@ def instance_page(page: Page) -> Response:
         return portal_url(path + suffix, frame=str(frame) if frame > 1 else "", window=window)
 
     return page.render(
-        "dicom_instance.html", title=_title(dataset), instance=instance, frame=frame,
-        window=window, windows=WINDOWS, link=link, study_label=_study_label(dataset),
+        "dicom_instance.html",
+        title=_title(dataset),
+        instance=instance,
+        frame=frame,
+        window=window,
+        windows=WINDOWS,
+        link=link,
+        study_label=_study_label(dataset),
         attributes=_attributes(dataset, instance),
         greyscale=text(dataset, "PhotometricInterpretation").startswith("MONOCHROME"),
-        rows=text(dataset, "Rows"), columns=text(dataset, "Columns"),
-    )  # fmt: skip
+        rows=text(dataset, "Rows"),
+        columns=text(dataset, "Columns"),
+    )
 
 
 def _title(dataset: dict[str, Any]) -> str:
@@ -163,9 +183,11 @@ def rendered_frame(page: Page) -> Response:
     tag = wado.etag([instance.sop_uid, instance.version, str(frame), window.key, rendered.PNG])
     blobs, voi, limit = service(page).blobs, window.voi, service(page).max_inflated_bytes
     return _image(
-        page, tag, rendered.PNG,
+        page,
+        tag,
+        rendered.PNG,
         lambda: rendered.render(blobs, instance, frame, rendered.PNG, 100, voi, limit),
-    )  # fmt: skip
+    )
 
 
 def _image(page: Page, tag: str, media: str, make: Callable[[], bytes]) -> Response:

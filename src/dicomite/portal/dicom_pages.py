@@ -24,8 +24,26 @@ PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
 MAX_FILTER = 64
 # Common defined terms of Modality (PS3.3 §C.7.3.1.1.1).
-MODALITIES = ("CR", "CT", "DX", "ES", "IO", "MG", "MR", "NM", "OT", "PT", "RF", "RG", "SC", "SM",
-              "SR", "US", "XA", "XC")  # fmt: skip
+MODALITIES = (
+    "CR",
+    "CT",
+    "DX",
+    "ES",
+    "IO",
+    "MG",
+    "MR",
+    "NM",
+    "OT",
+    "PT",
+    "RF",
+    "RG",
+    "SC",
+    "SM",
+    "SR",
+    "US",
+    "XA",
+    "XC",
+)
 STUDY_COUNTS = "ModalitiesInStudy,NumberOfStudyRelatedSeries,NumberOfStudyRelatedInstances"
 SERIES_FIELDS = "SeriesNumber,SeriesDescription,NumberOfSeriesRelatedInstances"
 INSTANCE_FIELDS = "InstanceNumber,NumberOfFrames,Rows"
@@ -66,8 +84,12 @@ class StudySearch:
         params = [("PatientName", self.patient_name), ("fuzzymatching", "true")]
         if not name_words(self.patient_name):  # nothing to match, as for "^" (QIDO warns)
             params = []
-        params += [("PatientID", self.patient_id), ("ModalitiesInStudy", self.modality.upper()),
-                   ("AccessionNumber", self.accession), ("StudyDate", self._dates())]  # fmt: skip
+        params += [
+            ("PatientID", self.patient_id),
+            ("ModalitiesInStudy", self.modality.upper()),
+            ("AccessionNumber", self.accession),
+            ("StudyDate", self._dates()),
+        ]
         return [(name, value) for name, value in params if value]
 
     def _dates(self) -> str:
@@ -101,12 +123,16 @@ class StudyRow:
     @classmethod
     def of(cls, found: JsonDataset) -> StudyRow:
         return cls(
-            text(found, "StudyInstanceUID"), text(found, "PatientName"),
-            text(found, "PatientID"), text(found, "StudyDate"),
-            ", ".join(values(found, "ModalitiesInStudy")), text(found, "StudyDescription"),
-            text(found, "AccessionNumber"), number(found, "NumberOfStudyRelatedSeries"),
+            text(found, "StudyInstanceUID"),
+            text(found, "PatientName"),
+            text(found, "PatientID"),
+            text(found, "StudyDate"),
+            ", ".join(values(found, "ModalitiesInStudy")),
+            text(found, "StudyDescription"),
+            text(found, "AccessionNumber"),
+            number(found, "NumberOfStudyRelatedSeries"),
             number(found, "NumberOfStudyRelatedInstances"),
-        )  # fmt: skip
+        )
 
 
 @dicom_page
@@ -116,19 +142,28 @@ def list_studies(page: Page) -> Response:
     error = ""
     try:
         paging = [("limit", str(size + 1)), ("offset", str(offset))]
-        found = search(page, qido.Scope(Level.STUDY),
-                       [*wanted.qido(), ("includefield", STUDY_COUNTS), *paging])  # fmt: skip
+        found = search(
+            page, qido.Scope(Level.STUDY), [*wanted.qido(), ("includefield", STUDY_COUNTS), *paging]
+        )
     except BadRequest as problem:
         error, found = problem.message, []
     link = _list_link(wanted, size)
     return page.render(
-        "dicom_studies.html", 400 if error else 200, title="DICOM studies", error=error,
-        studies=[StudyRow.of(item) for item in found[:size]], search=wanted,
-        modalities=MODALITIES, page_sizes=PAGE_SIZES, size=size, offset=offset,
-        here=link(offset), previous=link(max(0, offset - size)) if offset else "",
+        "dicom_studies.html",
+        400 if error else 200,
+        title="DICOM studies",
+        error=error,
+        studies=[StudyRow.of(item) for item in found[:size]],
+        search=wanted,
+        modalities=MODALITIES,
+        page_sizes=PAGE_SIZES,
+        size=size,
+        offset=offset,
+        here=link(offset),
+        previous=link(max(0, offset - size)) if offset else "",
         next=link(offset + size) if len(found) > size else "",
         can_upload=policy.can_write_dicom(page.user),
-    )  # fmt: skip
+    )
 
 
 def _paging(query: Mapping[str, str]) -> tuple[int, int]:
@@ -176,15 +211,19 @@ def study_page(page: Page) -> Response:
     )
     series = sorted((_series(page, study.uid, item) for item in found), key=_in_order)
     return page.render(
-        "dicom_study.html", title=study.description or "Study", study=study, series=series,
+        "dicom_study.html",
+        title=study.description or "Study",
+        study=study,
+        series=series,
         can_delete=policy.can_write_dicom(page.user),
-    )  # fmt: skip
+    )
 
 
 def _study(page: Page) -> StudyRow:
     uid = page.params["study"]
-    found = search(page, qido.Scope(Level.STUDY),
-                   [("StudyInstanceUID", uid), ("includefield", STUDY_COUNTS)])  # fmt: skip
+    found = search(
+        page, qido.Scope(Level.STUDY), [("StudyInstanceUID", uid), ("includefield", STUDY_COUNTS)]
+    )
     if not found:
         raise NotFound(f"There is no study {uid}. It may have been deleted.")
     return StudyRow.of(found[0])
@@ -195,15 +234,22 @@ def _series(page: Page, study: str, found: JsonDataset) -> SeriesSection:
     scope = qido.Scope(Level.INSTANCE, study, uid)
     instances = search(page, scope, [("includefield", INSTANCE_FIELDS), *ALL])
     cards = [
-        InstanceCard(text(item, "SOPInstanceUID"), number(item, "InstanceNumber"),
-                     number(item, "NumberOfFrames") or 1, number(item, "Rows") is not None)
+        InstanceCard(
+            text(item, "SOPInstanceUID"),
+            number(item, "InstanceNumber"),
+            number(item, "NumberOfFrames") or 1,
+            number(item, "Rows") is not None,
+        )
         for item in instances
-    ]  # fmt: skip
+    ]
     return SeriesSection(
-        uid, number(found, "SeriesNumber"), text(found, "SeriesDescription"),
-        text(found, "Modality"), number(found, "NumberOfSeriesRelatedInstances"),
+        uid,
+        number(found, "SeriesNumber"),
+        text(found, "SeriesDescription"),
+        text(found, "Modality"),
+        number(found, "NumberOfSeriesRelatedInstances"),
         sorted(cards, key=_in_order),
-    )  # fmt: skip
+    )
 
 
 def _in_order(item: InstanceCard | SeriesSection) -> tuple[bool, int, str]:

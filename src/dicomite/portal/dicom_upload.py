@@ -51,8 +51,11 @@ def upload(page: Page) -> Response:
         return _answer(415, False, f"Send one DICOM file per request, as {DICOM}.")
     dicom = service(page)
     request = StowRequest(STOW_VERSION, None, False, f"{dicom.public_url}/dicom/v{STOW_VERSION}")
-    headers = {"content-type": DICOM, "accept": DICOM_JSON,
-               "content-length": page.request.headers.get("content-length", "")}  # fmt: skip
+    headers = {
+        "content-type": DICOM,
+        "accept": DICOM_JSON,
+        "content-length": page.request.headers.get("content-length", ""),
+    }
     try:
         # Handlers run in a worker thread; STOW streams the body on the event loop.
         status, body = anyio.from_thread.run(

@@ -50,10 +50,14 @@ def list_principals(page: Page) -> Response:
         found = principals.list_service_principals(session, page.tenant_id)
     rows = [sp for sp in found if _matches(sp, search.lower(), kind)]
     return page.render(
-        "enterprise_list.html", title="Enterprise applications", principals=rows, search=search,
-        kind=kind if kind in APPLICATION_TYPES else "", types=APPLICATION_TYPES,
+        "enterprise_list.html",
+        title="Enterprise applications",
+        principals=rows,
+        search=search,
+        kind=kind if kind in APPLICATION_TYPES else "",
+        types=APPLICATION_TYPES,
         application_type=application_type,
-    )  # fmt: skip
+    )
 
 
 def _matches(sp: ServicePrincipal, search: str, kind: str) -> bool:
@@ -111,9 +115,11 @@ def _blade(page: Page, session: Session) -> tuple[ServicePrincipal, dict[str, An
     app = session.get(Application, sp.application_id) if sp.application_id else None
     manageable = app is not None and policy.can_manage_application(page.user, app)
     values = {
-        "title": sp.display_name, "sp": sp, "application_type": application_type(sp),
+        "title": sp.display_name,
+        "sp": sp,
+        "application_type": application_type(sp),
         "registration": app if manageable else None,
-    }  # fmt: skip
+    }
     return sp, values
 
 

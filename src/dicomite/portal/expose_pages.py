@@ -69,14 +69,22 @@ class Kind:
 
 KINDS = {
     "scopes": Kind(
-        "oauth2_permission_scopes", "app_expose_scope.html", "scope", _scope,
-        {"type": "Admin", "isEnabled": True}, asks_for_uri=True,
+        "oauth2_permission_scopes",
+        "app_expose_scope.html",
+        "scope",
+        _scope,
+        {"type": "Admin", "isEnabled": True},
+        asks_for_uri=True,
     ),
     "roles": Kind(
-        "app_roles", "app_expose_role.html", "app-role", _role,
-        {"allowedMemberTypes": ["Application"], "isEnabled": True}, asks_for_uri=False,
+        "app_roles",
+        "app_expose_role.html",
+        "app-role",
+        _role,
+        {"allowedMemberTypes": ["Application"], "isEnabled": True},
+        asks_for_uri=False,
     ),
-}  # fmt: skip
+}
 
 
 def routes(portal: Portal) -> list[Route]:
@@ -99,9 +107,12 @@ def expose(page: Page) -> Response:
     with page.read() as session:
         app = manageable_app(page, session)
     return page.render(
-        "app_expose.html", title=f"{app.display_name} | Expose an API", app=app,
-        member_types=MEMBER_TYPES, token_version=_version_choice(app),
-    )  # fmt: skip
+        "app_expose.html",
+        title=f"{app.display_name} | Expose an API",
+        app=app,
+        member_types=MEMBER_TYPES,
+        token_version=_version_choice(app),
+    )
 
 
 def _version_choice(app: Application) -> str:
@@ -121,9 +132,14 @@ def uri_form(page: Page, error: str = "", status: int = 200, value: str = "") ->
         app = manageable_app(page, session)
     current = app.identifier_uris[0] if app.identifier_uris else ""
     return page.render(
-        "app_expose_uri.html", status, title=f"{app.display_name} | Application ID URI", app=app,
-        error=error, value=value or current or f"api://{app.app_id}", editing=bool(current),
-    )  # fmt: skip
+        "app_expose_uri.html",
+        status,
+        title=f"{app.display_name} | Application ID URI",
+        app=app,
+        error=error,
+        value=value or current or f"api://{app.app_id}",
+        editing=bool(current),
+    )
 
 
 def save_uri(page: Page) -> Response:
@@ -182,11 +198,17 @@ def item_form(page: Page, error: str = "", status: int = 200, item: Item | None 
         app = manageable_app(page, session)
         shown = item or _find(page, app, kind)
     return page.render(
-        kind.template, status, title=f"{app.display_name} | Expose an API", app=app, item=shown,
-        error=error, member_types=MEMBER_TYPES,
-        editing="item" in page.params, needs_uri=not app.identifier_uris,
+        kind.template,
+        status,
+        title=f"{app.display_name} | Expose an API",
+        app=app,
+        item=shown,
+        error=error,
+        member_types=MEMBER_TYPES,
+        editing="item" in page.params,
+        needs_uri=not app.identifier_uris,
         uri=page.field("identifier_uri") or f"api://{app.app_id}",
-    )  # fmt: skip
+    )
 
 
 def save_item(page: Page) -> Response:

@@ -127,10 +127,14 @@ def configured(page: Page) -> Response:
         grant_refusal = privileged or consent_refusal(page, session, _configured_apis(session, app))
         revoke_refusal = privileged or consent_refusal(page, session, _granted_apis(session, app))
     return page.render(
-        "app_permissions.html", title=f"{app.display_name} | API permissions", app=app,
-        rows=rows, any_granted=any(r.permission.granted for r in rows),
-        grant_refusal=grant_refusal, revoke_refusal=revoke_refusal,
-    )  # fmt: skip
+        "app_permissions.html",
+        title=f"{app.display_name} | API permissions",
+        app=app,
+        rows=rows,
+        any_granted=any(r.permission.granted for r in rows),
+        grant_refusal=grant_refusal,
+        revoke_refusal=revoke_refusal,
+    )
 
 
 # --- Request API permissions ------------------------------------------------------------------
@@ -147,9 +151,12 @@ def choose_api(page: Page) -> Response:
         app = changeable_app(page, session)
         apis = [a for a in principals.resource_apis(session, page.tenant_id) if _matches(a, search)]
     return page.render(
-        "app_permissions_request.html", title="Request API permissions", app=app, apis=apis,
+        "app_permissions_request.html",
+        title="Request API permissions",
+        app=app,
+        apis=apis,
         search=search,
-    )  # fmt: skip
+    )
 
 
 def _api_in_path(page: Page, session: Session) -> ServicePrincipal:
@@ -163,9 +170,10 @@ def _offered(api: ServicePrincipal, kind: str) -> list[dict[str, Any]]:
     """The permissions of ``kind`` an application can ask for on ``api``."""
     if kind == "Role":
         return [
-            r for r in api.app_roles
+            r
+            for r in api.app_roles
             if "Application" in r["allowedMemberTypes"] and r.get("isEnabled", True)
-        ]  # fmt: skip
+        ]
     return [s for s in api.oauth2_permission_scopes if s.get("isEnabled", True)]
 
 
@@ -185,11 +193,18 @@ def choose_permissions(page: Page, error: str = "", status: int = 200) -> Respon
         app = changeable_app(page, session)
         api = _api_in_path(page, session)
     return page.render(
-        "app_permissions_choose.html", status, title="Request API permissions", app=app, api=api,
-        kind_name=kind_name if kind else "", kind_label=TYPE_LABELS.get(kind, ""),
-        offered=_offered(api, kind) if kind else [], configured_ids=_configured_ids(app, api),
-        chosen=set(page.fields("permission")), error=error,
-    )  # fmt: skip
+        "app_permissions_choose.html",
+        status,
+        title="Request API permissions",
+        app=app,
+        api=api,
+        kind_name=kind_name if kind else "",
+        kind_label=TYPE_LABELS.get(kind, ""),
+        offered=_offered(api, kind) if kind else [],
+        configured_ids=_configured_ids(app, api),
+        chosen=set(page.fields("permission")),
+        error=error,
+    )
 
 
 def _add_chosen(
@@ -244,9 +259,12 @@ def _confirmation(page: Page, action: str) -> Response:
         _require_consent(page, session, apis_of(session, app))
         rows = _rows(session, app)
     return page.render(
-        "app_permissions_consent.html", title=f"{app.display_name} | API permissions", app=app,
-        action=action, rows=rows,
-    )  # fmt: skip
+        "app_permissions_consent.html",
+        title=f"{app.display_name} | API permissions",
+        app=app,
+        action=action,
+        rows=rows,
+    )
 
 
 def grant_form(page: Page) -> Response:

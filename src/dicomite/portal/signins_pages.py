@@ -44,9 +44,11 @@ class Filters:
 def sign_in_logs(page: Page) -> Response:
     require_directory_role(page)
     filters = Filters(
-        page.query.get("from", "").strip(), page.query.get("to", "").strip(),
-        page.query.get("app", "").strip()[:256], page.query.get("status", ""),
-    )  # fmt: skip
+        page.query.get("from", "").strip(),
+        page.query.get("to", "").strip(),
+        page.query.get("app", "").strip()[:256],
+        page.query.get("status", ""),
+    )
     skip = _number(page.query.get("skip", ""))
     try:
         since, until = _day(filters.start, "From"), _day(filters.end, "To", end=True)
@@ -57,11 +59,17 @@ def sign_in_logs(page: Page) -> Response:
         return _render(page, filters, [], skip, error=error, status=400)
     with page.read() as session:
         rows = signins.list_sign_ins(
-            session, page.tenant_id, app_ids=_visible_clients(page, session),
-            app_contains=filters.app or None, failures_only=filters.status == "failure",
-            successes_only=filters.status == "success", since=since, until=until,
-            limit=PAGE_SIZE + 1, offset=skip,
-        )  # fmt: skip
+            session,
+            page.tenant_id,
+            app_ids=_visible_clients(page, session),
+            app_contains=filters.app or None,
+            failures_only=filters.status == "failure",
+            successes_only=filters.status == "success",
+            since=since,
+            until=until,
+            limit=PAGE_SIZE + 1,
+            offset=skip,
+        )
         names = _resource_names(session, page.tenant_id, rows[:PAGE_SIZE])
     return _render(page, filters, list(rows), skip, names=names)
 
@@ -75,17 +83,30 @@ def _resource_names(session: Session, tenant_id: str, rows: Sequence[SignIn]) ->
 
 
 def _render(
-    page: Page, filters: Filters, rows: list[SignIn], skip: int,
-    error: str = "", status: int = 200, names: dict[str, str] | None = None,
-) -> Response:  # fmt: skip
+    page: Page,
+    filters: Filters,
+    rows: list[SignIn],
+    skip: int,
+    error: str = "",
+    status: int = 200,
+    names: dict[str, str] | None = None,
+) -> Response:
     more = len(rows) > PAGE_SIZE
     following = portal_url("/signins", **filters.query(skip=str(skip + PAGE_SIZE)))
     return page.render(
-        "signins.html", status, title="Sign-in logs", filters=filters, statuses=STATUSES,
-        rows=rows[:PAGE_SIZE], error=error, first=skip + 1, next_url=following if more else "",
-        previous_url=_previous(filters, skip), credential_types=CREDENTIAL_TYPES,
+        "signins.html",
+        status,
+        title="Sign-in logs",
+        filters=filters,
+        statuses=STATUSES,
+        rows=rows[:PAGE_SIZE],
+        error=error,
+        first=skip + 1,
+        next_url=following if more else "",
+        previous_url=_previous(filters, skip),
+        credential_types=CREDENTIAL_TYPES,
         resource_names=names or {},
-    )  # fmt: skip
+    )
 
 
 def _previous(filters: Filters, skip: int) -> str:

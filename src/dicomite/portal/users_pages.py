@@ -23,8 +23,12 @@ from dicomite.store.tables import User
 DIRECTORY_ROLES = ["", *(role.value for role in DirectoryRole)]
 DICOM_ROLES = ["", *(role.value for role in DicomDataRole)]
 NEW_USER_FIELDS = (
-    "user_principal_name", "display_name", "directory_role", "dicom_role", "password_choice",
-)  # fmt: skip
+    "user_principal_name",
+    "display_name",
+    "directory_role",
+    "dicom_role",
+    "password_choice",
+)
 Action = Callable[[Session, User], object]
 
 
@@ -52,9 +56,14 @@ def list_users(page: Page) -> Response:
 def new_form(page: Page, error: str = "", status: int = 200) -> Response:
     policy.require_manage_users(page.user)
     return page.render(
-        "users_new.html", status, title="New user", error=error, roles=DIRECTORY_ROLES,
-        dicom_roles=DICOM_ROLES, form={n: page.field(n) for n in NEW_USER_FIELDS},
-    )  # fmt: skip
+        "users_new.html",
+        status,
+        title="New user",
+        error=error,
+        roles=DIRECTORY_ROLES,
+        dicom_roles=DICOM_ROLES,
+        form={n: page.field(n) for n in NEW_USER_FIELDS},
+    )
 
 
 def create(page: Page) -> Response:
@@ -64,12 +73,15 @@ def create(page: Page) -> Response:
         chosen = users.new_password(password)  # hashed before the transaction opens
         with page.write() as session:
             user = users.create_user(
-                session, page.tenant_id, page.now,
+                session,
+                page.tenant_id,
+                page.now,
                 user_principal_name=page.field("user_principal_name"),
-                display_name=page.field("display_name"), password=chosen,
+                display_name=page.field("display_name"),
+                password=chosen,
                 directory_role=page.field("directory_role") or None,
                 dicom_role=page.field("dicom_role") or None,
-            )  # fmt: skip
+            )
     except DirectoryProblem as problem:
         return new_form(page, problem.message, _status(problem))
     return _done(page, user, "user-created", generated)
@@ -83,14 +95,26 @@ def detail(page: Page) -> Response:
 
 
 def _show(
-    page: Page, user: User, *, error: str = "", status: int = 200, generated: str = "",
+    page: Page,
+    user: User,
+    *,
+    error: str = "",
+    status: int = 200,
+    generated: str = "",
     notice: str = "",
-) -> Response:  # fmt: skip
+) -> Response:
     shown = {"notice": notices.text(notice)} if notice else {}
     return page.render(
-        "users_detail.html", status, title=user.display_name, user=user, error=error,
-        generated=generated, roles=DIRECTORY_ROLES, dicom_roles=DICOM_ROLES, **shown,
-    )  # fmt: skip
+        "users_detail.html",
+        status,
+        title=user.display_name,
+        user=user,
+        error=error,
+        generated=generated,
+        roles=DIRECTORY_ROLES,
+        dicom_roles=DICOM_ROLES,
+        **shown,
+    )
 
 
 def _done(page: Page, user: User, notice: str, generated: str) -> Response:
@@ -116,9 +140,11 @@ def reset_password(page: Page) -> Response:
     except DirectoryProblem as problem:
         return _refused(page, problem)
     return _act(
-        page, lambda s, u: users.reset_password(s, u, chosen, page.now), "password-reset",
+        page,
+        lambda s, u: users.reset_password(s, u, chosen, page.now),
+        "password-reset",
         generated=generated,
-    )  # fmt: skip
+    )
 
 
 def set_enabled(page: Page) -> Response:

@@ -179,9 +179,11 @@ class Portal:
                 return self._to_sign_in(request)
             if request.method == "POST" and not self._csrf_ok(request, form, signed_in):
                 return self.error_page(
-                    request, 403, "The form expired or did not come from this portal. "
+                    request,
+                    403,
+                    "The form expired or did not come from this portal. "
                     "Reload the page and try again.",
-                )  # fmt: skip
+                )
         page = Page(request, self, signed_in, form)
         try:
             response = handler(page)

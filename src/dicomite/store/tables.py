@@ -297,10 +297,11 @@ class DicomStudy(Base):
     # (qido adds a range), and through text_pattern_ops for LIKE on PostgreSQL.
     __table_args__ = (
         Index(
-            "ix_dicom_studies_patient_name", "patient_name",
+            "ix_dicom_studies_patient_name",
+            "patient_name",
             postgresql_ops={"patient_name": "text_pattern_ops"},
         ),
-    )  # fmt: skip
+    )
 
 
 class DicomSeries(Base):

@@ -11,8 +11,16 @@ from tests.portal.browser.test_walkthrough import sign_in
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["/portal/", "/portal/apps", "/portal/apps/new", "/portal/enterprise", "/portal/signins",
-         "/portal/users", "/portal/users/new", "/portal/dicom/studies"]  # fmt: skip
+PAGES = [
+    "/portal/",
+    "/portal/apps",
+    "/portal/apps/new",
+    "/portal/enterprise",
+    "/portal/signins",
+    "/portal/users",
+    "/portal/users/new",
+    "/portal/dicom/studies",
+]
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
   .filter(el => el.type !== 'hidden' && el.offsetParent !== null)
@@ -31,8 +39,14 @@ def app_pages(page: Page, server: Server) -> list[str]:
     page.get_by_label("Name", exact=True).fill("Accessibility check")
     page.get_by_role("button", name="Register").click()
     base = page.url.split("?")[0].removeprefix(server.base_url)
-    return [base, f"{base}/permissions", f"{base}/permissions/add", f"{base}/credentials",
-            f"{base}/credentials/secrets/new", f"{base}/expose"]  # fmt: skip
+    return [
+        base,
+        f"{base}/permissions",
+        f"{base}/permissions/add",
+        f"{base}/credentials",
+        f"{base}/credentials/secrets/new",
+        f"{base}/expose",
+    ]
 
 
 @pytest.mark.parametrize("width", [1280, 820])

@@ -46,10 +46,15 @@ def token_requests(server: Server, client_id: str, secret: str) -> None:
     """One successful and one failed sign-in of ``client_id``, for the sign-in log."""
     with server.client() as client:
         for given in (secret, "wrong-secret"):
-            client.post(server.token_url, data={
-                "grant_type": "client_credentials", "client_id": client_id,
-                "client_secret": given, "scope": DICOM_SCOPE,
-            })  # fmt: skip
+            client.post(
+                server.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client_id,
+                    "client_secret": given,
+                    "scope": DICOM_SCOPE,
+                },
+            )
 
 
 @pytest.mark.parametrize("width", [1280, 820])

@@ -81,9 +81,14 @@ def test_an_application_developer_registers_but_cannot_consent(
 ) -> None:
     name, password = f"dev-{uuid.uuid4().hex[:8]}@dicomite.localhost", "Develop-3r-pass"
     server.cli(
-        "users", "add", name, "--role", "application-developer", "--password-stdin",
+        "users",
+        "add",
+        name,
+        "--role",
+        "application-developer",
+        "--password-stdin",
         stdin=f"{password}\n",
-    )  # fmt: skip
+    )
     sign_in(page, server, name, password)
     register(page, "Developer's service client")
     add_dicom_permission(page)

@@ -89,10 +89,19 @@ def ct_slice(study: str, series: str, number: int) -> Dataset:
     disc = (x**2 + y**2 < (20 + 8 * number) ** 2).astype(np.uint16)
     pixels = (disc * 1200 + (x + 64) * 4).astype(np.uint16)
     dataset = make_dataset(
-        study, series, frames=1, PatientName="Walkthrough^Portal", PatientID="WALK-1",
-        StudyDescription="Portal walkthrough", InstanceNumber=number,
-        Rows=128, Columns=128, NumberOfFrames=None, WindowCenter=600, WindowWidth=1400,
-    )  # fmt: skip
+        study,
+        series,
+        frames=1,
+        PatientName="Walkthrough^Portal",
+        PatientID="WALK-1",
+        StudyDescription="Portal walkthrough",
+        InstanceNumber=number,
+        Rows=128,
+        Columns=128,
+        NumberOfFrames=None,
+        WindowCenter=600,
+        WindowWidth=1400,
+    )
     dataset.PixelData = pixels.tobytes()
     return dataset
 
@@ -128,9 +137,12 @@ def test_register_a_service_client_in_the_portal(
     screenshots.take("secret-masked")
 
     token = msal.ConfidentialClientApplication(
-        client_id, client_credential=value, authority=server.authority,
-        instance_discovery=False, verify=server.ca_file,
-    ).acquire_token_for_client(scopes=[DICOM_SCOPE])  # fmt: skip
+        client_id,
+        client_credential=value,
+        authority=server.authority,
+        instance_discovery=False,
+        verify=server.ca_file,
+    ).acquire_token_for_client(scopes=[DICOM_SCOPE])
     assert "access_token" in token, token
 
     session = requests.Session()

@@ -14,18 +14,7 @@ from tests.fixtures.server import Server
 
 
 def test_upload_search_get(server: Server, admin: Admin, tmp_path: Path) -> None:
-    app = admin.register(roles=("Dicom.ReadWrite",))
-    assert app.secret is not None
-    common = [
-        "--client-id",
-        app.app_id,
-        "--client-secret",
-        app.secret,
-        "--url",
-        f"{server.base_url}/dicom/v1",
-        "--authority",
-        server.authority,
-    ]
+    common = credentials(server, admin)
     study = generate_uid()
     folder = tmp_path / "in" / "nested"
     folder.mkdir(parents=True)

@@ -194,20 +194,25 @@ def test_logged_text_is_escaped(signed_in: SignedIn, portal_context: Context) ->
     assert XSS not in page and page.count(ESCAPED) == 3
 
 
+def ask_with_a_wrong_secret(client: Any, context: Context, app_id: str) -> None:
+    """A real client-credentials request for the DICOM service that fails (AADSTS7000215)."""
+    answer = client.post(
+        f"/{context.tenant_id}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app_id,
+            "client_secret": "not-the-secret",
+            "scope": "https://dicom.healthcareapis.azure.com/.default",
+        },
+    )
+    assert answer.status_code == 401
+
+
 def test_a_real_token_request_appears(signed_in: SignedIn, portal_context: Context) -> None:
     """Through the token endpoint and the buffered recorder, not by writing rows."""
     admin = signed_in("global-admin")
     app_id = app_id_of(portal_context, register(admin, "Wrong secret client"))
-    response = admin.post(
-        f"/{portal_context.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": app_id,
-            "client_secret": "nope",
-            "scope": "https://dicom.healthcareapis.azure.com/.default",
-        },
-    )
-    assert response.status_code == 401
+    ask_with_a_wrong_secret(admin, portal_context, app_id)
     deadline = time.monotonic() + 10
     while app_id not in (rows := table(admin.get("/portal/signins").text)):
         assert time.monotonic() < deadline, "the sign-in was not logged"
@@ -242,16 +247,7 @@ def test_a_failed_sign_in_names_its_resource_as_a_successful_one_does(
     URI (the log records the display name only once the client has authenticated)."""
     admin = signed_in("global-admin")
     client_id = app_id_of(portal_context, register(admin, "Wrong secret client"))
-    answer = admin.post(
-        f"/{portal_context.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": "not-the-secret",
-            "scope": "https://dicom.healthcareapis.azure.com/.default",
-        },
-    )
-    assert answer.status_code == 401
+    ask_with_a_wrong_secret(admin, portal_context, client_id)
     deadline = time.monotonic() + 10
     while "Failure" not in (rows := table(admin.get("/portal/signins").text)):
         assert time.monotonic() < deadline, "the failed sign-in was not logged"

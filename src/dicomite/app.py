@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dicomite.bootstrap import open_context
 from dicomite.client_address import trusted_proxies
-from dicomite.dicom.routes import dicom_app
+from dicomite.dicom.http.routes import dicom_app
 from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app

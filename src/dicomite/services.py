@@ -8,8 +8,9 @@ from pathlib import Path
 
 from dicomite.bootstrap import Context
 from dicomite.dicom.auth import DicomAuth
-from dicomite.dicom.blobs import BlobStore, FileSystemBlobStore
-from dicomite.dicom.routes import DicomService
+from dicomite.dicom.blobs.folder import FileSystemBlobStore
+from dicomite.dicom.blobs.protocol import BlobStore
+from dicomite.dicom.service import DicomService
 from dicomite.identity.assertions import ReplayGuard
 from dicomite.identity.issuance import IssuanceView
 from dicomite.identity.keys import KeyRing
@@ -75,10 +76,10 @@ def open_blob_store(folder: Path, blob_url: str | None) -> BlobStore:
     if not blob_url:
         return FileSystemBlobStore(folder)
     try:
-        from dicomite.dicom.blobs_azure import AzureBlobStore
+        from dicomite.dicom.blobs.azure import AzureBlobStore
     except ImportError as error:
         raise RuntimeError(
-            f"--blob-url needs the Azure blob store (dicomite.dicom.blobs_azure and "
+            f"--blob-url needs the Azure blob store (dicomite.dicom.blobs.azure and "
             f"azure-storage-blob), which cannot be imported: {error}"
         ) from error
     store: BlobStore = AzureBlobStore(blob_url)

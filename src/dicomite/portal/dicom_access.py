@@ -1,7 +1,7 @@
 """What the DICOM pages share: the DICOM service of this process, the read check and the UIDs of
 the path, QIDO searches without HTTP, and DICOM JSON values as the pages show them.
 
-The pages call the DICOM domain (``dicom.qido``, ``dicom.index``, ``dicom.thumbnails``, …)
+The pages call the DICOM domain (``dicom.index``, ``dicom.retrieve``, …)
 directly; its ``DicomError``s become portal error pages with their status and message.
 """
 
@@ -12,10 +12,11 @@ from typing import Any
 
 from starlette.responses import Response
 
-from dicomite.dicom import qido, validation
-from dicomite.dicom.dicomjson import JsonDataset, keyword_tag, person_name, tag_key
 from dicomite.dicom.errors import DicomError, NotFound
-from dicomite.dicom.routes import DicomService
+from dicomite.dicom.index import qido
+from dicomite.dicom.model import validation
+from dicomite.dicom.model.dicomjson import JsonDataset, keyword_tag, person_name, tag_key
+from dicomite.dicom.service import DicomService
 from dicomite.identity import policy
 from dicomite.portal.web import Handler, Page
 

@@ -1,6 +1,6 @@
 """An instance: its view (rendered frame, frame selector, window presets, key attributes) and
 the images the DICOM pages show, served to the signed-in person's cookie by the DICOM domain's
-own rendering (``dicom.rendered``, ``dicom.thumbnails``). Images are private to that person's
+own rendering (``retrieve.rendered``, ``retrieve.thumbnails``). Images are private to that person's
 browser cache (``Cache-Control: private``) and revalidated by ETag."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pydicom.uid import UID
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dicomite.dicom import index, rendered, thumbnails, wado
 from dicomite.dicom.errors import BadRequest, NotFound
-from dicomite.dicom.index import StoredInstance
+from dicomite.dicom.index import schema
+from dicomite.dicom.index.schema import StoredInstance
+from dicomite.dicom.retrieve import rendered, thumbnails, wado
 from dicomite.portal.dicom_access import dicom_page, service, text
 from dicomite.portal.web import Page, Portal, portal_url
 
@@ -92,7 +93,7 @@ def routes(portal: Portal, instance: str) -> list[Route]:
 def stored_instance(page: Page) -> StoredInstance:
     path = page.params
     with page.read() as session:
-        found = index.find_instances(session, path["study"], path["series"], path["instance"])
+        found = schema.find_instances(session, path["study"], path["series"], path["instance"])
     if not found:
         raise NotFound("There is no such instance in this series. It may have been deleted.")
     return found[0]
@@ -118,7 +119,7 @@ def instance_page(page: Page) -> Response:
     frame = rendered.frame_number(page.query.get("frame"), instance.number_of_frames)
     window = window_of(page)
     with page.read() as session:
-        (_, stored), *_ = index.metadata_of(
+        (_, stored), *_ = schema.metadata_of(
             session, instance.study_uid, instance.series_uid, instance.sop_uid
         )
     dataset = json.loads(stored)

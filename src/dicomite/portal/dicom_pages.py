@@ -11,10 +11,10 @@ from datetime import date
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dicomite.dicom import delete, qido
-from dicomite.dicom.dicomjson import JsonDataset
 from dicomite.dicom.errors import BadRequest, NotFound
-from dicomite.dicom.index import Level, name_words
+from dicomite.dicom.index import delete, qido
+from dicomite.dicom.index.schema import Level, name_words
+from dicomite.dicom.model.dicomjson import JsonDataset
 from dicomite.identity import policy
 from dicomite.portal import dicom_images, dicom_upload
 from dicomite.portal.dicom_access import dicom_page, number, search, service, text, values

@@ -16,11 +16,11 @@ import anyio.from_thread
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
-from dicomite.dicom.dicomjson import JsonDataset, first_value, keyword_tag, tag_key
 from dicomite.dicom.errors import DicomError
+from dicomite.dicom.model.dicomjson import JsonDataset, first_value, keyword_tag, tag_key
 from dicomite.dicom.multipart import MediaType
-from dicomite.dicom.stow import DICOM, DICOM_JSON, StowRequest
-from dicomite.dicom.stow_results import Reason
+from dicomite.dicom.stow.results import Reason
+from dicomite.dicom.stow.service import DICOM, DICOM_JSON, StowRequest
 from dicomite.identity import policy
 from dicomite.portal.dicom_access import service
 from dicomite.portal.web import Page

@@ -273,7 +273,7 @@ class PortalSession(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
-# DICOM index (dicomite.dicom.index): one row per study, series and instance, plus the change
+# DICOM index (dicomite.dicom.index.schema): one row per study, series and instance, plus the change
 # feed. Searchable attributes are columns (declared once in ``dicom.index.INDEXED``); what QIDO
 # and /metadata return is precomputed DICOM JSON, so no request re-parses a file.
 

@@ -1,0 +1,61 @@
+"""Delete (non-standard, conformance statement "Delete"): study, series or instance → 204/404.
+
+Index rows go first (one transaction, with a change feed ``delete`` row per instance), then the
+blobs: a crash in between leaves blobs without rows, which the orphan sweep removes, never a
+row without its blob.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from dicomite.clock import utcnow
+from dicomite.dicom.blobs.protocol import BlobStore
+from dicomite.dicom.errors import NotFound
+from dicomite.dicom.index import schema
+from dicomite.dicom.index import write as index_write
+from dicomite.store.db import Store
+from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
+
+
+def delete_resource(
+    store: Store, blobs: BlobStore, study: str, series: str | None = None, sop: str | None = None
+) -> None:
+    now = utcnow()
+    with store.write() as session:
+        found = schema.find_instances(session, study, series, sop)
+        if not found:
+            raise NotFound(_missing(study, series, sop))
+        pks = select(DicomStudy.pk).where(DicomStudy.study_uid == study).scalar_subquery()
+        for instance in found:
+            index_write.record_change(
+                session, "delete", instance.study_uid, instance.series_uid, instance.sop_uid, now
+            )
+        rows = delete(DicomInstance).where(DicomInstance.study_pk == pks)
+        if series is not None:
+            series_pk = select(DicomSeries.pk).where(
+                DicomSeries.study_pk == pks, DicomSeries.series_uid == series
+            )
+            rows = rows.where(DicomInstance.series_pk.in_(series_pk))
+        if sop is not None:
+            rows = rows.where(DicomInstance.sop_uid == sop)
+        session.execute(rows)
+        _drop_empty(session)
+    for instance in found:
+        blobs.delete(instance.blob_key)
+
+
+def _drop_empty(session: Session) -> None:
+    used_series = select(DicomInstance.series_pk).distinct()
+    session.execute(delete(DicomSeries).where(DicomSeries.pk.not_in(used_series)))
+    used_studies = select(DicomSeries.study_pk).distinct()
+    session.execute(delete(DicomStudy).where(DicomStudy.pk.not_in(used_studies)))
+
+
+def _missing(study: str, series: str | None, sop: str | None) -> str:
+    if sop is not None:
+        return f"The instance {sop} was not found in series {series} of study {study}."
+    if series is not None:
+        return f"The series {series} was not found in study {study}."
+    return f"The study {study} was not found."

@@ -1,0 +1,235 @@
+"""The SQL index of studies, series and instances, and the change feed rows written with it.
+
+``INDEXED`` is the one declarative keyword → column table (pynetdicom's ``apps/qrscp/db.py``
+habit): the searchable attributes of the Azure DICOM conformance statement, each with its level,
+column and matching kind. Person names are stored normalised (case- and accent-folded) for
+matching, next to a ``*_words`` column for fuzzy prefix matching of any name part.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dicomite.dicom.model import dicomjson
+from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
+
+
+class Level(enum.IntEnum):
+    STUDY = 1
+    SERIES = 2
+    INSTANCE = 3
+
+
+class Kind(enum.Enum):
+    UID = "uid"
+    DATE = "date"
+    PERSON = "person"
+    TEXT = "text"  # stored lower-cased: matching is case-insensitive and can use the index
+    CODE = "code"  # CS values are upper case by definition (PS3.5 §6.2); matched upper-cased
+
+
+@dataclass(frozen=True)
+class Indexed:
+    keyword: str
+    level: Level
+    column: str
+    kind: Kind
+    max_length: int
+
+    @property
+    def tag(self) -> int:
+        return dicomjson.keyword_tag(self.keyword)
+
+
+INDEXED: tuple[Indexed, ...] = (
+    Indexed("StudyInstanceUID", Level.STUDY, "study_uid", Kind.UID, 64),
+    Indexed("PatientName", Level.STUDY, "patient_name", Kind.PERSON, 324),
+    Indexed("PatientID", Level.STUDY, "patient_id", Kind.TEXT, 64),
+    Indexed("PatientBirthDate", Level.STUDY, "patient_birth_date", Kind.DATE, 8),
+    Indexed("AccessionNumber", Level.STUDY, "accession_number", Kind.TEXT, 16),
+    Indexed("ReferringPhysicianName", Level.STUDY, "referring_physician_name", Kind.PERSON, 324),
+    Indexed("StudyDate", Level.STUDY, "study_date", Kind.DATE, 8),
+    Indexed("StudyDescription", Level.STUDY, "study_description", Kind.TEXT, 64),
+    Indexed("SeriesInstanceUID", Level.SERIES, "series_uid", Kind.UID, 64),
+    Indexed("Modality", Level.SERIES, "modality", Kind.CODE, 16),
+    Indexed(
+        "PerformedProcedureStepStartDate",
+        Level.SERIES,
+        "performed_procedure_step_start_date",
+        Kind.DATE,
+        8,
+    ),
+    Indexed("ManufacturerModelName", Level.SERIES, "manufacturer_model_name", Kind.TEXT, 64),
+    Indexed("SOPInstanceUID", Level.INSTANCE, "sop_uid", Kind.UID, 64),
+)
+BY_KEYWORD = {attribute.keyword: attribute for attribute in INDEXED}
+BY_TAG = {attribute.tag: attribute for attribute in INDEXED}
+
+# What QIDO returns per level (conformance statement, "Search Response"): defaults, and the
+# additional attributes of ``includefield=all``.
+_T = dicomjson.keyword_tag
+DEFAULT_TAGS = {
+    Level.STUDY: [
+        _T(k)
+        for k in (
+            "StudyDate",
+            "AccessionNumber",
+            "StudyDescription",
+            "ReferringPhysicianName",
+            "PatientName",
+            "PatientID",
+            "PatientBirthDate",
+            "StudyInstanceUID",
+        )
+    ],
+    Level.SERIES: [
+        _T(k)
+        for k in (
+            "Modality",
+            "ManufacturerModelName",
+            "SeriesInstanceUID",
+            "PerformedProcedureStepStartDate",
+        )
+    ],
+    Level.INSTANCE: [_T("SOPInstanceUID")],
+}
+ADDITIONAL_TAGS = {
+    Level.STUDY: [
+        _T(k)
+        for k in (
+            "SpecificCharacterSet",
+            "StudyTime",
+            "InstanceAvailability",
+            "TimezoneOffsetFromUTC",
+            "AnatomicRegionsInStudyCodeSequence",
+            "ProcedureCodeSequence",
+            "NameOfPhysiciansReadingStudy",
+            "AdmittingDiagnosesDescription",
+            "ReferencedStudySequence",
+            "PatientAge",
+            "PatientSize",
+            "PatientWeight",
+            "Occupation",
+            "AdditionalPatientHistory",
+            "PatientSex",
+            "StudyID",
+        )
+    ],
+    Level.SERIES: [
+        _T(k)
+        for k in (
+            "SpecificCharacterSet",
+            "TimezoneOffsetFromUTC",
+            "SeriesNumber",
+            "Laterality",
+            "SeriesDate",
+            "SeriesTime",
+            "SeriesDescription",
+            "PerformedProcedureStepStartTime",
+            "RequestAttributesSequence",
+        )
+    ],
+    Level.INSTANCE: [
+        _T(k)
+        for k in (
+            "SpecificCharacterSet",
+            "SOPClassUID",
+            "InstanceAvailability",
+            "TimezoneOffsetFromUTC",
+            "InstanceNumber",
+            "Rows",
+            "Columns",
+            "BitsAllocated",
+            "NumberOfFrames",
+        )
+    ],
+}
+LEVEL_TAGS = {level: DEFAULT_TAGS[level] + ADDITIONAL_TAGS[level] for level in Level}
+LEVEL_KEYS = {level: [dicomjson.tag_key(tag) for tag in tags] for level, tags in LEVEL_TAGS.items()}
+
+_NAME_SEPARATORS = re.compile(r"[\^=\s,]+")
+
+
+@functools.lru_cache(maxsize=4096)  # a study's names recur in each of its instances
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form (PN matching in the conformance statement)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@functools.lru_cache(maxsize=4096)
+def name_words(name: str) -> str:
+    """`` word word …``: each name part after a space, so ``LIKE '% jo%'`` is a prefix match."""
+    words = [w for w in _NAME_SEPARATORS.split(fold(name)) if w]
+    return "".join(f" {word}" for word in words)
+
+
+@dataclass(frozen=True)
+class InstanceFile:
+    """An instance's identifiers and its blob."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    number_of_frames: int
+    blob_key: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredInstance(InstanceFile):
+    version: str  # changes at every write of the row (ETags)
+
+
+def find_instances(
+    session: Session, study: str, series: str | None = None, sop: str | None = None
+) -> list[StoredInstance]:
+    query = (
+        select(
+            DicomStudy.study_uid,
+            DicomSeries.series_uid,
+            DicomInstance.sop_uid,
+            DicomInstance.sop_class_uid,
+            DicomInstance.transfer_syntax_uid,
+            DicomInstance.number_of_frames,
+            DicomInstance.blob_key,
+            DicomInstance.size,
+            DicomInstance.version,
+        )
+        .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
+        .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
+        .where(DicomStudy.study_uid == study)
+        .order_by(DicomInstance.pk)
+    )
+    if series is not None:
+        query = query.where(DicomSeries.series_uid == series)
+    if sop is not None:
+        query = query.where(DicomInstance.sop_uid == sop)
+    return [StoredInstance(*row) for row in session.execute(query)]
+
+
+def metadata_of(
+    session: Session, study: str, series: str | None = None, sop: str | None = None
+) -> list[tuple[str, str]]:
+    """``(version, metadata JSON)`` of the matching instances."""
+    query = (
+        select(DicomInstance.version, DicomInstance.metadata_json)
+        .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
+        .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
+        .where(DicomStudy.study_uid == study)
+        .order_by(DicomInstance.pk)
+    )
+    if series is not None:
+        query = query.where(DicomSeries.series_uid == series)
+    if sop is not None:
+        query = query.where(DicomInstance.sop_uid == sop)
+    return [(version, text) for version, text in session.execute(query)]

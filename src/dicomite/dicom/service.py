@@ -1,0 +1,61 @@
+"""The DICOM service's long-lived objects, one per process and shared by both API versions:
+the index (``store``), the blob store, the STOW service, token checks and the blob sweeper."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from dicomite.dicom.auth import DicomAuth
+from dicomite.dicom.blobs.protocol import BlobStore
+from dicomite.dicom.blobs.sweep import sweep
+from dicomite.dicom.stow.service import StowService
+from dicomite.store.db import Store
+
+logger = logging.getLogger(__name__)
+
+
+class DicomService:
+    """What every route needs; one per process, shared by both API versions."""
+
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        auth: DicomAuth,
+        public_url: str,
+        max_request_bytes: int,
+        *,
+        max_inflated_bytes: int,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.auth = auth
+        self.public_url = public_url
+        self.stow = StowService(store, blobs, max_request_bytes, max_inflated_bytes)
+        self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_first = True
+
+    def start_sweeper(self, every_seconds: float = 3600.0) -> None:
+        """Sweep crash leftovers shortly after start, then hourly (see ``dicom.blobs.sweep``)."""
+
+        def run() -> None:
+            while not self._stop.wait(60.0 if self._sweeper_first else every_seconds):
+                self._sweeper_first = False
+                try:
+                    temporary, orphans = sweep(self.store, self.blobs)
+                except Exception:  # a sweep must never take the server down; retried later
+                    logger.exception("blob sweep failed")
+                    continue
+                if temporary or orphans:
+                    logger.info("blob sweep: %d temporary, %d orphaned", temporary, orphans)
+
+        self._sweeper = threading.Thread(target=run, name="dicom-blob-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def stop_sweeper(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)

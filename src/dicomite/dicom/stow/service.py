@@ -1,0 +1,343 @@
+"""STOW-RS (PS3.18 §10.5): ``POST /studies[/{study}]`` and the v2 upsert ``PUT``.
+
+The body is streamed: each part goes to a blob writer as it arrives. When a part ends its blob
+is committed (durable, atomically renamed) and its header read from the bytes still at hand, in
+one worker-thread hop, several parts at once; the checked instances are then indexed in body
+order and in batches: the batch's blob names are made durable (one directory sync), then one
+transaction indexes it. A failed check or index write deletes the new blob; a PUT deletes the
+blob it replaced after the index row points at the new one. So an index row never points at a
+missing blob, and nothing stored before is touched by a failing request.
+
+An instance is claimed from the moment its header is checked until its row commits; another
+request of this process storing it meanwhile gets 45071 for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydicom.errors import BytesLengthException, InvalidDicomError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from dicomite.clock import utcnow
+from dicomite.dicom.blobs.protocol import BlobStore
+from dicomite.dicom.errors import (
+    BadRequest,
+    InsufficientStorage,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from dicomite.dicom.index import write as index_write
+from dicomite.dicom.index.write import Known, NewInstance
+from dicomite.dicom.model import validation
+from dicomite.dicom.model.header import Unreadable
+from dicomite.dicom.multipart import MediaType
+from dicomite.dicom.stow import instance as stow_instance
+from dicomite.dicom.stow.body import DICOM as DICOM  # also what routes and the portal import
+from dicomite.dicom.stow.body import RequestBody
+from dicomite.dicom.stow.instance import Instance
+from dicomite.dicom.stow.results import Reason, Result, response_dataset
+from dicomite.dicom.stow.upload import PartUpload
+from dicomite.settings import Settings
+from dicomite.store.db import Store
+
+DICOM_JSON = "application/dicom+json"
+WRITE_ATTEMPTS = 3
+# RecursionError: should pydicom meet nesting that the depth checks of ``stow_instance`` miss.
+UNREADABLE = (
+    InvalidDicomError,
+    EOFError,
+    ValueError,
+    KeyError,
+    TypeError,
+    OSError,
+    NotImplementedError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    BytesLengthException,
+    RecursionError,
+)
+# PostgreSQL's deadlock and serialization failures: the batch is retried one instance at a time.
+_RETRIED_STATES = frozenset({"40P01", "40001"})
+Uids = tuple[str, str, str]
+MAX_INFLATED_BYTES: int = Settings.model_fields["dicom_max_inflated_bytes"].default
+
+
+@dataclass
+class StowRequest:
+    version: int
+    study_uid: str | None
+    replace: bool
+    base_url: str  # {public_url}/dicom/v{n}
+
+
+@dataclass
+class Part:
+    """One part of a request after its blob was committed and its header checked."""
+
+    result: Result
+    new: NewInstance | None = None  # to be indexed; None when refused (its blob is deleted)
+
+    @property
+    def uids(self) -> Uids:
+        assert self.new is not None
+        return (self.new.study_uid, self.new.series_uid, self.new.sop_uid)
+
+
+class InFlight:
+    """Instances claimed by requests of this process; another request's claim meets 45071."""
+
+    def __init__(self) -> None:
+        self._owners: dict[Uids, object] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, uids: Uids, owner: object) -> bool:
+        with self._lock:
+            return self._owners.setdefault(uids, owner) is owner
+
+    def release(self, uids: Uids, owner: object) -> None:
+        with self._lock:
+            if self._owners.get(uids) is owner:
+                del self._owners[uids]
+
+
+class StowService:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        max_request_bytes: int,
+        max_inflated_bytes: int = MAX_INFLATED_BYTES,
+    ) -> None:
+        self._store = store
+        self.blobs = blobs
+        self.max_bytes = max_request_bytes
+        self.max_inflated_bytes = max_inflated_bytes  # of one deflated instance
+        self.in_flight = InFlight()
+        # Index writes of this process queue here rather than in SQLite's busy handler, which
+        # polls with sleeps of up to 100 ms.
+        self._write_lock = threading.Lock()
+
+    async def handle(
+        self, request: StowRequest, headers: dict[str, str], body: AsyncIterator[bytes]
+    ) -> tuple[int, dict[str, Any]]:
+        if request.study_uid is not None and not validation.valid_uid(request.study_uid):
+            raise BadRequest(f"The StudyInstanceUID '{request.study_uid[:80]}' is invalid.")
+        check_accept_json(headers.get("accept"))
+        declared = headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
+            raise PayloadTooLarge(f"The request exceeds the limit of {self.max_bytes} bytes.")
+        content_type = MediaType.parse(headers.get("content-type", ""))
+        upload = RequestBody(self, request)
+        try:
+            if content_type.value == DICOM:
+                results = [await upload.single(body)]
+            elif content_type.value == "multipart/related":
+                results = await upload.multipart(content_type, body)
+            else:
+                raise UnsupportedMediaType(
+                    f"The Content-Type '{content_type.value}' is not supported; use "
+                    f'multipart/related; type="{DICOM}" or {DICOM}.'
+                )
+        except (OSError, DBAPIError) as error:
+            if not out_of_space(error):
+                raise
+            raise InsufficientStorage(
+                "The server is out of storage space. Instances of this request that ended before "
+                "it ran out may have been stored; a POST of it again answers 45070 for those."
+            ) from error
+        return response_dataset(request.study_uid, request.base_url, results)
+
+    # ------------------------------------------------------- in worker threads
+
+    def commit_part(self, request: StowRequest, upload: PartUpload, owner: object) -> Part:
+        """Commit the part's blob (its name made durable later, with its batch's), read and
+        check its header, claim the instance; a refused part's blob is deleted."""
+        key, size = upload.commit_sync(sync_name=False)
+        part: Part | None = None
+        try:
+            part = self._check(request, upload, key, size)
+            if part.new is not None and not self.in_flight.claim(part.uids, owner):
+                part.result.failure, part.new = Reason.PENDING, None
+            return part
+        finally:
+            if part is None or part.new is None:
+                self.blobs.delete(key)
+
+    def _instance(self, upload: PartUpload, key: str, size: int) -> Instance:
+        """The fast reader; pydicom only for what it declines (logged and counted)."""
+        return stow_instance.read(
+            upload.head,
+            upload.complete,
+            size,
+            lambda: self.blobs.open(key),
+            self.max_inflated_bytes,
+        )
+
+    @property
+    def headers_declined(self) -> int:
+        """Instances whose header the fast reader left to pydicom in this process."""
+        return stow_instance.DECLINED.count
+
+    def _check(self, request: StowRequest, upload: PartUpload, key: str, size: int) -> Part:
+        part = Part(Result())
+        result = part.result
+        try:
+            instance = self._instance(upload, key, size)
+        except Unreadable as error:
+            result.failure, result.comments = Reason.PROCESSING_FAILURE, [str(error)]
+            return part
+        except UNREADABLE:
+            result.failure, result.comments = Reason.PROCESSING_FAILURE, [_NOT_READABLE]
+            return part
+        result.sop_class_uid = instance.uid("SOPClassUID")
+        result.sop_uid = instance.uid("SOPInstanceUID")
+        checked = validation.check(instance.values)
+        if instance.truncated:
+            checked.errors.append("The pixel data is truncated.")
+        study = instance.uid("StudyInstanceUID")
+        if checked.errors or (checked.warnings and request.version == 1):
+            result.failure = Reason.VALIDATION_FAILURE
+            result.comments = checked.errors + checked.warnings
+            return part
+        if request.study_uid is not None and study != request.study_uid:
+            result.failure = Reason.MISMATCHED_STUDY
+            return part
+        if checked.warnings:
+            result.warning, result.comments = Reason.VALIDATION_WARNING, checked.warnings
+        elif instance.sop_class_mismatch:
+            result.warning = Reason.SOP_CLASS_MISMATCH_WARNING
+        series = instance.uid("SeriesInstanceUID")
+        assert study and series and result.sop_uid and result.sop_class_uid
+        part.new = NewInstance(
+            study_uid=study,
+            series_uid=series,
+            sop_uid=result.sop_uid,
+            sop_class_uid=result.sop_class_uid,
+            transfer_syntax_uid=instance.transfer_syntax_uid,
+            number_of_frames=instance.number_of_frames,
+            blob_key=key,
+            size=size,
+            metadata=instance.fragments,
+            columns=checked.columns,
+        )
+        return part
+
+    def discard(self, part: Part, owner: object) -> None:
+        if part.new is not None:
+            self.in_flight.release(part.uids, owner)
+            self.blobs.delete(part.new.blob_key)
+
+    def index_batch(self, request: StowRequest, batch: list[Part], owner: object) -> None:
+        """Make the batch's blob names durable, then index it; release its claims. Every blob
+        not indexed in the end is deleted, and so is every blob an indexed one replaced."""
+        stored: list[tuple[Part, str | None]] = []  # (part, replaced blob), once committed
+        try:
+            self.blobs.sync_names([part.new.blob_key for part in batch if part.new])
+            self._index(request, batch, stored)
+        finally:
+            kept = {id(part) for part, _ in stored}
+            for part in batch:
+                assert part.new is not None
+                self.in_flight.release(part.uids, owner)
+                if id(part) not in kept:
+                    self.blobs.delete(part.new.blob_key)
+        for part, replaced in stored:
+            assert part.new is not None
+            if replaced is not None and replaced != part.new.blob_key:
+                self.blobs.delete(replaced)
+            part.result.retrieve_url = (
+                f"{request.base_url}/studies/{part.new.study_uid}/series/{part.new.series_uid}"
+                f"/instances/{part.new.sop_uid}"
+            )
+
+    def _index(
+        self, request: StowRequest, batch: list[Part], stored: list[tuple[Part, str | None]]
+    ) -> None:
+        """One transaction for the batch; one per instance when the batch needs it (see
+        ``index_write.store_new``) or met another writer (PostgreSQL). What each committed
+        transaction indexed joins ``stored`` at once, whatever happens next."""
+        new = [part.new for part in batch if part.new is not None]
+        try:
+            with self._write_lock, self._store.write_cursor() as db:
+                outcome = index_write.store_new(db, new, utcnow(), replace=request.replace)
+        except DBAPIError as error:
+            if not isinstance(error, IntegrityError) and _state(error) not in _RETRIED_STATES:
+                raise
+            outcome = None
+        if outcome is not None:
+            for part, indexed in zip(batch, outcome, strict=True):
+                if indexed:
+                    stored.append((part, None))
+                else:
+                    part.result.failure = Reason.DUPLICATE
+            return
+        for part in batch:
+            with self._write_lock, self._store.write() as session:
+                replaced = self._index_one(session, Known(), request, part, utcnow())
+            if replaced is not False:
+                stored.append((part, replaced))
+
+    def _index_one(
+        self, session: Session, known: Known, request: StowRequest, part: Part, now: datetime
+    ) -> str | Literal[False] | None:
+        """One instance in its own savepoint: the replaced blob key (or None), or False when
+        refused (``result.failure`` says why). The savepoint is retried when a concurrent
+        request (another process on PostgreSQL) created the same study or series first, so
+        that the retry finds and extends it."""
+        assert part.new is not None
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with session.begin_nested():
+                    return index_write.store_instance(
+                        session, part.new, now, replace=request.replace, known=known
+                    )
+            except index_write.Duplicate:
+                part.result.failure = Reason.DUPLICATE
+                return False
+            except IntegrityError:
+                known.clear()  # rows added in the savepoint are gone
+                if attempt == WRITE_ATTEMPTS - 1:
+                    # still conflicting after the retries: another writer holds it
+                    part.result.failure = Reason.PENDING
+                    return False
+        raise AssertionError("unreachable")
+
+
+def out_of_space(error: BaseException) -> bool:
+    """A full file system or quota, or a database that cannot grow (SQLITE_FULL; PostgreSQL's
+    disk_full, 53100)."""
+    if isinstance(error, OSError):
+        return error.errno in _NO_SPACE
+    if isinstance(error, DBAPIError):
+        cause = error.orig
+        return _state(error) == "53100" or getattr(cause, "sqlite_errorcode", None) == _SQLITE_FULL
+    return False
+
+
+_NOT_READABLE = "The part cannot be read as a DICOM file (PS3.10)."
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = sqlite3.SQLITE_FULL
+
+
+def _state(error: DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
+
+
+def check_accept_json(accept: str | None) -> None:
+    if not accept:
+        return
+    types = {MediaType.parse(item).value for item in accept.split(",")}
+    if not types & {DICOM_JSON, "application/json", "*/*", "application/*"}:
+        raise NotAcceptable(
+            f"The Accept header '{accept[:100]}' is not supported; use {DICOM_JSON}."
+        )

@@ -99,6 +99,17 @@ def test_upload_refusals_say_why(owner: PortalClient) -> None:
     assert invalid.json()["message"].startswith("The instance failed validation. DICOM100:")
     assert "(0010,0020) - required attribute is missing" in invalid.json()["message"]
 
+    # Each of the instance's failures is shown, from STOW's result of the one part.
+    twice = upload(owner, ct(PatientID=None, SeriesInstanceUID="1..2"))
+    assert twice.status_code == 409
+    assert twice.json() == {
+        "stored": False,
+        "message": "The instance failed validation. "
+        'DICOM100: (0020,000e) - "1..2" is not a valid UID; '
+        "DICOM100: (0010,0020) - required attribute is missing",
+        "reason": 43264,
+    }
+
     form = upload(owner, b"--x--", "multipart/form-data; boundary=x")
     assert form.status_code == 415
     assert "application/dicom" in form.json()["message"]

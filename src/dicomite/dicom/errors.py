@@ -1,4 +1,5 @@
-"""Errors of the DICOM service, each knowing its wire format.
+"""Errors of the DICOM service, each knowing its wire format (``wire()``: status, headers, body)
+without a web framework; ``dicom.http.responses`` turns that into a Starlette response.
 
 Exception tree::
 
@@ -20,9 +21,19 @@ response dataset (``FailedSOPSequence``, see :mod:`dicomite.dicom.stow`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
-from starlette.responses import PlainTextResponse, Response
+TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Wire:
+    """An error as sent: status, headers (``Content-Type`` included) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
 
 
 class DicomError(Exception):
@@ -35,8 +46,8 @@ class DicomError(Exception):
     def headers(self) -> dict[str, str]:
         return {}
 
-    def response(self) -> Response:
-        return PlainTextResponse(self.message, status_code=self.status, headers=self.headers())
+    def wire(self) -> Wire:
+        return Wire(self.status, {"Content-Type": TEXT, **self.headers()}, self.message.encode())
 
 
 class BadRequest(DicomError):

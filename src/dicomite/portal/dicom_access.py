@@ -14,9 +14,9 @@ from starlette.responses import Response
 
 from dicomite.dicom.errors import DicomError, NotFound
 from dicomite.dicom.index import qido
-from dicomite.dicom.model import validation
 from dicomite.dicom.model.dicomjson import JsonDataset, keyword_tag, person_name, tag_key
 from dicomite.dicom.service import DicomService
+from dicomite.dicom.stow import validation
 from dicomite.identity import policy
 from dicomite.portal.web import Handler, Page
 

@@ -10,16 +10,13 @@ behave exactly as for API clients. The answer is a small JSON object the page sh
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio.from_thread
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from dicomite.dicom.errors import DicomError
-from dicomite.dicom.model.dicomjson import JsonDataset, first_value, keyword_tag, tag_key
 from dicomite.dicom.multipart import MediaType
-from dicomite.dicom.stow.results import Reason
+from dicomite.dicom.stow.results import Outcome, Reason
 from dicomite.dicom.stow.service import DICOM, DICOM_JSON, StowRequest
 from dicomite.identity import policy
 from dicomite.portal.dicom_access import service
@@ -39,9 +36,6 @@ OUTCOMES = {
         "Stored; its SOP Class UID differs from the file's meta information."
     ),
 }
-_FAILED = tag_key(keyword_tag("FailedSOPSequence"))
-_STORED = tag_key(keyword_tag("ReferencedSOPSequence"))
-_DETAILS = tag_key(keyword_tag("FailedAttributesSequence"))
 
 
 def upload(page: Page) -> Response:
@@ -58,32 +52,24 @@ def upload(page: Page) -> Response:
     }
     try:
         # Handlers run in a worker thread; STOW streams the body on the event loop.
-        status, body = anyio.from_thread.run(
-            dicom.stow.handle, request, headers, page.request.stream()
-        )
+        outcome = anyio.from_thread.run(dicom.stow.handle, request, headers, page.request.stream())
     except DicomError as error:
         return _answer(error.status, False, error.message)
     except ClientDisconnect:
         return Response(status_code=400)
-    return _outcome(status, body)
+    return _outcome(outcome)
 
 
-def _outcome(status: int, body: JsonDataset) -> Response:
-    """The one instance's result from STOW's response dataset (PS3.18 §10.5.3)."""
-    failed, stored = _items(body, _FAILED), _items(body, _STORED)
-    item = failed[0] if failed else stored[0] if stored else {}
-    reason = first_value(item, keyword_tag("FailureReason" if failed else "WarningReason"))
+def _outcome(outcome: Outcome) -> Response:
+    """The result of the one instance (one ``application/dicom`` body is one part)."""
+    (result,) = outcome.results
+    failed = result.failure is not None
+    reason = result.failure if failed else result.warning
     fallback = f"Refused (reason {reason})." if failed else "Stored."
-    message = OUTCOMES.get(reason, fallback) if isinstance(reason, int) else fallback
-    details = [first_value(d, keyword_tag("ErrorComment")) for d in _items(item, _DETAILS)]
-    if details:
-        message += " " + "; ".join(str(detail) for detail in details if detail)
-    return _answer(status, not failed, message, reason)
-
-
-def _items(dataset: JsonDataset, key: str) -> list[JsonDataset]:
-    items: list[Any] = dataset.get(key, {}).get("Value") or []
-    return [item for item in items if isinstance(item, dict)]
+    message = fallback if reason is None else OUTCOMES.get(reason, fallback)
+    if result.comments:
+        message += " " + "; ".join(result.comments)
+    return _answer(outcome.status, not failed, message, reason)
 
 
 def _answer(status: int, stored: bool, message: str, reason: int | None = None) -> Response:

@@ -19,7 +19,7 @@ from dicomite.dicom.blobs.azure import (
     parse_blob_url,
 )
 from dicomite.dicom.blobs.folder import FileSystemBlobStore
-from dicomite.dicom.blobs.protocol import CHUNK, BlobStore, new_blob_key
+from dicomite.dicom.blobs.protocol import CHUNK, BlobStore, WriterFinished, new_blob_key
 from tests.fixtures.azurite import Azurite
 
 MIB = 1024 * 1024
@@ -59,6 +59,29 @@ def test_round_trip(store: BlobStore) -> None:
     key = put(store, b"DICM" * 100)
     assert read_all(store, key) == b"DICM" * 100
     assert store.size(key) == 400
+
+
+def test_local_path_is_the_blob_file_or_none(store: BlobStore) -> None:
+    key = put(store, b"DICM" * 10)
+    path = store.local_path(key)
+    if isinstance(store, AzureBlobStore):
+        assert path is None  # blobs are in the storage service
+    else:
+        assert path is not None and Path(path).read_bytes() == b"DICM" * 10
+
+
+def test_a_finished_writer_refuses_more(store: BlobStore) -> None:
+    for finish in ("commit", "abort"):
+        with store.writer(new_blob_key()) as writer:
+            writer.write(b"DICM")
+            if finish == "commit":
+                writer.commit()
+            else:
+                writer.abort()
+            with pytest.raises(WriterFinished):
+                writer.write(b"more")
+            with pytest.raises(WriterFinished):
+                writer.commit()
 
 
 def test_empty_blob(store: BlobStore) -> None:

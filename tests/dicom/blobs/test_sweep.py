@@ -22,7 +22,7 @@ def _old_key(seconds_ago: float) -> str:
 
 def _left_by_a_crash(blobs: FileSystemBlobStore, key: str, seconds_ago: float) -> Path:
     """A writer's temporary file, last written ``seconds_ago``."""
-    path = Path(f"{blobs.path(key)}.4242.partial")
+    path = Path(f"{blobs.local_path(key)}.4242.partial")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"half an instance")
     then = time.time() - seconds_ago

@@ -19,8 +19,8 @@ from dicomite.clock import utcnow
 from dicomite.dicom.blobs.folder import FileSystemBlobStore
 from dicomite.dicom.index import write as index_write
 from dicomite.dicom.index.write import NewInstance
-from dicomite.dicom.model import validation
 from dicomite.dicom.stow import instance as stow_instance
+from dicomite.dicom.stow import validation
 from dicomite.dicom.stow.results import Result
 from dicomite.dicom.stow.service import Part, StowRequest, StowService
 from dicomite.store.db import DriverCursor, Store

@@ -16,6 +16,9 @@ from pydicom.data import get_testdata_files
 from pydicom.encaps import generate_frames
 from pydicom.uid import ExplicitVRLittleEndian
 
+from dicomite.dicom.blobs.folder import FileSystemBlobStore
+from dicomite.dicom.index.schema import StoredInstance
+from dicomite.dicom.retrieve import wado
 from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
 
 NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
@@ -231,3 +234,28 @@ def test_transcoding_keeps_the_pixels(writer: httpx.Client, writer_v2: httpx.Cli
             assert np.array_equal(again.pixel_array, expected), path.name
         checked += 1
     assert checked > 60
+
+
+class _RemoteStore(FileSystemBlobStore):
+    """A store whose blobs have no local file (as Azure's)."""
+
+    def local_path(self, key: str) -> None:
+        return None
+
+
+def _instance(key: str) -> StoredInstance:
+    syntax = str(ExplicitVRLittleEndian)
+    return StoredInstance("1.2", "1.3", "1.4", "1.5", syntax, 1, key, 4, "v")
+
+
+def test_stored_files_are_sent_by_path_only_from_local_blobs(tmp_path: Path) -> None:
+    local, remote = FileSystemBlobStore(tmp_path / "local"), _RemoteStore(tmp_path / "remote")
+    instances = [_instance("instances/a.dcm"), _instance("instances/b.dcm")]
+    single, several = wado.Wanted(False, "*"), wado.Wanted(True, "*")
+    paths = [local.local_path(i.blob_key) for i in instances]
+
+    assert wado.stored_files(local, instances[:1], [True], single, "b") == paths[:1]
+    pieces = wado.stored_files(local, instances, [True, True], several, "b")
+    assert pieces is not None and [p for p in pieces if isinstance(p, str)] == paths
+    assert wado.stored_files(local, instances, [True, False], several, "b") is None  # transcoded
+    assert wado.stored_files(remote, instances, [True, True], several, "b") is None

@@ -19,9 +19,10 @@ from pydicom import dcmread
 
 from dicomite.bootstrap import Context
 from dicomite.dicom.blobs.folder import FileSystemBlobStore
-from dicomite.dicom.model import dicomjson, rawjson, validation
+from dicomite.dicom.model import dicomjson, rawjson
 from dicomite.dicom.model.header import LONG_VRS, Unreadable, Unsupported
 from dicomite.dicom.stow import instance as stow_instance
+from dicomite.dicom.stow import validation
 from dicomite.dicom.stow.instance import Instance
 from dicomite.dicom.stow.results import Reason, Result
 from dicomite.dicom.stow.service import UNREADABLE, StowRequest, StowService

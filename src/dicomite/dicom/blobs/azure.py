@@ -38,7 +38,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
-from dicomite.dicom.blobs.protocol import AbortOnExit, BlobWriter, check_key
+from dicomite.dicom.blobs.protocol import AbortOnExit, BlobWriter, WriterFinished, check_key
 
 BLOCK_SIZE = 4 * 1024 * 1024
 READ_AHEAD = 4 * 1024 * 1024
@@ -149,8 +149,12 @@ class _BlockWriter(AbortOnExit):
         self._size = 0
         self._open = True
 
+    def _check_open(self) -> None:
+        if not self._open:
+            raise WriterFinished(f"the writer of {self._blob.blob_name} has finished")
+
     def write(self, data: bytes | memoryview) -> None:
-        assert self._open, "writer already finished"
+        self._check_open()
         self._pending += data
         self._size += len(data)
         while len(self._pending) >= BLOCK_SIZE:
@@ -171,7 +175,7 @@ class _BlockWriter(AbortOnExit):
     def commit(self, *, sync_name: bool = True) -> int:
         """Put Block List returns once the blob is durable, name and all (``sync_name`` is for
         stores where that takes a separate step)."""
-        assert self._open, "writer already finished"
+        self._check_open()
         if self._pending:
             self._stage(memoryview(self._pending))
             self._pending.clear()
@@ -259,6 +263,10 @@ class AzureBlobStore:
 
     def sync_names(self, keys: Iterable[str]) -> None:
         """Nothing to do: a committed blob is durable (``_BlockWriter.commit``)."""
+
+    def local_path(self, key: str) -> None:
+        """None: blobs are in the storage service, not in local files."""
+        return None
 
     def open(self, key: str) -> BinaryIO:
         blob = self._blob(key)

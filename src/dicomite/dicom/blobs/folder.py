@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dicomite.dicom.blobs.direct_io import DirectIO, DirectWrites
-from dicomite.dicom.blobs.protocol import AbortOnExit, BlobWriter, check_key
+from dicomite.dicom.blobs.protocol import AbortOnExit, BlobWriter, WriterFinished, check_key
 
 _TEMPORARY_SUFFIX = ".partial"
 
@@ -47,27 +47,32 @@ class _FileWriter(AbortOnExit):
     def write(self, data: bytes | memoryview) -> None:
         self.write_all([data])
 
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise WriterFinished(f"the writer of {self._final} has finished")
+        return self._fd
+
     def write_all(self, chunks: Sequence[bytes | memoryview]) -> None:
-        assert self._fd is not None, "writer already finished"
+        fd = self._open_fd()
         views = [memoryview(chunk) for chunk in chunks if len(chunk)]
         self._size += sum(len(view) for view in views)
         if self._direct is not None:
             self._direct.write_all(views)
             return
         while views:
-            written = os.writev(self._fd, views[:_IOV_MAX])
+            written = os.writev(fd, views[:_IOV_MAX])
             while views and written >= len(views[0]):
                 written -= len(views.pop(0))
             if written:
                 views[0] = views[0][written:]
 
     def commit(self, *, sync_name: bool = True) -> int:
-        assert self._fd is not None, "writer already finished"
+        fd = self._open_fd()
         if self._direct is not None:
             self._direct.finish()
             self._direct.release()
-        _data_sync(self._fd)
-        os.close(self._fd)
+        _data_sync(fd)
+        os.close(fd)
         self._fd = None
         os.replace(self._temporary, self._final)
         if sync_name:
@@ -145,7 +150,7 @@ class FileSystemBlobStore:
         self._directories = _Directories()
         self._direct = DirectIO(enabled=direct_io)
 
-    def path(self, key: str) -> str:
+    def local_path(self, key: str) -> str:
         """The file of ``key`` (which need not exist)."""
         if key.endswith(_TEMPORARY_SUFFIX):
             raise ValueError(f"invalid blob key {key!r}")
@@ -155,24 +160,24 @@ class FileSystemBlobStore:
         # A small blob written at once goes through the page cache: for a few blocks, switching
         # to O_DIRECT costs more system calls than the copy it saves.
         direct = self._direct if size is None or size >= DIRECT_MIN_BYTES else _PLAIN
-        return _FileWriter(self.path(key), self._directories, direct)
+        return _FileWriter(self.local_path(key), self._directories, direct)
 
     def sync_names(self, keys: Iterable[str]) -> None:
-        for folder in sorted({os.path.dirname(self.path(key)) for key in keys}):
+        for folder in sorted({os.path.dirname(self.local_path(key)) for key in keys}):
             _fsync_directory(folder)
 
     def open(self, key: str) -> BinaryIO:
-        return open(self.path(key), "rb")
+        return open(self.local_path(key), "rb")
 
     def size(self, key: str) -> int | None:
         try:
-            return os.stat(self.path(key)).st_size
+            return os.stat(self.local_path(key)).st_size
         except FileNotFoundError:
             return None
 
     def delete(self, key: str) -> None:
         with suppress(FileNotFoundError):
-            os.unlink(self.path(key))
+            os.unlink(self.local_path(key))
 
     def keys(self) -> Iterator[str]:
         for path in sorted(self.root.rglob("*.dcm")):

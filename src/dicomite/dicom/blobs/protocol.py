@@ -62,6 +62,11 @@ class BlobStore(Protocol):
         """A seekable, readable stream of the whole blob."""
         ...
 
+    def local_path(self, key: str) -> str | None:
+        """The blob's file on this machine, for a server to send it without copying it through
+        Python; None when the store keeps blobs elsewhere (a remote service)."""
+        ...
+
     def size(self, key: str) -> int | None: ...
     def delete(self, key: str) -> None: ...
     def keys(self) -> Iterator[str]: ...
@@ -81,6 +86,10 @@ def check_key(key: str) -> str:
     ):
         raise ValueError(f"invalid blob key {key!r}")
     return key
+
+
+class WriterFinished(RuntimeError):
+    """A write or commit on a writer that has committed or aborted: a caller's mistake."""
 
 
 class AbortOnExit(ABC):

@@ -3,7 +3,6 @@ transactions (stow, wado, qido, delete, changefeed), each guarded by ``dicom.aut
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, TypeVarTuple
@@ -12,19 +11,20 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from dicomite.clock import utcnow
 from dicomite.dicom.auth import Action
 from dicomite.dicom.errors import BadRequest, DicomError, NotFound
+from dicomite.dicom.http.responses import dicom_json, error_response, routing_error, stow_response
 from dicomite.dicom.http.zerocopy import files_response
 from dicomite.dicom.index import changefeed, delete, qido, schema
 from dicomite.dicom.index.schema import Level
-from dicomite.dicom.model import validation
 from dicomite.dicom.multipart import new_boundary
 from dicomite.dicom.retrieve import rendered, thumbnails, wado
 from dicomite.dicom.service import DicomService
+from dicomite.dicom.stow import validation
 from dicomite.dicom.stow.service import (
     DICOM,
     DICOM_JSON,
@@ -70,12 +70,7 @@ def dicom_app(service: DicomService, version: int) -> Starlette:
     if version >= 2:  # upsert is new in v2 (conformance statement v2, "Store")
         routes.insert(0, Route("/studies", api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
         routes.insert(1, Route(s, api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
-    return Starlette(routes=routes, exception_handlers={HTTPException: _routing_error})
-
-
-async def _routing_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    return Starlette(routes=routes, exception_handlers={HTTPException: routing_error})
 
 
 class _Api:
@@ -92,7 +87,7 @@ class _Api:
                 _check_uids(request.path_params)
                 return await handler(request)
             except DicomError as error:
-                return error.response()
+                return error_response(error)
             except ClientDisconnect:
                 return Response(status_code=400)
 
@@ -109,10 +104,8 @@ class _Api:
             self.version, request.path_params.get("study"), replace, self.base_url
         )
         headers = {k.lower(): v for k, v in request.headers.items()}
-        status, body = await self.service.stow.handle(stow_request, headers, request.stream())
-        if status == 204:
-            return Response(status_code=204)
-        return _dicom_json(body, status)
+        outcome = await self.service.stow.handle(stow_request, headers, request.stream())
+        return stow_response(outcome, self.base_url)
 
     def search(self, level: Level) -> Handler:
         async def handler(request: Request) -> Response:
@@ -121,7 +114,7 @@ class _Api:
             scope = qido.Scope(level, params.get("study"), params.get("series"))
             query = qido.parse(list(request.query_params.multi_items()), scope)
             found = await self._read_index(self._search, scope, query)
-            return _dicom_json(found) if found else Response(status_code=204)
+            return dicom_json(found) if found else Response(status_code=204)
 
         return handler
 
@@ -286,8 +279,3 @@ def _not_found(params: dict[str, Any]) -> str:
     if "series" in params:
         return f"The series {params['series']} was not found."
     return f"The study {params['study']} was not found."
-
-
-def _dicom_json(body: Any, status: int = 200) -> Response:
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status_code=status, media_type=DICOM_JSON)

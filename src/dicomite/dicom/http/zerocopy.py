@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-Piece = bytes | str  # bytes to send, or the path of a file to send whole
+from dicomite.dicom.retrieve.wado import Piece
 
 
 def files_response(

@@ -19,15 +19,14 @@ from pydicom import Dataset, dcmwrite
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from dicomite.dicom.blobs.folder import FileSystemBlobStore
 from dicomite.dicom.blobs.protocol import CHUNK, BlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
-from dicomite.dicom.http.zerocopy import Piece
 from dicomite.dicom.index.schema import StoredInstance
 from dicomite.dicom.model.inflate import DEFLATED
 from dicomite.dicom.multipart import MediaType, closing, part_head
 from dicomite.dicom.retrieve import frames
 
+Piece = bytes | str  # bytes to send, or the path of a file to send whole
 DICOM = "application/dicom"
 OCTETS = "application/octet-stream"
 DEFAULT_SYNTAX = ExplicitVRLittleEndian
@@ -189,16 +188,27 @@ def stored_files(
     wanted: Wanted,
     boundary: str,
 ) -> list[Piece] | None:
-    """The body as part heads and files to send as they are (``zerocopy``), when every
-    instance is sent as stored from the folder store; otherwise None."""
-    if not isinstance(blobs, FileSystemBlobStore) or not all(as_stored):
+    """The body as part heads and files to send as they are (``dicom.http.zerocopy``), when
+    every instance is sent as stored from a blob store with local files; otherwise None."""
+    paths = _local_paths(blobs, instances) if all(as_stored) else None
+    if paths is None:
         return None
     if not wanted.multipart:
-        return [blobs.path(instance.blob_key) for instance in instances]
+        return list(paths)
     pieces: list[Piece] = []
-    for number, instance in enumerate(instances):
-        pieces += [_head(number, instance, True, boundary), blobs.path(instance.blob_key)]
+    for number, (instance, path) in enumerate(zip(instances, paths, strict=True)):
+        pieces += [_head(number, instance, True, boundary), path]
     return [*pieces, closing(boundary)]
+
+
+def _local_paths(blobs: BlobStore, instances: list[StoredInstance]) -> list[str] | None:
+    paths: list[str] = []
+    for instance in instances:
+        path = blobs.local_path(instance.blob_key)
+        if path is None:
+            return None
+        paths.append(path)
+    return paths
 
 
 def _pieces(

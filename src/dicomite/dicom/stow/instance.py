@@ -40,7 +40,7 @@ from pydicom.filereader import read_dataset, read_partial, read_preamble
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 
-from dicomite.dicom.model import dicomjson, rawjson, validation
+from dicomite.dicom.model import dicomjson, rawjson
 from dicomite.dicom.model.dicomjson import Fragments
 from dicomite.dicom.model.header import (
     LONG_VRS,
@@ -57,6 +57,7 @@ from dicomite.dicom.model.header import (
     too_deep,
 )
 from dicomite.dicom.model.inflate import DEFLATED, CorruptDeflate, InflatedTooLarge, inflate
+from dicomite.dicom.stow import validation
 from dicomite.dicom.stow.upload import HEAD_BYTES
 
 logger = logging.getLogger("dicomite.dicom")

@@ -1,4 +1,5 @@
-"""STOW-RS outcomes: per-instance results, reason codes, and the response dataset."""
+"""STOW-RS outcomes: per-instance results and reason codes (``Outcome``, what the domain
+returns), and the response dataset the DICOMweb route sends (``response_dataset``)."""
 
 from __future__ import annotations
 
@@ -30,28 +31,48 @@ class Result:
     comments: list[str] = field(default_factory=list)
 
 
-def response_dataset(
-    study_uid: str | None, base_url: str, results: list[Result]
-) -> tuple[int, dict[str, Any]]:
-    """Status and the Store Instances Response Module (PS3.18 §10.5.3, conformance statement)."""
-    if not results:
-        return 204, {}
-    stored = [r for r in results if r.failure is None]
-    failed = [r for r in results if r.failure is not None]
+@dataclass(frozen=True)
+class Outcome:
+    """What one STOW request did: a result per part, in body order."""
+
+    study_uid: str | None  # the study of the request path, if any
+    results: list[Result]
+
+    @property
+    def stored(self) -> list[Result]:
+        return [r for r in self.results if r.failure is None]
+
+    @property
+    def failed(self) -> list[Result]:
+        return [r for r in self.results if r.failure is not None]
+
+    @property
+    def status(self) -> int:
+        """204 for no instance, 409 when none is stored, 202 when some failed or warned
+        (PS3.18 §10.5.3, conformance statement "Store")."""
+        if not self.results:
+            return 204
+        stored = self.stored
+        if not stored:
+            return 409
+        warned = any(r.warning is not None for r in stored)
+        return 202 if self.failed or warned else 200
+
+
+def response_dataset(outcome: Outcome, base_url: str) -> dict[str, Any]:
+    """The Store Instances Response Module (PS3.18 §10.5.3, conformance statement)."""
+    stored, failed = outcome.stored, outcome.failed
     body: dict[str, Any] = {}
-    if study_uid is not None and stored:
+    if outcome.study_uid is not None and stored:
         body["00081190"] = {
             "vr": "UR",
-            "Value": [f"{base_url}/studies/{study_uid}"],
+            "Value": [f"{base_url}/studies/{outcome.study_uid}"],
         }
     if failed:
         body["00081198"] = {"vr": "SQ", "Value": [_failed_item(r) for r in failed]}
     if stored:
         body["00081199"] = {"vr": "SQ", "Value": [_stored_item(r) for r in stored]}
-    if not stored:
-        return 409, body
-    warned = any(r.warning is not None for r in stored)
-    return (202 if failed or warned else 200), body
+    return body
 
 
 def _references(result: Result) -> dict[str, Any]:

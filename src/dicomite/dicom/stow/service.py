@@ -20,7 +20,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -37,14 +37,14 @@ from dicomite.dicom.errors import (
 )
 from dicomite.dicom.index import write as index_write
 from dicomite.dicom.index.write import Known, NewInstance
-from dicomite.dicom.model import validation
 from dicomite.dicom.model.header import Unreadable
 from dicomite.dicom.multipart import MediaType
 from dicomite.dicom.stow import instance as stow_instance
+from dicomite.dicom.stow import validation
 from dicomite.dicom.stow.body import DICOM as DICOM  # also what routes and the portal import
 from dicomite.dicom.stow.body import RequestBody
 from dicomite.dicom.stow.instance import Instance
-from dicomite.dicom.stow.results import Reason, Result, response_dataset
+from dicomite.dicom.stow.results import Outcome, Reason, Result
 from dicomite.dicom.stow.upload import PartUpload
 from dicomite.settings import Settings
 from dicomite.store.db import Store
@@ -129,7 +129,7 @@ class StowService:
 
     async def handle(
         self, request: StowRequest, headers: dict[str, str], body: AsyncIterator[bytes]
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> Outcome:
         if request.study_uid is not None and not validation.valid_uid(request.study_uid):
             raise BadRequest(f"The StudyInstanceUID '{request.study_uid[:80]}' is invalid.")
         check_accept_json(headers.get("accept"))
@@ -155,7 +155,7 @@ class StowService:
                 "The server is out of storage space. Instances of this request that ended before "
                 "it ran out may have been stored; a POST of it again answers 45070 for those."
             ) from error
-        return response_dataset(request.study_uid, request.base_url, results)
+        return Outcome(request.study_uid, results)
 
     # ------------------------------------------------------- in worker threads
 

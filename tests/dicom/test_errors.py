@@ -1,0 +1,57 @@
+"""Every ``DicomError`` knows its wire form: status, text/plain body, headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from dicomite.dicom.errors import (
+    BadRequest,
+    Conflict,
+    DicomError,
+    Forbidden,
+    InsufficientStorage,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+
+STATUS: dict[type[DicomError], int] = {
+    BadRequest: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    NotAcceptable: 406,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    InsufficientStorage: 507,
+}
+TEXT = "text/plain; charset=utf-8"
+MESSAGE = "The study 1.2.3 was not found (Müller)."
+CHALLENGE = 'Bearer authorization_uri="https://login.example/tenant", error="invalid_token"'
+
+
+def _every(kind: type[DicomError]) -> set[type[DicomError]]:
+    below = set(kind.__subclasses__())
+    return below.union(*(_every(sub) for sub in below))
+
+
+def _error(kind: type[DicomError]) -> DicomError:
+    return Unauthenticated(MESSAGE, CHALLENGE) if kind is Unauthenticated else kind(MESSAGE)
+
+
+def test_every_error_type_is_listed() -> None:
+    assert _every(DicomError) == set(STATUS)
+
+
+@pytest.mark.parametrize("kind", list(STATUS), ids=lambda kind: kind.__name__)
+def test_wire_form(kind: type[DicomError]) -> None:
+    wire = _error(kind).wire()
+    assert wire.status == STATUS[kind]
+    assert wire.body == MESSAGE.encode()
+    expected = {"Content-Type": TEXT}
+    if kind is Unauthenticated:  # RFC 6750 §3: a 401 names its scheme
+        expected["WWW-Authenticate"] = CHALLENGE
+    assert wire.headers == expected

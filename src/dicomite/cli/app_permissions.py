@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from dicomite.bootstrap import Context
-from dicomite.cli._shared import (
+from dicomite.cli.shared import (
     AppRef,
     AsJson,
     DatabaseUrl,

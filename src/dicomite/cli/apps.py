@@ -8,21 +8,6 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from dicomite.cli._shared import (
-    AppRef,
-    AsJson,
-    DatabaseUrl,
-    DataDir,
-    deployment,
-    escape,
-    find_app,
-    find_app_to_change,
-    id_column,
-    iso,
-    print_json,
-    say,
-    tenant_of,
-)
 from dicomite.cli.app_credentials import (
     cert_app,
     cert_row,
@@ -38,6 +23,21 @@ from dicomite.cli.app_permissions import (
     permissions_table,
 )
 from dicomite.cli.console import console
+from dicomite.cli.shared import (
+    AppRef,
+    AsJson,
+    DatabaseUrl,
+    DataDir,
+    deployment,
+    escape,
+    find_app,
+    find_app_to_change,
+    id_column,
+    iso,
+    print_json,
+    say,
+    tenant_of,
+)
 from dicomite.clock import utcnow
 from dicomite.identity import credentials, directory, principals
 from dicomite.store.tables import Application

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from dicomite.clock import utcnow
 from dicomite.identity import builtin, consent, credentials, directory, passwords, principals, users
 from dicomite.identity.keys import ensure_signing_key
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.problems import InvalidInput
 from dicomite.identity.protection import KeyProtection, new_key_encryption_key
 from dicomite.settings import Settings
@@ -252,7 +253,9 @@ def _has_secret(app: Application, secret: str, protection: KeyProtection, sessio
 def _graph_access() -> dict[str, object]:
     return {
         "resourceAppId": builtin.GRAPH_APP_ID,
-        "resourceAccess": [{"id": role, "type": "Role"} for role in BOOTSTRAP_ROLES],
+        "resourceAccess": [
+            {"id": role, "type": PermissionKind.ROLE.value} for role in BOOTSTRAP_ROLES
+        ],
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dicomite.bootstrap import Context
 from dicomite.clock import utcnow
 from dicomite.identity import builtin, consent, directory, principals
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.store.tables import Tenant
 
 
@@ -16,7 +17,9 @@ def test_adding_a_configured_permission_again_changes_nothing(context: Context) 
         dicom = principals.find_resource(session, context.tenant_id, builtin.DICOM_APP_ID)
         assert dicom is not None
         for _ in range(2):
-            consent.add_permission(session, app, dicom, builtin.DICOM_READWRITE, "Role")
+            consent.add_permission(
+                session, app, dicom, builtin.DICOM_READWRITE, PermissionKind.ROLE
+            )
         assert app.required_resource_access == [
             {
                 "resourceAppId": builtin.DICOM_APP_ID,

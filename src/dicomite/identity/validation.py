@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.problems import InvalidInput, UnverifiedIdentifierUri
 
 MAX_DISPLAY_NAME = 256
 MAX_ITEMS = 100
 _MEMBER_TYPES = {"Application", "User"}
+_KINDS = tuple(kind.value for kind in PermissionKind)  # a tuple: "type" may be unhashable
 
 
 def check_guid(value: str, what: str) -> str:
@@ -195,11 +197,11 @@ def normalize_required_resource_access(values: Any) -> list[dict[str, Any]]:
         resource = check_guid(entry.get("resourceAppId", ""), "resourceAppId")
         accesses = merged.setdefault(resource, [])
         for access in _check_list(entry.get("resourceAccess", []), "resourceAccess"):
-            if not isinstance(access, dict) or access.get("type") not in ("Role", "Scope"):
+            if not isinstance(access, dict) or access.get("type") not in _KINDS:
                 raise InvalidInput("resourceAccess items need an id and a type 'Role' or 'Scope'.")
             item = {
                 "id": check_guid(access.get("id", ""), "resourceAccess id"),
-                "type": access["type"],
+                "type": PermissionKind(access["type"]).value,
             }
             if item not in accesses:
                 accesses.append(item)

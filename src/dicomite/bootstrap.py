@@ -161,7 +161,7 @@ def _ensure_bootstrap_client(
     if app is None:
         app = directory.create_application(
             session,
-            tenant,
+            tenant.id,
             now,
             BOOTSTRAP_APP_NAME,
             app_id=client_id,

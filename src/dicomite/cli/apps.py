@@ -36,7 +36,6 @@ from dicomite.cli.shared import (
     iso,
     print_json,
     say,
-    tenant_of,
 )
 from dicomite.clock import utcnow
 from dicomite.identity import credentials, directory, principals
@@ -77,10 +76,9 @@ def create(
     """Register an application and its service principal, as the portal does."""
     now = utcnow()
     with deployment(data_dir, database_url) as context, context.store.write() as session:
-        application = directory.create_application(
-            session, tenant_of(session, context), now, name, identifier_uris=identifier_uri or []
+        application, sp = directory.register_app(
+            session, context.tenant_id, now, name, identifier_uris=identifier_uri or []
         )
-        sp = principals.ensure_service_principal(session, application, now)
     details = summary(application, sp.id)
     if as_json:
         print_json(details)

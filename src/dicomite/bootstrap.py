@@ -261,7 +261,8 @@ def _graph_access() -> dict[str, object]:
 
 def _consent_bootstrap_roles(session: Session, app: Application, now: datetime) -> None:
     graph = principals.find_resource(session, app.tenant_id, builtin.GRAPH_APP_ID)
-    assert graph is not None
+    if graph is None:  # prepare() adds the built-in APIs before the management client
+        raise BootstrapError(f"The tenant has no Microsoft Graph API ({builtin.GRAPH_APP_ID}).")
     client = principals.ensure_service_principal(session, app, now)
     for role_id in BOOTSTRAP_ROLES:
         consent.assign_app_role(session, client, graph, role_id, now)

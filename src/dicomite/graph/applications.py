@@ -166,7 +166,6 @@ def add_key(call: Call) -> Reply:
     """``proof`` (a JWT signed by an existing certificate) is accepted but not required: the
     caller already holds Application.ReadWrite.All, which lets it PATCH keyCredentials anyway."""
     spec = inputs.add_key(call.body)
-    assert spec.key is not None
     with call.write() as session:
         credential = credentials.add_certificate(
             session,

@@ -119,6 +119,12 @@ def create_application(
     return app
 
 
+def default_identifier_uri(app: Application) -> str:
+    """The Application ID URI Entra's portal suggests, which the identifier-URI rule always
+    accepts: ``api://{appId}``."""
+    return f"api://{app.app_id}"
+
+
 def update_application(
     session: Session,
     app: Application,

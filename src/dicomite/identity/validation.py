@@ -33,9 +33,16 @@ def check_display_name(value: Any, what: str = "displayName") -> str:
     return value.strip()
 
 
-def _check_text(value: Any, what: str, limit: int, *, required: bool = False) -> str | None:
-    if value is None and not required:
-        return None
+def _check_text(value: Any, what: str, limit: int) -> str | None:
+    """Optional text: absent (None), or a string of at most ``limit`` characters."""
+    return None if value is None else _text(value, what, limit, required=False)
+
+
+def _required_text(value: Any, what: str, limit: int) -> str:
+    return _text(value, what, limit, required=True)
+
+
+def _text(value: Any, what: str, limit: int, *, required: bool) -> str:
     if not isinstance(value, str) or (required and not value.strip()):
         raise InvalidInput(f"{what} must be a non-empty string.")
     if len(value) > limit:
@@ -52,8 +59,7 @@ def _check_list(value: Any, what: str) -> Sequence[Any]:
 
 
 def _check_uri(value: Any, what: str, schemes: set[str]) -> str:
-    text = _check_text(value, what, 512, required=True)
-    assert text is not None
+    text = _required_text(value, what, 512)
     refusal = InvalidInput(f"{what} '{text[:80]}' must be an absolute {'/'.join(schemes)} URI.")
     try:
         parts = urlsplit(text)
@@ -129,8 +135,7 @@ def normalize_redirect_uris(values: Any) -> list[str]:
 
 
 def _check_value(value: Any, what: str) -> str:
-    text = _check_text(value, what, 120, required=True)
-    assert text is not None
+    text = _required_text(value, what, 120)
     if any(c.isspace() for c in text) or text.startswith("."):
         raise InvalidInput(f"{what} '{text[:80]}' must not contain spaces or start with '.'.")
     return text

@@ -3,7 +3,12 @@
 (``from x._y import``, ``import x._y``, ``from x import _y``), touches a private attribute
 (``_name``) of anything but its own instance or class or a Dicomite module, or reaches for a
 bound method's ``__self__``. A private name can change in any release; a public one is
-deprecated first."""
+deprecated first.
+
+Between Dicomite's own modules the same holds: no module imports a private module or name of
+another (``from dicomite.cli._x import``, ``from dicomite.cli.token import _y``) or reaches a
+private name through an imported module or object (``token._y``). What several modules share is
+public in the module that owns it."""
 
 from __future__ import annotations
 
@@ -145,3 +150,82 @@ def test_a_violation_is_found(source: str) -> None:
 )
 def test_public_use_is_not_a_violation(source: str) -> None:
     assert violations(source) == []
+
+
+# --- private names of other Dicomite modules --------------------------------------------------
+
+
+def _imported_private(module: str, names: list[str]) -> list[str]:
+    parts = module.split(".")
+    found = [f"imports the private module {module}"] if any(map(_private, parts)) else []
+    private_names = [name for name in names if _private(name)]
+    return found + [f"imports the private name {name} of {module}" for name in private_names]
+
+
+def own_private_uses(source: str) -> list[tuple[int, str]]:
+    """Private modules and names of other Dicomite modules that ``source`` imports or uses."""
+    tree = ast.parse(source)
+    found: list[tuple[int, str]] = []
+    imported: set[str] = set()  # names bound to another Dicomite module or one of its objects
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or _own(node.module or "")):
+            module = "." * node.level + (node.module or "")
+            names = [alias.name for alias in node.names]
+            found += [(node.lineno, what) for what in _imported_private(module, names)]
+            imported.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in (a for a in node.names if _own(a.name)):
+                found += [(node.lineno, what) for what in _imported_private(alias.name, [])]
+                imported.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in imported:
+                found.append((node.lineno, f"uses the private name {ast.unparse(node)}"))
+    return found
+
+
+def _own(module: str) -> bool:
+    return module.split(".")[0] == OWN_PACKAGE
+
+
+def test_no_module_uses_a_private_name_of_another() -> None:
+    found = [
+        f"src/{path.relative_to(SRC).as_posix()}:{line}: {what}"
+        for path in _modules()
+        for line, what in own_private_uses(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from dicomite.cli._shared import say",
+        "import dicomite.cli._shared",
+        "from dicomite.cli.token import _trust",
+        "from . import _helpers",
+        "from dicomite.cli import token\ntoken._trust",
+        "from dicomite import identity\nidentity.consent._object_id",
+        "from dicomite.store.tables import Tenant\nTenant._private",
+    ],
+)
+def test_a_private_use_across_modules_is_found(source: str) -> None:
+    assert own_private_uses(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from dicomite.cli.shared import say",
+        "from dicomite.cli import token\ntoken.request_token",
+        "def _own():\n    pass\n_own()",
+        "class A:\n    def f(self):\n        return self._store",
+        "import os\nos._exit",
+        "from dicomite.identity import directory\ndirectory.__name__",
+    ],
+)
+def test_own_private_names_are_not_a_violation(source: str) -> None:
+    assert own_private_uses(source) == []

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from dicomite.clock import utcnow
 from dicomite.identity import builtin, consent, credentials, directory, passwords, principals, users
 from dicomite.identity.keys import ensure_signing_key
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.problems import InvalidInput
 from dicomite.identity.protection import KeyProtection, new_key_encryption_key
 from dicomite.settings import Settings
@@ -160,7 +161,7 @@ def _ensure_bootstrap_client(
     if app is None:
         app = directory.create_application(
             session,
-            tenant,
+            tenant.id,
             now,
             BOOTSTRAP_APP_NAME,
             app_id=client_id,
@@ -252,13 +253,16 @@ def _has_secret(app: Application, secret: str, protection: KeyProtection, sessio
 def _graph_access() -> dict[str, object]:
     return {
         "resourceAppId": builtin.GRAPH_APP_ID,
-        "resourceAccess": [{"id": role, "type": "Role"} for role in BOOTSTRAP_ROLES],
+        "resourceAccess": [
+            {"id": role, "type": PermissionKind.ROLE.value} for role in BOOTSTRAP_ROLES
+        ],
     }
 
 
 def _consent_bootstrap_roles(session: Session, app: Application, now: datetime) -> None:
     graph = principals.find_resource(session, app.tenant_id, builtin.GRAPH_APP_ID)
-    assert graph is not None
+    if graph is None:  # prepare() adds the built-in APIs before the management client
+        raise BootstrapError(f"The tenant has no Microsoft Graph API ({builtin.GRAPH_APP_ID}).")
     client = principals.ensure_service_principal(session, app, now)
     for role_id in BOOTSTRAP_ROLES:
         consent.assign_app_role(session, client, graph, role_id, now)

@@ -48,7 +48,11 @@ def _ensure_ca(tls_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
     cert_path, key_path = tls_dir / "ca.pem", tls_dir / "ca-key.pem"
     if cert_path.exists() and key_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(
+                f"{key_path} is not the EC private key of Dicomite's local CA; restore it, or "
+                f"delete {cert_path} and {key_path} to make a new CA (clients must trust it anew)."
+            )
         return x509.load_pem_x509_certificate(cert_path.read_bytes()), key
     key = ec.generate_private_key(ec.SECP256R1())
     now = utcnow()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dicomite.bootstrap import BOOTSTRAP_APP_NAME, Context
 from dicomite.clock import utcnow
 from dicomite.identity import builtin, consent, directory, principals
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.store.tables import ServicePrincipal
 from tests.portal.conftest import PortalClient
 from tests.portal.test_expose_pages import ESCAPED, XSS, register
@@ -28,7 +29,7 @@ def consent_to_dicom(context: Context, object_id: str) -> str:
         app = directory.get_application(session, context.tenant_id, object_id)
         dicom = principals.find_resource(session, context.tenant_id, builtin.DICOM_APP_ID)
         assert dicom is not None
-        consent.add_permission(session, app, dicom, builtin.DICOM_READWRITE, "Role")
+        consent.add_permission(session, app, dicom, builtin.DICOM_READWRITE, PermissionKind.ROLE)
         consent.grant_admin_consent(session, app, utcnow())
         return app.app_id
 

@@ -12,13 +12,10 @@ from collections.abc import Callable, Sequence
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from sqlalchemy import select
-
 from dicomite.bootstrap import open_context, prepare
 from dicomite.clock import utcnow
 from dicomite.identity import directory
 from dicomite.settings import Settings
-from dicomite.store.tables import Tenant
 
 
 def run_together(
@@ -75,8 +72,8 @@ def add_applications(settings: Settings, prefix: str, count: int) -> int:
     try:
         for number in range(count):
             with context.store.write() as session:
-                tenant = session.scalars(select(Tenant).where(Tenant.id == context.tenant_id)).one()
-                directory.create_application(session, tenant, utcnow(), f"{prefix}-{number}")
+                name = f"{prefix}-{number}"
+                directory.create_application(session, context.tenant_id, utcnow(), name)
     finally:
         context.store.dispose()
     return count

@@ -8,14 +8,14 @@ from dicomite.bootstrap import Context, prepare
 from dicomite.clock import utcnow
 from dicomite.identity import directory
 from dicomite.store.db import Store
-from dicomite.store.tables import Application, SigningKey, Tenant
+from dicomite.store.tables import Application, SigningKey
 
 
 def test_data_survives_a_new_store(context: Context) -> None:
     with context.store.write() as session:
-        tenant = session.get(Tenant, context.tenant_id)
-        assert tenant is not None
-        app_id = directory.create_application(session, tenant, utcnow(), "Survivor").app_id
+        app_id = directory.create_application(
+            session, context.tenant_id, utcnow(), "Survivor"
+        ).app_id
     with context.store.read() as session:
         kids = set(session.scalars(select(SigningKey.kid)))
     context.store.dispose()

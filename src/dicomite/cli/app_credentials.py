@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from dicomite.cli._shared import (
+from dicomite.cli.shared import (
     AppRef,
     AsJson,
     DatabaseUrl,

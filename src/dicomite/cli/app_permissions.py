@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from dicomite.bootstrap import Context
-from dicomite.cli._shared import (
+from dicomite.cli.shared import (
     AppRef,
     AsJson,
     DatabaseUrl,
@@ -26,6 +26,7 @@ from dicomite.cli._shared import (
 )
 from dicomite.clock import utcnow
 from dicomite.identity import builtin, consent
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.store.tables import Application, ServicePrincipal
 
 permission_app = typer.Typer(help="API permissions an application asks for.", no_args_is_help=True)
@@ -35,12 +36,14 @@ API_ALIASES = {"dicom": builtin.DICOM_APP_ID, "graph": builtin.GRAPH_APP_ID}
 
 
 class PermissionType(StrEnum):
+    """``--type``: the kind's label, as the portal's "Request API permissions" names it."""
+
     application = "application"
     delegated = "delegated"
 
     @property
-    def kind(self) -> str:
-        return "Role" if self is PermissionType.application else "Scope"
+    def kind(self) -> PermissionKind:
+        return PermissionKind.ROLE if self is PermissionType.application else PermissionKind.SCOPE
 
 
 Api = Annotated[
@@ -63,7 +66,7 @@ def permission_rows(session: Session, app: Application) -> list[dict[str, Any]]:
     return [
         {
             **asdict(p),
-            "type": "Application" if p.kind == "Role" else "Delegated",
+            "type": p.kind.label,
             "status": "Granted" if p.granted else "Not granted",
         }
         for p in consent.configured_permissions(session, app)

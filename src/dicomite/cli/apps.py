@@ -8,21 +8,6 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from dicomite.cli._shared import (
-    AppRef,
-    AsJson,
-    DatabaseUrl,
-    DataDir,
-    deployment,
-    escape,
-    find_app,
-    find_app_to_change,
-    id_column,
-    iso,
-    print_json,
-    say,
-    tenant_of,
-)
 from dicomite.cli.app_credentials import (
     cert_app,
     cert_row,
@@ -38,6 +23,20 @@ from dicomite.cli.app_permissions import (
     permissions_table,
 )
 from dicomite.cli.console import console
+from dicomite.cli.shared import (
+    AppRef,
+    AsJson,
+    DatabaseUrl,
+    DataDir,
+    deployment,
+    escape,
+    find_app,
+    find_app_to_change,
+    id_column,
+    iso,
+    print_json,
+    say,
+)
 from dicomite.clock import utcnow
 from dicomite.identity import credentials, directory, principals
 from dicomite.store.tables import Application
@@ -77,10 +76,9 @@ def create(
     """Register an application and its service principal, as the portal does."""
     now = utcnow()
     with deployment(data_dir, database_url) as context, context.store.write() as session:
-        application = directory.create_application(
-            session, tenant_of(session, context), now, name, identifier_uris=identifier_uri or []
+        application, sp = directory.register_app(
+            session, context.tenant_id, now, name, identifier_uris=identifier_uri or []
         )
-        sp = principals.ensure_service_principal(session, application, now)
     details = summary(application, sp.id)
     if as_json:
         print_json(details)

@@ -24,11 +24,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dicomite.cli._shared import DatabaseUrl, DataDir, escape, fail, print_json, say
 from dicomite.cli.console import console
 from dicomite.cli.dicom_table import COLUMNS, results_table
 from dicomite.cli.options import build_settings
-from dicomite.cli.token import _authority, _secret, _trust, request_token
+from dicomite.cli.shared import DatabaseUrl, DataDir, escape, fail, print_json, say
+from dicomite.cli.token import default_authority, read_secret, request_token, tls_verify
 
 app = typer.Typer(help="Store, search and retrieve DICOM data (DICOMweb).", no_args_is_help=True)
 
@@ -82,16 +82,16 @@ def _session(
 ) -> Session:
     settings = build_settings(data_dir=data_dir, database_url=database_url)
     base = (url or f"{settings.effective_public_url}/dicom/v1").rstrip("/")
-    issuer = authority or _authority(settings, data_dir, database_url)
+    issuer = authority or default_authority(settings, data_dir, database_url)
     token_url = f"{issuer.rstrip('/')}/oauth2/v2.0/token"
-    verify: ssl.SSLContext | bool = _trust(settings, base, ca_file)
+    verify: ssl.SSLContext | bool = tls_verify(settings, base, ca_file)
     form = {
         "grant_type": "client_credentials",
         "client_id": client_id,
-        "client_secret": _secret(client_secret),
+        "client_secret": read_secret(client_secret),
         "scope": f"{settings.dicom_resource_uri}/.default",
     }
-    token = request_token(token_url, form, _trust(settings, token_url, ca_file))
+    token = request_token(token_url, form, tls_verify(settings, token_url, ca_file))
     headers = {"Authorization": f"Bearer {token}"}
     return Session(httpx.Client(verify=verify, headers=headers, timeout=300), base)
 

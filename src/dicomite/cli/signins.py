@@ -10,7 +10,8 @@ from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from dicomite.bootstrap import Context
-from dicomite.cli._shared import (
+from dicomite.cli.console import console
+from dicomite.cli.shared import (
     AsJson,
     DatabaseUrl,
     DataDir,
@@ -21,7 +22,6 @@ from dicomite.cli._shared import (
     iso,
     print_json,
 )
-from dicomite.cli.console import console
 from dicomite.identity import signins as log
 from dicomite.identity.problems import InvalidInput, NotFound
 from dicomite.identity.validation import check_guid

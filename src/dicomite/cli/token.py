@@ -22,8 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from dicomite.cli._shared import DatabaseUrl, DataDir, deployment, fail, print_json
 from dicomite.cli.options import build_settings
+from dicomite.cli.shared import DatabaseUrl, DataDir, deployment, fail, print_json
 from dicomite.clock import utcnow
 from dicomite.settings import Settings
 
@@ -67,7 +67,7 @@ def get(
     if (client_secret is None) == (certificate is None):
         fail("Give either --client-secret or --certificate (with --private-key).")
     settings = build_settings(data_dir=data_dir, database_url=database_url)
-    base = authority or _authority(settings, data_dir, database_url)
+    base = authority or default_authority(settings, data_dir, database_url)
     token_url = f"{base.rstrip('/')}/oauth2/v2.0/token"
     form = {
         "grant_type": "client_credentials",
@@ -80,8 +80,8 @@ def get(
         )
         form |= {"client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion}
     else:
-        form["client_secret"] = _secret(client_secret or "")
-    token = request_token(token_url, form, _trust(settings, token_url, ca_file))
+        form["client_secret"] = read_secret(client_secret or "")
+    token = request_token(token_url, form, tls_verify(settings, token_url, ca_file))
     if decode:
         print_json(jwt.decode(token, options={"verify_signature": False}))
     else:
@@ -126,14 +126,15 @@ def request_token(token_url: str, form: dict[str, str], verify: ssl.SSLContext |
     return str(body["access_token"])
 
 
-def _authority(settings: Settings, data_dir: Path | None, database_url: str | None) -> str:
+def default_authority(settings: Settings, data_dir: Path | None, database_url: str | None) -> str:
+    """The local deployment's authority (public URL and tenant), when --authority is not given."""
     if settings.database_url is None and not (settings.data_dir / "dicomite.db").exists():
         fail(f"No deployment in {settings.data_dir}; give --authority or --data-dir.")
     with deployment(data_dir, database_url) as context:
         return f"{settings.effective_public_url}/{context.tenant_id}"
 
 
-def _trust(settings: Settings, url: str, ca_file: Path | None) -> ssl.SSLContext | bool:
+def tls_verify(settings: Settings, url: str, ca_file: Path | None) -> ssl.SSLContext | bool:
     """System CAs plus our own: the given --ca-file, else the data dir's local CA if any."""
     if url.startswith("http://"):
         return True
@@ -147,7 +148,7 @@ def _trust(settings: Settings, url: str, ca_file: Path | None) -> ssl.SSLContext
     return context
 
 
-def _secret(given: str) -> str:
+def read_secret(given: str) -> str:
     """``-`` reads the secret from stdin, keeping it out of the shell history and ``ps``."""
     return sys.stdin.readline().strip() if given == "-" else given
 

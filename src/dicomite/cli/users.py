@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from dicomite.cli._shared import (
+from dicomite.cli.shared import (
     AsJson,
     DatabaseUrl,
     DataDir,

@@ -60,8 +60,7 @@ def lookup_to_change_access(session: Session, call: Call) -> Application:
 
 
 def render(session: Session, app: Application, *, with_keys: bool = False) -> dict[str, Any]:
-    tenant = session.get(Tenant, app.tenant_id)
-    assert tenant is not None
+    tenant = session.get_one(Tenant, app.tenant_id)  # a foreign key
     certificates = credentials.list_certificates(session, app)
     body = serialize.application(
         app, tenant, credentials.list_passwords(session, app), certificates
@@ -95,10 +94,8 @@ def create_application(call: Call) -> Reply:
     given = inputs.application(call.body)
     fields = dict(given.fields)
     with call.write() as session:
-        tenant = session.get(Tenant, call.tenant_id)
-        assert tenant is not None
         name = fields.pop("display_name", None)
-        app = directory.create_application(session, tenant, call.now, name, **fields)
+        app = directory.create_application(session, call.tenant_id, call.now, name, **fields)
         if given.keys:
             _set_keys(session, app, given.keys)
         body = render(session, app)
@@ -169,7 +166,6 @@ def add_key(call: Call) -> Reply:
     """``proof`` (a JWT signed by an existing certificate) is accepted but not required: the
     caller already holds Application.ReadWrite.All, which lets it PATCH keyCredentials anyway."""
     spec = inputs.add_key(call.body)
-    assert spec.key is not None
     with call.write() as session:
         credential = credentials.add_certificate(
             session,

@@ -190,11 +190,20 @@ def key_id(body: dict[str, Any], type_name: str) -> str:
     return guid(b.text(body, "keyId", required=True) or "")
 
 
-def add_key(body: dict[str, Any]) -> KeySpec:
+@dataclass(frozen=True)
+class NewKey:
+    """``addKey``'s certificate: unlike a ``keyCredentials`` entry, it always carries ``key``."""
+
+    key: bytes
+    key_id: str | None
+    display_name: str | None
+
+
+def add_key(body: dict[str, Any]) -> NewKey:
     b.check_properties(body, "addKeyRequestBody", ["keyCredential", "passwordCredential", "proof"])
     if body.get("passwordCredential") is not None:
         raise InvalidRequest("passwordCredential is only used with X509CertAndPassword keys.")
     spec = key_credential(b.member(body, "keyCredential", "keyCredential"))
     if spec.key is None:
         raise InvalidRequest("keyCredential.key (a base64 DER certificate) is required.")
-    return spec
+    return NewKey(spec.key, spec.key_id, spec.display_name)

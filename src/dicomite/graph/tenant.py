@@ -29,9 +29,7 @@ def routes(e: Endpoints) -> list[Route]:
 
 def list_organization(call: Call) -> Reply:
     with call.read() as session:
-        tenant = session.get(Tenant, call.tenant_id)
-        assert tenant is not None
-        body = serialize.organization(tenant)
+        body = serialize.organization(session.get_one(Tenant, call.tenant_id))
     return call.collection("organization", [body])
 
 
@@ -39,9 +37,7 @@ def get_organization(call: Call) -> Reply:
     if call.param("id").lower() != call.tenant_id:
         raise BadRequest(f"Invalid object identifier '{call.param('id')[:100]}'.")
     with call.read() as session:
-        tenant = session.get(Tenant, call.tenant_id)
-        assert tenant is not None
-        body = serialize.organization(tenant)
+        body = serialize.organization(session.get_one(Tenant, call.tenant_id))
     return call.entity("organization/$entity", body)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from dicomite.identity.directory import update_application
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.principals import (
     ensure_service_principal,
     find_resource,
@@ -54,15 +55,21 @@ def resource_by_reference(session: Session, tenant_id: str, reference: str) -> S
     return sp
 
 
-def find_permission(resource: ServicePrincipal, reference: str, kind: str) -> dict[str, Any]:
-    """An app role (kind 'Role') or delegated scope ('Scope') by id or value."""
-    items = resource.app_roles if kind == "Role" else resource.oauth2_permission_scopes
-    for item in items:
+def permissions_of(resource: ServicePrincipal, kind: PermissionKind) -> list[dict[str, Any]]:
+    """The API's app roles (``Role``) or its delegated permission scopes (``Scope``)."""
+    return resource.app_roles if kind is PermissionKind.ROLE else resource.oauth2_permission_scopes
+
+
+def find_permission(
+    resource: ServicePrincipal, reference: str, kind: PermissionKind
+) -> dict[str, Any]:
+    """An application permission (app role) or delegated permission (scope) by id or value."""
+    for item in permissions_of(resource, kind):
         if reference in (item["id"], item.get("value")):
-            if kind == "Role" and "Application" not in item["allowedMemberTypes"]:
+            if kind is PermissionKind.ROLE and "Application" not in item["allowedMemberTypes"]:
                 break
             return item
-    label = "application permission" if kind == "Role" else "delegated permission"
+    label = f"{kind.label.lower()} permission"
     raise NotFound(f"'{resource.display_name}' has no {label} '{reference}'.")
 
 
@@ -70,14 +77,18 @@ def find_permission(resource: ServicePrincipal, reference: str, kind: str) -> di
 
 
 def add_permission(
-    session: Session, app: Application, resource: ServicePrincipal, permission_id: str, kind: str
+    session: Session,
+    app: Application,
+    resource: ServicePrincipal,
+    permission_id: str,
+    kind: PermissionKind,
 ) -> None:
     entries = [dict(e) for e in app.required_resource_access]
     entry = next((e for e in entries if e["resourceAppId"] == resource.app_id), None)
     if entry is None:
         entry = {"resourceAppId": resource.app_id, "resourceAccess": []}
         entries.append(entry)
-    wanted = {"id": permission_id, "type": kind}
+    wanted = {"id": permission_id, "type": kind.value}
     if wanted in entry["resourceAccess"]:
         return  # already configured: adding it again changes nothing
     entry["resourceAccess"] = [*entry["resourceAccess"], wanted]
@@ -118,7 +129,7 @@ def grant_admin_consent(session: Session, app: Application, now: datetime) -> Co
             result.skipped.append(entry["resourceAppId"])
             continue
         for access in entry["resourceAccess"]:
-            if access["type"] == "Role":
+            if access["type"] == PermissionKind.ROLE:
                 role = _enabled_item(resource.app_roles, access["id"])
                 if role is not None:
                     assign_app_role(session, client, resource, role["id"], now)
@@ -183,7 +194,7 @@ def assign_app_role(
 ) -> AppRoleAssignment:
     """Grant one app role. Consent is idempotent (``existing_ok``); Graph's POST is not."""
     app_role_id = check_guid(app_role_id, "appRoleId")
-    find_permission(resource, app_role_id, "Role")
+    find_permission(resource, app_role_id, PermissionKind.ROLE)
     existing = session.scalar(
         select(AppRoleAssignment).where(
             AppRoleAssignment.principal_id == principal.id,
@@ -312,7 +323,7 @@ class ConfiguredPermission:
     resource_name: str
     permission_id: str
     value: str
-    kind: str  # 'Role' (application) or 'Scope' (delegated)
+    kind: PermissionKind
     granted: bool
 
 
@@ -326,11 +337,12 @@ def configured_permissions(session: Session, app: Application) -> list[Configure
         scopes = _granted_scopes(session, client, resource)
         name = resource.display_name if resource else entry["resourceAppId"]
         for access in entry["resourceAccess"]:
-            value = _permission_value(resource, access["id"], access["type"])
-            granted = value in (roles if access["type"] == "Role" else scopes)
+            kind = PermissionKind(access["type"])
+            value = _permission_value(resource, access["id"], kind)
+            granted = value in (roles if kind is PermissionKind.ROLE else scopes)
             found.append(
                 ConfiguredPermission(
-                    entry["resourceAppId"], name, access["id"], value, access["type"], granted
+                    entry["resourceAppId"], name, access["id"], value, kind, granted
                 )
             )
     return found
@@ -344,12 +356,11 @@ def _granted_scopes(
     return {s for grant in _grants(session, client, resource) for s in grant.scope.split()}
 
 
-def _permission_value(resource: ServicePrincipal | None, item_id: str, kind: str) -> str:
+def _permission_value(resource: ServicePrincipal | None, item_id: str, kind: PermissionKind) -> str:
     """The permission's value, or its id when the API (or the permission) no longer exists."""
     if resource is None:
         return item_id
-    items = resource.app_roles if kind == "Role" else resource.oauth2_permission_scopes
-    return next((i["value"] for i in items if i["id"] == item_id), item_id)
+    return next((i["value"] for i in permissions_of(resource, kind) if i["id"] == item_id), item_id)
 
 
 def list_grants(
@@ -372,8 +383,7 @@ def set_grant_scopes(
     session: Session, grant: OAuth2PermissionGrant, scopes: Sequence[str]
 ) -> OAuth2PermissionGrant:
     """Replace the delegated permissions a grant holds (Graph ``PATCH scope``)."""
-    resource = session.get(ServicePrincipal, grant.resource_id)
-    assert resource is not None
+    resource = session.get_one(ServicePrincipal, grant.resource_id)  # a foreign key
     known = {s["value"] for s in resource.oauth2_permission_scopes}
     unknown = [s for s in scopes if s not in known]
     if unknown:

@@ -16,7 +16,11 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from dicomite.identity.principals import service_principal_for_app, sync_service_principal
+from dicomite.identity.principals import (
+    create_service_principal,
+    service_principal_for_app,
+    sync_service_principal,
+)
 from dicomite.identity.problems import Conflict, InvalidInput, NotFound
 from dicomite.identity.validation import (
     check_display_name,
@@ -65,9 +69,27 @@ def find_tenant(session: Session, reference: str) -> Tenant | None:
 # --- applications ----------------------------------------------------------------------------
 
 
+def register_app(
+    session: Session,
+    tenant_id: str,
+    now: datetime,
+    display_name: str,
+    *,
+    owner_user_id: str | None = None,
+    **fields: Any,
+) -> tuple[Application, ServicePrincipal]:
+    """Register an application as Entra's portal does: the application object and, at once, its
+    service principal (the app's instance in the tenant, which consent and sign-ins need).
+    ``fields`` are ``update_application``'s keywords."""
+    app = create_application(
+        session, tenant_id, now, display_name, owner_user_id=owner_user_id, **fields
+    )
+    return app, create_service_principal(session, app, now)
+
+
 def create_application(
     session: Session,
-    tenant: Tenant,
+    tenant_id: str,
     now: datetime,
     display_name: str,
     *,
@@ -75,10 +97,12 @@ def create_application(
     owner_user_id: str | None = None,
     **fields: Any,
 ) -> Application:
-    """A new registration; ``app_id`` is chosen only by the bootstrap (env-given client id)."""
+    """The application object alone, as Graph's ``POST /applications`` makes it (its service
+    principal is ``POST /servicePrincipals``); ``app_id`` is chosen only by the bootstrap
+    (env-given client id)."""
     app = Application(
         id=str(uuid.uuid4()),
-        tenant_id=tenant.id,
+        tenant_id=tenant_id,
         app_id=check_guid(app_id, "appId") if app_id else str(uuid.uuid4()),
         display_name=check_display_name(display_name),
         created_at=now,
@@ -93,6 +117,12 @@ def create_application(
     session.flush()
     update_application(session, app, **fields)
     return app
+
+
+def default_identifier_uri(app: Application) -> str:
+    """The Application ID URI Entra's portal suggests, which the identifier-URI rule always
+    accepts: ``api://{appId}``."""
+    return f"api://{app.app_id}"
 
 
 def update_application(

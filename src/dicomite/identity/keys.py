@@ -173,6 +173,7 @@ class KeyRing:
         if private is None:
             pem = self._protection.decrypt(row.private_key_encrypted)
             loaded = serialization.load_pem_private_key(pem, password=None)
-            assert isinstance(loaded, rsa.RSAPrivateKey)
+            if not isinstance(loaded, rsa.RSAPrivateKey):  # create_key() writes RSA keys only
+                raise TypeError(f"Signing key {row.kid} in the store is not an RSA private key.")
             private = self._private_cache[row.kid] = loaded
         return LoadedKey(row.kid, private, row.certificate_der, row.activates_at, row.retires_at)

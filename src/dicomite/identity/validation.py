@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.problems import InvalidInput, UnverifiedIdentifierUri
 
 MAX_DISPLAY_NAME = 256
 MAX_ITEMS = 100
 _MEMBER_TYPES = {"Application", "User"}
+_KINDS = tuple(kind.value for kind in PermissionKind)  # a tuple: "type" may be unhashable
 
 
 def check_guid(value: str, what: str) -> str:
@@ -31,9 +33,16 @@ def check_display_name(value: Any, what: str = "displayName") -> str:
     return value.strip()
 
 
-def _check_text(value: Any, what: str, limit: int, *, required: bool = False) -> str | None:
-    if value is None and not required:
-        return None
+def _check_text(value: Any, what: str, limit: int) -> str | None:
+    """Optional text: absent (None), or a string of at most ``limit`` characters."""
+    return None if value is None else _text(value, what, limit, required=False)
+
+
+def _required_text(value: Any, what: str, limit: int) -> str:
+    return _text(value, what, limit, required=True)
+
+
+def _text(value: Any, what: str, limit: int, *, required: bool) -> str:
     if not isinstance(value, str) or (required and not value.strip()):
         raise InvalidInput(f"{what} must be a non-empty string.")
     if len(value) > limit:
@@ -50,8 +59,7 @@ def _check_list(value: Any, what: str) -> Sequence[Any]:
 
 
 def _check_uri(value: Any, what: str, schemes: set[str]) -> str:
-    text = _check_text(value, what, 512, required=True)
-    assert text is not None
+    text = _required_text(value, what, 512)
     refusal = InvalidInput(f"{what} '{text[:80]}' must be an absolute {'/'.join(schemes)} URI.")
     try:
         parts = urlsplit(text)
@@ -127,8 +135,7 @@ def normalize_redirect_uris(values: Any) -> list[str]:
 
 
 def _check_value(value: Any, what: str) -> str:
-    text = _check_text(value, what, 120, required=True)
-    assert text is not None
+    text = _required_text(value, what, 120)
     if any(c.isspace() for c in text) or text.startswith("."):
         raise InvalidInput(f"{what} '{text[:80]}' must not contain spaces or start with '.'.")
     return text
@@ -195,11 +202,11 @@ def normalize_required_resource_access(values: Any) -> list[dict[str, Any]]:
         resource = check_guid(entry.get("resourceAppId", ""), "resourceAppId")
         accesses = merged.setdefault(resource, [])
         for access in _check_list(entry.get("resourceAccess", []), "resourceAccess"):
-            if not isinstance(access, dict) or access.get("type") not in ("Role", "Scope"):
+            if not isinstance(access, dict) or access.get("type") not in _KINDS:
                 raise InvalidInput("resourceAccess items need an id and a type 'Role' or 'Scope'.")
             item = {
                 "id": check_guid(access.get("id", ""), "resourceAccess id"),
-                "type": access["type"],
+                "type": PermissionKind(access["type"]).value,
             }
             if item not in accesses:
                 accesses.append(item)

@@ -6,10 +6,10 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dicomite.identity import directory, policy, principals
+from dicomite.identity import directory, policy
 from dicomite.identity.problems import InvalidInput
 from dicomite.portal.web import Page, Portal
-from dicomite.store.tables import Application, Tenant
+from dicomite.store.tables import Application
 
 SINGLE_TENANT = "Accounts in this organizational directory only ({tenant} only - Single tenant)"
 
@@ -82,17 +82,14 @@ def register(page: Page) -> Response:
     redirect_uri = page.field("redirect_uri")
     try:
         with page.write() as session:
-            tenant = session.get(Tenant, page.tenant_id)
-            assert tenant is not None
-            app = directory.create_application(
+            app, _ = directory.register_app(
                 session,
-                tenant,
+                page.tenant_id,
                 page.now,
                 page.field("name"),
                 owner_user_id=page.user.id,
                 redirect_uris=[redirect_uri] if redirect_uri else [],
             )
-            principals.ensure_service_principal(session, app, page.now)
     except InvalidInput as problem:
         return new_form(page, problem.message, 400)
     return page.redirect(f"/apps/{app.id}", notice="registered")

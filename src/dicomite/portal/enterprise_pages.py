@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dicomite.identity import consent, policy, principals
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.portal.web import Page, Portal
 from dicomite.store.tables import Application, AppRoleAssignment, ServicePrincipal
 
@@ -73,7 +74,7 @@ class Granted:
     api: ServicePrincipal
     value: str
     name: str
-    kind: str  # "Application" or "Delegated"
+    kind: PermissionKind
     granted_on: datetime | None
 
 
@@ -130,29 +131,26 @@ def _item(items: Sequence[dict[str, Any]], key: str, wanted: str) -> dict[str, A
 def _application_permissions(session: Session, sp: ServicePrincipal) -> list[Granted]:
     rows = []
     for assignment in consent.assignments_of(session, sp):
-        api = session.get(ServicePrincipal, assignment.resource_id)
-        assert api is not None  # assignments go with their resource (foreign key)
+        api = session.get_one(ServicePrincipal, assignment.resource_id)  # a foreign key
         role = _item(api.app_roles, "id", assignment.app_role_id)
         value, name = role.get("value", assignment.app_role_id), role.get("displayName", "")
-        rows.append(Granted(api, value, name, "Application", assignment.created_at))
+        rows.append(Granted(api, value, name, PermissionKind.ROLE, assignment.created_at))
     return rows
 
 
 def _delegated_permissions(session: Session, sp: ServicePrincipal) -> list[Granted]:
     rows = []
     for grant in consent.list_grants(session, sp.tenant_id, client_id=sp.id):
-        api = session.get(ServicePrincipal, grant.resource_id)
-        assert api is not None
+        api = session.get_one(ServicePrincipal, grant.resource_id)  # a foreign key
         for value in grant.scope.split():
             scope = _item(api.oauth2_permission_scopes, "value", value)
             name = scope.get("adminConsentDisplayName") or ""
-            rows.append(Granted(api, value, name, "Delegated", None))
+            rows.append(Granted(api, value, name, PermissionKind.SCOPE, None))
     return rows
 
 
 def _holder(session: Session, sp: ServicePrincipal, assignment: AppRoleAssignment) -> Holder:
-    principal = session.get(ServicePrincipal, assignment.principal_id)
-    assert principal is not None
+    principal = session.get_one(ServicePrincipal, assignment.principal_id)  # a foreign key
     role = _item(sp.app_roles, "id", assignment.app_role_id)
     value = role.get("value", assignment.app_role_id)
     return Holder(principal, role.get("displayName", value), value, assignment.created_at)

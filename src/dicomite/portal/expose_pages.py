@@ -137,7 +137,7 @@ def uri_form(page: Page, error: str = "", status: int = 200, value: str = "") ->
         title=f"{app.display_name} | Application ID URI",
         app=app,
         error=error,
-        value=value or current or f"api://{app.app_id}",
+        value=value or current or directory.default_identifier_uri(app),
         editing=bool(current),
     )
 
@@ -207,7 +207,7 @@ def item_form(page: Page, error: str = "", status: int = 200, item: Item | None 
         member_types=MEMBER_TYPES,
         editing="item" in page.params,
         needs_uri=not app.identifier_uris,
-        uri=page.field("identifier_uri") or f"api://{app.app_id}",
+        uri=page.field("identifier_uri") or directory.default_identifier_uri(app),
     )
 
 

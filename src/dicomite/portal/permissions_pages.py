@@ -18,14 +18,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dicomite.identity import consent, policy, principals
+from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.problems import InvalidInput, NotAllowed, NotFound
 from dicomite.portal.apps_pages import changeable_app, manageable_app
 from dicomite.portal.web import Page, Portal
 from dicomite.store.tables import Application, ServicePrincipal
-
-# The two kinds of permission, as the portal names them and as requiredResourceAccess does.
-KINDS = {"delegated": "Scope", "application": "Role"}
-TYPE_LABELS = {"Scope": "Delegated", "Role": "Application"}
 
 
 def routes(portal: Portal) -> list[Route]:
@@ -52,7 +49,7 @@ class Row:
 
     @property
     def type_label(self) -> str:
-        return TYPE_LABELS[self.permission.kind]
+        return self.permission.kind.label
 
 
 # --- who may consent --------------------------------------------------------------------------
@@ -114,7 +111,7 @@ def _rows(session: Session, app: Application) -> list[Row]:
 def _description(api: ServicePrincipal | None, permission: consent.ConfiguredPermission) -> str:
     if api is None:
         return "This API no longer exists in the directory."
-    items = api.app_roles if permission.kind == "Role" else api.oauth2_permission_scopes
+    items = consent.permissions_of(api, permission.kind)
     item = next((i for i in items if i["id"] == permission.permission_id), {})
     return str(item.get("displayName") or item.get("adminConsentDisplayName") or "")
 
@@ -166,9 +163,9 @@ def _api_in_path(page: Page, session: Session) -> ServicePrincipal:
     return api
 
 
-def _offered(api: ServicePrincipal, kind: str) -> list[dict[str, Any]]:
+def _offered(api: ServicePrincipal, kind: PermissionKind) -> list[dict[str, Any]]:
     """The permissions of ``kind`` an application can ask for on ``api``."""
-    if kind == "Role":
+    if kind is PermissionKind.ROLE:
         return [
             r
             for r in api.app_roles
@@ -188,7 +185,7 @@ def _configured_ids(app: Application, api: ServicePrincipal) -> set[str]:
 
 def choose_permissions(page: Page, error: str = "", status: int = 200) -> Response:
     kind_name = page.field("type") or page.query.get("type", "")
-    kind = KINDS.get(kind_name, "")
+    kind = PermissionKind.labelled(kind_name)
     with page.read() as session:
         app = changeable_app(page, session)
         api = _api_in_path(page, session)
@@ -199,7 +196,7 @@ def choose_permissions(page: Page, error: str = "", status: int = 200) -> Respon
         app=app,
         api=api,
         kind_name=kind_name if kind else "",
-        kind_label=TYPE_LABELS.get(kind, ""),
+        kind_label=kind.label if kind else "",
         offered=_offered(api, kind) if kind else [],
         configured_ids=_configured_ids(app, api),
         chosen=set(page.fields("permission")),
@@ -208,9 +205,13 @@ def choose_permissions(page: Page, error: str = "", status: int = 200) -> Respon
 
 
 def _add_chosen(
-    session: Session, app: Application, api: ServicePrincipal, kind: str, chosen: Sequence[str]
+    session: Session,
+    app: Application,
+    api: ServicePrincipal,
+    kind: PermissionKind | None,
+    chosen: Sequence[str],
 ) -> None:
-    if not kind:
+    if kind is None:
         raise InvalidInput("Choose Delegated permissions or Application permissions.")
     if not chosen:
         raise InvalidInput("Select at least one permission to add.")
@@ -221,7 +222,7 @@ def _add_chosen(
 
 
 def add(page: Page) -> Response:
-    kind = KINDS.get(page.field("type"), "")
+    kind = PermissionKind.labelled(page.field("type"))
     try:
         with page.write() as session:
             app = changeable_app(page, session)

@@ -17,7 +17,7 @@ from dicomite.bootstrap import Context, prepare
 from dicomite.cli.console import console, errors, reported_errors
 from dicomite.cli.options import DatabaseUrl, DataDir, build_settings
 from dicomite.identity import directory, policy
-from dicomite.store.tables import Application, Tenant
+from dicomite.store.tables import Application
 
 __all__ = ["AppRef", "AsJson", "DataDir", "DatabaseUrl", "escape"]
 
@@ -35,12 +35,6 @@ def deployment(data_dir: DataDir, database_url: DatabaseUrl) -> Iterator[Context
             yield context
         finally:
             context.store.dispose()
-
-
-def tenant_of(session: Session, context: Context) -> Tenant:
-    tenant = session.get(Tenant, context.tenant_id)
-    assert tenant is not None  # prepare() created it
-    return tenant
 
 
 def find_app(session: Session, context: Context, reference: str) -> Application:

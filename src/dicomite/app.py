@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dicomite.blocking import run_blocking
 from dicomite.bootstrap import open_context
 from dicomite.client_address import trusted_proxies
 from dicomite.dicom.http.routes import dicom_app
@@ -42,10 +43,8 @@ def create_app(settings: Settings) -> Starlette:
         gc.freeze()
         try:
             yield
-        finally:
-            services.dicom.stop_sweeper()
-            services.signins.stop()
-            services.context.store.dispose()
+        finally:  # joins threads and writes the last sign-in log rows: in the pool
+            await run_blocking(_stop, services)
 
     routes = [
         Route("/healthz", _health),
@@ -73,8 +72,17 @@ class TokenFastPath:
         self._endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        target = self._endpoint if self._endpoint.match(scope) else self._app
-        await target(scope, receive, send)
+        target = self._endpoint.target(scope)
+        if target is None:
+            await self._app(scope, receive, send)
+        else:
+            await self._endpoint.serve(target, scope, receive, send)
+
+
+def _stop(services: Services) -> None:
+    services.dicom.stop_sweeper()
+    services.signins.stop()
+    services.context.store.dispose()
 
 
 def create_app_from_env() -> Starlette:

@@ -1,5 +1,6 @@
 """How one Graph operation runs: authenticate, check roles, read the body, call the handler in
-a worker thread (the store is synchronous), and turn every outcome into a Graph response.
+the blocking pool (``dicomite.blocking``: the store is synchronous), and turn every outcome into
+a Graph response.
 
 Handlers are plain functions ``(Call) -> Reply`` that parse, call ``identity`` functions and
 serialize; they never build HTTP responses or error bodies themselves.
@@ -15,12 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
+from dicomite.blocking import run_blocking
 from dicomite.clock import utcnow
 from dicomite.graph import odata
 from dicomite.graph.auth import GraphAuth
@@ -130,7 +131,7 @@ class Endpoints:
             caller = self._auth.authorize(request.headers.get("authorization"), now, allowed)
             data = await read_json(request) if body else {}
             call = Call(self._services, caller, request, data, now)
-            reply = await run_in_threadpool(handler, call)
+            reply = await run_blocking(handler, call)
         except GraphError as error:
             return graph_error(request, error)
         except DirectoryProblem as problem:

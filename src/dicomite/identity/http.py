@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from dicomite.blocking import run_blocking
 from dicomite.client_address import TrustedProxies, client_address
 from dicomite.clock import utcnow
 from dicomite.identity import errors
@@ -67,12 +68,19 @@ class IdentityRoutes:
         return JSONResponse(body, headers={"Cache-Control": "max-age=300, private"})
 
 
+class Target(NamedTuple):
+    tenant: str  # as the path names it: an id or a domain
+    version: int  # 1 for /oauth2/token, 2 for /oauth2/v2.0/token
+
+
 class TokenEndpoint:
-    """``POST /{tenant}/oauth2/v2.0/token`` and ``/oauth2/token`` as a plain ASGI app.
+    """``POST /{tenant}/oauth2/v2.0/token`` and ``/oauth2/token``, served in plain ASGI.
 
     The token endpoint is the service's hottest path, so the app factory puts it in front of
-    the router (see ``match``): it costs one regular expression instead of the middleware
-    stack, route table and request/response objects.
+    the router (see ``target``): it costs one regular expression instead of the middleware
+    stack, route table and request/response objects. A request that may write to the store
+    (``TokenService.blocks``) is handled in the blocking pool; the others only read in-memory
+    caches, and are handled here, on the event loop.
     """
 
     PATH = re.compile(r"^/([^/]{1,256})/oauth2/(v2\.0/)?token/?$")
@@ -81,12 +89,16 @@ class TokenEndpoint:
         self._tokens = tokens
         self._trusted = trusted  # whose X-Forwarded-For names the client (the sign-in log)
 
-    def match(self, scope: Scope) -> bool:
-        return scope["type"] == "http" and self.PATH.match(scope["path"]) is not None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def target(self, scope: Scope) -> Target | None:
+        """The tenant and endpoint version a request is for; None if it is not for us."""
+        if scope["type"] != "http":
+            return None
         found = self.PATH.match(scope["path"])
-        assert found is not None
+        if found is None:
+            return None
+        return Target(found.group(1), 2 if found.group(2) else 1)
+
+    async def serve(self, target: Target, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             if scope["method"] != "POST":
@@ -100,14 +112,17 @@ class TokenEndpoint:
         except ClientDisconnect:
             return
         token_request = TokenRequest(
-            tenant=found.group(1),
-            version=2 if found.group(2) else 1,
+            tenant=target.tenant,
+            version=target.version,
             form=form,
             authorization=headers.get("authorization"),
             client_ip=self._client_address(scope),
             client_request_id=headers.get("client-request-id"),
         )
-        result = self._tokens.handle(token_request, utcnow())
+        if self._tokens.blocks(token_request):
+            result = await run_blocking(self._tokens.handle, token_request, utcnow())
+        else:
+            result = self._tokens.handle(token_request, utcnow())
         await _send_json(send, result.status, result.body, result.headers)
 
     def _client_address(self, scope: Scope) -> str | None:

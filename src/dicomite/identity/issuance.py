@@ -69,6 +69,12 @@ class IssuanceView:
         self._snapshots: dict[str, _Snapshot] = {}
         self._lock = threading.Lock()
 
+    @property
+    def reads_in_process(self) -> bool:
+        """Whether a read of the store is work in this process (SQLite: microseconds for the
+        version probe) rather than a wait on the network (PostgreSQL: a round trip)."""
+        return self._store.is_sqlite
+
     def tenant(self, reference: str) -> Tenant | None:
         tenant = self._tenants.get(reference.lower())
         if tenant is None:

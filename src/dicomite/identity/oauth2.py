@@ -87,6 +87,15 @@ class TokenService:
         self._signins = signins
         self._lifetime = lifetime
 
+    def blocks(self, request: TokenRequest) -> bool:
+        """Whether handling ``request`` may wait: it writes to the store when it carries a
+        client assertion (the ``jti`` record of the replay check, RFC 7523 §3), and on
+        PostgreSQL every read is a network round trip. Such requests are handled in the
+        blocking pool (``dicomite.blocking``). The others, the secret clients' on SQLite, read
+        in-memory caches and one indexed row, check an HMAC and sign; their sign-in log row
+        is queued (``SignInRecorder``), so they are handled on the event loop, without a hop."""
+        return "client_assertion" in request.form or not self.view.reads_in_process
+
     def handle(self, request: TokenRequest, now: datetime) -> TokenResponse:
         attempt = _Attempt()
         correlation_id = _correlation_id(request.client_request_id)

@@ -51,8 +51,10 @@ def upload(page: Page) -> Response:
         "content-length": page.request.headers.get("content-length", ""),
     }
     try:
-        # Handlers run in a worker thread; STOW streams the body on the event loop.
-        outcome = anyio.from_thread.run(dicom.stow.handle, request, headers, page.request.stream())
+        # Handlers run in the blocking pool; STOW streams the body on the event loop.
+        outcome = anyio.from_thread.run(
+            dicom.stow.handle, request, headers, page.request.stream(), token=page.loop
+        )
     except DicomError as error:
         return _answer(error.status, False, error.message)
     except ClientDisconnect:

@@ -1,6 +1,7 @@
 """The portal's one adapter between Starlette and the domain.
 
-Handlers are plain synchronous functions ``handler(page) -> Response`` run in the thread pool;
+Handlers are plain synchronous functions ``handler(page) -> Response`` run in the blocking pool
+(``dicomite.blocking``);
 this module resolves the session cookie, checks the CSRF token of every POST, turns the domain's
 ``DirectoryProblem`` types into error pages, and adds the security headers every page carries.
 
@@ -16,9 +17,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from anyio.lowlevel import EventLoopToken, current_token
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -26,6 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
+from dicomite.blocking import run_blocking
 from dicomite.clock import utcnow
 from dicomite.identity import policy
 from dicomite.identity.problems import DirectoryProblem, NotAllowed, NotFound
@@ -72,11 +74,13 @@ class Page:
     portal: Portal
     signed_in: SignedIn | None
     form: FormData | None
+    loop: EventLoopToken | None = None  # the request's event loop, for ``anyio.from_thread``
     now: datetime = field(default_factory=utcnow)
 
     @property
     def user(self) -> User:
-        assert self.signed_in is not None, "handler registered as public"
+        if self.signed_in is None:
+            raise RuntimeError("a public page has no signed-in user")
         return self.signed_in.user
 
     @property
@@ -138,7 +142,8 @@ class Portal:
         self.templates.globals.update(url=portal_url, public_url=services.public_url, policy=policy)
         with services.context.store.read() as session:
             tenant = session.get(Tenant, services.context.tenant_id)
-            assert tenant is not None
+            if tenant is None:  # prepare() creates it before any app is built
+                raise RuntimeError(f"the tenant {services.context.tenant_id} is not in the store")
             self.tenant_name = tenant.display_name
             self.tenant_domain = tenant.domain
 
@@ -163,7 +168,9 @@ class Portal:
                 except FormTooLarge:
                     return self.error_page(request, 413, "The form is too large.")
             try:
-                return await run_in_threadpool(self._serve, handler, request, form, public)
+                return await run_blocking(
+                    self._serve, handler, request, form, public, current_token()
+                )
             finally:
                 if form is not None:
                     await form.close()
@@ -171,7 +178,12 @@ class Portal:
         return Route(path, endpoint, methods=list(methods), name=handler.__name__)
 
     def _serve(
-        self, handler: Handler, request: Request, form: FormData | None, public: bool
+        self,
+        handler: Handler,
+        request: Request,
+        form: FormData | None,
+        public: bool,
+        loop: EventLoopToken,
     ) -> Response:
         signed_in = self.session_of(request)
         if not public:
@@ -184,7 +196,7 @@ class Portal:
                     "The form expired or did not come from this portal. "
                     "Reload the page and try again.",
                 )
-        page = Page(request, self, signed_in, form)
+        page = Page(request, self, signed_in, form, loop)
         try:
             response = handler(page)
         except DirectoryProblem as problem:

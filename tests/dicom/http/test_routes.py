@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from starlette.requests import Request
 
 from dicomite.dicom.http.routes import _Api
+from dicomite.dicom.index import qido
+from dicomite.dicom.index.schema import Level
 from tests.fixtures.loops import run_async
 
 
-def _api(*, sqlite: bool) -> _Api:
-    service = SimpleNamespace(
-        public_url="https://localhost", store=SimpleNamespace(is_sqlite=sqlite)
-    )
-    return _Api(service, 2)  # type: ignore[arg-type]
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
-@pytest.mark.parametrize("sqlite", [True, False])
-def test_index_reads_run_on_the_loop_for_sqlite_and_in_a_thread_for_postgresql(
-    sqlite: bool,
-) -> None:
-    async def read() -> tuple[threading.Thread, threading.Thread]:
-        loop_thread = threading.current_thread()
-        return loop_thread, await _api(sqlite=sqlite)._read_index(threading.current_thread)
+def test_a_search_runs_in_the_blocking_pool_on_sqlite_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    on_loop: list[bool] = []
 
-    loop_thread, reader = run_async(read)
-    assert (reader is loop_thread) is sqlite
+    def search(_api: _Api, _scope: qido.Scope, _query: qido.Query) -> list[dict[str, Any]]:
+        on_loop.append(_on_event_loop())
+        return []
 
-
-def test_an_index_read_error_reaches_the_caller() -> None:
-    def failing(message: str) -> None:
-        raise LookupError(message)
-
-    for sqlite in (True, False):
-        with pytest.raises(LookupError, match="gone"):
-            run_async(_api(sqlite=sqlite)._read_index, failing, "gone")
+    monkeypatch.setattr(_Api, "_search", search)
+    service = SimpleNamespace(public_url="https://localhost", store=SimpleNamespace(is_sqlite=True))
+    handler = _Api(service, 2).search(Level.STUDY)  # type: ignore[arg-type]
+    scope = {"type": "http", "method": "GET", "query_string": b"", "headers": [], "path_params": {}}
+    response = run_async(handler, Request(scope))
+    assert response.status_code == 204 and on_loop == [False]

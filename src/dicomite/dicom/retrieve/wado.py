@@ -14,11 +14,11 @@ import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import anyio.to_thread
 from pydicom import Dataset, dcmwrite
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from dicomite.blocking import run_blocking
 from dicomite.dicom.blobs.protocol import CHUNK, BlobStore
 from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
 from dicomite.dicom.index.schema import StoredInstance
@@ -164,7 +164,7 @@ def _describe(dataset: Dataset, decoded: frames.Decoded) -> None:
 async def _in_thread(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
     try:
         while True:
-            chunk = await anyio.to_thread.run_sync(next, iterator, None)
+            chunk = await run_blocking(next, iterator, None)
             if chunk is None:
                 return
             yield chunk
@@ -269,7 +269,7 @@ async def started(body: Iterator[bytes]) -> Iterator[bytes]:
     """``body`` in chunks of about 1 MiB, the first one made now (in a worker thread), so
     that a failure to make it is a clean error response, before the response starts."""
     chunks = _coalesced(body)
-    first = await anyio.to_thread.run_sync(next, chunks, None)
+    first = await run_blocking(next, chunks, None)
     return chunks if first is None else itertools.chain([first], chunks)
 
 

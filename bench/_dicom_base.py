@@ -14,7 +14,7 @@ from typing import Any
 from _processes import RESULTS_DIR
 
 CACHE_DIR = RESULTS_DIR / "dicom-cache"
-DEFAULT_STUDIES = {512: 50, 128: 300}  # 2,000 files of ~0.5 MB; 12,000 of ~33 kB
+DEFAULT_STUDIES = {512: 90, 128: 300}  # 3,600 files of ~0.5 MB; 12,000 of ~33 kB
 SCALE_RESULTS_FILE = RESULTS_DIR / "dicom_scale.json"
 BIG_RESULTS_FILE = RESULTS_DIR / "dicom_big.json"
 

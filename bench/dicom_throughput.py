@@ -174,7 +174,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--studies",
         type=int,
         default=None,
-        help="corpus studies, x 4 series x 10 instances (default: 50 at 512, 300 at 128)",
+        help="corpus studies, x 4 series x 10 instances (default: 90 at 512, 300 at 128)",
     )
     parser.add_argument(
         "--workers",

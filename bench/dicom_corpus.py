@@ -4,7 +4,8 @@ Three kinds, all generated with pydicom from a fixed seed, so every run (and
 every server in a run) sees byte-identical instances:
 
 * the **main corpus**: STUDIES studies x 4 series x 10 CT images of 512x512
-  16-bit pixels, uncompressed (Explicit VR Little Endian), ~0.5 MiB each, with
+  (or 128x128, ~33 kB) 16-bit pixels, uncompressed (Explicit VR Little Endian),
+  ~0.5 MiB each, with
   varied patient names, ids, birth dates, study dates and descriptions. It is
   written once into a cache folder under bench/results/ (git-ignored) together
   with a manifest.json, and reused while the parameters and CORPUS_VERSION

@@ -8,7 +8,8 @@ What it does, in order (default mode):
    `orthanc` service is stopped and disabled (only our own instance runs);
 2. generates (once, then cached under bench/results/dicom-cache/) a
    deterministic corpus: --studies studies x 4 series x 10 CT images of
-   512x512 16-bit pixels, uncompressed;
+   512x512 (and/or, --corpus, 128x128) 16-bit pixels, uncompressed; steps 3-7
+   run once per corpus;
 3. starts both servers once, each on a free loopback port, in its own process
    group and with a temporary storage folder; Dicomite gets a client with
    Dicom.ReadWrite (registered with the `dicomite app` CLI) and a bearer token;
@@ -25,6 +26,10 @@ What it does, in order (default mode):
 7. stops both servers and prints every measurement, the per-server medians and
    the ratios Dicomite/Orthanc beside their targets; writes
    bench/results/dicom_throughput.json.
+
+--baseline [REF] also runs an earlier commit's code (bf0f29a by default) as one
+more server in the same rounds and reports the median ratio current/baseline
+per kind with its 95 % bootstrap interval (bench/README.md).
 
 Optional modes (not run by default): --scale (100,000 small instances indexed,
 QIDO p50) and --big (one 1 GiB multi-frame instance stored and retrieved while

@@ -17,6 +17,11 @@ What it does, in order:
    Dicomite/peer ratio of the median tokens/s, and writes
    bench/results/token_throughput.json.
 
+Besides the default Dicomite (no --workers: one worker per usable core), a
+one-worker Dicomite runs too (tokens/s per core against the one node process;
+--no-per-core skips it), and --baseline [REF] adds an earlier commit's code,
+compared as the median per-round ratio with its 95 % bootstrap interval.
+
 Only one server is under load at a time; the other one sits idle meanwhile.
 The CPU time the idle server uses during each measurement is recorded (it is
 ~0), so the assumption that an idle server costs nothing is checked every run.

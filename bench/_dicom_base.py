@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import urllib.error
@@ -15,7 +14,7 @@ from typing import Any
 from _processes import RESULTS_DIR
 
 CACHE_DIR = RESULTS_DIR / "dicom-cache"
-RESULTS_FILE = RESULTS_DIR / "dicom_throughput.json"
+DEFAULT_STUDIES = {512: 90, 128: 300}  # 3,600 files of ~0.5 MB; 12,000 of ~33 kB
 SCALE_RESULTS_FILE = RESULTS_DIR / "dicom_scale.json"
 BIG_RESULTS_FILE = RESULTS_DIR / "dicom_big.json"
 
@@ -26,11 +25,6 @@ ORTHANC_PACKAGES = ("orthanc", "orthanc-dicomweb")
 ORTHANC_PLUGIN_DIRS = (Path("/usr/share/orthanc/plugins"), Path("/usr/lib/orthanc"))
 
 STOW_CONCURRENCY = 4  # requests in flight; one request per series (10 instances)
-# Two Dicomite worker processes per core: a STOW request's worker is idle while its last
-# instance and its index rows are made durable (about 40 % of the request), and another
-# worker's request uses the core meanwhile. Measured on 2 cores: STOW 1.11x and QIDO 0.87x
-# the requests/s of 2 workers (bench/README.md).
-DEFAULT_WORKERS = 2 * (os.cpu_count() or 1)
 QIDO_CONNECTIONS = 8
 METADATA_CONNECTIONS = 8
 WADO_CONNECTIONS = 4
@@ -49,6 +43,12 @@ SCALE_INSTANCES_PER_SERIES = 5
 READY_TIMEOUT_S = 120.0
 STOP_GRACE_S = 15.0
 MB = 1_000_000  # MB/s and RSS growth are in units of 10^6 bytes
+
+
+def results_file(size: int) -> Path:
+    """Where the default mode's results on the corpus of `size` x `size` images go."""
+    return RESULTS_DIR / f"dicom_throughput-{size}px.json"
+
 
 # --------------------------------------------------------------------------- data
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _baseline import BASELINE_NAME, Baseline
 from _dicom_base import (
     ACCEPT_JSON,
     DICOM_SCOPE,
@@ -102,9 +103,12 @@ def start_dicomite(
     data_dir: Path,
     workers: int | None,
     extra_args: Sequence[str] = (),
+    baseline: Baseline | None = None,
 ) -> Server:
-    """`dicomite serve --http` on a free port; `workers` None keeps the server's default."""
-    exe = dicomite_executable()
+    """`dicomite serve --http` on a free port; `workers` None keeps the server's default.
+    `baseline`: run that earlier commit's installed code instead (named "baseline")."""
+    exe = baseline.executable if baseline else dicomite_executable()
+    name = BASELINE_NAME if baseline else DICOMITE_NAME
     port, tenant = free_port(), str(uuid.uuid4())
     origin = f"http://{HOST}:{port}"
     env = {
@@ -118,18 +122,20 @@ def start_dicomite(
     command = [str(exe), "serve", "--data-dir", str(data_dir), "--host", HOST]
     command += ["--port", str(port), "--http", "--public-url", origin, *extra_args]
     command += ["--workers", str(workers)] if workers is not None else []
-    log_path = RESULTS_DIR / f"{DICOMITE_NAME}-dicom.log"
-    print(f"\n[{DICOMITE_NAME}] starting: {' '.join(command)}  (log: {log_path})", flush=True)
+    log_path = RESULTS_DIR / f"{name}-dicom.log"
+    print(f"\n[{name}] starting: {' '.join(command)}  (log: {log_path})", flush=True)
+    cwd = baseline.tree if baseline else REPO_ROOT
     proc = stack.enter_context(
-        running_process(command, env, log_path, cwd=REPO_ROOT, grace_s=STOP_GRACE_S)
+        running_process(command, env, log_path, cwd=cwd, grace_s=STOP_GRACE_S)
     )
     ready_url = f"{origin}/{tenant}/v2.0/.well-known/openid-configuration"
     wait_ready(proc, ready_url, log_path, READY_TIMEOUT_S)
     token_url = f"{origin}/{tenant}/oauth2/v2.0/token"
-    count = workers if workers is not None else "default"
+    count = f"--workers {workers}" if workers is not None else "default workers (no --workers)"
+    code = f"commit {baseline.commit[:12]} ({baseline.ref})" if baseline else "this checkout"
     server = Server(
-        name=DICOMITE_NAME,
-        config=f"{count} worker process(es), plain HTTP, SQLite + folder blob store",
+        name=name,
+        config=f"{code}, {count}, plain HTTP, SQLite + folder blob store",
         origin=origin,
         root="/dicom/v2",
         proc=proc,
@@ -147,18 +153,29 @@ def start_dicomite(
         raise DicomiteNotReadyError(
             f"Dicomite's DICOM service is not there yet: POST {server.base}/studies -> 404"
         )
-    print(f"[{DICOMITE_NAME}] ready at {server.base} (empty STOW probe -> {status})", flush=True)
+    print(f"[{name}] ready at {server.base} (empty STOW probe -> {status})", flush=True)
     return server
 
 
 def start_servers(
-    stack: contextlib.ExitStack, only: str, work: Path, workers: int, orthanc: dict[str, str] | None
+    stack: contextlib.ExitStack,
+    only: str,
+    work: Path,
+    workers: int | None,
+    orthanc: dict[str, str] | None,
+    baseline: Baseline | None = None,
 ) -> list[Server]:
-    """The peer first, then Dicomite; both stay up (and are stopped by `stack`)."""
+    """The peer, the baseline (if any), then Dicomite; all stay up (stopped by `stack`).
+
+    Dicomite runs at its defaults unless `workers` is given; the baseline, whose old default
+    was one worker, gets `workers` or as many as Dicomite's default (one per usable core)."""
     servers = []
     if only in ("all", "peer"):
         assert orthanc is not None
         servers.append(start_orthanc(stack, work / "orthanc", orthanc))
+    if only in ("all", "dicomite") and baseline is not None:
+        count = workers if workers is not None else len(os.sched_getaffinity(0))
+        servers.append(start_dicomite(stack, work / BASELINE_NAME, count, baseline=baseline))
     if only in ("all", "dicomite"):
         servers.append(start_dicomite(stack, work / "dicomite", workers))
     return servers

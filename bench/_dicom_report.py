@@ -6,8 +6,61 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from _baseline import BASELINE_NAME
 from _dicom_base import DICOMITE_NAME, KINDS, PEER_NAME, TARGETS, UNITS, Measurement, ServerResult
-from _report import format_spread, write_results
+from _report import (
+    SLOWER_BELOW,
+    format_comparison,
+    format_spread,
+    median_ratio_interval,
+    slower_verdict,
+    write_results,
+)
+
+
+def baseline_comparison(results: dict[str, ServerResult], rounds: int) -> dict[str, Any]:
+    """Per kind: both medians, the median of the per-round ratios current/baseline, its 95 %
+    bootstrap interval and the verdict; empty without a baseline."""
+    current, base = results.get(DICOMITE_NAME), results.get(BASELINE_NAME)
+    out: dict[str, Any] = {}
+    if current is None or base is None:
+        return out
+    for kind in KINDS:
+        paired = round_ratios(results, kind, rounds, DICOMITE_NAME, BASELINE_NAME)
+        ratios = [r for r in paired if r is not None]
+        if not ratios:
+            continue
+        median, low, high = median_ratio_interval(ratios)
+        out[kind] = {
+            "unit": UNITS[kind],
+            "baseline_median": base.median(kind),
+            "current_median": current.median(kind),
+            "round_ratios": paired,
+            "median_ratio": median,
+            "interval_95": [low, high],
+            "verdict": slower_verdict(high),
+        }
+    return out
+
+
+def print_baseline_comparison(results: dict[str, ServerResult], rounds: int) -> None:
+    current, base = results.get(DICOMITE_NAME), results.get(BASELINE_NAME)
+    if current is None or base is None:
+        return
+    print(
+        f"\ncurrent/baseline ({base.config}), {rounds} paired round(s): median of the per-round"
+        " ratios, 95 % percentile-bootstrap interval over rounds (10,000 resamples, fixed"
+        f" seed); SLOWER only when the interval lies below {SLOWER_BELOW}:"
+    )
+    for kind in KINDS:
+        ratios = [
+            r
+            for r in round_ratios(results, kind, rounds, DICOMITE_NAME, BASELINE_NAME)
+            if r is not None
+        ]
+        c, b = current.median(kind), base.median(kind)
+        if ratios and c is not None and b is not None:
+            print(format_comparison(kind, UNITS[kind], c, b, ratios))
 
 
 def ratios(results: dict[str, ServerResult]) -> dict[str, float | None]:
@@ -20,8 +73,14 @@ def ratios(results: dict[str, ServerResult]) -> dict[str, float | None]:
     return out
 
 
-def round_ratios(results: dict[str, ServerResult], kind: str, rounds: int) -> list[float | None]:
-    dicomite, peer = results.get(DICOMITE_NAME), results.get(PEER_NAME)
+def round_ratios(
+    results: dict[str, ServerResult],
+    kind: str,
+    rounds: int,
+    numerator: str = DICOMITE_NAME,
+    denominator: str = PEER_NAME,
+) -> list[float | None]:
+    dicomite, peer = results.get(numerator), results.get(denominator)
     out: list[float | None] = []
     for number in range(1, rounds + 1):
         d = next((m for m in dicomite.of(kind) if m.round == number), None) if dicomite else None
@@ -79,6 +138,7 @@ def print_report(results: dict[str, ServerResult], rounds: int) -> None:
                 f"  {kind:<9} {UNITS[kind]:<12} {shown:>7}  (target >= {TARGETS[kind]}x: {verdict};"
                 f" per round {spread})"
             )
+    print_baseline_comparison(results, rounds)
 
 
 def _measurement_json(m: Measurement) -> dict[str, Any]:
@@ -118,6 +178,7 @@ def write_json(
         "ratios_dicomite_over_peer": rs,
         "round_ratios": {kind: round_ratios(results, kind, rounds) for kind in KINDS},
         "ratio_basis": f"median over {rounds} round(s) of each server's value",
+        "baseline_comparison": baseline_comparison(results, rounds),
         "targets": {
             kind: {
                 "ratio_min": TARGETS[kind],

@@ -116,18 +116,25 @@ def cpu_diff(before: list[float | None], after: list[float | None]) -> float | N
     return total
 
 
-def group_rss_bytes(pids: Sequence[int]) -> int:
-    """Sum of VmRSS over `pids` (from /proc/<pid>/status)."""
+def group_rss_bytes(pids: Sequence[int], field: str = "VmRSS") -> int:
+    """Sum of VmRSS (or another kB `field`, e.g. VmHWM) over `pids` (/proc/<pid>/status)."""
     total = 0
     for pid in pids:
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        match = re.search(r"^VmRSS:\s+(\d+)\s+kB", status, re.MULTILINE)
+        match = re.search(rf"^{field}:\s+(\d+)\s+kB", status, re.MULTILINE)
         if match:
             total += int(match[1]) * 1024
     return total
+
+
+def reset_peak_rss(pids: Sequence[int]) -> None:
+    """Set each process's VmHWM (peak RSS) to its current RSS: `5` to clear_refs, proc(5)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):  # exited meanwhile, or not ours to reset
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> None:

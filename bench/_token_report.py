@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from _report import format_spread, write_results
+from _baseline import BASELINE_NAME
+from _report import (
+    SLOWER_BELOW,
+    format_comparison,
+    format_spread,
+    median_ratio_interval,
+    slower_verdict,
+    write_results,
+)
 from _token_setup import (
     DICOMITE_NAME,
+    ONE_WORKER_NAME,
     PEER_NAME,
     RESULTS_FILE,
     TARGET_P99_MS,
@@ -32,9 +41,14 @@ def _ratio(results: list[ServerResult]) -> float | None:
     return dicomite.tokens_per_s / peer.tokens_per_s
 
 
-def _round_ratios(results: list[ServerResult], rounds: int) -> list[float | None]:
-    """Per-round ratios, only to show the spread; the verdict uses the medians."""
-    dicomite, peer = _find(results, DICOMITE_NAME), _find(results, PEER_NAME)
+def _round_ratios(
+    results: list[ServerResult],
+    rounds: int,
+    numerator: str = DICOMITE_NAME,
+    denominator: str = PEER_NAME,
+) -> list[float | None]:
+    """Per-round ratios of two servers' tokens/s (measured back to back in each round)."""
+    dicomite, peer = _find(results, numerator), _find(results, denominator)
     ratios: list[float | None] = []
     for number in range(1, rounds + 1):
         d = dicomite.in_round(number) if dicomite else None
@@ -48,6 +62,81 @@ def _round_order(results: list[ServerResult], number: int) -> list[str]:
     """Server names in the order they were measured in round `number`."""
     positions = [(m.position, r.name) for r in results for m in r.measurements if m.round == number]
     return [name for _, name in sorted(positions)]
+
+
+def comparisons(
+    results: list[ServerResult], ceiling: SigningCeiling | None, rounds: int
+) -> dict[str, Any]:
+    """Current/baseline tokens/s (median per-round ratio, 95 % bootstrap interval, verdict);
+    one worker against the one node process; each server's share of the signing ceiling."""
+    out: dict[str, Any] = {}
+    pairs = {
+        "current_over_baseline": (DICOMITE_NAME, BASELINE_NAME),
+        "one_worker_over_peer": (ONE_WORKER_NAME, PEER_NAME),
+    }
+    for key, (numerator, denominator) in pairs.items():
+        paired = _round_ratios(results, rounds, numerator, denominator)
+        ratios = [r for r in paired if r is not None]
+        num, den = _find(results, numerator), _find(results, denominator)
+        if not ratios or num is None or den is None:
+            continue
+        median, low, high = median_ratio_interval(ratios)
+        out[key] = {
+            numerator: num.tokens_per_s,
+            denominator: den.tokens_per_s,
+            "round_ratios": paired,
+            "median_ratio": median,
+            "interval_95": [low, high],
+            "verdict": slower_verdict(high),
+        }
+    if ceiling is not None:
+        # One process signs on one core; the default Dicomite and the baseline on all of them.
+        ceilings = {
+            PEER_NAME: ceiling.one_process_per_s,
+            ONE_WORKER_NAME: ceiling.one_process_per_s,
+            DICOMITE_NAME: ceiling.two_processes_per_s,
+            BASELINE_NAME: ceiling.two_processes_per_s,
+        }
+        out["share_of_signing_ceiling"] = {
+            r.name: r.tokens_per_s / ceilings[r.name] for r in results if ceilings.get(r.name)
+        }
+    return out
+
+
+def print_comparisons(
+    results: list[ServerResult], ceiling: SigningCeiling | None, rounds: int
+) -> None:
+    found = comparisons(results, ceiling, rounds)
+    if "current_over_baseline" in found:
+        c = found["current_over_baseline"]
+        base = _find(results, BASELINE_NAME)
+        print(
+            f"\ncurrent/baseline ({base.config if base else ''}), {rounds} paired round(s):"
+            " median of the per-round ratios, 95 % percentile-bootstrap interval over rounds"
+            f" (10,000 resamples, fixed seed); SLOWER only when it lies below {SLOWER_BELOW}:"
+        )
+        print(
+            format_comparison("tokens", "tokens/s", c[DICOMITE_NAME], c[BASELINE_NAME], _present(c))
+        )
+    if "one_worker_over_peer" in found:
+        c = found["one_worker_over_peer"]
+        low, high = c["interval_95"]
+        print(
+            f"per core: {ONE_WORKER_NAME} (one worker) {c[ONE_WORKER_NAME]:.0f} tokens/s,"
+            f" {PEER_NAME} (one node process) {c[PEER_NAME]:.0f}: {c['median_ratio']:.2f}x"
+            f" (95% [{low:.2f}, {high:.2f}]; per round {format_spread(c['round_ratios'])})"
+        )
+    shares = found.get("share_of_signing_ceiling")
+    if shares:
+        print(
+            "share of the RS256 signing ceiling (1 process for the peer and one worker,"
+            " 2 processes otherwise): "
+            + ", ".join(f"{name} {100 * share:.0f} %" for name, share in shares.items())
+        )
+
+
+def _present(found: dict[str, Any]) -> list[float]:
+    return [r for r in found["round_ratios"] if r is not None]
 
 
 def _idle_pct(m: Measurement) -> str:
@@ -104,6 +193,7 @@ def print_report(results: list[ServerResult], ceiling: SigningCeiling | None, ro
             f" (target >= {TARGET_RATIO}x); {DICOMITE_NAME} p99 {dicomite.p99_ms:.1f} ms"
             f" (target <= {TARGET_P99_MS:.0f} ms)"
         )
+    print_comparisons(results, ceiling, rounds)
 
 
 def _measurement_json(m: Measurement) -> dict[str, Any]:
@@ -152,6 +242,7 @@ def write_json(
         ],
         "ratio_dicomite_over_peer": ratio,
         "ratio_basis": f"median tokens/s over {rounds} round(s)",
+        "comparisons": comparisons(results, ceiling, rounds),
         "targets": {
             "ratio_min": TARGET_RATIO,
             "p99_ms_max": TARGET_P99_MS,

@@ -16,6 +16,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
+from _baseline import BASELINE_NAME, Baseline
 from _processes import BENCH_DIR, HOST, REPO_ROOT, RESULTS_DIR, dicomite_executable, free_port
 from _wrk import WrkResult
 
@@ -26,6 +27,7 @@ WRK_THREADS = 2
 WRK_CONNECTIONS = 8
 PEER_NAME = "oidc-provider"
 DICOMITE_NAME = "dicomite"
+ONE_WORKER_NAME = "dicomite-1w"  # --workers 1: tokens/s per core, against the one node process
 PEER_SCOPE = "read"  # the scope the peer's resource server grants
 DICOMITE_SCOPE = "https://graph.microsoft.com/.default"
 TARGET_RATIO = 1.2
@@ -223,8 +225,17 @@ def peer_target(client_id: str, secret: str) -> Target:
     )
 
 
-def dicomite_target(client_id: str, secret: str, workers: int, data_dir: Path) -> Target:
-    exe = dicomite_executable()
+def dicomite_target(
+    client_id: str,
+    secret: str,
+    workers: int | None,
+    data_dir: Path,
+    name: str = DICOMITE_NAME,
+    baseline: Baseline | None = None,
+) -> Target:
+    """`dicomite serve --http`, at its default workers unless `workers` is given; `baseline`
+    runs that earlier commit's installed code instead."""
+    exe = baseline.executable if baseline else dicomite_executable()
     port, tenant = free_port(), str(uuid.uuid4())
     base = f"http://{HOST}:{port}/{tenant}"
     env = {
@@ -234,10 +245,13 @@ def dicomite_target(client_id: str, secret: str, workers: int, data_dir: Path) -
         "DICOMITE_TENANT_ID": tenant,
     }
     command = [str(exe), "serve", "--data-dir", str(data_dir), "--host", HOST]
-    command += ["--port", str(port), "--http", "--workers", str(workers)]
+    command += ["--port", str(port), "--http"]
+    command += ["--workers", str(workers)] if workers is not None else []
+    count = f"--workers {workers}" if workers is not None else "default workers (no --workers)"
+    code = f"commit {baseline.commit[:12]} ({baseline.ref})" if baseline else "this checkout"
     return Target(
-        name=DICOMITE_NAME,
-        config=f"{workers} worker process(es) (--workers {workers}), plain HTTP",
+        name=name,
+        config=f"{code}, {count}, plain HTTP",
         command=command,
         env=env,
         ready_url=f"{base}/v2.0/.well-known/openid-configuration",
@@ -248,14 +262,28 @@ def dicomite_target(client_id: str, secret: str, workers: int, data_dir: Path) -
             "client_secret": secret,
             "scope": DICOMITE_SCOPE,
         },
+        cwd=baseline.tree if baseline else REPO_ROOT,
     )
 
 
-def build_targets(only: str, workers: int, data_dir: Path) -> list[Target]:
+def build_targets(
+    only: str, workers: int | None, data_dir: Path, baseline: Baseline | None, per_core: bool
+) -> list[Target]:
+    """The peer; the baseline (with `workers`, else as many as Dicomite's default: one per
+    usable core; its own default was 1); Dicomite at its defaults (or `workers`); and, for
+    `per_core`, Dicomite with one worker. Each Dicomite gets its own data folder."""
     client_id, secret = str(uuid.uuid4()), secrets.token_urlsafe(40)
     targets = []
     if only in ("all", "peer"):
         targets.append(peer_target(client_id, secret))
+    if only in ("all", "dicomite") and baseline is not None:
+        count = workers if workers is not None else len(os.sched_getaffinity(0))
+        folder = data_dir / BASELINE_NAME
+        targets.append(dicomite_target(client_id, secret, count, folder, BASELINE_NAME, baseline))
     if only in ("all", "dicomite"):
-        targets.append(dicomite_target(client_id, secret, workers, data_dir))
+        folder = data_dir / DICOMITE_NAME
+        targets.append(dicomite_target(client_id, secret, workers, folder))
+    if only in ("all", "dicomite") and per_core:
+        folder = data_dir / ONE_WORKER_NAME
+        targets.append(dicomite_target(client_id, secret, 1, folder, ONE_WORKER_NAME))
     return targets

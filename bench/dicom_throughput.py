@@ -8,7 +8,8 @@ What it does, in order (default mode):
    `orthanc` service is stopped and disabled (only our own instance runs);
 2. generates (once, then cached under bench/results/dicom-cache/) a
    deterministic corpus: --studies studies x 4 series x 10 CT images of
-   512x512 16-bit pixels, uncompressed;
+   512x512 (and/or, --corpus, 128x128) 16-bit pixels, uncompressed; steps 3-7
+   run once per corpus;
 3. starts both servers once, each on a free loopback port, in its own process
    group and with a temporary storage folder; Dicomite gets a client with
    Dicom.ReadWrite (registered with the `dicomite app` CLI) and a bearer token;
@@ -25,6 +26,10 @@ What it does, in order (default mode):
 7. stops both servers and prints every measurement, the per-server medians and
    the ratios Dicomite/Orthanc beside their targets; writes
    bench/results/dicom_throughput.json.
+
+--baseline [REF] also runs an earlier commit's code (bf0f29a by default) as one
+more server in the same rounds and reports the median ratio current/baseline
+per kind with its 95 % bootstrap interval (bench/README.md).
 
 Optional modes (not run by default): --scale (100,000 small instances indexed,
 QIDO p50) and --big (one 1 GiB multi-frame instance stored and retrieved while
@@ -47,13 +52,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from _baseline import DEFAULT_BASELINE, Baseline, ensure_baseline
 from _dicom_base import (
     CACHE_DIR,
-    DEFAULT_WORKERS,
+    DEFAULT_STUDIES,
     MB,
-    RESULTS_FILE,
     STOW_CONCURRENCY,
     ServerResult,
+    results_file,
 )
 from _dicom_dicomite import DicomiteNotReadyError, start_servers
 from _dicom_measure import get_workloads, run_get_rounds, run_stow_rounds, verify_server
@@ -76,10 +82,19 @@ def ensure_pydicom() -> str:
 # ----------------------------------------------------------------- main mode
 
 
-def run_main(args: argparse.Namespace, meta: dict[str, Any], orthanc: dict[str, str] | None) -> int:
+def run_main(
+    args: argparse.Namespace,
+    meta: dict[str, Any],
+    orthanc: dict[str, str] | None,
+    baseline: Baseline | None,
+    size: int,
+) -> int:
+    """The default mode on the corpus of `size` x `size` images, with fresh servers."""
     import dicom_corpus
 
-    corpus = dicom_corpus.ensure_corpus(CACHE_DIR, args.studies)
+    studies = args.studies or DEFAULT_STUDIES[size]
+    print(f"\n=== corpus of {size}x{size} images ===", flush=True)
+    corpus = dicom_corpus.ensure_corpus(CACHE_DIR, studies, size=size)
     print(
         f"corpus: {len(corpus.studies)} studies, {corpus.instance_count} instances,"
         f" {corpus.size / MB:.0f} MB in {corpus.folder}",
@@ -96,7 +111,7 @@ def run_main(args: argparse.Namespace, meta: dict[str, Any], orthanc: dict[str, 
         tempfile.TemporaryDirectory(prefix="dicom-bench-") as work,
         contextlib.ExitStack() as stack,  # stops every started server, in reverse order
     ):
-        servers = start_servers(stack, args.only, Path(work), args.workers, orthanc)
+        servers = start_servers(stack, args.only, Path(work), args.workers, orthanc, baseline)
         results = {s.name: ServerResult(s.name, s.config, extra=dict(s.extra)) for s in servers}
         run_stow_rounds(servers, results, corpus, args.rounds)
         workloads, expected = get_workloads(corpus)
@@ -123,8 +138,9 @@ def run_main(args: argparse.Namespace, meta: dict[str, Any], orthanc: dict[str, 
             "concurrency": STOW_CONCURRENCY,
             "instances_per_request": dicom_corpus.INSTANCES_PER_SERIES,
         }
+    print(f"\n=== results, corpus of {size}x{size} images ===")
     print_report(results, args.rounds)
-    write_json(RESULTS_FILE, results, meta, args.rounds)
+    write_json(results_file(size), results, meta, args.rounds)
     bad = [r.name for r in results.values() if r.errors or r.extra.get("warmup_errors")]
     bad += [name for name, found in problems.items() if found]
     if bad:
@@ -154,16 +170,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=3, help="measured rounds; ratios use each server's median"
     )
     parser.add_argument(
+        "--corpus",
+        choices=("512", "128", "both"),
+        default="both",
+        help="image size of the corpus: 512x512 (~0.5 MB files), 128x128 (~33 kB), or both",
+    )
+    parser.add_argument(
         "--studies",
         type=int,
-        default=50,
-        help="corpus studies (x 4 series x 10 instances of 512x512)",
+        default=None,
+        help="corpus studies, x 4 series x 10 instances (default: 90 at 512, 300 at 128)",
     )
     parser.add_argument(
         "--workers",
         type=int,
-        default=DEFAULT_WORKERS,
-        help=f"Dicomite worker processes (default {DEFAULT_WORKERS}: two per core)",
+        default=None,
+        help="Dicomite worker processes (default: none given, the server's own default)",
+    )
+    parser.add_argument(
+        "--baseline",
+        nargs="?",
+        const=DEFAULT_BASELINE,
+        default=None,
+        metavar="REF",
+        help=f"also run this commit's code side by side (default {DEFAULT_BASELINE})",
     )
     parser.add_argument(
         "--only",
@@ -189,9 +219,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--duration must be 1..600 s and --warmup 0..600 s")
     if not 1 <= args.rounds <= 50:
         parser.error("--rounds must be 1..50")
-    if not args.rounds + 1 <= args.studies <= 10_000:
+    if args.studies is not None and not args.rounds + 1 <= args.studies <= 10_000:
         parser.error("--studies must be at least --rounds + 1 (and at most 10000)")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         parser.error("--workers must be >= 1")
     if not 10 <= args.scale_instances <= 1_000_000:
         parser.error("--scale-instances must be 10..1000000")
@@ -218,8 +248,13 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "studies": args.studies,
             "dicomite_workers": args.workers,
+            "corpus": args.corpus,
         },
     }
+    baseline = None
+    if args.baseline and args.only in ("all", "dicomite"):
+        baseline = ensure_baseline(args.baseline)
+        meta["baseline"] = {"ref": baseline.ref, "commit": baseline.commit}
     orthanc = ensure_orthanc() if args.only in ("all", "peer") else None
     if orthanc:
         meta["orthanc"] = orthanc
@@ -231,8 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.scale:
             return run_scale(args, meta, orthanc)
         if args.big:
-            return run_big(args, meta, orthanc)
-        return run_main(args, meta, orthanc)
+            return run_big(args, meta, orthanc, baseline)
+        sizes = (512, 128) if args.corpus == "both" else (int(args.corpus),)
+        return max(run_main(args, meta, orthanc, baseline, size) for size in sizes)
     except DicomiteNotReadyError as exc:
         print(f"\n{exc}\n(run with --only peer to measure Orthanc alone)", file=sys.stderr)
         return 2

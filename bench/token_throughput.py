@@ -17,6 +17,11 @@ What it does, in order:
    Dicomite/peer ratio of the median tokens/s, and writes
    bench/results/token_throughput.json.
 
+Besides the default Dicomite (no --workers: one worker per usable core), a
+one-worker Dicomite runs too (tokens/s per core against the one node process;
+--no-per-core skips it), and --baseline [REF] adds an earlier commit's code,
+compared as the median per-round ratio with its 95 % bootstrap interval.
+
 Only one server is under load at a time; the other one sits idle meanwhile.
 The CPU time the idle server uses during each measurement is recorded (it is
 ~0), so the assumption that an idle server costs nothing is checked every run.
@@ -42,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _baseline import DEFAULT_BASELINE, ensure_baseline
 from _processes import (
     RESULTS_DIR,
     alternating,
@@ -250,7 +256,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=3, help="measured rounds; the verdict uses the medians"
     )
-    parser.add_argument("--workers", type=int, default=2, help="Dicomite worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Dicomite worker processes (default: none given, the server's own default)",
+    )
+    parser.add_argument(
+        "--baseline",
+        nargs="?",
+        const=DEFAULT_BASELINE,
+        default=None,
+        metavar="REF",
+        help=f"also run this commit's code side by side (default {DEFAULT_BASELINE})",
+    )
+    parser.add_argument(
+        "--no-per-core",
+        dest="per_core",
+        action="store_false",
+        help="skip the one-worker Dicomite (tokens/s per core against the one node process)",
+    )
     parser.add_argument(
         "--only", choices=("all", "peer", "dicomite"), default="all", help="servers to run"
     )
@@ -265,7 +290,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--duration must be 1..600 s and --warmup 0..600 s")
     if not 1 <= args.rounds <= 50:
         parser.error("--rounds must be 1..50")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         parser.error("--workers must be >= 1")
     return args
 
@@ -283,8 +308,13 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration,
             "rounds": args.rounds,
             "dicomite_workers": args.workers,
+            "per_core": args.per_core,
         },
     }
+    baseline = None
+    if args.baseline and args.only in ("all", "dicomite"):
+        baseline = ensure_baseline(args.baseline)
+        meta["baseline"] = {"ref": baseline.ref, "commit": baseline.commit}
     if args.only in ("all", "peer"):
         meta["node"] = node_version()
         meta["oidc_provider"] = ensure_peer_deps()
@@ -294,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="dicomite-bench-lua-") as script_dir,
         contextlib.ExitStack() as stack,  # stops every started server, in reverse order
     ):
-        targets = build_targets(args.only, args.workers, Path(data_dir))
+        targets = build_targets(args.only, args.workers, Path(data_dir), baseline, args.per_core)
         live = start_servers(stack, targets, Path(script_dir))
         run_rounds(live, args.warmup, args.duration, args.rounds)
         results = [server.result for server in live]

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -32,7 +33,6 @@ from dicomite.identity.problems import DirectoryProblem, NotAllowed, NotFound
 from dicomite.portal import notices, sessions
 from dicomite.portal.sessions import SignedIn
 from dicomite.services import Services
-from dicomite.store.db import DriverCursor
 from dicomite.store.tables import Tenant, User
 
 PREFIX = "/portal"
@@ -105,9 +105,10 @@ class Page:
             yield session
 
     @contextmanager
-    def read_cursor(self) -> Iterator[DriverCursor]:
-        with self.portal.services.context.store.read_cursor() as cursor:
-            yield cursor
+    def read_index(self) -> Iterator[Connection]:
+        """A read transaction for Core statements on the DICOM index."""
+        with self.portal.services.context.store.transaction() as connection:
+            yield connection
 
     @contextmanager
     def write(self) -> Iterator[Session]:

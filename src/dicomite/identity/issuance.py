@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from dicomite.identity.assertions import RegisteredCertificate
 from dicomite.identity.consent import granted_role_values
@@ -27,6 +27,8 @@ from dicomite.store.tables import (
     ServicePrincipal,
     Tenant,
 )
+
+_DIRECTORY_VERSION = select(Tenant.directory_version).where(Tenant.id == bindparam("tenant"))
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,7 @@ class IssuanceView:
         return tenant
 
     def _snapshot(self, tenant_id: str) -> _Snapshot:
-        version = self._store.autocommit_scalar(
-            "SELECT directory_version FROM tenants WHERE id = ?", tenant_id
-        )
+        version = self._store.scalar(_DIRECTORY_VERSION, {"tenant": tenant_id})
         snapshot = self._snapshots.get(tenant_id)
         if snapshot is None or snapshot.version != version:
             with self._lock:

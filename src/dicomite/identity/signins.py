@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from dicomite.ids import time_ordered_uuid
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 SIGN_INS = cast(Table, SignIn.__table__)
 FLUSH_SECONDS = 0.25
 BATCH = 500
+_INSERT = insert(SIGN_INS)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ class SignInRecorder:
     def _write(self, batch: Sequence[SignInEvent]) -> None:
         rows = [{"id": time_ordered_uuid(), **vars(event)} for event in batch]
         try:
-            self._store.insert_rows(SIGN_INS, rows)
+            with self._store.transaction(write=True) as connection:
+                connection.execute(_INSERT, rows)  # one executemany
         except Exception:  # a lost log row must never take the token service down
             log.exception("could not write %d sign-in log rows", len(batch))
 

@@ -92,8 +92,8 @@ def routes(portal: Portal, instance: str) -> list[Route]:
 
 def stored_instance(page: Page) -> StoredInstance:
     path = page.params
-    with page.read() as session:
-        found = schema.find_instances(session, path["study"], path["series"], path["instance"])
+    with page.read_index() as connection:
+        found = schema.find_instances(connection, path["study"], path["series"], path["instance"])
     if not found:
         raise NotFound("There is no such instance in this series. It may have been deleted.")
     return found[0]
@@ -118,9 +118,9 @@ def instance_page(page: Page) -> Response:
     instance = stored_instance(page)
     frame = rendered.frame_number(page.query.get("frame"), instance.number_of_frames)
     window = window_of(page)
-    with page.read() as session:
+    with page.read_index() as connection:
         (_, stored), *_ = schema.metadata_of(
-            session, instance.study_uid, instance.series_uid, instance.sop_uid
+            connection, instance.study_uid, instance.series_uid, instance.sop_uid
         )
     dataset = json.loads(stored)
     path = instance_path(instance)

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 from anyio.lowlevel import EventLoopToken, current_token
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException
@@ -34,7 +35,6 @@ from dicomite.identity.problems import DirectoryProblem, NotAllowed, NotFound
 from dicomite.portal import notices, sessions
 from dicomite.portal.sessions import SignedIn
 from dicomite.services import Services
-from dicomite.store.db import DriverCursor
 from dicomite.store.tables import Tenant, User
 
 PREFIX = "/portal"
@@ -109,9 +109,10 @@ class Page:
             yield session
 
     @contextmanager
-    def read_cursor(self) -> Iterator[DriverCursor]:
-        with self.portal.services.context.store.read_cursor() as cursor:
-            yield cursor
+    def read_index(self) -> Iterator[Connection]:
+        """A read transaction for Core statements on the DICOM index."""
+        with self.portal.services.context.store.transaction() as connection:
+            yield connection
 
     @contextmanager
     def write(self) -> Iterator[Session]:

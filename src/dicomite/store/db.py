@@ -1,29 +1,33 @@
-"""Engine and session factory for SQLite (embedded default) and PostgreSQL."""
+"""Engine, transactions and sessions for SQLite (embedded default) and PostgreSQL.
+
+Two styles reach the database, both through :meth:`Store.transaction`: ORM sessions
+(:meth:`Store.read`, :meth:`Store.write`) for the directory and the portal, and SQLAlchemy Core
+statements on the transaction's ``Connection`` for the DICOM index, where a session's unit of
+work would cost more than the statements. Core statements are compiled once per shape and then
+run from the engine's compiled cache.
+"""
 
 from __future__ import annotations
 
-import operator
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, cast
 
-from sqlalchemy import Engine, TableClause, create_engine, event, text
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from dicomite.store.tables import UTCDateTime
-
-# Set while a write session opens its transaction, so SQLite can BEGIN IMMEDIATE.
+# Set while a write transaction begins, so SQLite can BEGIN IMMEDIATE.
 _opening_write = ContextVar("opening_write", default=False)
 _SQLITE_BUSY_SECONDS = 30
 _SQLITE_MMAP_BYTES = 1 << 30
 _PG_EXCLUSIVE_LOCK = 0x0D1C0118
+_AUTOCOMMIT = "AUTOCOMMIT"
 
 
 def normalize_url(url: str) -> str:
@@ -64,10 +68,19 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
+    def _on_begin(connection: Connection) -> None:
         # BEGIN IMMEDIATE takes the write lock up front, so two processes never deadlock
         # upgrading read transactions; reads are short, so the cost is small.
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _opening_write.get() else "BEGIN")
+        if connection.get_execution_options().get("isolation_level") == _AUTOCOMMIT:
+            return  # the probe connection (Store.scalar): each statement is its own
+        sql = "BEGIN IMMEDIATE" if _opening_write.get() else "BEGIN"
+        # On the driver's connection: through Connection.exec_driver_sql, BEGIN took 50 us,
+        # as long as the rest of a transaction's setup and teardown together (QIDO runs one).
+        driver = cast(sqlite3.Connection, connection.connection.driver_connection)
+        try:
+            driver.execute(sql)
+        except sqlite3.Error as error:  # raised as SQLAlchemy raises the driver's errors
+            raise DBAPIError.instance(sql, None, error, sqlite3.Error) from error
 
     return engine
 
@@ -101,200 +114,87 @@ def write_intent() -> Iterator[None]:
 
 
 class Store:
-    """Owns the engine; hands out sessions for reads and writes."""
+    """Owns the engine; hands out transactions, as Core connections or ORM sessions."""
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.engine = create_store_engine(self.url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._probe: Any = None
+        self._probe: Connection | None = None
         self._probe_lock = threading.Lock()
 
     @contextmanager
+    def transaction(self, *, write: bool = False, exclusive: bool = False) -> Iterator[Connection]:
+        """The one transaction helper: a pooled connection in a transaction, rolled back when
+        the block raises; at its end a ``write`` commits, a read is rolled back.
+
+        A ``write`` takes SQLite's write lock at BEGIN (``BEGIN IMMEDIATE``), so two processes
+        never deadlock upgrading read transactions. ``exclusive`` writes run one at a time
+        across every process and host (check-then-insert seeding such as the bootstrap): on
+        SQLite every write already does, on PostgreSQL an advisory lock does it."""
+        with self.engine.connect() as connection:
+            with write_intent() if write else nullcontext():
+                began = connection.begin()
+            if exclusive and not self.is_sqlite:
+                connection.execute(select(func.pg_advisory_xact_lock(_PG_EXCLUSIVE_LOCK)))
+            yield connection
+            if write:
+                began.commit()
+            # Otherwise closing the connection rolls the transaction back, once: the pool then
+            # skips its own reset (a second rollback).
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._sessions() as session:
+        with self._session(write=False) as session:
             yield session
 
     @contextmanager
-    def read_cursor(self) -> Iterator[DriverCursor]:
-        """A read transaction on a pooled DBAPI connection, without a session: for reads on
-        hot paths (QIDO), where a session's setup and teardown cost more than the query."""
-        with self._driver_transaction("BEGIN") as cursor:  # one snapshot for all reads
-            yield cursor
-
-    @contextmanager
-    def write_cursor(self) -> Iterator[DriverCursor]:
-        """A write transaction on a pooled DBAPI connection, without a session, committed when
-        the block ends (rolled back when it raises): for the STOW index batch, where a
-        session's setup and commit cost as much as the statements."""
-        with self._driver_transaction("BEGIN IMMEDIATE") as cursor:  # see _on_begin
-            yield cursor
-            cursor.commit()
-
-    @contextmanager
-    def _driver_transaction(self, sqlite_begin: str) -> Iterator[DriverCursor]:
-        connection = self.engine.raw_connection()
-        try:
-            with DriverCursor(connection.cursor(), self.engine.dialect) as cursor:
-                if self.is_sqlite:  # autocommit (see _on_connect): the transaction is ours
-                    cursor.execute(sqlite_begin, ())
-                yield cursor
-        finally:
-            try:
-                connection.rollback()  # nothing left to undo after a commit
-            except Exception:  # a broken connection (a restarted server): not pooled again
-                connection.invalidate()
-            connection.close()
-
-    @contextmanager
     def write(self, *, exclusive: bool = False) -> Iterator[Session]:
-        """A transaction that commits when the block ends. ``exclusive`` ones run one at a
-        time across every process and host (check-then-insert seeding such as the bootstrap);
-        on SQLite every write is already exclusive, on PostgreSQL an advisory lock does it."""
-        with self._sessions() as session:
-            with write_intent():
-                session.connection()
-            if exclusive and not self.is_sqlite:
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_EXCLUSIVE_LOCK})
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        """An ORM session in a write :meth:`transaction`, flushed and committed at the end."""
+        with self._session(write=True, exclusive=exclusive) as session:
+            yield session
+            session.flush()
 
-    def autocommit_scalar(self, sql: str, *params: object) -> Any:
-        """One value from a raw, autocommit DBAPI connection kept open for this purpose.
+    @contextmanager
+    def _session(self, *, write: bool, exclusive: bool = False) -> Iterator[Session]:
+        with (
+            self.transaction(write=write, exclusive=exclusive) as connection,
+            # the transaction is the helper's: the session never commits it
+            Session(
+                connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+            ) as session,
+        ):
+            yield session
 
-        For hot-path probes (the token endpoint reads one version number per request) this
-        costs a few microseconds on SQLite and one round trip on PostgreSQL, where an ORM
-        session would cost a BEGIN, a ROLLBACK and SQLAlchemy's bookkeeping.
+    def scalar(self, statement: Executable, params: Mapping[str, Any]) -> Any:
+        """One value, read outside any transaction on a connection kept for this purpose.
+
+        For probes on hot paths (the token endpoint reads one version number per request): one
+        round trip on PostgreSQL, where a transaction would add a BEGIN and a COMMIT.
         """
         with self._probe_lock:
             for attempt in (1, 2):
                 try:
                     if self._probe is None:
-                        self._probe = self._open_probe()
-                    cursor = self._probe.cursor()
-                    cursor.execute(_paramstyle(sql, self.is_sqlite), params)
-                    row = cursor.fetchone()
-                    cursor.close()
-                    return None if row is None else row[0]
-                except Exception:
+                        self._probe = self.engine.connect().execution_options(
+                            isolation_level=_AUTOCOMMIT
+                        )
+                    value = self._probe.execute(statement, params).scalar()
+                    self._probe.rollback()  # ends SQLAlchemy's bookkeeping; nothing is held
+                    return value
+                except DBAPIError:  # a broken connection (a restarted server): open another
                     self._close_probe()
                     if attempt == 2:
                         raise
         return None
 
-    def _open_probe(self) -> Any:
-        connection = self.engine.raw_connection()
-        if not self.is_sqlite:
-            connection.driver_connection.autocommit = True  # type: ignore[union-attr]
-        return connection
-
     def _close_probe(self) -> None:
         if self._probe is not None:
-            with suppress(Exception):
-                self._probe.invalidate()
-            self._probe = None
-
-    def insert_rows(self, table: TableClause, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Append rows (each holding every column) through the driver's ``executemany``.
-
-        For append-only logs written in batches: SQLAlchemy's per-row bookkeeping costs several
-        times what SQLite spends storing the row.
-        """
-        columns = list(table.columns)
-        values = operator.itemgetter(*(c.name for c in columns))
-        dates = [i for i, c in enumerate(columns) if isinstance(c.type, UTCDateTime)]
-        with self.write_cursor() as db:
-            params = [_with_timestamps(db, values(row), dates) for row in rows]
-            db.executemany(insert_sql(table.name, [c.name for c in columns]), params)
+            probe, self._probe = self._probe, None
+            probe.invalidate()
+            probe.close()
 
     def dispose(self) -> None:
-        self._close_probe()
+        with self._probe_lock:
+            self._close_probe()
         self.engine.dispose()
-
-
-class DriverCursor:
-    """A DBAPI cursor, for hot paths of a few statements whose SQLAlchemy bookkeeping (per
-    statement, and per row of an ``executemany``) costs several times what the database
-    spends. SQL is written with ``?`` placeholders. The driver's errors are raised as
-    SQLAlchemy raises them (``IntegrityError``, ``OperationalError`` …, the driver's error as
-    ``orig``), so callers handle one family of errors whichever way a statement ran."""
-
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
-        self.sqlite = dialect.name == "sqlite"
-        self._cursor = cursor
-        self._dialect = dialect
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        with suppress(self._dialect.loaded_dbapi.Error):  # of a broken connection: nothing held
-            self._cursor.close()
-
-    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        self.execute(sql, params)
-        return list(self._cursor.fetchall())
-
-    def execute(self, sql: str, params: Sequence[Any]) -> None:
-        with self._translated(sql):
-            self._cursor.execute(_paramstyle(sql, self.sqlite), params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._translated(sql):
-            self._cursor.executemany(_paramstyle(sql, self.sqlite), rows)
-
-    def commit(self) -> None:
-        with self._translated("COMMIT"):
-            self._cursor.connection.commit()
-
-    @contextmanager
-    def _translated(self, sql: str) -> Iterator[None]:
-        driver_error = self._dialect.loaded_dbapi.Error
-        try:
-            yield
-        except driver_error as error:
-            # Values stay out of the message: they are patients' data.
-            raise DBAPIError.instance(
-                sql, None, error, driver_error, hide_parameters=True, dialect=self._dialect
-            ) from error
-
-    def timestamp(self, value: datetime) -> Any:
-        """``value`` as a ``UTCDateTime`` column stores it."""
-        return _sqlite_datetime(value) if self.sqlite else value.astimezone(UTC)
-
-
-def _with_timestamps(db: DriverCursor, row: tuple[Any, ...], dates: list[int]) -> list[Any]:
-    """``row`` with the values at ``dates`` as their ``UTCDateTime`` columns store them."""
-    values = list(row)
-    for index in dates:
-        if values[index] is not None:
-            values[index] = db.timestamp(values[index])
-    return values
-
-
-def placeholders(count: int) -> str:
-    """``count`` ``?`` placeholders for a value list; ``NULL`` for none, which nothing equals
-    (so ``IN ()`` of no values matches nothing, as SQLAlchemy's empty ``in_`` does)."""
-    return ",".join("?" * count) or "NULL"
-
-
-def insert_sql(table: str, columns: Sequence[str], returning: str = "") -> str:
-    """``INSERT`` of one row of ``columns`` with ``?`` placeholders. The names come from table
-    definitions, never from requests; every value is a bound parameter."""
-    sql = f"INSERT INTO {table} ({','.join(columns)}) VALUES ({placeholders(len(columns))})"  # noqa: S608
-    return f"{sql} RETURNING {returning}" if returning else sql
-
-
-def _sqlite_datetime(value: datetime) -> str:
-    # SQLAlchemy's SQLite DATETIME storage format, in UTC (see tables.UTCDateTime)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _paramstyle(sql: str, sqlite: bool) -> str:
-    """Raw SQL is written with ``?``; psycopg wants ``%s``."""
-    return sql if sqlite else sql.replace("?", "%s")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select
 
 from dicomite.store.db import Store, write_intent
 
@@ -29,7 +29,7 @@ def upgrade(store: Store) -> None:
     with store.engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:
-            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            connection.execute(select(func.pg_advisory_lock(_PG_MIGRATION_LOCK)))
             connection.commit()
         try:
             # On SQLite the write lock, taken at BEGIN, plays the advisory lock's part: a
@@ -39,5 +39,5 @@ def upgrade(store: Store) -> None:
             connection.commit()
         finally:
             if postgres:
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                connection.execute(select(func.pg_advisory_unlock(_PG_MIGRATION_LOCK)))
                 connection.commit()

@@ -68,8 +68,8 @@ def test_sweep_removes_only_old_orphans(context: Context, tmp_path: Path) -> Non
         metadata={},
         columns={},
     )
-    with context.store.write() as session:
-        index_write.store_instance(session, new, utcnow(), replace=False)
+    with context.store.transaction(write=True) as db:
+        index_write.store(db, [new], utcnow(), replace=False)
     assert sweep(context.store, blobs) == (0, 1)
     assert set(blobs.keys()) == {young_orphan, old_indexed}
 

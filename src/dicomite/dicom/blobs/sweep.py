@@ -43,9 +43,9 @@ def sweep(store: Store, blobs: BlobStore, grace_seconds: float = GRACE_SECONDS) 
     candidates = (k for k in listed if (blob_age_seconds(k, now) or 0) > grace_seconds)
     orphans = 0
     for batch in _batches(candidates):
-        with store.read() as session:
+        with store.transaction() as connection:
             indexed = set(
-                session.scalars(
+                connection.scalars(
                     select(DicomInstance.blob_key).where(DicomInstance.blob_key.in_(batch))
                 )
             )

@@ -120,13 +120,13 @@ class _Api:
         return handler
 
     def _search(self, scope: qido.Scope, query: qido.Query) -> list[dict[str, Any]]:
-        with self.service.store.read_cursor() as cursor:
-            return qido.search(cursor, scope, query)
+        with self.service.store.transaction() as connection:
+            return qido.search(connection, scope, query)
 
     def _instances(self, params: dict[str, Any]) -> list[schema.StoredInstance]:
-        with self.service.store.read() as session:
+        with self.service.store.transaction() as connection:
             found = schema.find_instances(
-                session, params["study"], params.get("series"), params.get("instance")
+                connection, params["study"], params.get("series"), params.get("instance")
             )
         if not found:
             raise NotFound(_not_found(params))
@@ -168,9 +168,9 @@ class _Api:
         return Response(body, media_type=DICOM_JSON, headers={"ETag": tag})
 
     def _metadata(self, params: dict[str, Any]) -> list[tuple[str, str]]:
-        with self.service.store.read() as session:
+        with self.service.store.transaction() as connection:
             return schema.metadata_of(
-                session, params["study"], params.get("series"), params.get("instance")
+                connection, params["study"], params.get("series"), params.get("instance")
             )
 
     async def frames(self, request: Request) -> Response:
@@ -220,8 +220,8 @@ class _Api:
     def _thumbnail_source(self, params: dict[str, Any]) -> schema.StoredInstance:
         if "instance" in params:
             return self._instances(params)[0]
-        with self.service.store.read() as session:
-            found = thumbnails.series_representative(session, params["study"], params["series"])
+        with self.service.store.transaction() as connection:
+            found = thumbnails.series_representative(connection, params["study"], params["series"])
         if found is None:
             raise NotFound(_not_found(params))
         return found
@@ -243,16 +243,16 @@ class _Api:
         return JSONResponse(await run_blocking(self._feed, params))
 
     def _feed(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        with self.service.store.read() as session:
-            return changefeed.read_feed(session, params, self.version)
+        with self.service.store.transaction() as connection:
+            return changefeed.read_feed(connection, params, self.version)
 
     async def latest(self, request: Request) -> Response:
         params = {k.lower(): v for k, v in request.query_params.items()}
         return JSONResponse(await run_blocking(self._latest, params))
 
     def _latest(self, params: dict[str, str]) -> dict[str, Any] | None:
-        with self.service.store.read() as session:
-            return changefeed.latest(session, params)
+        with self.service.store.transaction() as connection:
+            return changefeed.latest(connection, params)
 
 
 def _check_uids(params: dict[str, Any]) -> None:

@@ -10,44 +10,42 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row, Table, select
 
 from dicomite.dicom.errors import BadRequest
 from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
 
 LIMITS = {1: (10, 100), 2: (100, 200)}
+_CHANGES = cast(Table, DicomChange.__table__)
 
 
-def read_feed(session: Session, params: dict[str, str], version: int) -> list[dict[str, Any]]:
+def read_feed(db: Connection, params: dict[str, str], version: int) -> list[dict[str, Any]]:
     default, maximum = LIMITS[version]
     limit = _integer(params, "limit", default, 1, maximum)
     offset = _integer(params, "offset", 0, 0, 2**62)
-    query = select(DicomChange).order_by(DicomChange.sequence)
+    query = select(_CHANGES).order_by(_CHANGES.c.sequence)
     if version == 1:
-        query = query.where(DicomChange.sequence > offset)
+        query = query.where(_CHANGES.c.sequence > offset)
     else:
         start, end = _time(params, "starttime"), _time(params, "endtime")
         if start is not None:
-            query = query.where(DicomChange.timestamp >= start)
+            query = query.where(_CHANGES.c.timestamp >= start)
         if end is not None:
-            query = query.where(DicomChange.timestamp < end)
+            query = query.where(_CHANGES.c.timestamp < end)
         query = query.offset(offset)
-    changes = session.scalars(query.limit(limit)).all()
+    changes = db.execute(query.limit(limit)).all()
     with_metadata = _boolean(params, "includemetadata")
-    return [_entry(session, change, with_metadata) for change in changes]
+    return [_entry(db, change, with_metadata) for change in changes]
 
 
-def latest(session: Session, params: dict[str, str]) -> dict[str, Any] | None:
-    change = session.scalars(
-        select(DicomChange).order_by(DicomChange.sequence.desc()).limit(1)
-    ).first()
-    return None if change is None else _entry(session, change, _boolean(params, "includemetadata"))
+def latest(db: Connection, params: dict[str, str]) -> dict[str, Any] | None:
+    change = db.execute(select(_CHANGES).order_by(_CHANGES.c.sequence.desc()).limit(1)).first()
+    return None if change is None else _entry(db, change, _boolean(params, "includemetadata"))
 
 
-def _entry(session: Session, change: DicomChange, with_metadata: bool) -> dict[str, Any]:
+def _entry(db: Connection, change: Row[Any], with_metadata: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "Sequence": change.sequence,
         "StudyInstanceUid": change.study_uid,
@@ -58,12 +56,12 @@ def _entry(session: Session, change: DicomChange, with_metadata: bool) -> dict[s
         "State": change.state,
     }
     if with_metadata:
-        entry["Metadata"] = _metadata(session, change) if change.state == "current" else None
+        entry["Metadata"] = _metadata(db, change) if change.state == "current" else None
     return entry
 
 
-def _metadata(session: Session, change: DicomChange) -> Any:
-    text = session.scalar(
+def _metadata(db: Connection, change: Row[Any]) -> Any:
+    text = db.scalar(
         select(DicomInstance.metadata_json)
         .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
         .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)

@@ -7,8 +7,7 @@ row without its blob.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, delete, select
 
 from dicomite.clock import utcnow
 from dicomite.dicom.blobs.protocol import BlobStore
@@ -23,15 +22,13 @@ def delete_resource(
     store: Store, blobs: BlobStore, study: str, series: str | None = None, sop: str | None = None
 ) -> None:
     now = utcnow()
-    with store.write() as session:
-        found = schema.find_instances(session, study, series, sop)
+    with store.transaction(write=True) as db:
+        found = schema.find_instances(db, study, series, sop)
         if not found:
             raise NotFound(_missing(study, series, sop))
         pks = select(DicomStudy.pk).where(DicomStudy.study_uid == study).scalar_subquery()
-        for instance in found:
-            index_write.record_change(
-                session, "delete", instance.study_uid, instance.series_uid, instance.sop_uid, now
-            )
+        deleted = [(i.study_uid, i.series_uid, i.sop_uid) for i in found]
+        index_write.record_deletes(db, deleted, now)
         rows = delete(DicomInstance).where(DicomInstance.study_pk == pks)
         if series is not None:
             series_pk = select(DicomSeries.pk).where(
@@ -40,17 +37,17 @@ def delete_resource(
             rows = rows.where(DicomInstance.series_pk.in_(series_pk))
         if sop is not None:
             rows = rows.where(DicomInstance.sop_uid == sop)
-        session.execute(rows)
-        _drop_empty(session)
+        db.execute(rows)
+        _drop_empty(db)
     for instance in found:
         blobs.delete(instance.blob_key)
 
 
-def _drop_empty(session: Session) -> None:
+def _drop_empty(db: Connection) -> None:
     used_series = select(DicomInstance.series_pk).distinct()
-    session.execute(delete(DicomSeries).where(DicomSeries.pk.not_in(used_series)))
+    db.execute(delete(DicomSeries).where(DicomSeries.pk.not_in(used_series)))
     used_studies = select(DicomSeries.study_pk).distinct()
-    session.execute(delete(DicomStudy).where(DicomStudy.pk.not_in(used_studies)))
+    db.execute(delete(DicomStudy).where(DicomStudy.pk.not_in(used_studies)))
 
 
 def _missing(study: str, series: str | None, sop: str | None) -> str:

@@ -6,12 +6,28 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    distinct,
+    exists,
+    func,
+    select,
+)
 
 from dicomite.dicom.errors import BadRequest
 from dicomite.dicom.index.schema import (
@@ -25,7 +41,6 @@ from dicomite.dicom.index.schema import (
     name_words,
 )
 from dicomite.dicom.model import dicomjson
-from dicomite.store.db import DriverCursor, placeholders
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 
 MAX_LIMIT, DEFAULT_LIMIT = 200, 100
@@ -142,76 +157,117 @@ def _integer(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
-# The searched tables, each under the alias its level's columns are named with. Names come from
-# the table definitions and ``index.INDEXED``, never from a request; every value is a parameter.
-_STUDIES, _SERIES = DicomStudy.__tablename__, DicomSeries.__tablename__
-_INSTANCES = DicomInstance.__tablename__
-_ALIAS = {Level.STUDY: "s", Level.SERIES: "r", Level.INSTANCE: "i"}
-_FROM = {
-    Level.STUDY: f"{_STUDIES} s",
-    Level.SERIES: f"{_SERIES} r JOIN {_STUDIES} s ON r.study_pk = s.pk",
-    Level.INSTANCE: f"{_INSTANCES} i JOIN {_SERIES} r ON i.series_pk = r.pk"
-    f" JOIN {_STUDIES} s ON r.study_pk = s.pk",
+# The searched tables. A search's conditions are a shape (which column, which comparison) and
+# values: the statement of each shape is built once (``_statement``) with bound parameters, so
+# it is compiled once and each later search runs it from the engine's compiled cache, its cache
+# key already computed. Lists go in expanding parameters: their length is not a shape.
+_STUDIES = cast(Table, DicomStudy.__table__)
+_SERIES = cast(Table, DicomSeries.__table__)
+_INSTANCES = cast(Table, DicomInstance.__table__)
+_TABLE = {Level.STUDY: _STUDIES, Level.SERIES: _SERIES, Level.INSTANCE: _INSTANCES}
+_FROM: dict[Level, FromClause] = {
+    Level.STUDY: _STUDIES,
+    Level.SERIES: _SERIES.join(_STUDIES, _SERIES.c.study_pk == _STUDIES.c.pk),
+    Level.INSTANCE: _INSTANCES.join(_SERIES, _INSTANCES.c.series_pk == _SERIES.c.pk).join(
+        _STUDIES, _SERIES.c.study_pk == _STUDIES.c.pk
+    ),
 }
-# Each level's result carries the stored attributes of its own level and the levels above.
-_STORED = {
-    level: ", ".join(f"{_ALIAS[above]}.attributes" for above in Level if above <= level)
-    for level in Level
+_MODALITIES = _SERIES.alias("m")
+_PKS = bindparam("pks", type_=Integer, expanding=True)
+_SERIES_COUNTS = (
+    select(_INSTANCES.c.series_pk, func.count())
+    .where(_INSTANCES.c.series_pk.in_(_PKS))
+    .group_by(_INSTANCES.c.series_pk)
+)
+_STUDY_COUNTS = (
+    select(_INSTANCES.c.study_pk, func.count(), func.count(distinct(_INSTANCES.c.series_pk)))
+    .where(_INSTANCES.c.study_pk.in_(_PKS))
+    .group_by(_INSTANCES.c.study_pk)
+)
+_STUDY_MODALITIES = (
+    select(_SERIES.c.study_pk, _SERIES.c.modality)
+    .distinct()
+    .where(_SERIES.c.study_pk.in_(_PKS), _SERIES.c.modality.is_not(None))
+)
+# A condition's shape: a comparison, and the level and name of the column compared.
+Shape = tuple[str, Level, str]
+_COMPARISONS: dict[str, Callable[[Column[Any], BindParameter[Any]], ColumnElement[bool]]] = {
+    "=": operator.eq,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "in": lambda column, value: column.in_(value),
+    "like": lambda column, value: column.like(value, escape="\\"),
+    "not null": lambda column, _: column.is_not(None),
+    # any series of the result's study (ModalitiesInStudy)
+    "modality in": lambda _, value: exists().where(
+        _MODALITIES.c.study_pk == _STUDIES.c.pk, _MODALITIES.c.modality.in_(value)
+    ),
 }
+_EXPANDING = frozenset({"in", "modality in"})
+
+
+@functools.lru_cache(maxsize=512)  # the same few shapes of query, request after request
+def _statement(level: Level, shapes: tuple[Shape, ...]) -> Select[Any]:
+    """The search of ``level`` with ``shapes`` ANDed, their values parameters ``p0``, ``p1``…;
+    its key, then the stored attributes of the levels above and its own."""
+    table = _TABLE[level]
+    conditions = [
+        _COMPARISONS[comparison](
+            _TABLE[at].c[name], bindparam(f"p{n}", expanding=comparison in _EXPANDING)
+        )
+        for n, (comparison, at, name) in enumerate(shapes)
+    ]
+    return (
+        select(table.c.pk, *(_TABLE[above].c.attributes for above in Level if above <= level))
+        .select_from(_FROM[level])
+        .where(*conditions)
+        .order_by(table.c.pk.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
 
 
 @dataclass
 class _Where:
-    """A search's conditions, ANDed: SQL with ``?`` placeholders, and their values."""
+    """A search's conditions, ANDed: their shapes and values."""
 
-    clauses: list[str] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)
+    shapes: list[Shape] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, clause: str, *params: Any) -> None:
-        self.clauses.append(clause)
-        self.params.extend(params)
-
-    def sql(self) -> str:
-        return f" WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+    def add(self, comparison: str, attribute: tuple[Level, str], value: Any = None) -> None:
+        self.params[f"p{len(self.shapes)}"] = value
+        self.shapes.append((comparison, *attribute))
 
 
-def search(db: DriverCursor, scope: Scope, query: Query) -> list[dict[str, Any]]:
-    """One page of results, newest first. On the DBAPI cursor: this runs for every QIDO
-    request, and building and compiling SQLAlchemy statements cost more than the query."""
+def search(db: Connection, scope: Scope, query: Query) -> list[dict[str, Any]]:
+    """One page of results, newest first."""
     where = _Where()
     if scope.study is not None:
-        where.add("s.study_uid = ?", scope.study)
+        where.add("=", (Level.STUDY, "study_uid"), scope.study)
     if scope.series is not None:
-        where.add("r.series_uid = ?", scope.series)
+        where.add("=", (Level.SERIES, "series_uid"), scope.series)
     # SQLite compares text by code point, so a wildcard's literal prefix is also a range its
     # indexes can answer; PostgreSQL's collations need not order prefixes that way.
+    by_code_point = db.dialect.name == "sqlite"
     for keyword, value in query.filters.items():
-        _condition(where, keyword, value, query.fuzzy, by_code_point=db.sqlite)
-    pk = f"{_ALIAS[scope.level]}.pk"
-    rows = db.rows(
-        f"SELECT {pk}, {_STORED[scope.level]} FROM {_FROM[scope.level]}{where.sql()}"  # noqa: S608
-        f" ORDER BY {pk} DESC LIMIT ? OFFSET ?",
-        [*where.params, query.limit, query.offset],
-    )
-    computed = _computed(db, scope.level, [row[0] for row in rows], query)
+        _condition(where, keyword, value, query.fuzzy, by_code_point)
+    statement = _statement(scope.level, tuple(where.shapes))
+    rows = db.execute(statement, {**where.params, "limit": query.limit, "offset": query.offset})
+    found = rows.all()
+    computed = _computed(db, scope.level, [row[0] for row in found], query)
     returned = _returned_keys(scope, query)
-    return [_dataset(scope, returned, row, computed.get(row[0], {})) for row in rows]
+    return [_dataset(scope, returned, row, computed.get(row[0], {})) for row in found]
 
 
 def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_point: bool) -> None:
-    if keyword == "ModalitiesInStudy":  # any series of the result's study
-        values = [v.upper() for v in _listed(value)]
-        where.add(
-            f"EXISTS (SELECT 1 FROM {_SERIES} m WHERE m.study_pk = s.pk"  # noqa: S608
-            f" AND m.modality IN ({placeholders(len(values))}))",
-            *values,
-        )
+    if keyword == "ModalitiesInStudy":
+        where.add("modality in", (Level.SERIES, "modality"), [v.upper() for v in _listed(value)])
         return
     attribute = BY_KEYWORD[keyword]
-    column = f"{_ALIAS[attribute.level]}.{attribute.column}"
+    column = (attribute.level, attribute.column)
     if attribute.kind is Kind.UID:
-        uids = _listed(value)
-        where.add(f"{column} IN ({placeholders(len(uids))})", *uids)
+        where.add("in", column, _listed(value))
     elif attribute.kind is Kind.DATE:
         _date_range(where, column, value, attribute)
     elif attribute.kind is Kind.PERSON:
@@ -227,7 +283,7 @@ def _listed(value: str) -> list[str]:
     return [v for v in re.split(r"[\\,]", value) if v]
 
 
-def _date_range(where: _Where, column: str, value: str, attribute: Indexed) -> None:
+def _date_range(where: _Where, column: tuple[Level, str], value: str, attribute: Indexed) -> None:
     low, dash, high = value.partition("-")
     for part in (low, high):
         if part and not _DATE.match(part):
@@ -235,36 +291,40 @@ def _date_range(where: _Where, column: str, value: str, attribute: Indexed) -> N
                 f"'{value[:40]}' is not a date or date range (YYYYMMDD) for {attribute.keyword}."
             )
     if not dash:
-        where.add(f"{column} = ?", low)
+        where.add("=", column, low)
         return
     if not low and not high:
         raise BadRequest(f"The date range '-' for {attribute.keyword} needs at least one end.")
-    where.add(f"{column} IS NOT NULL")
+    where.add("not null", column)
     if low:
-        where.add(f"{column} >= ?", low)
+        where.add(">=", column, low)
     if high:
-        where.add(f"{column} <= ?", high)
+        where.add("<=", column, high)
 
 
-def _person(where: _Where, column: str, value: str, fuzzy: bool, by_code_point: bool) -> None:
+def _person(
+    where: _Where, column: tuple[Level, str], value: str, fuzzy: bool, by_code_point: bool
+) -> None:
     parts = name_words(value).split()
     if fuzzy and parts:  # a value without name parts ("^") has nothing to match fuzzily
+        level, name = column
         for word in parts:
-            where.add(f"{column}_words LIKE ? ESCAPE '\\'", f"% {_escape(word)}%")
+            where.add("like", (level, f"{name}_words"), f"% {_escape(word)}%")
         return
     _text(where, column, fold(value), by_code_point)
 
 
-def _text(where: _Where, column: str, value: str, by_code_point: bool) -> None:
+def _text(where: _Where, column: tuple[Level, str], value: str, by_code_point: bool) -> None:
     """Exact match, or PS3.4 §C.2.2.2.4 wildcard matching with ``*`` and ``?``."""
     if "*" not in value and "?" not in value:
-        where.add(f"{column} = ?", value)
+        where.add("=", column, value)
         return
     prefix = re.split(r"[*?]", value, maxsplit=1)[0]
     if by_code_point and prefix and prefix[-1] != chr(0x10FFFF):
-        where.add(f"{column} >= ? AND {column} < ?", prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        where.add(">=", column, prefix)
+        where.add("<", column, prefix[:-1] + chr(ord(prefix[-1]) + 1))
     pattern = _escape(value).replace("*", "%").replace("?", "_")
-    where.add(f"{column} LIKE ? ESCAPE '\\'", pattern)
+    where.add("like", column, pattern)
 
 
 def _escape(value: str) -> str:
@@ -272,37 +332,21 @@ def _escape(value: str) -> str:
 
 
 def _computed(
-    db: DriverCursor, level: Level, pks: list[int], query: Query
+    db: Connection, level: Level, pks: list[int], query: Query
 ) -> dict[int, dict[str, Any]]:
     wanted = [t for t in COMPUTED[level] if query.include_all or t in query.include]
     if not pks or not wanted:
         return {}
     found: dict[int, dict[str, Any]] = {pk: {} for pk in pks}
-    marks = placeholders(len(pks))
     if level == Level.SERIES:
-        counts = db.rows(
-            f"SELECT series_pk, count(*) FROM {_INSTANCES}"  # noqa: S608
-            f" WHERE series_pk IN ({marks}) GROUP BY series_pk",
-            pks,
-        )
-        for pk, count in counts:
+        for pk, count in db.execute(_SERIES_COUNTS, {"pks": pks}):
             found[pk][dicomjson.tag_key(SERIES_INSTANCE_COUNT)] = {"vr": "IS", "Value": [count]}
         return found
-    study_counts = db.rows(
-        f"SELECT study_pk, count(*), count(DISTINCT series_pk) FROM {_INSTANCES}"  # noqa: S608
-        f" WHERE study_pk IN ({marks}) GROUP BY study_pk",
-        pks,
-    )
-    for pk, instances, series in study_counts:
+    for pk, instances, series in db.execute(_STUDY_COUNTS, {"pks": pks}):
         found[pk][dicomjson.tag_key(STUDY_INSTANCE_COUNT)] = {"vr": "IS", "Value": [instances]}
         found[pk][dicomjson.tag_key(STUDY_SERIES_COUNT)] = {"vr": "IS", "Value": [series]}
-    modalities = db.rows(
-        f"SELECT DISTINCT study_pk, modality FROM {_SERIES}"  # noqa: S608
-        f" WHERE study_pk IN ({marks}) AND modality IS NOT NULL",
-        pks,
-    )
     by_study: dict[int, list[str]] = {}
-    for pk, modality in modalities:
+    for pk, modality in db.execute(_STUDY_MODALITIES, {"pks": pks}):
         by_study.setdefault(pk, []).append(str(modality))
     for pk, values in by_study.items():
         found[pk][dicomjson.tag_key(MODALITIES_IN_STUDY)] = {"vr": "CS", "Value": sorted(values)}
@@ -330,18 +374,23 @@ def _keys_of(
     return keys
 
 
+_LEVELS = tuple(Level)
+_STUDY_UID = dicomjson.tag_key(_T("StudyInstanceUID"))
+_SERIES_UID = dicomjson.tag_key(_T("SeriesInstanceUID"))
+
+
 def _dataset(
     scope: Scope, returned: Mapping[Level, Sequence[str]], row: Any, computed: dict[str, Any]
 ) -> dict[str, Any]:
-    # the row: pk, then the stored attributes of each level down to the searched one (_STORED)
-    stored = dict(zip(Level, row[1:], strict=False))
+    # the row: pk, then the stored attributes of each level down to the searched one
+    stored = dict(zip(_LEVELS, row[1:], strict=False))
     result: dict[str, Any] = {}
     for level, keys in returned.items():
         attributes = json.loads(stored[level] or "{}")
         result |= {key: attributes[key] for key in keys if key in attributes}
     if scope.study is not None and Level.STUDY not in returned:
-        result[dicomjson.tag_key(_T("StudyInstanceUID"))] = dicomjson.uid_element(scope.study)
+        result[_STUDY_UID] = dicomjson.uid_element(scope.study)
     if scope.series is not None and Level.SERIES not in returned:
-        result[dicomjson.tag_key(_T("SeriesInstanceUID"))] = dicomjson.uid_element(scope.series)
+        result[_SERIES_UID] = dicomjson.uid_element(scope.series)
     result |= computed
     return dict(sorted(result.items()))

@@ -14,8 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
 from dicomite.dicom.model import dicomjson
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
@@ -191,7 +190,7 @@ class StoredInstance(InstanceFile):
 
 
 def find_instances(
-    session: Session, study: str, series: str | None = None, sop: str | None = None
+    db: Connection, study: str, series: str | None = None, sop: str | None = None
 ) -> list[StoredInstance]:
     query = (
         select(
@@ -214,11 +213,11 @@ def find_instances(
         query = query.where(DicomSeries.series_uid == series)
     if sop is not None:
         query = query.where(DicomInstance.sop_uid == sop)
-    return [StoredInstance(*row) for row in session.execute(query)]
+    return [StoredInstance(*row) for row in db.execute(query)]
 
 
 def metadata_of(
-    session: Session, study: str, series: str | None = None, sop: str | None = None
+    db: Connection, study: str, series: str | None = None, sop: str | None = None
 ) -> list[tuple[str, str]]:
     """``(version, metadata JSON)`` of the matching instances."""
     query = (
@@ -232,4 +231,4 @@ def metadata_of(
         query = query.where(DicomSeries.series_uid == series)
     if sop is not None:
         query = query.where(DicomInstance.sop_uid == sop)
-    return [(version, text) for version, text in session.execute(query)]
+    return [(version, text) for version, text in db.execute(query)]

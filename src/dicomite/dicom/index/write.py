@@ -1,8 +1,8 @@
-"""Writing the index: stored instances (a batch of new ones in a few statements, or one at a
-time) and the change feed rows written with them.
+"""Writing the index: stored instances, in batches (one instance is a batch of one), and the
+change feed rows written with them.
 
-One instance at a time: Core statements (no unit of work), built once, so each runs from
-SQLAlchemy's cache. A batch: a few statements on the DBAPI cursor.
+Core statements on the transaction's connection (no unit of work), built once, so each runs
+from SQLAlchemy's compiled cache; rows of one table go in one ``executemany``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from dicomite.dicom.index.schema import (
     INDEXED,
@@ -27,8 +26,9 @@ from dicomite.dicom.index.schema import (
 )
 from dicomite.dicom.model import dicomjson
 from dicomite.dicom.model.dicomjson import Fragments
-from dicomite.store.db import DriverCursor, insert_sql, placeholders
 from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
+
+Uids = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,10 @@ class NewInstance(InstanceFile):
         """The instance row's values but its keys (``study_pk``, ``series_pk``, ``sop_uid``)."""
         return {**self._row, "version": uuid.uuid4().hex, "created_at": now}
 
+    @property
+    def uids(self) -> Uids:
+        return (self.study_uid, self.series_uid, self.sop_uid)
+
     def change(self, now: datetime) -> dict[str, Any]:
         return {
             "timestamp": now,
@@ -103,235 +107,202 @@ _LEVEL_COLUMNS = {
 }
 
 
-class Duplicate(Exception):
-    """The instance is already stored and the request does not replace it."""
+@dataclass(frozen=True)
+class Stored:
+    """An instance indexed; ``replaced``: the blob key of the instance it replaced (a PUT)."""
+
+    replaced: str | None = None
 
 
-class Known:
-    """Primary keys of the studies and series already looked up or created in one write
-    transaction, so that the instances of one request find them without a query."""
+@dataclass
+class _Found:
+    """An instance row met by a batch: its primary key (``None`` until it is inserted) and
+    the blob it points at."""
 
-    def __init__(self) -> None:
-        self.studies: dict[str, int] = {}
-        self.series: dict[tuple[str, str], int] = {}
-
-    def clear(self) -> None:
-        """After a rolled back savepoint: rows it added are gone."""
-        self.studies.clear()
-        self.series.clear()
+    pk: int | None
+    blob_key: str
 
 
 _STUDIES = cast(Table, DicomStudy.__table__)
 _SERIES = cast(Table, DicomSeries.__table__)
 _INSTANCES = cast(Table, DicomInstance.__table__)
 _CHANGES = cast(Table, DicomChange.__table__)
-_FIND_STUDY = select(_STUDIES.c.pk).where(_STUDIES.c.study_uid == bindparam("b_uid"))
-_FIND_SERIES = select(_SERIES.c.pk).where(
-    _SERIES.c.study_pk == bindparam("b_study"), _SERIES.c.series_uid == bindparam("b_uid")
+# Built once: each shape is compiled once, then runs from the engine's compiled cache (lists go
+# in expanding parameters, so a batch's size is not a new shape).
+_FIND_STUDIES = select(_STUDIES.c.study_uid, _STUDIES.c.pk).where(
+    _STUDIES.c.study_uid.in_(bindparam("uids", expanding=True))
 )
-_FIND_INSTANCE = select(_INSTANCES.c.pk, _INSTANCES.c.blob_key).where(
-    _INSTANCES.c.series_pk == bindparam("b_series"), _INSTANCES.c.sop_uid == bindparam("b_uid")
+_FIND_SERIES = select(_SERIES.c.study_pk, _SERIES.c.series_uid, _SERIES.c.pk).where(
+    _SERIES.c.study_pk.in_(bindparam("pks", expanding=True)),
+    _SERIES.c.series_uid.in_(bindparam("uids", expanding=True)),
 )
+_FIND_INSTANCES = select(
+    _INSTANCES.c.series_pk, _INSTANCES.c.sop_uid, _INSTANCES.c.pk, _INSTANCES.c.blob_key
+).where(
+    _INSTANCES.c.series_pk.in_(bindparam("pks", expanding=True)),
+    _INSTANCES.c.sop_uid.in_(bindparam("uids", expanding=True)),
+)
+_INSERT_STUDY = insert(_STUDIES).returning(_STUDIES.c.pk)
+_INSERT_SERIES = insert(_SERIES).returning(_SERIES.c.pk)
+_INSERT_INSTANCES = insert(_INSTANCES)
+_INSERT_CHANGES = insert(_CHANGES)
 _UPDATE_STUDY = update(_STUDIES).where(_STUDIES.c.pk == bindparam("b_pk"))
 _UPDATE_SERIES = update(_SERIES).where(_SERIES.c.pk == bindparam("b_pk"))
 _UPDATE_INSTANCE = update(_INSTANCES).where(_INSTANCES.c.pk == bindparam("b_pk"))
+_MARK = (
+    update(_CHANGES)
+    .where(
+        _CHANGES.c.sop_uid == bindparam("b_sop"),
+        _CHANGES.c.series_uid == bindparam("b_series"),
+        _CHANGES.c.study_uid == bindparam("b_study"),
+        _CHANGES.c.state == "current",
+    )
+    .values(state=bindparam("b_state"))
+)
 
 
-def store_new(
-    db: DriverCursor, batch: Sequence[NewInstance], now: datetime, *, replace: bool
-) -> list[bool] | None:
-    """Index a batch in a handful of statements: per instance, whether it was stored (``False``:
-    already stored, 45070). ``None``, having written nothing, when the batch needs
-    :func:`store_instance` one by one: it replaces an instance, or holds one twice.
+def store(
+    db: Connection, batch: Sequence[NewInstance], now: datetime, *, replace: bool
+) -> list[Stored | None]:
+    """Index a batch, in order, in a handful of statements: per instance, how it was stored, or
+    ``None`` when it was already stored and ``replace`` is false (45070). A replacing instance
+    (the v2 ``PUT``) takes over the instance row and leaves its change feed rows ``replaced``;
+    one instance stands for its study and series: the last of the batch (the latest instance
+    wins, conformance statement, QIDO "Additional Notes"). A batch of one is the single case."""
+    studies, series, found = _lookup(db, batch)
+    indexed = {uids for uids, met in found.items() if met.pk is not None}
+    outcomes: list[Stored | None] = []
+    kept: list[NewInstance] = []
+    for new in batch:
+        uids = new.uids
+        met = found.get(uids)
+        if met is not None and not replace:
+            outcomes.append(None)
+            continue
+        outcomes.append(Stored(None if met is None else met.blob_key))
+        found[uids] = _Found(None if met is None else met.pk, new.blob_key)
+        kept.append(new)
+    if kept:
+        _write_levels(db, kept, studies, series, now)
+        _write_instances(db, kept, studies, series, found, now)
+        _mark(db, sorted(indexed & {n.uids for n in kept}), "replaced")
+        _write_changes(db, kept, now)
+    return outcomes
 
-    On a DBAPI cursor (``Store.write_cursor``): this runs once per STOW request, holding the
-    database's write lock, and SQLAlchemy's bookkeeping took most of its time."""
-    if len({(n.study_uid, n.series_uid, n.sop_uid) for n in batch}) < len(batch):
-        return None
-    study_uids = sorted({n.study_uid for n in batch})
-    studies: dict[str, int] = dict(_select_in(db, _STUDIES, "study_uid, pk", study_uid=study_uids))
+
+def _lookup(
+    db: Connection, batch: Sequence[NewInstance]
+) -> tuple[dict[str, int], dict[tuple[str, str], int], dict[Uids, _Found]]:
+    """The batch's studies, series and instances already indexed."""
+    uids = sorted({n.study_uid for n in batch})
+    studies: dict[str, int] = {}
+    for uid, pk in db.execute(_FIND_STUDIES, {"uids": uids}):
+        studies[uid] = pk
     series: dict[tuple[str, str], int] = {}
     if studies:
         uid_of = {pk: uid for uid, pk in studies.items()}
-        rows = _select_in(
-            db,
-            _SERIES,
-            "study_pk, series_uid, pk",
-            study_pk=list(studies.values()),
-            series_uid=sorted({n.series_uid for n in batch}),
-        )
-        series = {(uid_of[study_pk], uid): pk for study_pk, uid, pk in rows}
-    existing: set[tuple[int, str]] = set()
+        wanted = {"pks": list(studies.values()), "uids": sorted({n.series_uid for n in batch})}
+        for study_pk, uid, pk in db.execute(_FIND_SERIES, wanted):
+            series[(uid_of[study_pk], uid)] = pk
+    found: dict[Uids, _Found] = {}
     if series:
-        rows = _select_in(
-            db,
-            _INSTANCES,
-            "series_pk, sop_uid",
-            series_pk=list(series.values()),
-            sop_uid=[n.sop_uid for n in batch],
-        )
-        existing = {(series_pk, uid) for series_pk, uid in rows}
-    stored = [(series.get((n.study_uid, n.series_uid)), n.sop_uid) not in existing for n in batch]
-    if replace and not all(stored):
-        return None
-    kept = [n for n, ok in zip(batch, stored, strict=True) if ok]
-    stamp = db.timestamp(now)
-    _write_levels(db, kept, studies, series, now, stamp)
-    if kept:
-        instances = [
-            {
-                **n.row(now),
-                "created_at": stamp,
-                "study_pk": studies[n.study_uid],
-                "series_pk": series[(n.study_uid, n.series_uid)],
-                "sop_uid": n.sop_uid,
-            }
-            for n in kept
-        ]
-        _insert_many(db, _INSTANCES, instances)
-        _insert_many(db, _CHANGES, [{**n.change(now), "timestamp": stamp} for n in kept])
-    return stored
+        keys = {pk: key for key, pk in series.items()}
+        wanted = {"pks": list(series.values()), "uids": sorted({n.sop_uid for n in batch})}
+        for series_pk, uid, pk, blob_key in db.execute(_FIND_INSTANCES, wanted):
+            found[(*keys[series_pk], uid)] = _Found(pk, blob_key)
+    return studies, series, found
 
 
 def _write_levels(
-    db: DriverCursor,
+    db: Connection,
     kept: Sequence[NewInstance],
     studies: dict[str, int],
     series: dict[tuple[str, str], int],
     now: datetime,
-    stamp: Any,
 ) -> None:
     """Each study and series once, with the values of its last instance in ``kept``; new rows'
     keys are added to ``studies`` and ``series``."""
     last_of_study = {n.study_uid: n for n in kept}
     for uid in sorted(last_of_study):  # one lock order for every writer (PostgreSQL)
-        values = {**last_of_study[uid].level_values(Level.STUDY, now), "updated_at": stamp}
+        values = last_of_study[uid].level_values(Level.STUDY, now)
         if uid in studies:
-            _update(db, _STUDIES, studies[uid], values)
+            db.execute(_UPDATE_STUDY, {**values, "b_pk": studies[uid]})
         else:
-            studies[uid] = _insert_one(db, _STUDIES, {**values, "study_uid": uid})
+            studies[uid] = db.execute(_INSERT_STUDY, {**values, "study_uid": uid}).scalar_one()
     last_of_series = {(n.study_uid, n.series_uid): n for n in kept}
     for key in sorted(last_of_series):
-        values = {**last_of_series[key].level_values(Level.SERIES, now), "updated_at": stamp}
+        values = last_of_series[key].level_values(Level.SERIES, now)
         if key in series:
-            _update(db, _SERIES, series[key], values)
+            db.execute(_UPDATE_SERIES, {**values, "b_pk": series[key]})
         else:
             values.update(study_pk=studies[key[0]], series_uid=key[1])
-            series[key] = _insert_one(db, _SERIES, values)
+            series[key] = db.execute(_INSERT_SERIES, values).scalar_one()
 
 
-# The statements below name tables and columns from the table definitions; every value is a
-# bound parameter.
-def _select_in(db: DriverCursor, table: Table, columns: str, **wanted: list[Any]) -> list[Any]:
-    """Rows whose every named column has one of the values given for it."""
-    where = " AND ".join(
-        f"{column} IN ({placeholders(len(values))})" for column, values in wanted.items()
-    )
-    params = [value for values in wanted.values() for value in values]
-    return db.rows(f"SELECT {columns} FROM {table.name} WHERE {where}", params)  # noqa: S608
-
-
-def _insert_one(db: DriverCursor, table: Table, values: dict[str, Any]) -> int:
-    """Insert a row; its primary key."""
-    (row,) = db.rows(insert_sql(table.name, list(values), returning="pk"), list(values.values()))
-    return int(row[0])
-
-
-def _insert_many(db: DriverCursor, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows that all have the same keys."""
-    columns = list(rows[0])
-    db.executemany(insert_sql(table.name, columns), [[row[c] for c in columns] for row in rows])
-
-
-def _update(db: DriverCursor, table: Table, pk: int, values: dict[str, Any]) -> None:
-    assignments = ",".join(f"{column}=?" for column in values)
-    db.execute(f"UPDATE {table.name} SET {assignments} WHERE pk=?", [*values.values(), pk])  # noqa: S608
-
-
-def store_instance(
-    session: Session, new: NewInstance, now: datetime, *, replace: bool, known: Known | None = None
-) -> str | None:
-    """Index one stored blob; returns the blob key a replaced instance leaves behind.
-
-    A handful of statements per instance, and none to find a study or series already met in
-    the same transaction (``known``)."""
-    known = known if known is not None else Known()
-    study_pk = known.studies.get(new.study_uid)
-    if study_pk is None:
-        study_pk = session.execute(_FIND_STUDY, {"b_uid": new.study_uid}).scalar()
-    series_key = (new.study_uid, new.series_uid)
-    series_pk = known.series.get(series_key)
-    if series_pk is None and study_pk is not None:
-        series_pk = session.execute(
-            _FIND_SERIES, {"b_study": study_pk, "b_uid": new.series_uid}
-        ).scalar()
-    instance: Any = None
-    if series_pk is not None:
-        instance = session.execute(
-            _FIND_INSTANCE, {"b_series": series_pk, "b_uid": new.sop_uid}
-        ).first()
-    if instance is not None and not replace:
-        raise Duplicate()
-    study_values = new.level_values(Level.STUDY, now)
-    if study_pk is None:
-        study_values["study_uid"] = new.study_uid
-        study_pk = _inserted(session.execute(insert(_STUDIES), study_values))
-    else:
-        session.execute(_UPDATE_STUDY, {"b_pk": study_pk, **study_values})
-    series_values = new.level_values(Level.SERIES, now)
-    if series_pk is None:
-        series_values.update(study_pk=study_pk, series_uid=new.series_uid)
-        series_pk = _inserted(session.execute(insert(_SERIES), series_values))
-    else:
-        session.execute(_UPDATE_SERIES, {"b_pk": series_pk, **series_values})
-    known.studies[new.study_uid] = study_pk
-    known.series[series_key] = series_pk
-    values = new.row(now)
-    replaced: str | None = None
-    if instance is None:
-        values.update(study_pk=study_pk, series_pk=series_pk, sop_uid=new.sop_uid)
-        session.execute(insert(_INSTANCES), values)
-    else:
-        replaced = instance.blob_key
-        _mark(session, new.study_uid, new.series_uid, new.sop_uid, "replaced")
-        session.execute(_UPDATE_INSTANCE, {"b_pk": instance.pk, **values})
-    session.execute(insert(_CHANGES), new.change(now))
-    return replaced
-
-
-def _inserted(result: Any) -> int:
-    """The primary key of the row a Core INSERT added."""
-    key = cast(CursorResult[Any], result).inserted_primary_key
-    assert key is not None
-    return int(key[0])
-
-
-def record_change(
-    session: Session, action: str, study: str, series: str, sop: str, now: datetime
+def _write_instances(
+    db: Connection,
+    kept: Sequence[NewInstance],
+    studies: dict[str, int],
+    series: dict[tuple[str, str], int],
+    found: dict[Uids, _Found],
+    now: datetime,
 ) -> None:
-    state = "current" if action == "create" else "deleted"
-    if action == "delete":
-        _mark(session, study, series, sop, "deleted")
-    session.add(
-        DicomChange(
-            timestamp=now,
-            action=action,
-            state=state,
-            study_uid=study,
-            series_uid=series,
-            sop_uid=sop,
-        )
-    )
+    """One row per instance, with the values of the last of ``kept`` that stores it."""
+    last = {n.uids: n for n in kept}
+    inserted, updated = [], []
+    for uids, new in last.items():
+        pk = found[uids].pk
+        if pk is None:
+            keys = {"study_pk": studies[uids[0]], "series_pk": series[uids[:2]], "sop_uid": uids[2]}
+            inserted.append({**new.row(now), **keys})
+        else:
+            updated.append({**new.row(now), "b_pk": pk})
+    if inserted:
+        db.execute(_INSERT_INSTANCES, inserted)
+    if updated:
+        db.execute(_UPDATE_INSTANCE, updated)
 
 
-def _mark(session: Session, study: str, series: str, sop: str, state: str) -> None:
-    session.execute(
-        update(DicomChange)
-        .where(
-            DicomChange.sop_uid == sop,
-            DicomChange.series_uid == series,
-            DicomChange.study_uid == study,
-            DicomChange.state == "current",
-        )
-        .values(state=state)
+def _write_changes(db: Connection, kept: Sequence[NewInstance], now: datetime) -> None:
+    """A ``create`` row per instance stored, in order; of an instance stored twice, the
+    earlier row is ``replaced`` (rows written before the batch are marked by :func:`_mark`)."""
+    rows = [new.change(now) for new in kept]
+    latest: dict[Uids, dict[str, Any]] = {}
+    for new, row in zip(kept, rows, strict=True):
+        earlier = latest.get(new.uids)
+        if earlier is not None:
+            earlier["state"] = "replaced"
+        latest[new.uids] = row
+    db.execute(_INSERT_CHANGES, rows)
+
+
+def record_deletes(db: Connection, deleted: Sequence[Uids], now: datetime) -> None:
+    """A ``delete`` row per deleted instance; its earlier rows become ``deleted``."""
+    if not deleted:
+        return
+    _mark(db, deleted, "deleted")
+    rows = [
+        {
+            "timestamp": now,
+            "action": "delete",
+            "state": "deleted",
+            "study_uid": study,
+            "series_uid": series,
+            "sop_uid": sop,
+        }
+        for study, series, sop in deleted
+    ]
+    db.execute(_INSERT_CHANGES, rows)
+
+
+def _mark(db: Connection, instances: Sequence[Uids], state: str) -> None:
+    """Change feed rows of ``instances`` that are ``current`` become ``state``."""
+    if not instances:
+        return
+    db.execute(
+        _MARK,
+        [
+            {"b_study": study, "b_series": series, "b_sop": sop, "b_state": state}
+            for study, series, sop in instances
+        ],
     )

@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from PIL import Image
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.errors import BadRequest
@@ -38,13 +38,13 @@ def size(value: str | None) -> int:
     return int(value)
 
 
-def series_representative(session: Session, study: str, series: str) -> StoredInstance | None:
+def series_representative(db: Connection, study: str, series: str) -> StoredInstance | None:
     """The series' instance with the lowest InstanceNumber (then the lowest SOP Instance UID)."""
-    instances = {found.sop_uid: found for found in schema.find_instances(session, study, series)}
+    instances = {found.sop_uid: found for found in schema.find_instances(db, study, series)}
     if not instances:
         return None
     numbers: dict[str, float] = {}
-    for _, text in schema.metadata_of(session, study, series):
+    for _, text in schema.metadata_of(db, study, series):
         attributes = json.loads(text)
         sop = _first(attributes, "00080018")
         if isinstance(sop, str):

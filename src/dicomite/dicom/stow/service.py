@@ -19,12 +19,9 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
 
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
 from dicomite.dicom.blobs.protocol import BlobStore
@@ -36,7 +33,7 @@ from dicomite.dicom.errors import (
     UnsupportedMediaType,
 )
 from dicomite.dicom.index import write as index_write
-from dicomite.dicom.index.write import Known, NewInstance
+from dicomite.dicom.index.write import NewInstance, Uids
 from dicomite.dicom.model.header import Unreadable
 from dicomite.dicom.multipart import MediaType
 from dicomite.dicom.stow import instance as stow_instance
@@ -66,9 +63,8 @@ UNREADABLE = (
     BytesLengthException,
     RecursionError,
 )
-# PostgreSQL's deadlock and serialization failures: the batch is retried one instance at a time.
+# PostgreSQL's deadlock and serialization failures: the batch is retried (see StowService._index).
 _RETRIED_STATES = frozenset({"40P01", "40001"})
-Uids = tuple[str, str, str]
 MAX_INFLATED_BYTES: int = Settings.model_fields["dicom_max_inflated_bytes"].default
 
 
@@ -87,10 +83,9 @@ class Part:
     result: Result
     new: NewInstance | None = None  # to be indexed; None when refused (its blob is deleted)
 
-    @property
-    def uids(self) -> Uids:
-        assert self.new is not None
-        return (self.new.study_uid, self.new.series_uid, self.new.sop_uid)
+
+# A part indexed: its instance, and the blob key of the instance it replaced (a PUT).
+Stored = tuple[Part, NewInstance, str | None]
 
 
 class InFlight:
@@ -166,7 +161,7 @@ class StowService:
         part: Part | None = None
         try:
             part = self._check(request, upload, key, size)
-            if part.new is not None and not self.in_flight.claim(part.uids, owner):
+            if part.new is not None and not self.in_flight.claim(part.new.uids, owner):
                 part.result.failure, part.new = Reason.PENDING, None
             return part
         finally:
@@ -217,7 +212,9 @@ class StowService:
         elif instance.sop_class_mismatch:
             result.warning = Reason.SOP_CLASS_MISMATCH_WARNING
         series = instance.uid("SeriesInstanceUID")
-        assert study and series and result.sop_uid and result.sop_class_uid
+        if not (study and series and result.sop_uid and result.sop_class_uid):
+            # validation.check refuses an instance without them (REQUIRED)
+            raise ValueError("a checked instance lacks a required UID")
         part.new = NewInstance(
             study_uid=study,
             series_uid=series,
@@ -234,83 +231,56 @@ class StowService:
 
     def discard(self, part: Part, owner: object) -> None:
         if part.new is not None:
-            self.in_flight.release(part.uids, owner)
+            self.in_flight.release(part.new.uids, owner)
             self.blobs.delete(part.new.blob_key)
 
     def index_batch(self, request: StowRequest, batch: list[Part], owner: object) -> None:
         """Make the batch's blob names durable, then index it; release its claims. Every blob
         not indexed in the end is deleted, and so is every blob an indexed one replaced."""
-        stored: list[tuple[Part, str | None]] = []  # (part, replaced blob), once committed
+        stored: list[Stored] = []  # once committed
         try:
             self.blobs.sync_names([part.new.blob_key for part in batch if part.new])
             self._index(request, batch, stored)
         finally:
-            kept = {id(part) for part, _ in stored}
+            kept = {id(part) for part, _, _ in stored}
             for part in batch:
-                assert part.new is not None
-                self.in_flight.release(part.uids, owner)
-                if id(part) not in kept:
-                    self.blobs.delete(part.new.blob_key)
-        for part, replaced in stored:
-            assert part.new is not None
-            if replaced is not None and replaced != part.new.blob_key:
+                if part.new is not None:
+                    self.in_flight.release(part.new.uids, owner)
+                    if id(part) not in kept:
+                        self.blobs.delete(part.new.blob_key)
+        for part, new, replaced in stored:
+            if replaced is not None and replaced != new.blob_key:
                 self.blobs.delete(replaced)
             part.result.retrieve_url = (
-                f"{request.base_url}/studies/{part.new.study_uid}/series/{part.new.series_uid}"
-                f"/instances/{part.new.sop_uid}"
+                f"{request.base_url}/studies/{new.study_uid}/series/{new.series_uid}"
+                f"/instances/{new.sop_uid}"
             )
 
-    def _index(
-        self, request: StowRequest, batch: list[Part], stored: list[tuple[Part, str | None]]
-    ) -> None:
-        """One transaction for the batch; one per instance when the batch needs it (see
-        ``index_write.store_new``) or met another writer (PostgreSQL). What each committed
-        transaction indexed joins ``stored`` at once, whatever happens next."""
-        new = [part.new for part in batch if part.new is not None]
-        try:
-            with self._write_lock, self._store.write_cursor() as db:
-                outcome = index_write.store_new(db, new, utcnow(), replace=request.replace)
-        except DBAPIError as error:
-            if not isinstance(error, IntegrityError) and _state(error) not in _RETRIED_STATES:
-                raise
-            outcome = None
-        if outcome is not None:
-            for part, indexed in zip(batch, outcome, strict=True):
-                if indexed:
-                    stored.append((part, None))
-                else:
-                    part.result.failure = Reason.DUPLICATE
-            return
-        for part in batch:
-            with self._write_lock, self._store.write() as session:
-                replaced = self._index_one(session, Known(), request, part, utcnow())
-            if replaced is not False:
-                stored.append((part, replaced))
-
-    def _index_one(
-        self, session: Session, known: Known, request: StowRequest, part: Part, now: datetime
-    ) -> str | Literal[False] | None:
-        """One instance in its own savepoint: the replaced blob key (or None), or False when
-        refused (``result.failure`` says why). The savepoint is retried when a concurrent
-        request (another process on PostgreSQL) created the same study or series first, so
-        that the retry finds and extends it."""
-        assert part.new is not None
+    def _index(self, request: StowRequest, batch: list[Part], stored: list[Stored]) -> None:
+        """One transaction for the batch (``index_write.store``), retried when it met another
+        writer (another process on PostgreSQL: a study or series created, or a deadlock), so
+        that the retry finds and extends what the other one wrote. Parts indexed join
+        ``stored`` once the transaction committed."""
+        indexed = [(part, part.new) for part in batch if part.new is not None]
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                with session.begin_nested():
-                    return index_write.store_instance(
-                        session, part.new, now, replace=request.replace, known=known
+                with self._write_lock, self._store.transaction(write=True) as db:
+                    outcomes = index_write.store(
+                        db, [new for _, new in indexed], utcnow(), replace=request.replace
                     )
-            except index_write.Duplicate:
+                break
+            except DBAPIError as error:
+                if not isinstance(error, IntegrityError) and _state(error) not in _RETRIED_STATES:
+                    raise
+                if attempt == WRITE_ATTEMPTS - 1:  # still conflicting: another writer holds it
+                    for part, _ in indexed:
+                        part.result.failure = Reason.PENDING
+                    return
+        for (part, new), outcome in zip(indexed, outcomes, strict=True):
+            if outcome is None:
                 part.result.failure = Reason.DUPLICATE
-                return False
-            except IntegrityError:
-                known.clear()  # rows added in the savepoint are gone
-                if attempt == WRITE_ATTEMPTS - 1:
-                    # still conflicting after the retries: another writer holds it
-                    part.result.failure = Reason.PENDING
-                    return False
-        raise AssertionError("unreachable")
+            else:
+                stored.append((part, new, outcome.replaced))
 
 
 def out_of_space(error: BaseException) -> bool:

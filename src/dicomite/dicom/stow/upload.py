@@ -36,14 +36,17 @@ class PartUpload:
         if self._held >= WRITE_CHUNK:
             await run_blocking(self._flush_sync)
 
-    def _flush_sync(self, *, last: bool = False) -> None:
+    def _flush_sync(self, *, last: bool = False) -> BlobWriter:
+        """Write what is pending (opening the blob at the first call); the blob's writer."""
         chunks, self._pending, self._held = self._pending, [], 0
-        if self._writer is None:
-            self._writer = self._blobs.writer(self.key, self._size if last else None)
+        writer = self._writer
+        if writer is None:
+            writer = self._writer = self._blobs.writer(self.key, self._size if last else None)
             self.head, chunks = self._head(chunks)
             self.complete = last and not chunks
             chunks.insert(0, self.head)
-        self._writer.write_all(chunks)
+        writer.write_all(chunks)
+        return writer
 
     def _head(self, chunks: list[bytes | memoryview]) -> tuple[bytes, list[bytes | memoryview]]:
         """The first HEAD_BYTES joined (all, when there are fewer), and the chunks after them:
@@ -70,9 +73,7 @@ class PartUpload:
         hop per part); on failure nothing is left but what the sweeper removes. With
         ``sync_name`` false the caller calls ``BlobStore.sync_names`` before relying on it."""
         try:
-            self._flush_sync(last=True)
-            assert self._writer is not None
-            size = self._writer.commit(sync_name=sync_name)
+            size = self._flush_sync(last=True).commit(sync_name=sync_name)
             self._writer = None
             return self.key, size
         finally:

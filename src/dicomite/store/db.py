@@ -12,15 +12,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import Connection, Engine, Executable, create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+
+from dicomite.blocking import run_blocking
 
 # Set while a write transaction begins, so SQLite can BEGIN IMMEDIATE.
 _opening_write = ContextVar("opening_write", default=False)
@@ -28,6 +30,27 @@ _SQLITE_BUSY_SECONDS = 30
 _SQLITE_MMAP_BYTES = 1 << 30
 _PG_EXCLUSIVE_LOCK = 0x0D1C0118
 _AUTOCOMMIT = "AUTOCOMMIT"
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
+
+# How long an index read may hold the event loop (README, Threading): SQLite interrupts it
+# past this, and it starts again in the blocking pool. Most reads take well under a
+# millisecond, less than a hop to the pool costs; a read whose time grows with the index (a
+# filter no index answers, a large offset) never holds up the loop's other requests for longer.
+LOOP_READ_BUDGET_SECONDS = 0.02
+# SQLite calls the progress handler every this many virtual-machine instructions (~10 us).
+_PROGRESS_STEPS = 1000
+_loop_read = threading.local()  # .deadline: monotonic time, set only around a loop read
+
+
+class OverBudget(Exception):
+    """A read on the event loop ran past its budget and was interrupted."""
+
+
+def _past_deadline() -> int:
+    """SQLite's progress handler: nonzero interrupts the statement (SQLITE_INTERRUPT)."""
+    deadline: float | None = getattr(_loop_read, "deadline", None)
+    return int(deadline is not None and time.monotonic() > deadline)
 
 
 def normalize_url(url: str) -> str:
@@ -66,6 +89,7 @@ def _sqlite_engine(url: str) -> Engine:
         # a scan of the 10,000 studies of a 100,000-instance index takes half the time.
         cursor.execute(f"PRAGMA mmap_size={_SQLITE_MMAP_BYTES}")
         cursor.close()
+        dbapi_connection.set_progress_handler(_past_deadline, _PROGRESS_STEPS)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -143,6 +167,17 @@ class Store:
             # Otherwise closing the connection rolls the transaction back, once: the pool then
             # skips its own reset (a second rollback).
 
+    async def read_index(self, read: Callable[[*Args], T], *args: *Args) -> T:
+        """``read(*args)``, a read of the index: on SQLite first on the event loop, within
+        ``LOOP_READ_BUDGET_SECONDS``, else (over budget, or on PostgreSQL, where reads wait on
+        the network) in the blocking pool."""
+        if self.is_sqlite:
+            try:
+                return _within_budget(read, *args)
+            except OverBudget:
+                pass
+        return await run_blocking(read, *args)
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         with self._session(write=False) as session:
@@ -198,3 +233,15 @@ class Store:
         with self._probe_lock:
             self._close_probe()
         self.engine.dispose()
+
+
+def _within_budget(read: Callable[[*Args], T], *args: *Args) -> T:
+    _loop_read.deadline = time.monotonic() + LOOP_READ_BUDGET_SECONDS
+    try:
+        return read(*args)
+    except OperationalError as error:
+        if isinstance(error.orig, sqlite3.OperationalError) and _past_deadline():
+            raise OverBudget from error
+        raise
+    finally:
+        _loop_read.deadline = None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import threading
 import warnings
+from collections.abc import Iterator
 from email.parser import BytesParser
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from dicomite.dicom.blobs.folder import FileSystemBlobStore
 from dicomite.dicom.index.schema import StoredInstance
 from dicomite.dicom.retrieve import wado
 from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
+from tests.fixtures.loops import run_async
 
 NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 ANY = {"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
@@ -259,3 +262,40 @@ def test_stored_files_are_sent_by_path_only_from_local_blobs(tmp_path: Path) -> 
     assert pieces is not None and [p for p in pieces if isinstance(p, str)] == paths
     assert wado.stored_files(local, instances, [True, False], several, "b") is None  # transcoded
     assert wado.stored_files(remote, instances, [True, True], several, "b") is None
+
+
+def test_a_body_cut_short_closes_its_source_after_the_read_ahead() -> None:
+    """Chunks are made in the pool one hop ahead of the one being sent (a few per hop); a
+    response cut short still closes the source (its blob), once the read ahead has ended."""
+    made: list[int] = []
+    closed = threading.Event()
+
+    def source() -> Iterator[bytes]:
+        try:
+            for number in range(100):
+                made.append(number)
+                yield bytes([number])
+        finally:
+            closed.set()
+
+    kept = source()  # held here, so that only the body's own close can end it
+
+    async def first_two() -> list[bytes]:
+        body = wado.stream(kept)
+        taken = [await anext(body), await anext(body)]
+        await body.aclose()  # what the server does when the client goes away
+        return taken
+
+    assert run_async(first_two) == [b"\x00", b"\x01"]
+    assert closed.wait(5)
+    assert len(made) < 100  # read ahead is bounded: the source was not drained
+    kept.close()
+
+
+def test_a_body_is_sent_whole_and_in_order() -> None:
+    chunks = [bytes([n]) * 1000 for n in range(50)]
+
+    async def everything() -> list[bytes]:
+        return [chunk async for chunk in wado.stream(iter(chunks))]
+
+    assert run_async(everything) == chunks

@@ -10,6 +10,7 @@ unpinned). Both steps run once per commit; a ``.installed`` marker records a fin
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from _processes import REPO_ROOT, RESULTS_DIR
 
-DEFAULT_BASELINE = "bf0f29a"  # the last commit on the patched uvicorn stack (before issue 14)
+DEFAULT_BASELINE = "bf0f29a"  # the last commit on the patched uvicorn serving stack
 # The old `dicomite serve` defaulted to 1 worker; the current one to one per core. The
 # baseline is started with as many workers as the current server gets, for the same count.
 BASELINE_NAME = "baseline"
@@ -68,3 +69,21 @@ def ensure_baseline(ref: str) -> Baseline:
         raise SystemExit(f"baseline install finished without {executable}")
     marker.write_text(commit + "\n")
     return Baseline(ref, commit, tree, executable)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both benches take for the servers they start."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Dicomite worker processes (default: none given, the server's own default)",
+    )
+    parser.add_argument(
+        "--baseline",
+        nargs="?",
+        const=DEFAULT_BASELINE,
+        default=None,
+        metavar="REF",
+        help=f"also run this commit's code side by side (default {DEFAULT_BASELINE})",
+    )

@@ -31,7 +31,7 @@ def write_results(path: Path, doc: dict[str, Any]) -> None:
     print(f"results written to {path.relative_to(REPO_ROOT)}")
 
 
-# A drop counts when the whole interval of the median ratio lies below this (issue 14).
+# A drop counts when the whole interval of the median ratio lies below this.
 SLOWER_BELOW = 0.95
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 14  # fixed: the same rounds always give the same interval

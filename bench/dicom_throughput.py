@@ -52,7 +52,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _baseline import DEFAULT_BASELINE, Baseline, ensure_baseline
+from _baseline import Baseline, add_server_arguments, ensure_baseline
 from _dicom_base import (
     CACHE_DIR,
     DEFAULT_STUDIES,
@@ -181,20 +181,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="corpus studies, x 4 series x 10 instances (default: 90 at 512, 300 at 128)",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="Dicomite worker processes (default: none given, the server's own default)",
-    )
-    parser.add_argument(
-        "--baseline",
-        nargs="?",
-        const=DEFAULT_BASELINE,
-        default=None,
-        metavar="REF",
-        help=f"also run this commit's code side by side (default {DEFAULT_BASELINE})",
-    )
+    add_server_arguments(parser)
     parser.add_argument(
         "--only",
         choices=("all", "peer", "dicomite"),

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _baseline import DEFAULT_BASELINE, ensure_baseline
+from _baseline import add_server_arguments, ensure_baseline
 from _processes import (
     RESULTS_DIR,
     alternating,
@@ -256,20 +256,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=3, help="measured rounds; the verdict uses the medians"
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="Dicomite worker processes (default: none given, the server's own default)",
-    )
-    parser.add_argument(
-        "--baseline",
-        nargs="?",
-        const=DEFAULT_BASELINE,
-        default=None,
-        metavar="REF",
-        help=f"also run this commit's code side by side (default {DEFAULT_BASELINE})",
-    )
+    add_server_arguments(parser)
     parser.add_argument(
         "--no-per-core",
         dest="per_core",

@@ -4,7 +4,6 @@ and the threading rule (``dicomite.blocking``'s docstring) held by the whole app
 from __future__ import annotations
 
 import ast
-import asyncio
 import base64
 import hashlib
 import inspect
@@ -35,7 +34,7 @@ from dicomite.identity import users
 from dicomite.identity.users import DicomDataRole
 from tests.fixtures.dicom import make_dataset, to_bytes
 from tests.fixtures.directory import DICOM_SCOPE, GRAPH_SCOPE, Admin, make_certificate
-from tests.fixtures.loops import run_async
+from tests.fixtures.loops import on_event_loop, run_async
 from tests.fixtures.stores import sqlite_url, store_settings
 from tests.portal.conftest import PASSWORD, PortalClient, sign_in
 
@@ -164,14 +163,6 @@ def _routes(routes: list[BaseRoute]) -> Iterator[Route]:
             yield route
 
 
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE")
 
 
@@ -186,7 +177,7 @@ class Watch:
 
     def saw(self, what: str) -> None:
         if threading.get_ident() != self.test_thread:
-            (self.on_loop if _on_event_loop() else self.off_loop).append(what)
+            (self.on_loop if on_event_loop() else self.off_loop).append(what)
 
     def sql(self, statement: str) -> None:
         if statement.lstrip().upper().startswith(WRITES):

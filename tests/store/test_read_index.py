@@ -3,7 +3,6 @@ past which SQLite interrupts them and they run again in the blocking pool (READM
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import text
 
 from dicomite.store import db
 from dicomite.store.db import Store
-from tests.fixtures.loops import run_async
+from tests.fixtures.loops import on_event_loop, run_async
 
 # Tens of milliseconds of SQLite work: past a zero budget, far under the test's patience.
 SLOW = text(
@@ -21,21 +20,13 @@ SLOW = text(
 QUICK = text("SELECT count(*) FROM (SELECT 1 UNION ALL SELECT 2)")
 
 
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(f"sqlite:///{tmp_path / 'index.db'}")
 
 
 def _counting(store: Store, where: list[bool]) -> int:
-    where.append(_on_event_loop())
+    where.append(on_event_loop())
     with store.transaction() as connection:
         return int(connection.execute(SLOW).scalar_one())
 
@@ -44,7 +35,7 @@ def test_a_read_within_its_budget_runs_on_the_event_loop(store: Store) -> None:
     where: list[bool] = []
 
     def quick() -> int:
-        where.append(_on_event_loop())
+        where.append(on_event_loop())
         with store.transaction() as connection:
             return int(connection.execute(QUICK).scalar_one())
 
@@ -87,7 +78,7 @@ def test_other_errors_of_a_loop_read_are_not_retried(store: Store) -> None:
     calls: list[bool] = []
 
     def failing() -> int:
-        calls.append(_on_event_loop())
+        calls.append(on_event_loop())
         with store.transaction() as connection:
             return int(connection.execute(text("SELECT * FROM no_such_table")).scalar_one())
 

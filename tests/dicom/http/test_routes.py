@@ -3,7 +3,6 @@ the event loop within a budget, else in the blocking pool; tests/store/test_read
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,15 +14,7 @@ from dicomite.dicom.http.routes import _Api
 from dicomite.dicom.index import qido
 from dicomite.dicom.index.schema import Level
 from dicomite.store.db import Store
-from tests.fixtures.loops import run_async
-
-
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+from tests.fixtures.loops import on_event_loop, run_async
 
 
 @pytest.mark.parametrize("sqlite", [True, False], ids=["sqlite", "postgresql"])
@@ -33,7 +24,7 @@ def test_a_search_is_an_index_read(
     on_loop: list[bool] = []
 
     def search(_api: _Api, _scope: qido.Scope, _query: qido.Query) -> list[dict[str, Any]]:
-        on_loop.append(_on_event_loop())
+        on_loop.append(on_event_loop())
         return []
 
     monkeypatch.setattr(_Api, "_search", search)

@@ -13,11 +13,14 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TypeVarTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from dicomite.dicom.model import dicomjson
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
+
+Ts = TypeVarTuple("Ts")
 
 
 class Level(enum.IntEnum):
@@ -206,14 +209,8 @@ def find_instances(
         )
         .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
         .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
-        .where(DicomStudy.study_uid == study)
-        .order_by(DicomInstance.pk)
     )
-    if series is not None:
-        query = query.where(DicomSeries.series_uid == series)
-    if sop is not None:
-        query = query.where(DicomInstance.sop_uid == sop)
-    return [StoredInstance(*row) for row in db.execute(query)]
+    return [StoredInstance(*row) for row in db.execute(_matching(query, study, series, sop))]
 
 
 def metadata_of(
@@ -224,11 +221,16 @@ def metadata_of(
         select(DicomInstance.version, DicomInstance.metadata_json)
         .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
         .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
-        .where(DicomStudy.study_uid == study)
-        .order_by(DicomInstance.pk)
     )
+    return [(version, text) for version, text in db.execute(_matching(query, study, series, sop))]
+
+
+def _matching(query: Select[*Ts], study: str, series: str | None, sop: str | None) -> Select[*Ts]:
+    """``query`` (over instances joined to their series and study) narrowed to the study, and
+    the series and instance when given, in the order the instances were stored."""
+    query = query.where(DicomStudy.study_uid == study).order_by(DicomInstance.pk)
     if series is not None:
         query = query.where(DicomSeries.series_uid == series)
     if sop is not None:
         query = query.where(DicomInstance.sop_uid == sop)
-    return [(version, text) for version, text in db.execute(query)]
+    return query

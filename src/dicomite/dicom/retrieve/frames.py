@@ -1,5 +1,5 @@
 """One frame of a stored instance, read alone: the frame access that WADO-RS frames, transcoding,
-``/rendered`` and thumbnails share (issue 13, items 1 and 2).
+``/rendered`` and thumbnails share.
 
 - Native pixel data (PS3.5 §8.1.1): the frame is read at its offset, in chunks.
 - Encapsulated pixel data (PS3.5 §A.4): only the frame's fragments, found through its entry in

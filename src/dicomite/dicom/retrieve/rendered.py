@@ -179,7 +179,7 @@ CONVERTED_HERE = ("YBR_FULL", "YBR_FULL_422")
 def _image(source: frames.Source, decoded: frames.Decoded, voi: Window | None) -> Image.Image:
     """The decoded frame as 8-bit greyscale or RGB. Colour is taken from what the decoding
     says the pixels are (``decoded.photometric``), not from the stored attribute: converting
-    YBR that pydicom already converted turned colour images green (issue 13, item 11)."""
+    YBR that pydicom already converted turned colour images green."""
     dataset, pixels, space = source.dataset, decoded.pixels, decoded.photometric
     if space == "PALETTE COLOR":  # PS3.3 §C.7.6.3.1.5
         rgb = apply_color_lut(pixels, dataset)

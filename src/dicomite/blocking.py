@@ -7,8 +7,11 @@ The threading rule (the README's "Threading" section says the same):
   requests of secret clients on SQLite: in-memory caches, one indexed row, an HMAC and a
   signature; the sign-in log row is queued for its writer thread (``TokenService.blocks``).
 - In this pool, through :func:`run_blocking` (or :func:`start_blocking` and :func:`finished`):
-  every database write, every password hash, file and blob I/O, pixel work, every read of the
-  index (QIDO, metadata, WADO, change feed), Graph handlers and portal pages.
+  every database write, every password hash, file and blob I/O, pixel work, Graph handlers and
+  portal pages.
+- Reads of the index (QIDO, metadata, WADO lookups, change feed) go through
+  ``Store.read_index``: on SQLite on the event loop within a 20 ms budget, then in this pool;
+  on PostgreSQL in this pool.
 - No other thread pool: nothing calls ``anyio.to_thread``, Starlette's ``run_in_threadpool``
   or ``run_in_executor``, and no route is a plain function (Starlette would run it in anyio's
   pool); ``tests/test_blocking.py`` checks both. Long-lived background threads (the sign-in

@@ -53,7 +53,7 @@ def check_path_uids(page: Page) -> None:
 def search(page: Page, scope: qido.Scope, params: list[tuple[str, str]]) -> list[JsonDataset]:
     """QIDO-RS as the DICOMweb API answers it (same parsing, matching and paging)."""
     query = qido.parse(params, scope)
-    with page.read_index() as connection:
+    with page.read_connection() as connection:
         return qido.search(connection, scope, query)
 
 

@@ -92,7 +92,7 @@ def routes(portal: Portal, instance: str) -> list[Route]:
 
 def stored_instance(page: Page) -> StoredInstance:
     path = page.params
-    with page.read_index() as connection:
+    with page.read_connection() as connection:
         found = schema.find_instances(connection, path["study"], path["series"], path["instance"])
     if not found:
         raise NotFound("There is no such instance in this series. It may have been deleted.")
@@ -118,7 +118,7 @@ def instance_page(page: Page) -> Response:
     instance = stored_instance(page)
     frame = rendered.frame_number(page.query.get("frame"), instance.number_of_frames)
     window = window_of(page)
-    with page.read_index() as connection:
+    with page.read_connection() as connection:
         (_, stored), *_ = schema.metadata_of(
             connection, instance.study_uid, instance.series_uid, instance.sop_uid
         )

@@ -109,7 +109,7 @@ class Page:
             yield session
 
     @contextmanager
-    def read_index(self) -> Iterator[Connection]:
+    def read_connection(self) -> Iterator[Connection]:
         """A read transaction for Core statements on the DICOM index."""
         with self.portal.services.context.store.transaction() as connection:
             yield connection

@@ -4,7 +4,9 @@ Two styles reach the database, both through :meth:`Store.transaction`: ORM sessi
 (:meth:`Store.read`, :meth:`Store.write`) for the directory and the portal, and SQLAlchemy Core
 statements on the transaction's ``Connection`` for the DICOM index, where a session's unit of
 work would cost more than the statements. Core statements are compiled once per shape and then
-run from the engine's compiled cache.
+run from the engine's compiled cache. The token endpoint's one-value probe (:meth:`Store.scalar`)
+runs a Core statement too, compiled by SQLAlchemy once and executed on a kept driver
+connection: SQL is never written or rewritten by hand.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ _PROGRESS_STEPS = 100_000
 _loop_read = threading.local()  # .deadline: monotonic time, set only around a loop read
 
 
-class OverBudget(Exception):
+class _OverBudget(Exception):
     """A read on the event loop ran past its budget and was interrupted."""
 
 
@@ -178,7 +180,7 @@ class Store:
         if self.is_sqlite:
             try:
                 return _within_budget(read, *args)
-            except OverBudget:
+            except _OverBudget:
                 pass
         return await run_blocking(read, *args)
 
@@ -267,7 +269,7 @@ def _within_budget(read: Callable[[*Args], T], *args: *Args) -> T:
         return read(*args)
     except OperationalError as error:
         if isinstance(error.orig, sqlite3.OperationalError) and _past_deadline():
-            raise OverBudget from error
+            raise _OverBudget from error
         raise
     finally:
         _loop_read.deadline = None

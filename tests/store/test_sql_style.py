@@ -9,7 +9,10 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "dicomite"
-ALLOWED = SRC / "store" / "db.py"  # the engine's SQLite setup: PRAGMAs and BEGIN
+ALLOWED = {
+    SRC / "store" / "db.py",  # the engine's SQLite setup: PRAGMAs and BEGIN
+    SRC / "store" / "compiled.py",  # compiled statements run on the driver's cursor
+}
 DRIVER_LEVEL = {
     "exec_driver_sql",
     "raw_connection",
@@ -40,7 +43,7 @@ def test_no_module_but_the_store_writes_sql_or_reaches_the_driver() -> None:
     found = [
         f"{path.relative_to(SRC)}:{line}: {what}"
         for path in sorted(SRC.rglob("*.py"))
-        if path != ALLOWED
+        if path not in ALLOWED
         for line, what in violations(path.read_text(encoding="utf-8"))
     ]
     assert found == []

@@ -23,10 +23,10 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from dicomite.blocking import run_blocking
+from dicomite.store.compiled import statements_for
 
 # Set while a write transaction begins, so SQLite can BEGIN IMMEDIATE.
 _opening_write = ContextVar("opening_write", default=False)
@@ -151,7 +151,6 @@ class Store:
         self.is_sqlite = self.url.startswith("sqlite")
         self._probe: Any = None  # a pooled DBAPI connection (Engine.raw_connection)
         self._probe_lock = threading.Lock()
-        self._probe_sql: dict[ClauseElement, SQLCompiler] = {}
 
     @contextmanager
     def transaction(self, *, write: bool = False, exclusive: bool = False) -> Iterator[Connection]:
@@ -215,10 +214,7 @@ class Store:
         driver's own connection in autocommit -- on SQLite 4 us instead of 55 us through
         ``Connection.execute``, on PostgreSQL one round trip without a BEGIN and a COMMIT.
         """
-        compiled = self._compiled(statement)
-        values = compiled.construct_params(params)
-        positions = compiled.positiontup if compiled.positional else None
-        arguments = tuple(values[name] for name in positions) if positions else values
+        statements = statements_for(self.engine.dialect)
         errors = self.engine.dialect.loaded_dbapi.Error
         with self._probe_lock:
             for attempt in (1, 2):
@@ -226,7 +222,7 @@ class Store:
                     if self._probe is None:
                         self._probe = self._open_probe()
                     cursor = self._probe.cursor()
-                    cursor.execute(compiled.string, arguments)
+                    statements.run(cursor, statement, params)
                     row = cursor.fetchone()
                     cursor.close()
                     return None if row is None else row[0]
@@ -235,16 +231,6 @@ class Store:
                     if attempt == 2:
                         raise
         return None
-
-    def _compiled(self, statement: ClauseElement) -> SQLCompiler:
-        """``statement`` as SQLAlchemy compiles it for the engine's dialect, once."""
-        found = self._probe_sql.get(statement)
-        if found is None:
-            compiled = statement.compile(dialect=self.engine.dialect)
-            if not isinstance(compiled, SQLCompiler):
-                raise TypeError(f"not a SQL statement: {statement!r}")
-            found = self._probe_sql[statement] = compiled
-        return found
 
     def _open_probe(self) -> Any:
         connection = self.engine.raw_connection()

@@ -41,6 +41,7 @@ from dicomite.dicom.index.schema import (
     name_words,
 )
 from dicomite.dicom.model import dicomjson
+from dicomite.store.compiled import select_rows
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 
 MAX_LIMIT, DEFAULT_LIMIT = 200, 100
@@ -253,8 +254,9 @@ def search(db: Connection, scope: Scope, query: Query) -> list[dict[str, Any]]:
     for keyword, value in query.filters.items():
         _condition(where, keyword, value, query.fuzzy, by_code_point)
     statement = _statement(scope.level, tuple(where.shapes))
-    rows = db.execute(statement, {**where.params, "limit": query.limit, "offset": query.offset})
-    found = rows.all()
+    found = select_rows(
+        db, statement, {**where.params, "limit": query.limit, "offset": query.offset}
+    )
     computed = _computed(db, scope.level, [row[0] for row in found], query)
     returned = _returned_keys(scope, query)
     return [_dataset(scope, returned, row, computed.get(row[0], {})) for row in found]
@@ -339,14 +341,14 @@ def _computed(
         return {}
     found: dict[int, dict[str, Any]] = {pk: {} for pk in pks}
     if level == Level.SERIES:
-        for pk, count in db.execute(_SERIES_COUNTS, {"pks": pks}):
+        for pk, count in select_rows(db, _SERIES_COUNTS, {"pks": pks}):
             found[pk][dicomjson.tag_key(SERIES_INSTANCE_COUNT)] = {"vr": "IS", "Value": [count]}
         return found
-    for pk, instances, series in db.execute(_STUDY_COUNTS, {"pks": pks}):
+    for pk, instances, series in select_rows(db, _STUDY_COUNTS, {"pks": pks}):
         found[pk][dicomjson.tag_key(STUDY_INSTANCE_COUNT)] = {"vr": "IS", "Value": [instances]}
         found[pk][dicomjson.tag_key(STUDY_SERIES_COUNT)] = {"vr": "IS", "Value": [series]}
     by_study: dict[int, list[str]] = {}
-    for pk, modality in db.execute(_STUDY_MODALITIES, {"pks": pks}):
+    for pk, modality in select_rows(db, _STUDY_MODALITIES, {"pks": pks}):
         by_study.setdefault(pk, []).append(str(modality))
     for pk, values in by_study.items():
         found[pk][dicomjson.tag_key(MODALITIES_IN_STUDY)] = {"vr": "CS", "Value": sorted(values)}

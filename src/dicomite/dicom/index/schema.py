@@ -13,14 +13,13 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TypeVarTuple
+from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from dicomite.dicom.model import dicomjson
+from dicomite.store.compiled import select_rows
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
-
-Ts = TypeVarTuple("Ts")
 
 
 class Level(enum.IntEnum):
@@ -195,42 +194,57 @@ class StoredInstance(InstanceFile):
 def find_instances(
     db: Connection, study: str, series: str | None = None, sop: str | None = None
 ) -> list[StoredInstance]:
-    query = (
-        select(
-            DicomStudy.study_uid,
-            DicomSeries.series_uid,
-            DicomInstance.sop_uid,
-            DicomInstance.sop_class_uid,
-            DicomInstance.transfer_syntax_uid,
-            DicomInstance.number_of_frames,
-            DicomInstance.blob_key,
-            DicomInstance.size,
-            DicomInstance.version,
-        )
-        .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
-        .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
+    rows = select_rows(
+        db, _matching(_FILES, series is not None, sop is not None), _uids(study, series, sop)
     )
-    return [StoredInstance(*row) for row in db.execute(_matching(query, study, series, sop))]
+    return [StoredInstance(*row) for row in rows]
 
 
 def metadata_of(
     db: Connection, study: str, series: str | None = None, sop: str | None = None
 ) -> list[tuple[str, str]]:
     """``(version, metadata JSON)`` of the matching instances."""
-    query = (
-        select(DicomInstance.version, DicomInstance.metadata_json)
+    rows = select_rows(
+        db, _matching(_METADATA, series is not None, sop is not None), _uids(study, series, sop)
+    )
+    return [(version, text) for version, text in rows]
+
+
+_FILES = "files"
+_METADATA = "metadata"
+_SELECTED: dict[str, tuple[Any, ...]] = {
+    _FILES: (
+        DicomStudy.study_uid,
+        DicomSeries.series_uid,
+        DicomInstance.sop_uid,
+        DicomInstance.sop_class_uid,
+        DicomInstance.transfer_syntax_uid,
+        DicomInstance.number_of_frames,
+        DicomInstance.blob_key,
+        DicomInstance.size,
+        DicomInstance.version,
+    ),
+    _METADATA: (DicomInstance.version, DicomInstance.metadata_json),
+}
+
+
+@functools.cache  # four statements per kind: one object each, so each is compiled once
+def _matching(kind: str, by_series: bool, by_sop: bool) -> Select[Any]:
+    """The ``kind`` columns of the instances of study ``:study`` (and series ``:series``,
+    instance ``:sop`` when given), in the order they were stored."""
+    query: Select[Any] = (
+        select(*_SELECTED[kind])
         .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
         .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
+        .where(DicomStudy.study_uid == bindparam("study"))
+        .order_by(DicomInstance.pk)
     )
-    return [(version, text) for version, text in db.execute(_matching(query, study, series, sop))]
-
-
-def _matching(query: Select[*Ts], study: str, series: str | None, sop: str | None) -> Select[*Ts]:
-    """``query`` (over instances joined to their series and study) narrowed to the study, and
-    the series and instance when given, in the order the instances were stored."""
-    query = query.where(DicomStudy.study_uid == study).order_by(DicomInstance.pk)
-    if series is not None:
-        query = query.where(DicomSeries.series_uid == series)
-    if sop is not None:
-        query = query.where(DicomInstance.sop_uid == sop)
+    if by_series:
+        query = query.where(DicomSeries.series_uid == bindparam("series"))
+    if by_sop:
+        query = query.where(DicomInstance.sop_uid == bindparam("sop"))
     return query
+
+
+def _uids(study: str, series: str | None, sop: str | None) -> dict[str, str | None]:
+    return {"study": study, "series": series, "sop": sop}

@@ -108,8 +108,10 @@ def test_the_cache_is_bounded(context: Context, monkeypatch: pytest.MonkeyPatch)
 
 def test_driver_errors_are_raised_as_sqlalchemy_raises_them(context: Context) -> None:
     broken = select(CHANGES.c.sequence).where(func.no_such_function(CHANGES.c.sequence) > 1)
-    with context.store.transaction() as connection:
-        with pytest.raises((OperationalError, ProgrammingError)) as raised:
-            select_rows(connection, broken, {})
+    with (
+        context.store.transaction() as connection,
+        pytest.raises((OperationalError, ProgrammingError)) as raised,
+    ):
+        select_rows(connection, broken, {})
     assert raised.value.orig is not None  # the driver's own error, kept
     assert "no_such_function" in str(raised.value)

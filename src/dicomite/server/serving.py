@@ -70,7 +70,6 @@ def build_server(
         ssl_protocol_min=SSLProtocols.tls12,  # TLS 1.2 clients are still common
         log_level=LogLevels(settings.log_level.lower()),
         log_access=access_log,
-        **__import__("json").loads(os.environ.get("EXP", "{}")),
     )
 
 

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -20,6 +21,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dicomite.blocking import run_blocking
 from dicomite.bootstrap import open_context
 from dicomite.client_address import trusted_proxies
+from dicomite.cors import (
+    EXPOSED_HEADERS,
+    METHODS,
+    PREFLIGHT_MAX_AGE_SECONDS,
+    REQUEST_HEADERS,
+    CorsPolicy,
+    cors_policy,
+)
 from dicomite.dicom.http.routes import dicom_app
 from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
@@ -46,11 +55,12 @@ def create_app(settings: Settings) -> Starlette:
         finally:  # joins threads and writes the last sign-in log rows: in the pool
             await run_blocking(_stop, services)
 
+    cors = cors_policy(settings.cors_origins)
     routes = [
         Route("/healthz", _health),
-        Mount("/graph/v1.0", app=graph_app(services)),
-        Mount("/dicom/v1", app=dicom_app(services.dicom, 1)),
-        Mount("/dicom/v2", app=dicom_app(services.dicom, 2)),
+        Mount("/graph/v1.0", app=_cross_origin(graph_app(services), cors)),
+        Mount("/dicom/v1", app=_cross_origin(dicom_app(services.dicom, 1), cors)),
+        Mount("/dicom/v2", app=_cross_origin(dicom_app(services.dicom, 2), cors)),
         Mount("/portal", app=portal_app(services)),
         Route("/", _to_portal),
         *IdentityRoutes(services.tokens, services.keys).routes(),
@@ -62,6 +72,21 @@ def create_app(settings: Settings) -> Starlette:
     trusted = trusted_proxies(settings.forwarded_allow_ips)
     app.add_middleware(TokenFastPath, endpoint=TokenEndpoint(services.tokens, trusted))
     return app
+
+
+def _cross_origin(app: ASGIApp, policy: CorsPolicy) -> ASGIApp:
+    """``app`` answering CORS preflights and marking responses for the policy's origins; as it
+    is when no origin is allowed (then browsers refuse cross-origin calls, the default)."""
+    if not policy.enabled:
+        return app
+    return CORSMiddleware(
+        app,
+        allow_origins=policy.origins,
+        allow_methods=METHODS,
+        allow_headers=REQUEST_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        max_age=PREFLIGHT_MAX_AGE_SECONDS,
+    )
 
 
 class TokenFastPath:

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Peers whose X-Forwarded-For is believed (comma-separated addresses or CIDR networks);
     # empty: none, the socket peer is the client address.
     forwarded_allow_ips: str = ""
+    # Web origins allowed to call the DICOM service and the management API from a browser
+    # (comma-separated, or *); empty: no cross-origin access (see dicomite.cors).
+    cors_origins: str = ""
 
     # HTTP limits: a request head larger than this is answered 431 (the server also reads bodies
     # through a buffer this large: smaller values slow uploads); a client that has not sent a

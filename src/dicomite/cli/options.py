@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from dicomite.client_address import InvalidForwarder, trusted_proxies
+from dicomite.cors import InvalidOrigin, cors_policy
 from dicomite.settings import Settings
 
 # Defaults are written "\\[default: …]": Rich reads "[env …]" or "[https…]" as a markup tag and
@@ -65,10 +66,24 @@ ForwardedAllowIps = Annotated[
 
 FORWARDERS_HINT = "--forwarded-allow-ips (env DICOMITE_FORWARDED_ALLOW_IPS)"
 
+CorsOrigins = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cors-origin",
+        metavar="ORIGIN",
+        help="A web origin (https://viewer.example.org) allowed to call the DICOM service and "
+        "the management API from a browser, or *; repeat for more [env DICOMITE_CORS_ORIGINS, "
+        "comma-separated; default none]",
+    ),
+]
+CORS_HINT = "--cors-origin (env DICOMITE_CORS_ORIGINS)"
+
 
 def build_settings(**overrides: Any) -> Settings:
     """CLI options win over ``DICOMITE_*`` environment variables, which win over defaults."""
     given = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(given.get("cors_origins"), list):
+        given["cors_origins"] = ",".join(given["cors_origins"])
     if "data_dir" in given:
         given["data_dir"] = Path(given["data_dir"]).resolve()
     settings = Settings(**given)
@@ -76,6 +91,10 @@ def build_settings(**overrides: Any) -> Settings:
         trusted_proxies(settings.forwarded_allow_ips)
     except InvalidForwarder as problem:
         raise typer.BadParameter(str(problem), param_hint=FORWARDERS_HINT) from None
+    try:
+        cors_policy(settings.cors_origins)
+    except InvalidOrigin as problem:
+        raise typer.BadParameter(str(problem), param_hint=CORS_HINT) from None
     return settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
 
 

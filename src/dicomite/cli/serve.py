@@ -14,6 +14,7 @@ from dicomite.cli.banner import print_banner
 from dicomite.cli.console import console, reported_errors
 from dicomite.cli.options import (
     BlobUrl,
+    CorsOrigins,
     DatabaseUrl,
     DataDir,
     ForwardedAllowIps,
@@ -61,6 +62,7 @@ def serve(
         ),
     ] = False,
     forwarded_allow_ips: ForwardedAllowIps = None,
+    cors_origin: CorsOrigins = None,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
     settings = build_settings(
@@ -75,6 +77,7 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         forwarded_allow_ips=forwarded_allow_ips,
+        cors_origins=cors_origin,
     )
     with reported_errors():
         context = prepare(settings)

@@ -24,7 +24,7 @@ from dicomite.identity.keys import KeyRing
 from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.resource_server import Reason
 from dicomite.settings import Settings
-from dicomite.store.tables import SigningKey
+from dicomite.store.tables import ServicePrincipal, SigningKey
 from tests.fixtures.dicom import TokenFactory, dicom_client, make_dataset, to_bytes, token_for
 from tests.fixtures.directory import DICOM_SCOPE, GRAPH_SCOPE, Admin
 from tests.fixtures.server import Server, make_server
@@ -162,6 +162,63 @@ def test_no_roles_is_403(server: Server, dicom_token: TokenFactory) -> None:
         response = client.get("/studies")
     assert response.text == "The caller is not authorized to perform the 'search' action."
     assert response.headers["content-type"].startswith("text/plain")
+
+
+def _delegated(sign: object, server: Server, scopes: str, roles: list[str]) -> str:
+    """A token an app got for a signed-in person: ``scp``, the person's ``oid`` and their DICOM
+    data role in ``roles`` (Reader: Dicom.Read, Owner: Dicom.ReadWrite)."""
+    claims = _claims(server, scp=scopes, roles=roles, oid=str(uuid.uuid4()), name="A Person")
+    return sign(claims)  # type: ignore[operator,no-any-return]
+
+
+def _allowed(server: Server, token: str) -> tuple[bool, bool, bool]:
+    """Whether ``token`` may search, store and delete (403 is "may not")."""
+    with dicom_client(server, token) as client:
+        searched = client.get("/studies")
+        stored = client.post(
+            "/studies",
+            content=to_bytes(make_dataset()),
+            headers={"Content-Type": "application/dicom"},
+        )
+        deleted = client.delete(f"/studies/{uuid.uuid4().int}")
+    return searched.status_code != 403, stored.status_code != 403, deleted.status_code != 403
+
+
+@pytest.mark.parametrize(
+    ("scopes", "roles", "search", "write"),
+    [
+        # the person is a DICOM Data Reader: reading only, whatever the scopes
+        ("user_impersonation", ["Dicom.Read"], True, False),
+        ("Dicom.ReadWrite", ["Dicom.Read"], True, False),
+        # a DICOM Data Owner: what the scopes allow
+        ("user_impersonation", ["Dicom.ReadWrite"], True, True),
+        ("Dicom.Read", ["Dicom.ReadWrite"], True, False),
+        ("openid Dicom.ReadWrite", ["Dicom.ReadWrite"], True, True),
+        # no DICOM data role: nothing, whatever the scopes
+        ("user_impersonation Dicom.ReadWrite", [], False, False),
+        # no DICOM scope (only OpenID ones): nothing, whatever the role
+        ("openid profile", ["Dicom.ReadWrite"], False, False),
+    ],
+)
+def test_a_delegated_token_may_do_what_both_its_scopes_and_the_persons_role_allow(
+    server: Server, sign: object, scopes: str, roles: list[str], search: bool, write: bool
+) -> None:
+    token = _delegated(sign, server, scopes, roles)
+    assert _allowed(server, token) == (search, write, write)
+
+
+def test_the_dicom_api_exposes_its_delegated_permissions(admin: Admin) -> None:
+    with admin.context.store.read() as session:
+        dicom = session.scalar(
+            select(ServicePrincipal).where(ServicePrincipal.app_id == DICOM_APP_ID)
+        )
+        assert dicom is not None
+        scopes = {s["value"]: s["type"] for s in dicom.oauth2_permission_scopes}
+    assert scopes == {
+        "user_impersonation": "User",
+        "Dicom.Read": "User",
+        "Dicom.ReadWrite": "Admin",
+    }
 
 
 def test_every_refusal_has_dicom_words() -> None:

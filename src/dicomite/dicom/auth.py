@@ -2,8 +2,12 @@
 
 Tokens are validated by :mod:`dicomite.identity.resource_server` for the DICOM resource (its
 identifier URI or its appId). Roles map to actions: ``Dicom.Read`` reads, searches and reads the
-change feed; ``Dicom.ReadWrite`` also writes and deletes. Refusals are a 401 with an RFC 6750 §3
-challenge, or a 403, each with a text body, as Azure's DICOM service answers.
+change feed; ``Dicom.ReadWrite`` also writes and deletes. A delegated token (``scp``: an app
+acting for a person) needs both a scope and a role allowing the action: its ``roles`` are the
+person's DICOM data role (Reader: ``Dicom.Read``, Owner: ``Dicom.ReadWrite``), written into the
+token when it is issued, so a token of a person without one is refused whatever its scopes.
+Refusals are a 401 with an RFC 6750 §3 challenge, or a 403, each with a text body, as Azure's
+DICOM service answers.
 """
 
 from __future__ import annotations
@@ -38,6 +42,16 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 }
 ROLES_FOR = {
     action: frozenset(role for role, actions in ROLE_ACTIONS.items() if action in actions)
+    for action in Action
+}
+# Delegated permissions (identity.builtin): user_impersonation is whatever the role allows.
+SCOPE_ACTIONS: dict[str, frozenset[Action]] = {
+    "user_impersonation": frozenset(Action),
+    "Dicom.Read": ROLE_ACTIONS["Dicom.Read"],
+    "Dicom.ReadWrite": frozenset(Action),
+}
+SCOPES_FOR = {
+    action: frozenset(scope for scope, actions in SCOPE_ACTIONS.items() if action in actions)
     for action in Action
 }
 
@@ -75,6 +89,8 @@ class DicomAuth:
         """The caller, if its token is valid and one of its roles allows ``action``."""
         try:
             principal = self._server.authenticate(authorization, now)
+            if principal.delegated:
+                principal.require_scope(SCOPES_FOR[action], action.value)
             principal.require_role(ROLES_FOR[action], action.value)
         except BearerRefusal as refusal:
             raise self._error(refusal) from None

@@ -20,6 +20,12 @@ APPLICATION_READWRITE_ALL = "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"
 APP_ROLE_ASSIGNMENT_READWRITE_ALL = "06b708a9-e830-4db3-a914-8e69da51d44f"
 DICOM_READWRITE = "6b8b3b5e-0d1c-4e6a-9a45-1f2a5d0c7e01"
 DICOM_READ = "6b8b3b5e-0d1c-4e6a-9a45-1f2a5d0c7e02"
+# Delegated permissions (oauth2PermissionScopes) of the DICOM service, for apps acting for a
+# signed-in person; what a delegated token may do is also bounded by that person's DICOM data
+# role (dicom.auth).
+DICOM_USER_IMPERSONATION = "6b8b3b5e-0d1c-4e6a-9a45-1f2a5d0c7e10"
+DICOM_READ_SCOPE = "6b8b3b5e-0d1c-4e6a-9a45-1f2a5d0c7e11"
+DICOM_READWRITE_SCOPE = "6b8b3b5e-0d1c-4e6a-9a45-1f2a5d0c7e12"
 
 
 def app_role(role_id: str, value: str, display_name: str, description: str) -> dict[str, Any]:
@@ -35,6 +41,23 @@ def app_role(role_id: str, value: str, display_name: str, description: str) -> d
     }
 
 
+def delegated_scope(
+    scope_id: str, value: str, consent: str, display_name: str, description: str
+) -> dict[str, Any]:
+    """An oauth2PermissionScope in Graph's shape; ``consent`` "User" lets people consent for
+    themselves (when the tenant allows it), "Admin" needs an administrator."""
+    return {
+        "adminConsentDescription": description,
+        "adminConsentDisplayName": display_name,
+        "id": scope_id,
+        "isEnabled": True,
+        "type": consent,
+        "userConsentDescription": description,
+        "userConsentDisplayName": display_name,
+        "value": value,
+    }
+
+
 @dataclass(frozen=True)
 class BuiltinApi:
     app_id: str
@@ -42,6 +65,7 @@ class BuiltinApi:
     identifier_uri: str
     app_roles: tuple[dict[str, Any], ...]
     requested_access_token_version: int | None
+    oauth2_permission_scopes: tuple[dict[str, Any], ...] = ()
 
 
 GRAPH_API = BuiltinApi(
@@ -94,6 +118,31 @@ def dicom_api(identifier_uri: str) -> BuiltinApi:
                 "Dicom.Read",
                 "DICOM Data Reader",
                 "Read and search DICOM data and read the change feed.",
+            ),
+        ),
+        oauth2_permission_scopes=(
+            delegated_scope(
+                DICOM_USER_IMPERSONATION,
+                "user_impersonation",
+                "User",
+                "Access the DICOM service as you",
+                "Do with DICOM data what your DICOM data role allows, on your behalf.",
+            ),
+            delegated_scope(
+                DICOM_READ_SCOPE,
+                "Dicom.Read",
+                "User",
+                "Read DICOM data as you",
+                "Read and search DICOM data and read the change feed on your behalf, as far as "
+                "your DICOM data role allows.",
+            ),
+            delegated_scope(
+                DICOM_READWRITE_SCOPE,
+                "Dicom.ReadWrite",
+                "Admin",
+                "Read and write DICOM data as you",
+                "Read, search, write and delete DICOM data on your behalf, as far as your DICOM "
+                "data role allows.",
             ),
         ),
     )

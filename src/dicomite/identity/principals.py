@@ -34,6 +34,7 @@ def ensure_builtin_api(session: Session, tenant: Tenant, api: BuiltinApi, now: d
         session.add(sp)
     sp.display_name = api.display_name
     sp.app_roles = list(api.app_roles)
+    sp.oauth2_permission_scopes = list(api.oauth2_permission_scopes)
     sp.requested_access_token_version = api.requested_access_token_version
     session.flush()
     _set_names(session, sp, [api.identifier_uri])

@@ -95,8 +95,17 @@ class Principal:
     scopes: frozenset[str]  # delegated permissions (scp), none in an app-only token
     token_version: int  # 1 or 2, by the issuer that signed it
 
+    @property
+    def delegated(self) -> bool:
+        """Acting for a signed-in person (a ``scp`` claim), not as the application itself."""
+        return bool(self.scopes)
+
     def require_role(self, any_of: frozenset[str], action: str) -> None:
         if not self.roles & any_of:
+            raise InsufficientPermission(action)
+
+    def require_scope(self, any_of: frozenset[str], action: str) -> None:
+        if not self.scopes & any_of:
             raise InsufficientPermission(action)
 
 

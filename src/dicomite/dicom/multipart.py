@@ -19,7 +19,11 @@ MAX_HEADER_BYTES = 16 * 1024
 _PREAMBLE, _HEADERS, _BODY, _AFTER_DELIMITER, _DONE = range(5)
 _CONTROL_SLICE = 4096  # bytes of a chunk added to the buffer at a time outside part bodies
 _MIME_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 - RFC 7230 token, not a secret
-_PARAMETER = re.compile(rf';\s*({_MIME_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|{_MIME_TOKEN})')
+# A parameter value is a token or a quoted string (RFC 9110 §5.6.6), and "/" is no token
+# character; read leniently, a bare value may hold one: viewers send
+# ``type=application/octet-stream`` unquoted (OHIF's default), and other archives accept it.
+_BARE_VALUE = r"[!#$%&'*+./^_`|~0-9A-Za-z-]+"
+_PARAMETER = re.compile(rf';\s*({_MIME_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|{_BARE_VALUE})')
 
 
 @dataclass(frozen=True)

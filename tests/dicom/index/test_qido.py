@@ -8,8 +8,13 @@ from typing import Any
 import httpx
 import pytest
 from pydicom.uid import generate_uid
+from sqlalchemy import Connection
 
+from dicomite.dicom.index import qido
+from dicomite.dicom.index.schema import Level
+from dicomite.store.compiled import select_rows
 from tests.fixtures.dicom import make_dataset, multipart, stow_headers, to_bytes
+from tests.fixtures.directory import Admin
 
 
 def values(results: list[dict[str, Any]], tag: str) -> list[Any]:
@@ -62,7 +67,46 @@ def test_study_search_defaults_and_computed(writer: httpx.Client, patient: dict[
     assert study_a["00201206"]["Value"] == [2]  # NumberOfStudyRelatedSeries
     assert study_a["00080061"]["Value"] == ["CT", "MR"]  # ModalitiesInStudy
     default = search(writer, "/studies", PatientID=patient["pid"])
-    assert "00201208" not in default[0] and "00100020" in default[0]
+    assert "00201208" not in default[0] and "00201206" not in default[0]
+    assert "00100020" in default[0] and "00080061" in default[0]
+
+
+def test_a_study_search_returns_modalities_in_study_without_includefield(
+    writer: httpx.Client,
+) -> None:
+    """OHIF's study list needs ModalitiesInStudy: each study's series' modalities, distinct
+    and sorted, come without includefield."""
+    pid, study = f"Q-{uuid.uuid4().hex[:12]}", generate_uid()
+    parts = [
+        to_bytes(make_dataset(study=study, PatientID=pid, Modality=modality))
+        for modality in ("MR", "SR", "CT", "MR")  # one series each
+    ]
+    response = writer.post("/studies", content=multipart(*parts), headers=stow_headers())
+    assert response.status_code == 200, response.text
+    [found] = search(writer, "/studies", PatientID=pid)
+    assert found["00080061"] == {"vr": "CS", "Value": ["CT", "MR", "SR"]}
+    assert "00201208" not in found and "00201206" not in found  # counts only when asked for
+
+
+def test_a_study_page_costs_one_modalities_query(
+    admin: Admin, patient: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The modalities of a page's studies are read in one query, and counts only when asked."""
+    ran: list[Any] = []
+
+    def recorded(db: Connection, statement: Any, params: Any) -> Any:
+        ran.append(statement)
+        return select_rows(db, statement, params)
+
+    monkeypatch.setattr(qido, "select_rows", recorded)
+    scope = qido.Scope(Level.STUDY)
+    for params, queries in (([], 2), ([("includefield", "all")], 3)):
+        ran.clear()
+        query = qido.parse([("PatientID", patient["pid"]), *params], scope)
+        with admin.context.store.transaction() as db:
+            found = qido.search(db, scope, query)
+        assert len(found) == 2 and all("00080061" in result for result in found)
+        assert len(ran) == queries, params
 
 
 def test_date_range_uid_list_and_wildcard(writer: httpx.Client, patient: dict[str, str]) -> None:

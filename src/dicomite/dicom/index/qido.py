@@ -55,6 +55,12 @@ COMPUTED = {
     Level.SERIES: [SERIES_INSTANCE_COUNT],
     Level.INSTANCE: [],
 }
+# Computed attributes returned without includefield (when they have a value): ModalitiesInStudy,
+# which the conformance statement's default study attributes lack (a divergence the README
+# documents), because OHIF's study list offers no mode to open a study whose result lacks it.
+# It costs one query per page, over the page's series; the counts read every instance of the
+# page's studies, so they are returned only when asked for.
+ALWAYS_COMPUTED = frozenset({MODALITIES_IN_STUDY})
 _DATE = re.compile(r"^\d{8}$")
 
 
@@ -336,25 +342,41 @@ def _escape(value: str) -> str:
 def _computed(
     db: Connection, level: Level, pks: list[int], query: Query
 ) -> dict[int, dict[str, Any]]:
-    wanted = [t for t in COMPUTED[level] if query.include_all or t in query.include]
+    """The computed attributes of a page's results, by key: one query per kind, for the page."""
+    wanted = {
+        t
+        for t in COMPUTED[level]
+        if t in ALWAYS_COMPUTED or query.include_all or t in query.include
+    }
     if not pks or not wanted:
         return {}
     found: dict[int, dict[str, Any]] = {pk: {} for pk in pks}
-    if level == Level.SERIES:
+    if SERIES_INSTANCE_COUNT in wanted:
         for pk, count in select_rows(db, _SERIES_COUNTS, {"pks": pks}):
             found[pk][dicomjson.tag_key(SERIES_INSTANCE_COUNT)] = {"vr": "IS", "Value": [count]}
-        return found
+    if wanted & {STUDY_INSTANCE_COUNT, STUDY_SERIES_COUNT}:
+        _study_counts(db, pks, wanted, found)
+    if MODALITIES_IN_STUDY in wanted:
+        _modalities(db, pks, found)
+    return found
+
+
+def _study_counts(
+    db: Connection, pks: list[int], wanted: set[int], found: dict[int, dict[str, Any]]
+) -> None:
     for pk, instances, series in select_rows(db, _STUDY_COUNTS, {"pks": pks}):
-        found[pk][dicomjson.tag_key(STUDY_INSTANCE_COUNT)] = {"vr": "IS", "Value": [instances]}
-        found[pk][dicomjson.tag_key(STUDY_SERIES_COUNT)] = {"vr": "IS", "Value": [series]}
+        for tag, count in ((STUDY_INSTANCE_COUNT, instances), (STUDY_SERIES_COUNT, series)):
+            if tag in wanted:
+                found[pk][dicomjson.tag_key(tag)] = {"vr": "IS", "Value": [count]}
+
+
+def _modalities(db: Connection, pks: list[int], found: dict[int, dict[str, Any]]) -> None:
+    """ModalitiesInStudy: the distinct modalities of each study's series, sorted."""
     by_study: dict[int, list[str]] = {}
     for pk, modality in select_rows(db, _STUDY_MODALITIES, {"pks": pks}):
         by_study.setdefault(pk, []).append(str(modality))
     for pk, values in by_study.items():
         found[pk][dicomjson.tag_key(MODALITIES_IN_STUDY)] = {"vr": "CS", "Value": sorted(values)}
-    return {
-        pk: {k: v for k, v in items.items() if int(k, 16) in wanted} for pk, items in found.items()
-    }
 
 
 def _returned_keys(scope: Scope, query: Query) -> Mapping[Level, Sequence[str]]:

@@ -236,12 +236,14 @@ def _set_flags(app: Application, given: dict[str, Any]) -> None:
 
 def redirect_uris_of(app: Application, platform: str) -> list[str]:
     """The redirect URIs registered for ``platform`` ("web", "spa" or "publicClient")."""
-    return list(getattr(app, _uris_attribute(platform)))
+    return list(getattr(app, redirect_uris_keyword(platform)))
 
 
 def add_redirect_uri(session: Session, app: Application, platform: str, uri: str) -> Application:
     """Appends ``uri`` to the platform's list (as the Azure portal's Authentication blade)."""
-    changes: dict[str, Any] = {_uris_attribute(platform): [*redirect_uris_of(app, platform), uri]}
+    changes: dict[str, Any] = {
+        redirect_uris_keyword(platform): [*redirect_uris_of(app, platform), uri]
+    }
     return update_application(session, app, **changes)
 
 
@@ -249,11 +251,12 @@ def remove_redirect_uri(session: Session, app: Application, platform: str, uri: 
     uris = redirect_uris_of(app, platform)
     if uri not in uris:
         raise NotFound(f"The {platform} platform has no redirect URI '{uri[:80]}'.")
-    changes: dict[str, Any] = {_uris_attribute(platform): [u for u in uris if u != uri]}
+    changes: dict[str, Any] = {redirect_uris_keyword(platform): [u for u in uris if u != uri]}
     return update_application(session, app, **changes)
 
 
-def _uris_attribute(platform: str) -> str:
+def redirect_uris_keyword(platform: str) -> str:
+    """``update_application``'s keyword for the platform's redirect URIs."""
     if platform not in REDIRECT_URIS:
         raise InvalidInput(f"The platform must be one of {', '.join(PLATFORMS)}.")
     return REDIRECT_URIS[platform]

@@ -22,8 +22,12 @@ from msgraph.generated.applications.item.add_password.add_password_post_request_
 )
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.application import Application
+from msgraph.generated.models.implicit_grant_settings import ImplicitGrantSettings
 from msgraph.generated.models.password_credential import PasswordCredential
+from msgraph.generated.models.public_client_application import PublicClientApplication
 from msgraph.generated.models.service_principal import ServicePrincipal
+from msgraph.generated.models.spa_application import SpaApplication
+from msgraph.generated.models.web_application import WebApplication
 from msgraph.generated.service_principals.service_principals_request_builder import (
     ServicePrincipalsRequestBuilder,
 )
@@ -48,8 +52,8 @@ def graph_client(server: Server, credential: ClientSecretCredential) -> GraphSer
     return GraphServiceClient(request_adapter=adapter)
 
 
-async def register_and_consent(server: Server) -> dict[str, Any]:
-    credential = ClientSecretCredential(
+def management_credential(server: Server) -> ClientSecretCredential:
+    return ClientSecretCredential(
         server.tenant_id,
         server.client_id,
         server.client_secret,
@@ -57,7 +61,10 @@ async def register_and_consent(server: Server) -> dict[str, Any]:
         disable_instance_discovery=True,
         connection_verify=server.ca_file,
     )
-    async with credential:
+
+
+async def register_and_consent(server: Server) -> dict[str, Any]:
+    async with management_credential(server) as credential:
         graph = graph_client(server, credential)
         app = await graph.applications.post(Application(display_name="Graph SDK client"))
         assert app is not None and app.app_id and app.id
@@ -108,3 +115,36 @@ def test_graph_sdk_registers_an_app_that_gets_dicom_roles(server: Server) -> Non
     assert response.status_code == 200, response.text
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert claims["roles"] == ["Dicom.ReadWrite"]
+
+
+async def set_platforms(server: Server) -> Application:
+    """The SDK's PATCH sends only the properties set on the model (the others stay as they
+    are), so web's redirect URIs survive a PATCH of spa and publicClient."""
+    async with management_credential(server) as credential:
+        graph = graph_client(server, credential)
+        web = WebApplication(
+            redirect_uris=["https://app.example/signin-oidc"],
+            implicit_grant_settings=ImplicitGrantSettings(enable_id_token_issuance=True),
+        )
+        app = await graph.applications.post(Application(display_name="Graph SDK app", web=web))
+        assert app is not None and app.id
+        changes = Application(
+            spa=SpaApplication(redirect_uris=["http://localhost:3000"]),
+            public_client=PublicClientApplication(redirect_uris=["myapp://auth"]),
+            is_fallback_public_client=True,
+        )
+        await graph.applications.by_application_id(app.id).patch(changes)
+        got = await graph.applications.by_application_id(app.id).get()
+        assert got is not None
+        return got
+
+
+def test_graph_sdk_sets_spa_and_public_client_redirect_uris(server: Server) -> None:
+    app = asyncio.run(set_platforms(server))
+    assert app.spa is not None and app.spa.redirect_uris == ["http://localhost:3000"]
+    assert app.public_client is not None and app.public_client.redirect_uris == ["myapp://auth"]
+    assert app.is_fallback_public_client is True
+    assert app.web is not None and app.web.redirect_uris == ["https://app.example/signin-oidc"]
+    grants = app.web.implicit_grant_settings
+    assert grants is not None and grants.enable_id_token_issuance is True
+    assert grants.enable_access_token_issuance is False

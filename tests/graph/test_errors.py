@@ -138,6 +138,9 @@ def test_wrong_types_never_500(graph: httpx.Client, value: Any) -> None:
         "requiredResourceAccess",
         "api",
         "web",
+        "spa",
+        "publicClient",
+        "isFallbackPublicClient",
         "keyCredentials",
         "passwordCredentials",
     ]
@@ -147,6 +150,10 @@ def test_wrong_types_never_500(graph: httpx.Client, value: Any) -> None:
         {"api": {"oauth2PermissionScopes": value}},
         {"api": {"requestedAccessTokenVersion": value}},
         {"web": {"redirectUris": value}},
+        {"web": {"logoutUrl": value, "implicitGrantSettings": value}},
+        {"web": {"implicitGrantSettings": {"enableIdTokenIssuance": value}}},
+        {"spa": {"redirectUris": value}},
+        {"publicClient": {"redirectUris": value}},
         {"appRoles": [{"allowedMemberTypes": value}]},
         {
             "appRoles": [

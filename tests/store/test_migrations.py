@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, inspect, select
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    column,
+    func,
+    insert,
+    inspect,
+    select,
+    table,
+)
 
 from dicomite.bootstrap import BOOTSTRAP_APP_NAME, Context, prepare
+from dicomite.store.db import Store
 from dicomite.store.migrate import alembic_config
 from dicomite.store.tables import Application, Base, SigningKey, Tenant
 from tests.fixtures.stores import store_settings
@@ -43,3 +59,86 @@ def test_migrations_match_the_models(context: Context) -> None:
         migration = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(migration, Base.metadata)
     assert differences == []
+
+
+def test_0006_gives_existing_applications_graphs_platform_defaults(
+    data_dir: Path, store_url: str
+) -> None:
+    """An application registered before 0006 keeps its web redirect URIs and reads as Graph's
+    defaults: no SPA or public-client URIs, no logout URL, implicit grant off, not public."""
+    data_dir.mkdir(parents=True)
+    store = Store(store_url)
+    try:
+        with store.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0005")
+            app_id = _insert_application(connection, redirect_uris=["https://localhost/cb"])
+            command.upgrade(alembic_config(connection), "head")
+        with store.read() as session:
+            app = session.get_one(Application, app_id)
+            got = (
+                app.redirect_uris,
+                app.spa_redirect_uris,
+                app.public_client_redirect_uris,
+                app.logout_url,
+                app.enable_access_token_issuance,
+                app.enable_id_token_issuance,
+                app.is_fallback_public_client,
+            )
+        with store.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0005")
+            columns = {c["name"] for c in inspect(connection).get_columns("applications")}
+    finally:
+        store.dispose()
+    assert got == (["https://localhost/cb"], [], [], None, False, False, False)
+    assert "spa_redirect_uris" not in columns and "redirect_uris" in columns
+
+
+# The two tables as release 0005 wrote them: Core constructs, not today's models.
+_TENANTS = table(
+    "tenants",
+    column("id", String),
+    column("domain", String),
+    column("display_name", String),
+    column("created_at", DateTime(timezone=True)),
+    column("directory_version", Integer),
+)
+_APPLICATIONS_0005 = table(
+    "applications",
+    column("id", String),
+    column("tenant_id", String),
+    column("app_id", String),
+    column("display_name", String),
+    column("sign_in_audience", String),
+    column("created_at", DateTime(timezone=True)),
+    *(
+        column(name, JSON)
+        for name in (
+            "identifier_uris",
+            "app_roles",
+            "oauth2_permission_scopes",
+            "required_resource_access",
+            "redirect_uris",
+        )
+    ),
+)
+
+
+def _insert_application(connection: Connection, redirect_uris: list[str]) -> str:
+    tenant_id, app_id, now = str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC)
+    tenant = {"domain": "old.example", "display_name": "old", "directory_version": 0}
+    connection.execute(insert(_TENANTS).values(id=tenant_id, created_at=now, **tenant))
+    names = ("identifier_uris", "app_roles", "oauth2_permission_scopes", "required_resource_access")
+    lists: dict[str, list[str]] = {name: [] for name in names}
+    connection.execute(
+        insert(_APPLICATIONS_0005).values(
+            id=app_id,
+            tenant_id=tenant_id,
+            app_id=str(uuid.uuid4()),
+            display_name="registered before 0006",
+            sign_in_audience="AzureADMyOrg",
+            created_at=now,
+            redirect_uris=redirect_uris,
+            **lists,
+        )
+    )
+    return app_id

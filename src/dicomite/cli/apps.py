@@ -22,6 +22,7 @@ from dicomite.cli.app_permissions import (
     permission_rows,
     permissions_table,
 )
+from dicomite.cli.app_redirect_uris import redirect_uri_app
 from dicomite.cli.console import console
 from dicomite.cli.shared import (
     AppRef,
@@ -47,6 +48,7 @@ app = typer.Typer(
 app.add_typer(secret_app, name="secret")
 app.add_typer(cert_app, name="cert")
 app.add_typer(permission_app, name="permission")
+app.add_typer(redirect_uri_app, name="redirect-uri")
 app.command("consent")(consent_command)
 
 

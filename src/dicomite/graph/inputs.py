@@ -23,12 +23,34 @@ _APPLICATION = {
     "identifierUris": "identifier_uris",
     "appRoles": "app_roles",
     "requiredResourceAccess": "required_resource_access",
+    "isFallbackPublicClient": "is_fallback_public_client",
 }
 _API = {
     "oauth2PermissionScopes": "oauth2_permission_scopes",
     "requestedAccessTokenVersion": "requested_access_token_version",
 }
-_WEB = {"redirectUris": "redirect_uris"}
+_WEB = {"redirectUris": "redirect_uris", "logoutUrl": "logout_url"}
+_IMPLICIT_GRANT = {
+    "enableAccessTokenIssuance": "enable_access_token_issuance",
+    "enableIdTokenIssuance": "enable_id_token_issuance",
+}
+# The other platforms (spaApplication, publicClientApplication) hold only redirectUris.
+_PLATFORMS = {
+    "spa": ("spaApplication", {"redirectUris": "spa_redirect_uris"}),
+    "publicClient": ("publicClientApplication", {"redirectUris": "public_client_redirect_uris"}),
+}
+# Keyword -> Graph's name, for the messages about a wrongly typed value.
+_URI_LISTS = {
+    "identifier_uris": "identifierUris",
+    "redirect_uris": "web.redirectUris",
+    "spa_redirect_uris": "spa.redirectUris",
+    "public_client_redirect_uris": "publicClient.redirectUris",
+}
+_FLAGS = {
+    "enable_access_token_issuance": "enableAccessTokenIssuance",
+    "enable_id_token_issuance": "enableIdTokenIssuance",
+    "is_fallback_public_client": "isFallbackPublicClient",
+}
 _APPLICATION_OTHER = {
     "addIns",
     "appId",
@@ -44,20 +66,17 @@ _APPLICATION_OTHER = {
     "info",
     "isDeviceOnlyAuthSupported",
     "isDisabled",
-    "isFallbackPublicClient",
     "nativeAuthenticationApisEnabled",
     "notes",
     "oauth2RequirePostResponse",
     "optionalClaims",
     "parentalControlSettings",
-    "publicClient",
     "publisherDomain",
     "requestSignatureVerification",
     "samlMetadataUrl",
     "serviceManagementReference",
     "servicePrincipalLockConfiguration",
     "signInAudienceRestrictions",
-    "spa",
     "tags",
     "tokenEncryptionKeyId",
     "uniqueName",
@@ -65,7 +84,7 @@ _APPLICATION_OTHER = {
     "passwordCredentials",
 }
 _API_OTHER = {"acceptMappedClaims", "knownClientApplications", "preAuthorizedApplications"}
-_WEB_OTHER = {"homePageUrl", "logoutUrl", "implicitGrantSettings", "redirectUriSettings"}
+_WEB_OTHER = {"homePageUrl", "redirectUriSettings"}
 _KEY = {
     "type",
     "usage",
@@ -103,20 +122,36 @@ class ApplicationInput:
 
 
 def application(body: dict[str, Any]) -> ApplicationInput:
-    supported = [*_APPLICATION, "api", "web", "keyCredentials"]
+    """POST and PATCH alike: only the properties given are set, also inside ``web``, ``spa``,
+    ``publicClient`` and ``implicitGrantSettings`` (Graph's PATCH of complex properties)."""
+    supported = [*_APPLICATION, "api", "web", *_PLATFORMS, "keyCredentials"]
     b.check_properties(body, "application", supported, _APPLICATION_OTHER)
-    fields = {kw: body[name] for name, kw in _APPLICATION.items() if name in body}
+    fields = _pick(body, _APPLICATION)
     if "api" in body:
         api = b.member(body, "api", "apiApplication")
         b.check_properties(api, "apiApplication", _API, _API_OTHER)
-        fields |= {kw: api[name] for name, kw in _API.items() if name in api}
+        fields |= _pick(api, _API)
     if "web" in body:
-        web = b.member(body, "web", "webApplication")
-        b.check_properties(web, "webApplication", _WEB, _WEB_OTHER)
-        fields |= {kw: web[name] for name, kw in _WEB.items() if name in web}
+        fields |= _web(b.member(body, "web", "webApplication"))
+    for name, (type_name, mapping) in _PLATFORMS.items():
+        if name in body:
+            platform = b.member(body, name, type_name)
+            b.check_properties(platform, type_name, mapping)
+            fields |= _pick(platform, mapping)
     _check_types(fields)
     keys = key_credentials(b.array(body, "keyCredentials")) if "keyCredentials" in body else None
     return ApplicationInput(fields, keys)
+
+
+def _pick(body: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    return {kw: body[name] for name, kw in mapping.items() if name in body}
+
+
+def _web(web: dict[str, Any]) -> dict[str, Any]:
+    b.check_properties(web, "webApplication", [*_WEB, "implicitGrantSettings"], _WEB_OTHER)
+    grants = b.member(web, "implicitGrantSettings", "implicitGrantSettings")
+    b.check_properties(grants, "implicitGrantSettings", _IMPLICIT_GRANT)
+    return _pick(web, _WEB) | _pick(grants, _IMPLICIT_GRANT)
 
 
 def _check_types(fields: dict[str, Any]) -> None:
@@ -127,9 +162,19 @@ def _check_types(fields: dict[str, Any]) -> None:
     version = fields.get("requested_access_token_version")
     if isinstance(version, bool) or not isinstance(version, int | None):
         raise InvalidRequest("api.requestedAccessTokenVersion must be null, 1 or 2.")
-    for name in ("identifier_uris", "redirect_uris"):
-        if name in fields:
-            b.array(fields, name, str)
+    for keyword, name in _URI_LISTS.items():
+        if keyword in fields:
+            b.array({name: fields[keyword]}, name, str)
+    if "logout_url" in fields:
+        b.text({"logoutUrl": fields["logout_url"]}, "logoutUrl")
+    if fields.get("is_fallback_public_client", False) is None:  # nullable in Graph: not set
+        fields["is_fallback_public_client"] = False
+    for keyword, name in _FLAGS.items():
+        if keyword in fields and not isinstance(fields[keyword], bool):
+            raise InvalidRequest(
+                f"Cannot convert the literal '{str(fields[keyword])[:64]}' to the expected type "
+                f"'Edm.Boolean' of property '{name}'."
+            )
     for name in ("app_roles", "oauth2_permission_scopes", "required_resource_access"):
         if name in fields:
             b.array(fields, name, dict)

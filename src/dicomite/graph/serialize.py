@@ -1,7 +1,7 @@
 """Directory objects as Microsoft Graph v1.0 JSON (microsoft-graph-docs, resources/*.md).
 
 Properties Dicomite does not model are present with Graph's empty values, so clients that read
-them (``info.logoUrl``, ``web.implicitGrantSettings``) find what Entra ID would send.
+them (``info.logoUrl``, ``web.homePageUrl``) find what Entra ID would send.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def application(
         "groupMembershipClaims": None,
         "identifierUris": list(app.identifier_uris),
         "isDeviceOnlyAuthSupported": None,
-        "isFallbackPublicClient": None,
+        "isFallbackPublicClient": app.is_fallback_public_client,
         "notes": None,
         "publisherDomain": tenant.domain,
         "serviceManagementReference": None,
@@ -101,9 +101,9 @@ def application(
         "optionalClaims": None,
         "parentalControlSettings": {"countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow"},
         "passwordCredentials": [password_credential(c) for c in passwords],
-        "publicClient": {"redirectUris": []},
+        "publicClient": {"redirectUris": list(app.public_client_redirect_uris)},
         "requiredResourceAccess": list(app.required_resource_access),
-        "spa": {"redirectUris": []},
+        "spa": {"redirectUris": list(app.spa_redirect_uris)},
         "verifiedPublisher": dict(_VERIFIED_PUBLISHER),
         "web": _web(app),
     }
@@ -120,13 +120,15 @@ def _api(app: Application) -> dict[str, Any]:
 
 
 def _web(app: Application) -> dict[str, Any]:
+    """webApplication: ``redirectUris`` and ``logoutUrl`` (front-channel logout), and whether
+    the authorize endpoint may return tokens in the fragment (implicitGrantSettings)."""
     return {
         "homePageUrl": None,
-        "logoutUrl": None,
+        "logoutUrl": app.logout_url,
         "redirectUris": list(app.redirect_uris),
         "implicitGrantSettings": {
-            "enableAccessTokenIssuance": False,
-            "enableIdTokenIssuance": False,
+            "enableAccessTokenIssuance": app.enable_access_token_issuance,
+            "enableIdTokenIssuance": app.enable_id_token_issuance,
         },
     }
 

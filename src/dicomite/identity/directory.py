@@ -23,9 +23,13 @@ from dicomite.identity.principals import (
 )
 from dicomite.identity.problems import Conflict, InvalidInput, NotFound
 from dicomite.identity.validation import (
+    PLATFORMS,
     check_display_name,
+    check_flag,
     check_guid,
     check_identifier_uri_owned,
+    check_logout_url,
+    check_redirect_uri_count,
     normalize_app_roles,
     normalize_identifier_uris,
     normalize_redirect_uris,
@@ -36,6 +40,15 @@ from dicomite.identity.version import touch
 from dicomite.store.tables import Application, ServicePrincipal, ServicePrincipalName, Tenant
 
 _UNSET: Any = object()
+# Graph's platform (application property) -> the Application attribute (and update_application
+# keyword) holding its redirect URIs.
+REDIRECT_URIS = dict(
+    zip(
+        PLATFORMS,
+        ("redirect_uris", "spa_redirect_uris", "public_client_redirect_uris"),
+        strict=True,
+    )
+)
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
 
 
@@ -111,6 +124,11 @@ def create_application(
         oauth2_permission_scopes=[],
         required_resource_access=[],
         redirect_uris=[],
+        spa_redirect_uris=[],
+        public_client_redirect_uris=[],
+        enable_access_token_issuance=False,
+        enable_id_token_issuance=False,
+        is_fallback_public_client=False,
         owner_user_id=owner_user_id,
     )
     session.add(app)
@@ -138,6 +156,12 @@ def update_application(
     requested_access_token_version: int | None = _UNSET,
     required_resource_access: Sequence[dict[str, Any]] = _UNSET,
     redirect_uris: Sequence[str] = _UNSET,
+    spa_redirect_uris: Sequence[str] = _UNSET,
+    public_client_redirect_uris: Sequence[str] = _UNSET,
+    logout_url: str | None = _UNSET,
+    enable_access_token_issuance: bool = _UNSET,
+    enable_id_token_issuance: bool = _UNSET,
+    is_fallback_public_client: bool = _UNSET,
 ) -> Application:
     if display_name is not _UNSET:
         app.display_name = check_display_name(display_name)
@@ -162,14 +186,80 @@ def update_application(
         app.requested_access_token_version = requested_access_token_version
     if required_resource_access is not _UNSET:
         app.required_resource_access = normalize_required_resource_access(required_resource_access)
-    if redirect_uris is not _UNSET:
-        app.redirect_uris = normalize_redirect_uris(redirect_uris)
+    _set_redirect_uris(
+        app,
+        {
+            "web": redirect_uris,
+            "spa": spa_redirect_uris,
+            "publicClient": public_client_redirect_uris,
+        },
+    )
+    if logout_url is not _UNSET:
+        app.logout_url = check_logout_url(logout_url)
+    _set_flags(
+        app,
+        {
+            "enable_access_token_issuance": enable_access_token_issuance,
+            "enable_id_token_issuance": enable_id_token_issuance,
+            "is_fallback_public_client": is_fallback_public_client,
+        },
+    )
     session.flush()
     sp = service_principal_for_app(session, app.tenant_id, app.app_id)
     if sp is not None:
         sync_service_principal(session, sp, app)
     touch(session, app.tenant_id)
     return app
+
+
+def _set_redirect_uris(app: Application, given: dict[str, Any]) -> None:
+    """Each platform's URIs are checked by its own rules; the limit of 256 counts them all."""
+    for platform, uris in given.items():
+        if uris is not _UNSET:
+            setattr(app, REDIRECT_URIS[platform], normalize_redirect_uris(uris, platform))
+    check_redirect_uri_count(*(redirect_uris_of(app, p) for p in PLATFORMS))
+
+
+# Graph's names of the flags, for messages.
+_FLAGS = {
+    "enable_access_token_issuance": "web.implicitGrantSettings.enableAccessTokenIssuance",
+    "enable_id_token_issuance": "web.implicitGrantSettings.enableIdTokenIssuance",
+    "is_fallback_public_client": "isFallbackPublicClient",
+}
+
+
+def _set_flags(app: Application, given: dict[str, Any]) -> None:
+    for attribute, value in given.items():
+        if value is not _UNSET:
+            setattr(app, attribute, check_flag(value, _FLAGS[attribute]))
+
+
+def redirect_uris_of(app: Application, platform: str) -> list[str]:
+    """The redirect URIs registered for ``platform`` ("web", "spa" or "publicClient")."""
+    return list(getattr(app, redirect_uris_keyword(platform)))
+
+
+def add_redirect_uri(session: Session, app: Application, platform: str, uri: str) -> Application:
+    """Appends ``uri`` to the platform's list (as the Azure portal's Authentication blade)."""
+    changes: dict[str, Any] = {
+        redirect_uris_keyword(platform): [*redirect_uris_of(app, platform), uri]
+    }
+    return update_application(session, app, **changes)
+
+
+def remove_redirect_uri(session: Session, app: Application, platform: str, uri: str) -> Application:
+    uris = redirect_uris_of(app, platform)
+    if uri not in uris:
+        raise NotFound(f"The {platform} platform has no redirect URI '{uri[:80]}'.")
+    changes: dict[str, Any] = {redirect_uris_keyword(platform): [u for u in uris if u != uri]}
+    return update_application(session, app, **changes)
+
+
+def redirect_uris_keyword(platform: str) -> str:
+    """``update_application``'s keyword for the platform's redirect URIs."""
+    if platform not in REDIRECT_URIS:
+        raise InvalidInput(f"The platform must be one of {', '.join(PLATFORMS)}.")
+    return REDIRECT_URIS[platform]
 
 
 def _check_new_uris_owned(session: Session, app: Application, new: Sequence[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -127,11 +128,117 @@ def _is_guid(text: str) -> bool:
     return True
 
 
-def normalize_redirect_uris(values: Any) -> list[str]:
-    return [
-        _check_uri(v, "redirectUris", {"https", "http"})
-        for v in _check_list(values, "redirectUris")
-    ]
+# --- redirect URIs (learn.microsoft.com/entra/identity-platform/reply-url) ----------------------
+
+# Graph's application properties holding redirect URIs: web, spa and publicClient.
+PLATFORMS = ("web", "spa", "publicClient")
+MAX_REDIRECT_URIS = 256  # per application, all platforms together (AzureADMyOrg apps)
+MAX_REDIRECT_URI_LENGTH = 256
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+_SPECIAL = set("!$'(),;")  # "Redirect URIs don't support special characters - ! $ ' ( ) , ;"
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")  # RFC 3986 §3.1
+# Custom schemes are for native apps (RFC 8252 §7.1); these would run or show content in the
+# browser instead of handing the code to an app.
+_UNSAFE_SCHEMES = {"javascript", "data", "vbscript", "file", "about", "blob"}
+
+
+def normalize_redirect_uris(values: Any, platform: str = "web") -> list[str]:
+    """A platform's redirect URIs, checked as Entra ID checks them; a URI given twice is kept
+    once, in its first place (URIs are compared exactly: their paths are case-sensitive)."""
+    if not isinstance(values, list | tuple):
+        raise InvalidInput(f"{platform}.redirectUris must be an array.")
+    check_redirect_uri_count(values)  # before checking each: a huge list is refused at once
+    return list(dict.fromkeys(check_redirect_uri(value, platform) for value in values))
+
+
+def check_redirect_uri_count(*platforms: Sequence[str]) -> None:
+    if sum(len(uris) for uris in platforms) > MAX_REDIRECT_URIS:
+        raise InvalidInput(
+            f"An application may have at most {MAX_REDIRECT_URIS} redirect URIs, counting "
+            "web, spa and publicClient together."
+        )
+
+
+def check_redirect_uri(value: Any, platform: str) -> str:
+    """One redirect URI: absolute, no fragment, no wildcard, at most 256 characters; web and
+    spa use https, or http on localhost or 127.0.0.1 (for local development); publicClient
+    (mobile and desktop) may also use an app's own scheme such as ``myapp://auth`` or
+    ``ms-appx-web://microsoft.aad.brokerplugin/{appId}``."""
+    uri = _required_text(value, f"{platform}.redirectUris", MAX_REDIRECT_URI_LENGTH)
+    parts = _absolute(uri, _platform_refusal(platform, uri, "must be an absolute URI"))
+    reason = _uri_flaw(uri, parts) or _scheme_flaw(parts, platform)
+    if reason:
+        raise _platform_refusal(platform, uri, reason)
+    return uri
+
+
+def _platform_refusal(platform: str, uri: str, reason: str) -> InvalidInput:
+    """Graph's sentence for a bad platform value, then what is wrong with it."""
+    return InvalidInput(
+        f"Invalid value specified for property '{platform}' of resource 'Application'. "
+        f"The redirect URI '{uri[:80]}' {reason}."
+    )
+
+
+def _absolute(uri: str, refusal: InvalidInput) -> SplitResult:
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 literal, "https://[x"
+        raise refusal from None
+    if not _SCHEME.match(parts.scheme) or any(c.isspace() or ord(c) < 32 for c in uri):
+        raise refusal
+    if not (parts.netloc or parts.path.strip("/")):
+        raise refusal
+    return parts
+
+
+def _uri_flaw(uri: str, parts: SplitResult) -> str:
+    if "#" in uri:
+        return "must not contain a fragment (#)"
+    if "*" in uri:
+        return "must not contain a wildcard (*)"
+    if _SPECIAL & set(uri):
+        return "must not contain the characters ! $ ' ( ) , ;"
+    if "@" in parts.netloc:
+        return "must not contain user information (@)"
+    return ""
+
+
+def _scheme_flaw(parts: SplitResult, platform: str) -> str:
+    if parts.scheme == "https":
+        return "" if parts.hostname else "must name a host"
+    if parts.scheme == "http":
+        if parts.hostname in LOOPBACK_HOSTS:
+            return ""
+        return "must use https; http is allowed only for localhost and 127.0.0.1"
+    if platform != "publicClient":
+        return "must use https (or http for localhost); other schemes are for mobile and desktop"
+    if parts.scheme in _UNSAFE_SCHEMES:
+        return f"must not use the '{parts.scheme}' scheme"
+    return ""
+
+
+def check_logout_url(value: Any) -> str | None:
+    """web.logoutUrl (front-channel logout): https, or http://localhost; at most 256 characters;
+    null or empty clears it."""
+    if value is None or value == "":
+        return None
+    url = _required_text(value, "web.logoutUrl", MAX_REDIRECT_URI_LENGTH)
+    refusal = InvalidInput(
+        "Invalid value specified for property 'web' of resource 'Application'. "
+        f"The logout URL '{url[:80]}' must be an absolute https URI, or http://localhost."
+    )
+    parts = _absolute(url, refusal)
+    local = parts.scheme == "http" and parts.hostname == "localhost"
+    if _uri_flaw(url, parts) or not (local or parts.scheme == "https") or not parts.hostname:
+        raise refusal
+    return url
+
+
+def check_flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{what} must be true or false.")
+    return value
 
 
 def _check_value(value: Any, what: str) -> str:

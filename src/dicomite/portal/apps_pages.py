@@ -11,6 +11,12 @@ from dicomite.identity.problems import InvalidInput
 from dicomite.portal.web import Page, Portal
 from dicomite.store.tables import Application
 
+# The choices of "Redirect URI (optional)": Graph's platform property -> the Azure portal's name.
+PLATFORM_NAMES = {
+    "web": "Web",
+    "spa": "Single-page application (SPA)",
+    "publicClient": "Public client/native (mobile & desktop)",
+}
 SINGLE_TENANT = "Accounts in this organizational directory only ({tenant} only - Single tenant)"
 
 
@@ -70,6 +76,8 @@ def new_form(page: Page, error: str = "", status: int = 200) -> Response:
         error=error,
         name=page.field("name"),
         redirect_uri=page.field("redirect_uri"),
+        platform=page.field("platform") or "web",
+        platforms=PLATFORM_NAMES,
         account_type=SINGLE_TENANT.format(tenant=page.portal.tenant_name),
     )
 
@@ -81,6 +89,7 @@ def register(page: Page) -> Response:
     )
     redirect_uri = page.field("redirect_uri")
     try:
+        keyword = directory.redirect_uris_keyword(page.field("platform") or "web")
         with page.write() as session:
             app, _ = directory.register_app(
                 session,
@@ -88,7 +97,7 @@ def register(page: Page) -> Response:
                 page.now,
                 page.field("name"),
                 owner_user_id=page.user.id,
-                redirect_uris=[redirect_uri] if redirect_uri else [],
+                **{keyword: [redirect_uri] if redirect_uri else []},
             )
     except InvalidInput as problem:
         return new_form(page, problem.message, 400)

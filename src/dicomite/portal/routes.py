@@ -13,6 +13,7 @@ from dicomite.identity import directory
 from dicomite.portal import (
     apps_pages,
     auth_pages,
+    authentication_pages,
     credentials_pages,
     dicom_pages,
     enterprise_pages,
@@ -31,6 +32,7 @@ def portal_app(services: Services) -> Starlette:
         portal.route("/", home),
         *auth_pages.routes(portal),
         *apps_pages.routes(portal),
+        *authentication_pages.routes(portal),
         *permissions_pages.routes(portal),
         *credentials_pages.routes(portal),
         *dicom_pages.routes(portal),

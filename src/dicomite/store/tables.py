@@ -77,8 +77,15 @@ class Application(Base):
     oauth2_permission_scopes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     requested_access_token_version: Mapped[int | None] = mapped_column(Integer)
     required_resource_access: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Platform configuration (Graph web, spa, publicClient): redirect_uris is web.redirectUris.
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     owner_user_id: Mapped[str | None] = mapped_column(GUID)
+    spa_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    public_client_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    logout_url: Mapped[str | None] = mapped_column(String(256))
+    enable_access_token_issuance: Mapped[bool] = mapped_column(Boolean, default=False)
+    enable_id_token_issuance: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_fallback_public_client: Mapped[bool] = mapped_column(Boolean, default=False)
     __table_args__ = (Index("ix_applications_tenant", "tenant_id"),)
 
 

@@ -37,6 +37,7 @@ def app_pages(page: Page, server: Server) -> list[str]:
     """The blades of one registered application."""
     page.goto(f"{server.base_url}/portal/apps/new")
     page.get_by_label("Name", exact=True).fill("Accessibility check")
+    page.get_by_label("Redirect URI (optional)", exact=True).fill("https://app.example/cb")
     page.get_by_role("button", name="Register").click()
     base = page.url.split("?")[0].removeprefix(server.base_url)
     return [
@@ -46,6 +47,9 @@ def app_pages(page: Page, server: Server) -> list[str]:
         f"{base}/credentials",
         f"{base}/credentials/secrets/new",
         f"{base}/expose",
+        f"{base}/authentication",  # with the Web card: the URI given at registration
+        f"{base}/authentication/platform",
+        f"{base}/authentication/platform/publicClient",
     ]
 
 

@@ -83,9 +83,9 @@ def test_unknown_api_or_permission_is_an_error(cli: Cli) -> None:
     unknown = cli.fails(*base, "--api", "dicom", "--permission", "Dicom.Everything")
     assert "no application permission 'Dicom.Everything'" in unknown
     delegated = cli.fails(
-        *base, "--api", "dicom", "--permission", "Dicom.Read", "--type", "delegated"
+        *base, "--api", "dicom", "--permission", "Dicom.Everything", "--type", "delegated"
     )
-    assert "no delegated permission" in delegated
+    assert "no delegated permission 'Dicom.Everything'" in delegated
     cli.fails(*base, "--api", "dicom", "--permission", "Dicom.Read", "--type", "both", code=2)
     assert cli.json("app", "permission", "list", app) == []
 

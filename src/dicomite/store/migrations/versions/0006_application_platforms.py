@@ -20,8 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 # The server defaults fill existing rows; the application always writes these columns itself.
 _COLUMNS = (
-    ("spa_redirect_uris", sa.JSON(), sa.text("'[]'"), False),
-    ("public_client_redirect_uris", sa.JSON(), sa.text("'[]'"), False),
+    ("spa_redirect_uris", sa.JSON(), "[]", False),
+    ("public_client_redirect_uris", sa.JSON(), "[]", False),
     ("logout_url", sa.String(length=256), None, True),
     ("enable_access_token_issuance", sa.Boolean(), sa.false(), False),
     ("enable_id_token_issuance", sa.Boolean(), sa.false(), False),

@@ -299,18 +299,3 @@ def test_a_body_is_sent_whole_and_in_order() -> None:
         return [chunk async for chunk in wado.stream(iter(chunks))]
 
     assert run_async(everything) == chunks
-
-
-def test_large_pieces_are_sent_as_read_and_small_ones_joined() -> None:
-    """A piece of ``PASS_THROUGH`` bytes or more is the same object out as in (not copied into
-    a joined chunk); part heads and small instances before it are joined, in order."""
-    big = b"B" * wado.PASS_THROUGH
-    small = [b"head-1", b"s" * 1000, b"head-2"]
-    chunks = list(wado._coalesced(iter([*small, big, b"tail"])))
-    assert chunks == [b"".join(small), big, b"tail"]
-    assert chunks[1] is big
-    # small pieces alone are joined up to the chunk size, never past one piece over it
-    pieces = [b"x" * 1000] * 50
-    joined = list(wado._coalesced(iter(pieces), size=10_000))
-    assert b"".join(joined) == b"".join(pieces)
-    assert [len(c) for c in joined] == [10_000] * 5

@@ -18,10 +18,9 @@ from dicomite.cors import ANY_ORIGIN, InvalidOrigin, cors_policy, serialized_ori
 from dicomite.settings import Settings
 from tests.fixtures.dicom import token_for
 from tests.fixtures.directory import Admin
-from tests.fixtures.server import Server, free_port, make_server
+from tests.fixtures.server import Server, make_server
 
-ALLOWED_PAGE_PORT = free_port()
-ALLOWED = f"http://127.0.0.1:{ALLOWED_PAGE_PORT}"
+SOME_ORIGIN = "http://127.0.0.1:3000"
 OTHER = "https://elsewhere.example"
 
 
@@ -80,10 +79,13 @@ def test_serve_refuses_a_bad_origin_before_starting(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def cors_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def cors_server(
+    tmp_path_factory: pytest.TempPathFactory, pages: tuple[str, str]
+) -> Iterator[Server]:
+    """Allows the first page's origin (and another one), not the second page's."""
     server = make_server(
         tmp_path_factory.mktemp("cors"),
-        extra_args=["--cors-origin", ALLOWED, "--cors-origin", "https://second.example"],
+        extra_args=["--cors-origin", pages[0], "--cors-origin", "https://second.example"],
     )
     server.start()
     yield server
@@ -114,10 +116,13 @@ def _preflight(server: Server, path: str, origin: str, method: str = "GET") -> h
 @pytest.mark.parametrize(
     "path", ["/dicom/v2/studies", "/dicom/v1/studies", "/graph/v1.0/applications"]
 )
-def test_a_preflight_from_an_allowed_origin_is_answered(cors_server: Server, path: str) -> None:
-    response = _preflight(cors_server, path, ALLOWED)
+def test_a_preflight_from_an_allowed_origin_is_answered(
+    cors_server: Server, pages: tuple[str, str], path: str
+) -> None:
+    allowed = pages[0]
+    response = _preflight(cors_server, path, allowed)
     assert response.status_code == 200
-    assert response.headers["access-control-allow-origin"] == ALLOWED
+    assert response.headers["access-control-allow-origin"] == allowed
     assert "GET" in response.headers["access-control-allow-methods"]
     allowed = response.headers["access-control-allow-headers"].lower()
     assert {"authorization", "accept", "content-type", "if-none-match"} <= {
@@ -157,9 +162,9 @@ def test_without_the_option_no_origin_is_allowed(server: Server) -> None:
     with server.client() as client:
         preflight = client.options(
             "/dicom/v2/studies",
-            headers={"Origin": ALLOWED, "Access-Control-Request-Method": "GET"},
+            headers={"Origin": SOME_ORIGIN, "Access-Control-Request-Method": "GET"},
         )
-        response = client.get("/dicom/v2/studies", headers={"Origin": ALLOWED})
+        response = client.get("/dicom/v2/studies", headers={"Origin": SOME_ORIGIN})
     assert "access-control-allow-origin" not in preflight.headers
     assert "access-control-allow-origin" not in response.headers
 
@@ -182,14 +187,13 @@ class _Page(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def pages() -> Iterator[tuple[str, str]]:
-    """The same page on the allowed origin and on one that is not (another port)."""
-    servers = [
-        http.server.ThreadingHTTPServer(("127.0.0.1", port), _Page)
-        for port in (ALLOWED_PAGE_PORT, free_port())
-    ]
+    """The same page on two origins (ports chosen by the system): the CORS server allows the
+    first one only."""
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page) for _ in range(2)]
     for page_server in servers:
         threading.Thread(target=page_server.serve_forever, daemon=True).start()
-    yield ALLOWED, f"http://127.0.0.1:{servers[1].server_address[1]}"
+    allowed, other = (f"http://127.0.0.1:{server.server_address[1]}" for server in servers)
+    yield allowed, other
     for page_server in servers:
         page_server.shutdown()
         page_server.server_close()

@@ -3,10 +3,13 @@ portal's Authentication page (Entra's redirect-URI rules apply, through the dire
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
 from dicomite.cli.shared import (
     AppRef,
@@ -18,6 +21,7 @@ from dicomite.cli.shared import (
     say,
 )
 from dicomite.identity import directory
+from dicomite.store.tables import Application
 
 redirect_uri_app = typer.Typer(help="Redirect URIs of an application.", no_args_is_help=True)
 
@@ -43,10 +47,8 @@ def add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a redirect URI to a platform (configuring the platform if it has none yet)."""
-    with deployment(data_dir, database_url) as context, context.store.write() as session:
-        application = find_app(session, context, app)
-        directory.add_redirect_uri(session, application, platform.value, uri)
-    say(f"Added {escape(uri)} ({platform.value}) to '{escape(application.display_name)}'.")
+    name = _change(directory.add_redirect_uri, app, uri, platform, data_dir, database_url)
+    say(f"Added {escape(uri)} ({platform.value}) to '{escape(name)}'.")
 
 
 @redirect_uri_app.command("remove")
@@ -58,7 +60,20 @@ def remove(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Remove a redirect URI from a platform."""
+    name = _change(directory.remove_redirect_uri, app, uri, platform, data_dir, database_url)
+    say(f"Removed {escape(uri)} ({platform.value}) from '{escape(name)}'.")
+
+
+def _change(
+    change: Callable[[Session, Application, str, str], Application],
+    app: str,
+    uri: str,
+    platform: Platform,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> str:
+    """``change`` (the directory's add or remove) on the app; its display name."""
     with deployment(data_dir, database_url) as context, context.store.write() as session:
         application = find_app(session, context, app)
-        directory.remove_redirect_uri(session, application, platform.value, uri)
-    say(f"Removed {escape(uri)} ({platform.value}) from '{escape(application.display_name)}'.")
+        change(session, application, platform.value, uri)
+        return application.display_name

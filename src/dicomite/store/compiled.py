@@ -35,7 +35,6 @@ Processor = Callable[[Any], Any]
 @dataclass(frozen=True)
 class _Compiled:
     compiled: SQLCompiler
-    positional: bool
     # binds rendered per call: IN lists (``bindparam(expanding=True)``), literal-executed
     expanding: frozenset[str]
     binds: Mapping[str, Processor]  # the dialect's bind processors, by bind name
@@ -59,7 +58,8 @@ class Statements:
             found = self.run(cursor, statement, params)
             rows = list(cursor.fetchall())
         except self.dialect.loaded_dbapi.Error as error:
-            raise _as_sqlalchemy(self.dialect, statement, error) from error
+            sql = self._compiled(statement).compiled.string  # compiled before it could fail
+            raise _as_sqlalchemy(self.dialect, sql, error) from error
         finally:
             cursor.close()
         if found.results is None:
@@ -87,7 +87,7 @@ class Statements:
         for name, processor in found.binds.items():
             if name in values and name not in found.expanding:
                 values[name] = processor(values[name])
-        if found.positional and positions is not None:
+        if compiled.positional and positions is not None:
             cursor.execute(sql, tuple(values[name] for name in positions))
         else:
             cursor.execute(sql, values)
@@ -115,7 +115,7 @@ class Statements:
             for name, bind in compiled.binds.items()
             if (processor := bind.type.dialect_impl(self.dialect).bind_processor(self.dialect))
         }
-        return _Compiled(compiled, compiled.positional, expanding, binds, self._results(statement))
+        return _Compiled(compiled, expanding, binds, self._results(statement))
 
     def _results(self, statement: ClauseElement) -> tuple[Processor | None, ...] | None:
         """The dialect's result processors of the selected columns (e.g. a timezone-aware
@@ -157,12 +157,12 @@ def _each_processed(found: _Compiled, params: Mapping[str, Any]) -> Mapping[str,
     return {**params, **{name: [found.binds[name](v) for v in params[name]] for name in lists}}
 
 
-def _as_sqlalchemy(dialect: Dialect, statement: ClauseElement, error: Exception) -> StatementError:
+def _as_sqlalchemy(dialect: Dialect, sql: str, error: Exception) -> StatementError:
     """The driver's error as SQLAlchemy raises it (``OperationalError``, ``IntegrityError``
     …, the driver's own as ``orig``), so callers handle one family whichever way a statement
     ran. Parameters stay out of the message: they are patients' data."""
     return DBAPIError.instance(
-        str(statement),
+        sql,
         None,
         error,
         dialect.loaded_dbapi.Error,

@@ -215,12 +215,15 @@ _COMPARISONS: dict[str, Callable[[Column[Any], BindParameter[Any]], ColumnElemen
     ),
 }
 _EXPANDING = frozenset({"in", "modality in"})
+# Each level's result carries the stored attributes of its own level and of the levels above.
+_STORED_LEVELS = {level: tuple(above for above in Level if above <= level) for level in Level}
 
 
 @functools.lru_cache(maxsize=512)  # the same few shapes of query, request after request
 def _statement(level: Level, shapes: tuple[Shape, ...]) -> Select[Any]:
     """The search of ``level`` with ``shapes`` ANDed, their values parameters ``p0``, ``p1``…;
-    its key, then the stored attributes of the levels above and its own."""
+    its key, the stored attributes of the levels above and its own, and for studies their
+    modalities joined (``_MODALITIES_JOINED``)."""
     table = _TABLE[level]
     conditions = [
         _COMPARISONS[comparison](
@@ -229,7 +232,7 @@ def _statement(level: Level, shapes: tuple[Shape, ...]) -> Select[Any]:
         for n, (comparison, at, name) in enumerate(shapes)
     ]
     columns: list[Any] = [table.c.pk]
-    columns += [_TABLE[above].c.attributes for above in Level if above <= level]
+    columns += [_TABLE[above].c.attributes for above in _STORED_LEVELS[level]]
     if level == Level.STUDY:
         columns.append(_MODALITIES_JOINED)
     return (
@@ -272,14 +275,18 @@ def search(db: Connection, scope: Scope, query: Query) -> list[dict[str, Any]]:
     )
     computed = _computed(db, scope.level, [row[0] for row in found], query)
     returned = _returned_keys(scope, query)
-    stored = sum(1 for level in Level if level <= scope.level)  # attribute columns
-    results = []
-    for row in found:
-        extra = computed.get(row[0], {})
-        if scope.level == Level.STUDY and row[1 + stored]:
-            extra[_MODALITIES_KEY] = {"vr": "CS", "Value": sorted(row[1 + stored].split(SEPARATOR))}
-        results.append(_dataset(scope, returned, row[1 : 1 + stored], extra))
-    return results
+    return [_result(scope, returned, row, computed.get(row[0], {})) for row in found]
+
+
+def _result(
+    scope: Scope, returned: Mapping[Level, Sequence[str]], row: Any, computed: dict[str, Any]
+) -> dict[str, Any]:
+    """A row of ``_statement``'s as a result dataset."""
+    stored = len(_STORED_LEVELS[scope.level])
+    if scope.level == Level.STUDY and row[1 + stored]:
+        modalities = sorted(row[1 + stored].split(SEPARATOR))
+        computed = {**computed, _MODALITIES_KEY: {"vr": "CS", "Value": modalities}}
+    return _dataset(scope, returned, row[1 : 1 + stored], computed)
 
 
 def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_point: bool) -> None:

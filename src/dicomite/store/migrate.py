@@ -2,6 +2,12 @@
 
 On PostgreSQL a session-level advisory lock serialises concurrent starts on several hosts, so
 two processes never run the same migration at once.
+
+On SQLite, altering a table means copying it into a new one and dropping the old (Alembic's
+batch mode); with foreign keys enforced, that drop deletes every row referring to the table
+through ``ON DELETE CASCADE``. So migrations run with enforcement off (the pragma only takes
+effect outside a transaction, https://www.sqlite.org/foreignkeys.html §2) and
+``PRAGMA foreign_key_check`` must find nothing dangling before they commit.
 """
 
 from __future__ import annotations
@@ -25,19 +31,40 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def upgrade(store: Store) -> None:
+def upgrade(store: Store, revision: str = "head") -> None:
     with store.engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:
             connection.execute(select(func.pg_advisory_lock(_PG_MIGRATION_LOCK)))
             connection.commit()
+        else:
+            _foreign_keys(connection, enforced=False)
         try:
             # On SQLite the write lock, taken at BEGIN, plays the advisory lock's part: a
             # second process waits instead of failing when its read snapshot goes stale.
             with write_intent():
-                command.upgrade(alembic_config(connection), "head")
+                command.upgrade(alembic_config(connection), revision)
+            if not postgres:
+                _check_foreign_keys(connection)
             connection.commit()
         finally:
             if postgres:
                 connection.execute(select(func.pg_advisory_unlock(_PG_MIGRATION_LOCK)))
                 connection.commit()
+            else:
+                connection.rollback()
+                _foreign_keys(connection, enforced=True)
+
+
+def _foreign_keys(connection: Connection, *, enforced: bool) -> None:
+    """Set SQLite's enforcement on the driver connection, outside any transaction."""
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the SQLite connection is closed")
+    driver.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+    if dangling is not None:
+        raise RuntimeError(f"a migration left a row of {dangling[0]} referring to nothing")

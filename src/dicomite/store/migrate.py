@@ -18,7 +18,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, func, select
 
-from dicomite.store.db import Store, write_intent
+from dicomite.store.db import (
+    Store,
+    sqlite_dangling_reference,
+    sqlite_foreign_keys,
+    write_intent,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x0D1C0117
@@ -38,14 +43,15 @@ def upgrade(store: Store, revision: str = "head") -> None:
             connection.execute(select(func.pg_advisory_lock(_PG_MIGRATION_LOCK)))
             connection.commit()
         else:
-            _foreign_keys(connection, enforced=False)
+            sqlite_foreign_keys(connection, enforced=False)
         try:
             # On SQLite the write lock, taken at BEGIN, plays the advisory lock's part: a
             # second process waits instead of failing when its read snapshot goes stale.
             with write_intent():
                 command.upgrade(alembic_config(connection), revision)
-            if not postgres:
-                _check_foreign_keys(connection)
+            dangling = None if postgres else sqlite_dangling_reference(connection)
+            if dangling is not None:
+                raise RuntimeError(f"a migration left a row of {dangling} referring to nothing")
             connection.commit()
         finally:
             if postgres:
@@ -53,18 +59,4 @@ def upgrade(store: Store, revision: str = "head") -> None:
                 connection.commit()
             else:
                 connection.rollback()
-                _foreign_keys(connection, enforced=True)
-
-
-def _foreign_keys(connection: Connection, *, enforced: bool) -> None:
-    """Set SQLite's enforcement on the driver connection, outside any transaction."""
-    driver = connection.connection.driver_connection
-    if driver is None:
-        raise RuntimeError("the SQLite connection is closed")
-    driver.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
-
-
-def _check_foreign_keys(connection: Connection) -> None:
-    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
-    if dangling is not None:
-        raise RuntimeError(f"a migration left a row of {dangling[0]} referring to nothing")
+                sqlite_foreign_keys(connection, enforced=True)

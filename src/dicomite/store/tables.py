@@ -320,8 +320,7 @@ class RefreshToken(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     platform: Mapped[str] = mapped_column(String(16))
     scope: Mapped[str] = mapped_column(Text)
-    # The user's password_changed_at when the family began: a reset since revokes it.
-    password_changed_at: Mapped[datetime]
+    # When the person entered their password: a password reset since revokes the family.
     authenticated_at: Mapped[datetime]
     issued_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -73,7 +73,6 @@ def upgrade() -> None:
         ),
         sa.Column("platform", sa.String(length=16), nullable=False),
         sa.Column("scope", sa.Text(), nullable=False),
-        sa.Column("password_changed_at", _TS, nullable=False),
         sa.Column("authenticated_at", _TS, nullable=False),
         sa.Column("issued_at", _TS, nullable=False),
         sa.Column("expires_at", _TS, nullable=False),

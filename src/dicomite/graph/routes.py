@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from dicomite.graph import applications, grants, principals, tenant
+from dicomite.graph import applications, grants, policies, principals, tenant
 from dicomite.graph.endpoint import Endpoints, routing_error
 from dicomite.graph.requestids import RequestIds
 from dicomite.services import Services
@@ -21,6 +21,7 @@ def graph_app(services: Services) -> Starlette:
         *applications.routes(endpoints),
         *principals.routes(endpoints),
         *grants.routes(endpoints),
+        *policies.routes(endpoints),
         *tenant.routes(endpoints),
     ]
     return Starlette(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -15,10 +16,11 @@ from starlette.types import Receive, Scope, Send
 from dicomite.blocking import run_blocking
 from dicomite.client_address import TrustedProxies, client_address
 from dicomite.clock import utcnow
+from dicomite.cors import ANY_ORIGIN_HEADERS, allowed_origin_headers, preflight_headers
 from dicomite.identity import errors
 from dicomite.identity.discovery import openid_configuration
 from dicomite.identity.keys import KeyRing
-from dicomite.identity.oauth2 import NO_STORE, TokenRequest, TokenService
+from dicomite.identity.oauth2 import NO_STORE, TokenRequest, TokenResponse, TokenService
 from dicomite.identity.tokens import issuer
 from dicomite.ids import unique_uuid
 
@@ -49,9 +51,9 @@ class IdentityRoutes:
     def _discovery(self, request: Request, version: int) -> Response:
         tenant = self._tokens.view.tenant(request.path_params["tenant"])
         if tenant is None:
-            return _error(errors.InvalidTenant(tenant=request.path_params["tenant"][:100]))
+            return _public(_error(errors.InvalidTenant(tenant=request.path_params["tenant"][:100])))
         body = openid_configuration(self._tokens.public_url, tenant.id, version)
-        return JSONResponse(body, headers={"Cache-Control": "max-age=86400, private"})
+        return _public(JSONResponse(body, headers={"Cache-Control": "max-age=86400, private"}))
 
     async def keys_v2(self, request: Request) -> Response:
         return self._jwks(request, 2)
@@ -62,10 +64,10 @@ class IdentityRoutes:
     def _jwks(self, request: Request, version: int) -> Response:
         tenant = self._tokens.view.tenant(request.path_params["tenant"])
         if tenant is None:
-            return _error(errors.InvalidTenant(tenant=request.path_params["tenant"][:100]))
+            return _public(_error(errors.InvalidTenant(tenant=request.path_params["tenant"][:100])))
         key_issuer = issuer(self._tokens.public_url, tenant.id, 2) if version == 2 else None
         body = self._keys.jwks(utcnow(), key_issuer)
-        return JSONResponse(body, headers={"Cache-Control": "max-age=300, private"})
+        return _public(JSONResponse(body, headers={"Cache-Control": "max-age=300, private"}))
 
 
 class Target(NamedTuple):
@@ -81,6 +83,11 @@ class TokenEndpoint:
     stack, route table and request/response objects. A request that may write to the store
     (``TokenService.blocks``) is handled in the blocking pool; the others only read in-memory
     caches, and are handled here, on the event loop.
+
+    Browsers of single-page applications call it cross-origin, as Entra ID allows them: from
+    the origin of a SPA redirect URI of the tenant (``IssuanceView.spa_origins``), preflights
+    included; the responses to other origins carry no CORS headers, so the browser keeps them
+    from the page.
     """
 
     PATH = re.compile(r"^/([^/]{1,256})/oauth2/(v2\.0/)?token/?$")
@@ -100,13 +107,18 @@ class TokenEndpoint:
 
     async def serve(self, target: Target, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            await self._preflight(target, headers, send)
+            return
         try:
             if scope["method"] != "POST":
                 raise errors.PostOnly(method=scope["method"][:16])
             form = await read_form(headers, receive)
         except errors.TokenError as error:
+            cors = await self._cross_origin(target, origin)
             await _send_json(
-                send, error.status, _error_body(error), {**NO_STORE, **error.headers()}
+                send, error.status, _error_body(error), {**NO_STORE, **error.headers(), **cors}
             )
             return
         except ClientDisconnect:
@@ -118,13 +130,46 @@ class TokenEndpoint:
             authorization=headers.get("authorization"),
             client_ip=self._client_address(scope),
             client_request_id=headers.get("client-request-id"),
-            origin=headers.get("origin"),
+            origin=origin,
         )
         if self._tokens.blocks(token_request):
-            result = await run_blocking(self._tokens.handle, token_request, utcnow())
+            result, cors = await run_blocking(self._answer, target, token_request, utcnow())
         else:
-            result = self._tokens.handle(token_request, utcnow())
-        await _send_json(send, result.status, result.body, result.headers)
+            result, cors = self._answer(target, token_request, utcnow())
+        await _send_json(send, result.status, result.body, {**result.headers, **cors})
+
+    def _answer(
+        self, target: Target, request: TokenRequest, now: datetime
+    ) -> tuple[TokenResponse, dict[str, str]]:
+        """The token response and its CORS headers: both where reads may wait, in one hop."""
+        return self._tokens.handle(request, now), self._cors_headers(target, request.origin)
+
+    def _cors_headers(self, target: Target, origin: str | None) -> dict[str, str]:
+        """What lets a browser page on ``origin`` read the response: for the origins of the
+        tenant's SPA redirect URIs. Only a request with an ``Origin`` header (a browser's
+        cross-origin call) costs a look-up; a service client's request costs nothing."""
+        if origin is None:
+            return {}
+        tenant = self._tokens.view.tenant(target.tenant)
+        if tenant is None or origin not in self._tokens.view.spa_origins(tenant.id):
+            return {}
+        return allowed_origin_headers(origin)
+
+    async def _cross_origin(self, target: Target, origin: str | None) -> dict[str, str]:
+        if origin is None or self._tokens.view.reads_in_process:
+            return self._cors_headers(target, origin)
+        return await run_blocking(self._cors_headers, target, origin)
+
+    async def _preflight(self, target: Target, headers: dict[str, str], send: Send) -> None:
+        """A CORS preflight (Fetch §3.2.2) for a POST from an allowed origin: 204 and what it
+        may send; from any other origin, 400 without CORS headers (the browser refuses)."""
+        origin = headers.get("origin")
+        allowed = await self._cross_origin(target, origin)
+        if origin is None or not allowed or headers["access-control-request-method"] != "POST":
+            await _send(send, 400, b"Disallowed CORS request", "text/plain; charset=utf-8", {})
+            return
+        requested = headers.get("access-control-request-headers")
+        await _send(send, 204, b"", None, preflight_headers(origin, requested))
 
     def _client_address(self, scope: Scope) -> str | None:
         client = scope.get("client")
@@ -177,8 +222,14 @@ async def _send_json(
     send: Send, status: int, body: dict[str, Any], headers: dict[str, str]
 ) -> None:
     content = json.dumps(body, separators=(",", ":")).encode()
+    await _send(send, status, content, "application/json; charset=utf-8", headers)
+
+
+async def _send(
+    send: Send, status: int, content: bytes, media_type: str | None, headers: dict[str, str]
+) -> None:
     raw_headers = [
-        (b"content-type", b"application/json; charset=utf-8"),
+        *([(b"content-type", media_type.encode())] if media_type else []),
         (b"content-length", str(len(content)).encode()),
         *(
             (name.lower().encode("latin-1"), value.encode("latin-1"))
@@ -196,3 +247,9 @@ def _error_body(error: errors.TokenError) -> dict[str, Any]:
 def _error(error: errors.TokenError) -> Response:
     headers = {**NO_STORE, **error.headers()}
     return JSONResponse(_error_body(error), status_code=error.status, headers=headers)
+
+
+def _public(response: Response) -> Response:
+    """Discovery and keys are public documents: any page may read them, errors included."""
+    response.headers.update(ANY_ORIGIN_HEADERS)
+    return response

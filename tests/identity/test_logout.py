@@ -143,8 +143,8 @@ OPEN_REDIRECTS = {
         "post_logout_redirect_uri": app.redirect_uri,
     },
     "a hint for another application than client_id": lambda s, a, app, other: {
-        "client_id": app.app.app_id,
-        "id_token_hint": _id_token(s, a, other.app.app_id),
+        "client_id": other.app.app_id,
+        "id_token_hint": _id_token(s, a, app.app.app_id),
         "post_logout_redirect_uri": app.redirect_uri,
     },
     "a hint that is no token": lambda s, a, app, other: {

@@ -3,6 +3,8 @@ through the domain functions the portal, the CLI and the Graph API share."""
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from dicomite.bootstrap import Context
 from dicomite.clock import utcnow
 from dicomite.identity import builtin, consent, directory, principals, users
@@ -35,24 +37,34 @@ def _client_and_dicom(context: Context) -> tuple[ServicePrincipal, ServicePrinci
         return client, dicom
 
 
+def _person(session: Session, context: Context, name: str) -> str:
+    return users.create_user(
+        session,
+        context.tenant_id,
+        utcnow(),
+        user_principal_name=f"{name}@{context.tenant_domain}",
+        display_name=name,
+        password=users.new_password("Correct-Horse-9"),
+    ).id
+
+
 def test_a_persons_grant_is_their_own(context: Context) -> None:
     client, dicom = _client_and_dicom(context)
     with context.store.write() as session:
-        person = users.create_user(
-            session,
-            context.tenant_id,
-            utcnow(),
-            user_principal_name=f"someone@{context.tenant_domain}",
-            display_name="Someone",
-            password=users.new_password("Correct-Horse-9"),
-        )
-        everyone = consent.grant_delegated(session, client, dicom, ["Dicom.Read"])
-        mine = consent.grant_delegated(session, client, dicom, ["user_impersonation"], person.id)
-        again = consent.grant_delegated(session, client, dicom, ["Dicom.Read"], person.id)
-        rows = [(g.id, g.consent_type, g.principal_id, g.scope) for g in (everyone, mine, again)]
-    assert rows[0][1:] == ("AllPrincipals", None, "Dicom.Read")
-    assert rows[1][0] == rows[2][0] != rows[0][0]  # one grant per person, scopes added to it
-    assert rows[2][1:] == ("Principal", person.id, "user_impersonation Dicom.Read")
+        person, other = _person(session, context, "someone"), _person(session, context, "other")
+        grants = [
+            consent.grant_delegated(session, client, dicom, ["Dicom.Read"]),
+            consent.grant_delegated(session, client, dicom, ["user_impersonation"], person),
+            consent.grant_delegated(session, client, dicom, ["Dicom.Read"], person),
+            consent.grant_delegated(session, client, dicom, ["Dicom.Read"], other),
+        ]
+        rows = [(g.id, g.consent_type, g.principal_id, g.scope) for g in grants]
+    everyone, mine, again, theirs = rows
+    assert everyone[1:] == ("AllPrincipals", None, "Dicom.Read")
+    assert mine[0] == again[0]  # one grant per person, scopes added to it
+    assert again[1:] == ("Principal", person, "user_impersonation Dicom.Read")
+    assert theirs[1:] == ("Principal", other, "Dicom.Read")
+    assert len({everyone[0], mine[0], theirs[0]}) == 3
     with context.store.read() as session:
-        stored = session.get_one(OAuth2PermissionGrant, rows[0][0])
+        stored = session.get_one(OAuth2PermissionGrant, everyone[0])
         assert stored.scope == "Dicom.Read"  # the person's consent did not widen everyone's

@@ -98,11 +98,9 @@ class Principal:
     roles: frozenset[str]  # application permissions granted to the client
     scopes: frozenset[str]  # delegated permissions (scp), none in an app-only token
     token_version: int  # 1 or 2, by the issuer that signed it
-
-    @property
-    def delegated(self) -> bool:
-        """Acting for a signed-in person (a ``scp`` claim), not as the application itself."""
-        return bool(self.scopes)
+    # Acting for a signed-in person: the token has a ``scp`` claim, even an empty one (an
+    # app-only token has none); such a token needs a scope for every action, never only roles.
+    delegated: bool = False
 
     def require_role(self, any_of: frozenset[str], action: str) -> None:
         if not self.roles & any_of:
@@ -270,6 +268,7 @@ class ResourceServer:
             tenant_id=str(claims.get("tid") or ""),
             roles=_strings(claims.get("roles")),
             scopes=_strings(scopes.split() if isinstance(scopes, str) else None),
+            delegated="scp" in claims,
             token_version=trust.version,
         )
 

@@ -36,6 +36,7 @@ class TokenError(Exception):
     code: ClassVar[int] = 9002313
     status: ClassVar[int] = 400
     template: ClassVar[str] = "Invalid request. Request is malformed or invalid."
+    logged: ClassVar[bool] = True  # whether the sign-in log records it
 
     def __init__(self, **fields: str) -> None:
         self.fields = fields

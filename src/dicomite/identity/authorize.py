@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from dicomite.identity import codes, user_errors
 from dicomite.identity.delegation import Delegation, delegation, may_consent
 from dicomite.identity.directory import find_application_by_app_id
-from dicomite.identity.errors import AppNotFound, InvalidRequest, MissingParameter, TokenError
+from dicomite.identity.errors import AppNotFound, MalformedBody, MissingParameter, TokenError
 from dicomite.identity.person_grants import PUBLIC_ACR, PersonTokens
 from dicomite.identity.principals import service_principal_for_app
 from dicomite.identity.scopes import OPENID, ScopeRequest, parse_scope
@@ -172,11 +172,11 @@ def read_request(target: Target, app: Application, params: Mapping[str, str]) ->
     nonce = params.get("nonce")
     if "id_token" in response_type and (not nonce or OPENID not in scope.reserved):
         if OPENID not in scope.reserved:
-            raise InvalidRequest(detail="response_type id_token needs the openid scope.")
+            raise MalformedBody(detail="response_type id_token needs the openid scope.")
         raise user_errors.NonceRequired()
     prompt = params.get("prompt")
     if prompt is not None and prompt not in PROMPTS:
-        raise InvalidRequest(detail=f"prompt '{prompt[:40]}' is not supported.")
+        raise MalformedBody(detail=f"prompt '{prompt[:40]}' is not supported.")
     return AuthorizeRequest(
         target=target,
         response_type=response_type,
@@ -214,7 +214,7 @@ def _code_challenge(
     if method != "S256":
         raise user_errors.PkcePlain(method=method[:20])
     if not _CHALLENGE.fullmatch(challenge):
-        raise InvalidRequest(detail="code_challenge is not a base64url SHA-256 (RFC 7636 §4.2).")
+        raise MalformedBody(detail="code_challenge is not a base64url SHA-256 (RFC 7636 §4.2).")
     return challenge
 
 

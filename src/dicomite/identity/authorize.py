@@ -41,6 +41,8 @@ PROMPTS = frozenset({"login", "none", "consent", "select_account"})
 SIGNED_IN_AFTER = "dicomite_signed_in_after"
 # RFC 7636 §4.2: S256's challenge is BASE64URL(SHA256(verifier)), 43 characters, unpadded;
 # any other would match no verifier, and the person would sign in for nothing.
+# The nonce is kept with the code until it goes into the ID token: the column's width.
+MAX_NONCE_CHARS = 512
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -170,11 +172,7 @@ def read_request(target: Target, app: Application, params: Mapping[str, str]) ->
         )
     scope_text = _required(params, "scope")
     scope = parse_scope(scope_text)
-    nonce = params.get("nonce")
-    if "id_token" in response_type and (not nonce or OPENID not in scope.reserved):
-        if OPENID not in scope.reserved:
-            raise MalformedBody(detail="response_type id_token needs the openid scope.")
-        raise user_errors.NonceRequired()
+    nonce = _nonce(params, response_type, scope)
     prompt = params.get("prompt")
     if prompt is not None and prompt not in PROMPTS:
         raise MalformedBody(detail=f"prompt '{prompt[:40]}' is not supported.")
@@ -189,6 +187,19 @@ def read_request(target: Target, app: Application, params: Mapping[str, str]) ->
         login_hint=params.get("login_hint"),
         signed_in_after=_moment(params.get(SIGNED_IN_AFTER)),
     )
+
+
+def _nonce(
+    params: Mapping[str, str], response_type: frozenset[str], scope: ScopeRequest
+) -> str | None:
+    nonce = params.get("nonce")
+    if "id_token" in response_type and (not nonce or OPENID not in scope.reserved):
+        if OPENID not in scope.reserved:
+            raise MalformedBody(detail="response_type id_token needs the openid scope.")
+        raise user_errors.NonceRequired()
+    if nonce is not None and len(nonce) > MAX_NONCE_CHARS:
+        raise MalformedBody(detail=f"nonce is longer than {MAX_NONCE_CHARS} characters.")
+    return nonce
 
 
 def _response_type(params: Mapping[str, str], app: Application) -> frozenset[str]:

@@ -231,7 +231,9 @@ def _code_challenge(
 
 
 def _moment(value: str | None) -> datetime | None:
-    if value is None or not value.isdigit() or len(value) > 12:
+    """Seconds since the epoch, as ``_to_sign_in`` wrote them; anything else (ten digits
+    reach the year 2286, more may pass ``datetime``'s 9999) is ignored."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 10:
         return None
     return datetime.fromtimestamp(int(value), UTC)
 

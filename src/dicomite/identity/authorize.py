@@ -139,6 +139,10 @@ def _same_loopback(registered: str, given: str) -> bool:
         theirs.port  # noqa: B018 - a port that is not a number makes the URI invalid
     except ValueError:
         return False
+    # Parsing drops tabs and newlines anywhere and leading controls and spaces, as browsers
+    # do (WHATWG URL's basic parser): a URI that parsing changes is not the one registered.
+    if urlunsplit(theirs) != given:
+        return False
     return (
         mine.scheme == theirs.scheme == "http"
         and mine.hostname == theirs.hostname

@@ -68,7 +68,9 @@ def spa(admin: Admin) -> Client:
 
 
 @pytest.fixture(scope="module")
-def alice(server: Server, admin: Admin, web: Client, native: Client, spa: Client) -> Iterator[Browser]:
+def alice(
+    server: Server, admin: Admin, web: Client, native: Client, spa: Client
+) -> Iterator[Browser]:
     """A DICOM Data Owner, signed in, who consented to user_impersonation for the three apps."""
     person = Browser(server)
     person.sign_in(admin.add_person("DICOM Data Owner"))
@@ -251,7 +253,9 @@ def test_concurrent_redemptions_issue_tokens_once(
 ) -> None:
     code = _code(alice, web)
     with ThreadPoolExecutor(6) as pool:
-        statuses = sorted(r.status_code for r in pool.map(lambda _: _redeem(server, web, code), range(6)))
+        statuses = sorted(
+            r.status_code for r in pool.map(lambda _: _redeem(server, web, code), range(6))
+        )
     assert statuses == [200, 400, 400, 400, 400, 400]
 
 

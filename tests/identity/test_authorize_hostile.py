@@ -18,7 +18,7 @@ import jwt
 import pytest
 
 from dicomite.clock import utcnow
-from dicomite.identity import users
+from dicomite.identity import directory, users
 from tests.fixtures.directory import DICOM, Admin, RegisteredApp
 from tests.fixtures.server import Server
 from tests.identity.wire import Browser, answer, assert_aadsts, error_page, post_token
@@ -331,7 +331,37 @@ def test_scope_tricks(alice: Browser, web: Client, scope: str, error: str, code:
     _refused(alice.authorize(web.query(scope=scope)), error, code)
 
 
+def test_admin_only_scope_needs_an_administrator(
+    server: Server, alice: Browser, web: Client
+) -> None:
+    scope = f"{DICOM}/Dicom.ReadWrite"  # "Admin" consent type; Alice owns DICOM data only
+    _refused(alice.authorize(web.query(scope=scope)), "consent_required", 65001)
+    forced = web.query(scope=scope) | {"csrf_token": alice.csrf_token(), "decision": "accept"}
+    posted = alice.client.post(f"/{server.tenant_id}/oauth2/v2.0/consent", data=forced)
+    _refused(posted, "consent_required", 65001)
+
+
+def test_nonce_is_bound_into_the_id_token(server: Server, alice: Browser, web: Client) -> None:
+    issued = _redeem(server, web, _code(alice, web, nonce="n-1")).json()
+    assert jwt.decode(issued["id_token"], options={"verify_signature": False})["nonce"] == "n-1"
+
+
 # Parameters ---------------------------------------------------------------------------------
+
+
+def test_tokens_never_travel_in_the_query(admin: Admin, alice: Browser) -> None:
+    implicit = Client(admin.register(), WEB_URI)
+    admin.add_redirect_uri(implicit.app.app_id, "web", WEB_URI)
+    with admin.context.store.write() as session:
+        app = directory.get_application_by_app_id(
+            session, admin.context.tenant_id, implicit.app.app_id
+        )
+        directory.update_application(
+            session, app, enable_access_token_issuance=True, enable_id_token_issuance=True
+        )
+    for response_type in ("token", "id_token", "code id_token"):
+        params = {"response_type": response_type, "response_mode": "query", "nonce": "n"}
+        _refused(alice.authorize(implicit.query(**params)), "invalid_request", 700053)
 
 
 @pytest.mark.parametrize(

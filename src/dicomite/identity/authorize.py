@@ -39,10 +39,10 @@ PROMPTS = frozenset({"login", "none", "consent", "select_account"})
 # After a forced sign-in (prompt=login) the request comes back with this parameter: the
 # session must have signed in at or after that moment (seconds since the epoch).
 SIGNED_IN_AFTER = "dicomite_signed_in_after"
-# RFC 7636 §4.2: S256's challenge is BASE64URL(SHA256(verifier)), 43 characters, unpadded;
-# any other would match no verifier, and the person would sign in for nothing.
 # The nonce is kept with the code until it goes into the ID token: the column's width.
 MAX_NONCE_CHARS = 512
+# RFC 7636 §4.2: S256's challenge is BASE64URL(SHA256(verifier)), 43 characters, unpadded;
+# any other would match no verifier, and the person would sign in for nothing.
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 

@@ -12,17 +12,11 @@ import pytest
 from dicomite.bootstrap import Context
 from dicomite.identity import directory, federated_credentials
 from dicomite.store.tables import FederatedIdentityCredential
-from tests.portal.conftest import PortalClient
-from tests.portal.test_permissions_pages import XSS, register_app
+from tests.portal.conftest import AdminApp, PortalClient, register_app
+from tests.portal.test_permissions_pages import XSS
 
 SignedIn = Callable[[str], PortalClient]
 GITHUB = "https://token.actions.githubusercontent.com"
-
-
-@pytest.fixture
-def admin_app(signed_in: SignedIn) -> tuple[PortalClient, str]:
-    admin = signed_in("global-admin")
-    return admin, register_app(admin)
 
 
 def stored(context: Context, app: str) -> list[FederatedIdentityCredential]:
@@ -79,7 +73,7 @@ GITHUB_PROD = {"organization": "contoso", "repository": "imaging", "entity": "en
     ],
 )
 def test_a_scenario_builds_the_credential(
-    admin_app: tuple[PortalClient, str],
+    admin_app: AdminApp,
     portal_context: Context,
     scenario: str,
     fields: dict[str, str],
@@ -98,9 +92,7 @@ def test_a_scenario_builds_the_credential(
     assert credential.description == "CI"
 
 
-def test_the_tab_lists_and_deletes(
-    admin_app: tuple[PortalClient, str], portal_context: Context
-) -> None:
+def test_the_tab_lists_and_deletes(admin_app: AdminApp, portal_context: Context) -> None:
     admin, app = admin_app
     empty = admin.get(f"/portal/apps/{app}/credentials?tab=federated").text
     assert "No federated credentials have been added" in empty and "+ Add credential" in empty
@@ -116,7 +108,7 @@ def test_the_tab_lists_and_deletes(
     assert stored(portal_context, app) == []
 
 
-def test_each_scenario_shows_its_own_fields(admin_app: tuple[PortalClient, str]) -> None:
+def test_each_scenario_shows_its_own_fields(admin_app: AdminApp) -> None:
     admin, app = admin_app
     url = f"/portal/apps/{app}/credentials/federated/new"
     github = admin.get(url).text
@@ -129,7 +121,7 @@ def test_each_scenario_shows_its_own_fields(admin_app: tuple[PortalClient, str])
     assert 'name="subject"' in other and 'name="namespace"' not in other
 
 
-def test_the_subject_preview_is_the_domains(admin_app: tuple[PortalClient, str]) -> None:
+def test_the_subject_preview_is_the_domains(admin_app: AdminApp) -> None:
     admin, app = admin_app
     url = f"/portal/apps/{app}/credentials/federated/subject"
     fields = {"scenario": "github", **GITHUB_PROD, "entity": "tag", "value": "v1"}
@@ -151,7 +143,7 @@ def test_the_subject_preview_is_the_domains(admin_app: tuple[PortalClient, str])
     ],
 )
 def test_refusals_are_shown_on_the_form_with_what_was_typed(
-    admin_app: tuple[PortalClient, str],
+    admin_app: AdminApp,
     portal_context: Context,
     fields: dict[str, str],
     message: str,
@@ -164,9 +156,7 @@ def test_refusals_are_shown_on_the_form_with_what_was_typed(
     assert stored(portal_context, app) == []
 
 
-def test_a_taken_name_or_subject_is_refused(
-    admin_app: tuple[PortalClient, str], portal_context: Context
-) -> None:
+def test_a_taken_name_or_subject_is_refused(admin_app: AdminApp, portal_context: Context) -> None:
     admin, app = admin_app
     add(admin, app, "github", **GITHUB_PROD, value="prod")
     again = add(admin, app, "github", **GITHUB_PROD, value="qa")
@@ -177,7 +167,7 @@ def test_a_taken_name_or_subject_is_refused(
     assert len(stored(portal_context, app)) == 1
 
 
-def test_descriptions_and_subjects_are_escaped(admin_app: tuple[PortalClient, str]) -> None:
+def test_descriptions_and_subjects_are_escaped(admin_app: AdminApp) -> None:
     admin, app = admin_app
     add(admin, app, "other", issuer="https://idp.example", subject=XSS, description=XSS)
     page = admin.get(f"/portal/apps/{app}/credentials?tab=federated").text

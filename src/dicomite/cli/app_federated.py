@@ -25,10 +25,10 @@ from dicomite.cli.shared import (
     show_rows,
 )
 from dicomite.clock import utcnow
+from dicomite.graph import serialize
 from dicomite.identity import federated_credentials as federated
 from dicomite.identity import federated_scenarios as scenarios
 from dicomite.identity.federated_scenarios import GitHubEntity, Trust
-from dicomite.store.tables import FederatedIdentityCredential
 
 federated_app = typer.Typer(
     help="Federated credentials: tokens of another issuer that sign in as the application.",
@@ -36,18 +36,6 @@ federated_app = typer.Typer(
 )
 
 Text = str | None
-
-
-def credential_row(credential: FederatedIdentityCredential) -> dict[str, Any]:
-    """Graph's federatedIdentityCredential properties."""
-    return {
-        "id": credential.id,
-        "name": credential.name,
-        "issuer": credential.issuer,
-        "subject": credential.subject,
-        "audiences": list(credential.audiences),
-        "description": credential.description,
-    }
 
 
 def credentials_table(rows: list[dict[str, Any]]) -> Table:
@@ -163,7 +151,7 @@ def add(
             audiences=[audience],
             description=description,
         )
-        row = credential_row(credential)
+        row = serialize.federated_identity_credential(credential)
     if as_json:
         print_json(row)
         return
@@ -181,7 +169,7 @@ def list_credentials(
     with deployment(data_dir, database_url) as context, context.store.read() as session:
         application = find_app(session, context, app)
         held = federated.federated_credentials_of(session, application)
-        rows = [credential_row(c) for c in held]
+        rows = [serialize.federated_identity_credential(c) for c in held]
     show_rows(rows, as_json, credentials_table, "No federated credentials.")
 
 

@@ -11,9 +11,9 @@ import httpx
 from dicomite.identity.builtin import DICOM_APP_ID
 from tests.fixtures.directory import Admin
 from tests.fixtures.server import Server
-from tests.identity.people import answer, authorize, signed_in, web_app
+from tests.identity.people import Browserless, answer, code_request, web_app
 
-DICOM_IMPERSONATION = "https://dicom.healthcareapis.azure.com/user_impersonation"
+SCOPE = "openid https://dicom.healthcareapis.azure.com/user_impersonation"
 
 
 def _principal_id(graph: httpx.Client, app_id: str) -> str:
@@ -44,17 +44,18 @@ def test_a_persons_grant_spares_them_the_consent_page(
     )
     assert [g["id"] for g in listed.json()["value"]] == [body["id"]]
 
-    scope = f"openid {DICOM_IMPERSONATION}"
+    request = code_request(app.app.app_id, app.redirect_uri, None, scope=SCOPE)
     for name, asked in ((granted, False), (other, True)):
-        person = signed_in(server, name)
+        browser = Browserless(server)
         try:
-            response = authorize(person, server, app, scope, state="s")
+            browser.sign_in(name)
+            response = browser.authorize(**request)
         finally:
-            person.close()
+            browser.close()
         if asked:
             assert response.status_code == 200 and "Permissions requested" in response.text
         else:
-            assert "code" in answer(response)
+            assert "code" in answer(response, app.redirect_uri)
 
 
 def test_a_persons_grant_names_a_person_of_the_tenant(graph: httpx.Client, admin: Admin) -> None:

@@ -10,10 +10,9 @@ import httpx
 import jwt
 import pytest
 
-from dicomite.identity import builtin, consent, principals, users
 from tests.fixtures.directory import Admin
 from tests.fixtures.server import Server
-from tests.identity.people import WebApp, tokens, web_app
+from tests.identity.people import WebApp, person_token, signed_in_tokens, web_app
 
 DICOM_IMPERSONATION = "https://dicom.healthcareapis.azure.com/user_impersonation"
 
@@ -49,7 +48,7 @@ def person(admin: Admin) -> str:
 def test_a_persons_graph_token_gets_the_id_tokens_subject_and_name(
     server: Server, admin: Admin, app: WebApp, person: str
 ) -> None:
-    signed_in = tokens(server, admin, app, person, "openid profile email")
+    signed_in = signed_in_tokens(server, app, person, "openid profile email")
     access = _claims(signed_in["access_token"])
     assert (
         access["aud"] == "https://graph.microsoft.com" and access["scp"] == "email openid profile"
@@ -66,8 +65,8 @@ def test_the_subject_is_pairwise_and_the_name_needs_profile(
     server: Server, admin: Admin, app: WebApp, person: str
 ) -> None:
     other_app = web_app(admin)
-    first = tokens(server, admin, app, person, "openid")
-    second = tokens(server, admin, other_app, person, "openid")
+    first = signed_in_tokens(server, app, person, "openid")
+    second = signed_in_tokens(server, other_app, person, "openid")
     answers = [_call(server, t["access_token"]).json() for t in (first, second)]
     assert answers == [{"sub": _claims(t["id_token"])["sub"]} for t in (first, second)]
     assert answers[0]["sub"] != answers[1]["sub"]
@@ -93,40 +92,24 @@ def test_an_app_only_token_is_refused(server: Server) -> None:
     assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
 
 
-def test_a_token_for_another_api_is_refused(
-    server: Server, admin: Admin, app: WebApp, person: str
-) -> None:
-    challenge = _challenge(_call(server, _dicom_token(server, admin, person)), 401)
+def test_a_token_for_another_api_is_refused(server: Server, admin: Admin, person: str) -> None:
+    dicom_token = person_token(server, admin, person, f"openid {DICOM_IMPERSONATION}")
+    challenge = _challenge(_call(server, dicom_token), 401)
     assert 'error="invalid_token"' in challenge and "audience" in challenge
-
-
-def _dicom_token(server: Server, admin: Admin, person: str) -> str:
-    """A person's token for the DICOM service, its user_impersonation granted by an admin."""
-    dicom_app = web_app(admin)
-    tenant_id = admin.context.tenant_id
-    with admin.context.store.write() as session:
-        client = principals.service_principal_for_app(session, tenant_id, dicom_app.app.app_id)
-        dicom = principals.find_resource(session, tenant_id, builtin.DICOM_APP_ID)
-        assert client is not None and dicom is not None
-        consent.grant_delegated(session, client, dicom, ["user_impersonation"])
-    signed_in = tokens(server, admin, dicom_app, person, f"openid {DICOM_IMPERSONATION}")
-    return str(signed_in["access_token"])
 
 
 def test_a_token_without_openid_is_not_enough(
     server: Server, admin: Admin, app: WebApp, person: str
 ) -> None:
-    signed_in = tokens(server, admin, app, person, "profile email")
+    signed_in = signed_in_tokens(server, app, person, "profile email")
     challenge = _challenge(_call(server, signed_in["access_token"]), 403)
     assert 'error="insufficient_scope"' in challenge
 
 
 def test_a_disabled_person_gets_nothing(server: Server, admin: Admin, app: WebApp) -> None:
     person = admin.add_person(None)
-    signed_in = tokens(server, admin, app, person, "openid profile")
+    signed_in = signed_in_tokens(server, app, person, "openid profile")
     assert _call(server, signed_in["access_token"]).status_code == 200
-    with admin.context.store.write() as session:
-        user = users.user_by_name(session, admin.context.tenant_id, person)
-        users.set_enabled(session, user, False)
+    admin.change_person(person, enabled=False)
     challenge = _challenge(_call(server, signed_in["access_token"]), 401)
     assert 'error="invalid_token"' in challenge and "disabled" in challenge

@@ -20,7 +20,7 @@ from dicomite.identity.keys import KeyRing
 from dicomite.identity.tokens import issuer, sign
 from tests.fixtures.directory import PASSWORD, Admin
 from tests.fixtures.server import Server
-from tests.identity.people import WebApp, signed_in, tokens, web_app
+from tests.identity.people import Browserless, WebApp, signed_in_tokens, web_app
 
 SIGNED_OUT = "You have signed out"
 
@@ -84,7 +84,7 @@ def test_back_to_a_uri_the_named_application_registered(
 def test_the_id_token_hint_names_the_application(
     server: Server, admin: Admin, app: WebApp, person: str
 ) -> None:
-    hint = tokens(server, admin, app, person, "openid")["id_token"]
+    hint = signed_in_tokens(server, app, person, "openid")["id_token"]
     back = {"post_logout_redirect_uri": app.redirect_uri, "id_token_hint": hint}
     assert _redirected(_logout(server, **back)) == app.redirect_uri
     both = _logout(server, client_id=app.app.app_id, **back)
@@ -172,9 +172,10 @@ def test_anything_else_ends_on_the_signed_out_page(
 
 @pytest.fixture
 def person_session(server: Server, person: str) -> Iterator[httpx.Client]:
-    session = signed_in(server, person)
-    yield session.client
-    session.close()
+    browser = Browserless(server)
+    browser.sign_in(person)
+    yield browser.http
+    browser.close()
 
 
 def test_the_portal_session_ends(server: Server, app: WebApp, person_session: httpx.Client) -> None:

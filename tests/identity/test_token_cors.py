@@ -1,6 +1,7 @@
 """CORS on the identity endpoints, as Entra ID answers browsers: discovery and keys for any
-origin; the token endpoint only for the origins of the tenant's SPA redirect URIs (preflights
-included), following the directory at once. Chromium redeems a SPA's code from its page."""
+origin; the token and device authorization endpoints only for the origins of the tenant's SPA
+redirect URIs (preflights included), following the directory at once. Chromium redeems a SPA's
+code from its page."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from playwright.sync_api import BrowserContext
 from dicomite.identity import directory
 from tests.fixtures.directory import PASSWORD, Admin
 from tests.fixtures.server import Server
-from tests.identity.wire import post_token
 
 ALLOW_ORIGIN = "access-control-allow-origin"
 UNREGISTERED = "https://elsewhere.example"
@@ -49,52 +49,70 @@ def spa_origin(admin: Admin) -> str:
     return f"https://{host}"
 
 
-def _token_call(server: Server, origin: str | None) -> httpx.Response:
+TOKEN, DEVICE_CODE = "token", "devicecode"
+
+
+def _url(server: Server, endpoint: str) -> str:
+    return f"{server.authority}/oauth2/v2.0/{endpoint}"
+
+
+def _token_call(server: Server, origin: str | None, endpoint: str = TOKEN) -> httpx.Response:
     """Any request will do: its answer (here an error) is what the page may or may not read."""
     headers = {"Origin": origin} if origin else {}
     form = {"grant_type": "client_credentials", "client_id": str(uuid.uuid4()), "scope": "x"}
-    return post_token(server, form, headers=headers)
+    with server.client() as client:
+        return client.post(_url(server, endpoint), data=form, headers=headers)
 
 
-def test_token_responses_are_readable_from_spa_origins_only(
-    server: Server, spa_origin: str
+@pytest.mark.parametrize("endpoint", [TOKEN, DEVICE_CODE])
+def test_responses_are_readable_from_spa_origins_only(
+    server: Server, spa_origin: str, endpoint: str
 ) -> None:
-    allowed = _token_call(server, spa_origin)
-    assert allowed.status_code == 400 and allowed.json()["error"]
+    allowed = _token_call(server, spa_origin, endpoint)
+    assert allowed.status_code in (400, 401) and allowed.json()["error"]
     assert allowed.headers[ALLOW_ORIGIN] == spa_origin
     assert allowed.headers["vary"] == "Origin"
     for origin in (UNREGISTERED, spa_origin.replace("https", "http"), None):
-        response = _token_call(server, origin)
+        response = _token_call(server, origin, endpoint)
         assert ALLOW_ORIGIN not in response.headers, origin
         assert "vary" not in response.headers
 
 
-def test_errors_before_the_form_is_read_are_readable_too(server: Server, spa_origin: str) -> None:
+@pytest.mark.parametrize("endpoint", [TOKEN, DEVICE_CODE])
+def test_errors_before_the_form_is_read_are_readable_too(
+    server: Server, spa_origin: str, endpoint: str
+) -> None:
+    headers = {"Origin": spa_origin, "Content-Type": "x/y"}
     with server.client() as client:
-        response = client.post(
-            server.token_url, content=b"{}", headers={"Origin": spa_origin, "Content-Type": "x/y"}
-        )
+        response = client.post(_url(server, endpoint), content=b"{}", headers=headers)
     assert response.status_code == 400 and response.headers[ALLOW_ORIGIN] == spa_origin
 
 
-def _preflight(server: Server, origin: str, method: str = "POST") -> httpx.Response:
+def _preflight(server: Server, endpoint: str, origin: str, method: str = "POST") -> httpx.Response:
     headers = {
         "Origin": origin,
         "Access-Control-Request-Method": method,
         "Access-Control-Request-Headers": "content-type,client-request-id",
     }
     with server.client() as client:
-        return client.options(server.token_url, headers=headers)
+        return client.options(_url(server, endpoint), headers=headers)
 
 
-def test_a_preflight_from_a_spa_origin_is_answered(server: Server, spa_origin: str) -> None:
-    response = _preflight(server, spa_origin)
+@pytest.mark.parametrize("endpoint", [TOKEN, DEVICE_CODE])
+def test_a_preflight_from_a_spa_origin_is_answered(
+    server: Server, spa_origin: str, endpoint: str
+) -> None:
+    response = _preflight(server, endpoint, spa_origin)
     assert response.status_code == 204
     assert response.headers[ALLOW_ORIGIN] == spa_origin
     assert response.headers["access-control-allow-methods"] == "POST"
     assert response.headers["access-control-allow-headers"] == "content-type,client-request-id"
     assert response.headers["access-control-max-age"] == "3600"
-    for refused in (_preflight(server, UNREGISTERED), _preflight(server, spa_origin, "PUT")):
+    refusals = (
+        _preflight(server, endpoint, UNREGISTERED),
+        _preflight(server, endpoint, spa_origin, "PUT"),
+    )
+    for refused in refusals:
         assert refused.status_code == 400 and ALLOW_ORIGIN not in refused.headers
 
 

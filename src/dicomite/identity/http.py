@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, TypeVarTuple
 from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
@@ -17,14 +18,17 @@ from starlette.types import Receive, Scope, Send
 from dicomite.blocking import run_blocking
 from dicomite.client_address import TrustedProxies, client_address
 from dicomite.clock import utcnow
-from dicomite.cors import ANY_ORIGIN_HEADERS, allowed_origin_headers, preflight_headers
+from dicomite.cors import ANY_ORIGIN_HEADERS
 from dicomite.identity import errors
 from dicomite.identity.discovery import openid_configuration
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.oauth2 import NO_STORE, TokenRequest, TokenResponse, TokenService
+from dicomite.identity.spa_cors import SpaCors
 from dicomite.identity.tokens import issuer
 from dicomite.ids import unique_uuid
 
+Args = TypeVarTuple("Args")
+T = TypeVar("T")
 MAX_FORM_BYTES = 1024 * 1024
 MAX_FORM_FIELDS = 100
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -34,6 +38,7 @@ class IdentityRoutes:
     def __init__(self, tokens: TokenService, keys: KeyRing) -> None:
         self._tokens = tokens
         self._keys = keys
+        self._cors = SpaCors(tokens.view)
 
     def routes(self) -> list[Route]:
         return [
@@ -41,7 +46,9 @@ class IdentityRoutes:
             Route("/{tenant}/.well-known/openid-configuration", self.discovery_v1),
             Route("/{tenant}/discovery/v2.0/keys", self.keys_v2),
             Route("/{tenant}/discovery/keys", self.keys_v1),
-            Route("/{tenant}/oauth2/v2.0/devicecode", self.device_code, methods=["POST"]),
+            Route(
+                "/{tenant}/oauth2/v2.0/devicecode", self.device_code, methods=["POST", "OPTIONS"]
+            ),
         ]
 
     async def discovery_v2(self, request: Request) -> Response:
@@ -72,22 +79,26 @@ class IdentityRoutes:
         return _public(JSONResponse(body, headers={"Cache-Control": "max-age=300, private"}))
 
     async def device_code(self, request: Request) -> Response:
-        """The device authorization endpoint (RFC 8628 §3.1), in the blocking pool: it writes."""
-        headers = dict(request.headers)
+        """The device authorization endpoint (RFC 8628 §3.1), in the blocking pool: it writes.
+        Browsers may call it from the origins ``SpaCors`` allows, as the token endpoint."""
+        headers, tenant = dict(request.headers), request.path_params["tenant"]
+        if request.method == "OPTIONS":
+            status, cors = await _reading(self._cors, self._cors.preflight, tenant, headers)
+            return Response(status_code=status, headers=cors)
+        cors = await cross_origin(self._cors, tenant, headers.get("origin"))
         try:
             form = await read_form(headers, request.receive)
         except errors.TokenError as error:
-            return _error(error)
+            return _error(error, cors)
         except ClientDisconnect:
             return Response(status_code=400)
         device_request = TokenRequest(
-            tenant=request.path_params["tenant"],
-            version=2,
-            form=form,
-            client_request_id=headers.get("client-request-id"),
+            tenant=tenant, version=2, form=form, client_request_id=headers.get("client-request-id")
         )
         result = await run_blocking(self._tokens.authorize_device, device_request, utcnow())
-        return JSONResponse(result.body, status_code=result.status, headers=result.headers)
+        return JSONResponse(
+            result.body, status_code=result.status, headers={**result.headers, **cors}
+        )
 
 
 class Target(NamedTuple):
@@ -104,10 +115,8 @@ class TokenEndpoint:
     (``TokenService.blocks``) is handled in the blocking pool; the others only read in-memory
     caches, and are handled here, on the event loop.
 
-    Browsers of single-page applications call it cross-origin, as Entra ID allows them: from
-    the origin of a SPA redirect URI of the tenant (``IssuanceView.spa_origins``), preflights
-    included; the responses to other origins carry no CORS headers, so the browser keeps them
-    from the page.
+    Browsers of single-page applications call it cross-origin, preflights included, from the
+    origins ``SpaCors`` allows.
     """
 
     PATH = re.compile(r"^/([^/]{1,256})/oauth2/(v2\.0/)?token/?$")
@@ -115,6 +124,7 @@ class TokenEndpoint:
     def __init__(self, tokens: TokenService, trusted: TrustedProxies) -> None:
         self._tokens = tokens
         self._trusted = trusted  # whose X-Forwarded-For names the client (the sign-in log)
+        self._cors = SpaCors(tokens.view)
 
     def target(self, scope: Scope) -> Target | None:
         """The tenant and endpoint version a request is for; None if it is not for us."""
@@ -129,14 +139,15 @@ class TokenEndpoint:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         origin = headers.get("origin")
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            await self._preflight(target, headers, send)
+            status, cors = await _reading(self._cors, self._cors.preflight, target.tenant, headers)
+            await _send(send, status, b"", None, cors)
             return
         try:
             if scope["method"] != "POST":
                 raise errors.PostOnly(method=scope["method"][:16])
             form = await read_form(headers, receive)
         except errors.TokenError as error:
-            cors = await self._cross_origin(target, origin)
+            cors = await cross_origin(self._cors, target.tenant, origin)
             await _send_json(
                 send, error.status, _error_body(error), {**NO_STORE, **error.headers(), **cors}
             )
@@ -162,34 +173,7 @@ class TokenEndpoint:
         self, target: Target, request: TokenRequest, now: datetime
     ) -> tuple[TokenResponse, dict[str, str]]:
         """The token response and its CORS headers: both where reads may wait, in one hop."""
-        return self._tokens.handle(request, now), self._cors_headers(target, request.origin)
-
-    def _cors_headers(self, target: Target, origin: str | None) -> dict[str, str]:
-        """What lets a browser page on ``origin`` read the response: for the origins of the
-        tenant's SPA redirect URIs. Only a request with an ``Origin`` header (a browser's
-        cross-origin call) costs a look-up; a service client's request costs nothing."""
-        if origin is None:
-            return {}
-        tenant = self._tokens.view.tenant(target.tenant)
-        if tenant is None or origin not in self._tokens.view.spa_origins(tenant.id):
-            return {}
-        return allowed_origin_headers(origin)
-
-    async def _cross_origin(self, target: Target, origin: str | None) -> dict[str, str]:
-        if origin is None or self._tokens.view.reads_in_process:
-            return self._cors_headers(target, origin)
-        return await run_blocking(self._cors_headers, target, origin)
-
-    async def _preflight(self, target: Target, headers: dict[str, str], send: Send) -> None:
-        """A CORS preflight (Fetch §3.2.2) for a POST from an allowed origin: 204 and what it
-        may send; from any other origin, 400 without CORS headers (the browser refuses)."""
-        origin = headers.get("origin")
-        allowed = await self._cross_origin(target, origin)
-        if origin is None or not allowed or headers["access-control-request-method"] != "POST":
-            await _send(send, 400, b"Disallowed CORS request", "text/plain; charset=utf-8", {})
-            return
-        requested = headers.get("access-control-request-headers")
-        await _send(send, 204, b"", None, preflight_headers(origin, requested))
+        return self._tokens.handle(request, now), self._cors.headers(target.tenant, request.origin)
 
     def _client_address(self, scope: Scope) -> str | None:
         client = scope.get("client")
@@ -264,9 +248,24 @@ def _error_body(error: errors.TokenError) -> dict[str, Any]:
     return error.body(trace_id=unique_uuid(), correlation_id=unique_uuid(), now=utcnow())
 
 
-def _error(error: errors.TokenError) -> Response:
-    headers = {**NO_STORE, **error.headers()}
+def _error(error: errors.TokenError, cors: dict[str, str] | None = None) -> Response:
+    headers = {**NO_STORE, **error.headers(), **(cors or {})}
     return JSONResponse(_error_body(error), status_code=error.status, headers=headers)
+
+
+async def cross_origin(cors: SpaCors, tenant_reference: str, origin: str | None) -> dict[str, str]:
+    """``SpaCors.headers``; nothing to look up without an ``Origin`` header."""
+    if origin is None:
+        return {}
+    return await _reading(cors, cors.headers, tenant_reference, origin)
+
+
+async def _reading(cors: SpaCors, call: Callable[[*Args], T], *args: *Args) -> T:
+    """``call``'s answer, which may read the store: here when a read is work in this process
+    (SQLite), in the blocking pool when it waits on the network (PostgreSQL)."""
+    if cors.reads_in_process:
+        return call(*args)
+    return await run_blocking(call, *args)
 
 
 def _public(response: Response) -> Response:

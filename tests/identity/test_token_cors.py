@@ -5,8 +5,6 @@ code from its page."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import uuid
 from typing import Any
@@ -19,6 +17,7 @@ from playwright.sync_api import BrowserContext
 from dicomite.identity import directory
 from tests.fixtures.directory import PASSWORD, Admin
 from tests.fixtures.server import Server
+from tests.identity.people import Pkce
 
 ALLOW_ORIGIN = "access-control-allow-origin"
 UNREGISTERED = "https://elsewhere.example"
@@ -142,12 +141,6 @@ REDEEM = """async ([url, form]) => {
 }"""
 
 
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
 def test_a_single_page_application_redeems_its_code_from_its_page(
     server: Server,
     admin: Admin,
@@ -159,15 +152,14 @@ def test_a_single_page_application_redeems_its_code_from_its_page(
     app = admin.register(secret=False)
     admin.add_redirect_uri(app.app_id, "spa", redirect_uri)
     person = admin.add_person(None)
-    verifier, challenge = _pkce()
+    pkce = Pkce.new()
     query = {
         "client_id": app.app_id,
         "response_type": "code",
         "redirect_uri": redirect_uri,
         "scope": "openid profile offline_access",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
         "state": "spa-1",
+        **pkce.params(),
     }
     page = browser_context.new_page()
     page.goto(f"{server.authority}/oauth2/v2.0/authorize?{urlencode(query)}")
@@ -182,7 +174,7 @@ def test_a_single_page_application_redeems_its_code_from_its_page(
         "client_id": app.app_id,
         "code": answer["code"],
         "redirect_uri": redirect_uri,
-        "code_verifier": verifier,
+        "code_verifier": pkce.verifier,
         "scope": query["scope"],
     }
     redeemed: dict[str, Any] = page.evaluate(REDEEM, [server.token_url, form])

@@ -8,5 +8,6 @@ pytest_plugins = [
     "tests.fixtures.directory",
     "tests.fixtures.dicom",
     "tests.fixtures.browser",
+    "tests.fixtures.oidc_issuer",
     "tests.fixtures.azure_cli",
 ]

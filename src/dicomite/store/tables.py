@@ -327,6 +327,31 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None]
 
 
+class DeviceCode(Base):
+    """A device authorization (RFC 8628 §3.2) between the device authorization endpoint, the
+    person at ``/devicelogin`` and the device polling the token endpoint.
+
+    Only the SHA-256 of the device code and of the user code is stored. The row is pending
+    until the person approves or declines it, and is deleted when its tokens are issued.
+    """
+
+    __tablename__ = "device_codes"
+    device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_app_id: Mapped[str] = mapped_column(GUID)
+    scope: Mapped[str] = mapped_column(Text)  # as asked: reserved and resource scopes
+    state: Mapped[str] = mapped_column(String(16))  # "pending", "approved" or "denied"
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    authenticated_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The polling interval the device must keep; each slow_down adds 5 s (RFC 8628 §3.5).
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    polled_at: Mapped[datetime | None]
+
+
 # DICOM index (dicomite.dicom.index.schema): one row per study, series and instance, plus the change
 # feed. Searchable attributes are columns (declared once in ``dicom.index.INDEXED``); what QIDO
 # and /metadata return is precomputed DICOM JSON, so no request re-parses a file.

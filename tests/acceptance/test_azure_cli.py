@@ -5,28 +5,21 @@ tokens the DICOM service accepts, and azure-identity's ``AzureCliCredential`` ru
 
 from __future__ import annotations
 
-import http.server
 import importlib.util
-import json
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
-import jwt
 import pytest
 from azure.identity import AzureCliCredential
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from dicomite.arm.resources import subscription_id
-from dicomite.clock import utcnow
-from tests.fixtures.azure_cli import CLOUD, AzureCli
+from dicomite.bootstrap import open_context
+from dicomite.settings import Settings
+from tests.fixtures.azure_cli import CLOUD, AzureCli, azure_cli_env
 from tests.fixtures.directory import DICOM, DICOM_SCOPE, Admin, RegisteredApp, make_certificate
-from tests.fixtures.server import Server
-from tests.graph.helpers import claims
+from tests.fixtures.oidc_issuer import GITHUB_AUDIENCE, OidcIssuer
+from tests.fixtures.server import Server, make_server
+from tests.graph.helpers import claims, graph_client
 
 pytestmark = pytest.mark.acceptance
 
@@ -148,80 +141,55 @@ def test_azure_cli_credential_gets_its_token_from_az(
     assert studies(server, token) in (200, 204)
 
 
-# --- az login --federated-token: a token of an external issuer trusted by the app --------------
-
-
-class _Issuer(http.server.BaseHTTPRequestHandler):
-    """An OpenID issuer on loopback (Entra-style federation allows http there): discovery and
-    the JWKS of the key in ``documents``."""
-
-    documents: ClassVar[dict[str, bytes]] = {}
-
-    def do_GET(self) -> None:
-        body = self.documents.get(self.path)
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body or b"{}")
-
-    def log_message(self, *_args: object) -> None:
-        pass
+# --- az login --federated-token: a token of another OpenID provider, trusted by the app ------
 
 
 @pytest.fixture(scope="module")
-def issuer() -> Iterator[tuple[str, rsa.RSAPrivateKey]]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    running = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Issuer)
-    url = f"http://localhost:{running.server_address[1]}"
-    jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "k1", "use": "sig"}
-    _Issuer.documents = {
-        "/.well-known/openid-configuration": json.dumps(
-            {
-                "issuer": url,
-                "jwks_uri": f"{url}/keys",
-                "id_token_signing_alg_values_supported": ["RS256"],
-            }
-        ).encode(),
-        "/keys": json.dumps({"keys": [jwk]}).encode(),
-    }
-    threading.Thread(target=running.serve_forever, daemon=True).start()
-    yield url, key
-    running.shutdown()
-    running.server_close()
+def federating_server(
+    tmp_path_factory: pytest.TempPathFactory, oidc_issuer: OidcIssuer
+) -> Iterator[Server]:
+    """A server of its own that trusts the test provider's CA when it fetches its keys."""
+    running = make_server(
+        tmp_path_factory.mktemp("federation"),
+        extra_args=["--issuer-ca-bundle", str(oidc_issuer.ca_file)],
+    )
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.mark.skipif(
     importlib.util.find_spec("dicomite.identity.federated_credentials") is None,
-    reason="federated identity credentials are not built yet: az login --federated-token has "
-    "no credential to match its token against",
+    reason="federated identity credentials (identity.federated_credentials) are not built yet: "
+    "az login --federated-token has no credential to match its token against",
 )
 def test_login_with_a_federated_token(
-    azure_cli: AzureCli,
-    server: Server,
-    admin: Admin,
-    issuer: tuple[str, rsa.RSAPrivateKey],
+    az_executable: Path, federating_server: Server, oidc_issuer: OidcIssuer, tmp_path: Path
 ) -> None:
-    from dicomite.identity import directory, federated_credentials
-
-    url, key = issuer
-    app = admin.register(roles=("Dicom.Read",), secret=False)
-    subject = "system:serviceaccount:imaging:uploader"
-    with admin.context.store.write() as session:
-        application = directory.get_application_by_app_id(session, server.tenant_id, app.app_id)
-        federated_credentials.add_federated_credential(
-            session, application, utcnow(), name="cluster", issuer=url, subject=subject
-        )
-    now = int(time.time())
-    external = jwt.encode(
-        {"iss": url, "sub": subject, "aud": "api://AzureADTokenExchange", "iat": now,
-         "nbf": now, "exp": now + 600, "jti": str(uuid.uuid4())},
-        key, algorithm="RS256", headers={"kid": "k1"},
-    )  # fmt: skip
-    (account,) = azure_cli.json(
+    server = federating_server
+    context = open_context(Settings(data_dir=server.data_dir, tenant_id=server.tenant_id))
+    try:
+        app = Admin(context).register(roles=("Dicom.Read",), secret=False)
+    finally:
+        context.store.dispose()
+    subject = "repo:contoso/imaging:environment:production"
+    credential = {
+        "name": "pipeline",
+        "issuer": oidc_issuer.issuer("github"),
+        "subject": subject,
+        "audiences": [GITHUB_AUDIENCE],
+    }
+    with graph_client(server, server.graph_token()) as graph:
+        path = f"applications/{app.object_id}/federatedIdentityCredentials"
+        assert graph.post(path, json=credential).status_code == 201
+    az = AzureCli(az_executable, azure_cli_env(server, tmp_path / "azure"))
+    az.register_cloud(server)
+    (account,) = az.json(
         "login", "--service-principal", "--username", app.app_id,
-        "--federated-token", external, "--tenant", server.tenant_id,
+        "--federated-token", oidc_issuer.mint("github", subject=subject),
+        "--tenant", server.tenant_id,
     )  # fmt: skip
     assert account["id"] == subscription_id(server.tenant_id)
-    token = dicom_token(azure_cli)
+    token = dicom_token(az)
     assert claims(token)["roles"] == ["Dicom.Read"]
     assert studies(server, token) in (200, 204)

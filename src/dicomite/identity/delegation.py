@@ -24,7 +24,7 @@ from dicomite.identity.errors import InvalidResource
 from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.principals import ensure_service_principal, find_resource
 from dicomite.identity.scopes import OFFLINE_ACCESS, ScopeRequest
-from dicomite.identity.user_errors import ConsentRequired, UnknownScope
+from dicomite.identity.user_errors import ConsentRequired, ResourceNotRequested, UnknownScope
 from dicomite.identity.users import DicomDataRole
 from dicomite.identity.version import touch
 from dicomite.store.tables import Application, OAuth2PermissionGrant, ServicePrincipal, Tenant, User
@@ -90,8 +90,23 @@ def delegation(
     asked = request.permissions
     if request.default:
         asked = tuple(dict.fromkeys([*_configured(app, resource, defined), *sorted(given)]))
+        if not asked:
+            raise _not_requested(app, resource, name)
     granted = tuple(p for p in asked if p in given)
     return Delegation(resource, name, asked, granted, {p: defined[p] for p in asked})
+
+
+def _not_requested(app: Application, resource: ServicePrincipal, name: str) -> ResourceNotRequested:
+    """``.default`` with nothing configured or granted: no consent could be asked for, and a
+    token without ``scp`` but with the person's roles would pass for an app-only one."""
+    listed = ", ".join(entry["resourceAppId"] for entry in app.required_resource_access)
+    return ResourceNotRequested(
+        app_id=app.app_id,
+        app_name=app.display_name,
+        resource=name[:200],
+        resource_app_id=resource.app_id,
+        listed=listed,
+    )
 
 
 def may_consent(session: Session, user: User, found: Delegation) -> bool:

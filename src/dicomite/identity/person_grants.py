@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from dicomite.identity import codes, device_codes, user_errors
 from dicomite.identity.delegation import delegation, person_roles
 from dicomite.identity.directory import find_application_by_app_id
-from dicomite.identity.errors import AppNotFound, MissingParameter
+from dicomite.identity.errors import AppNotFound, MalformedBody, MissingParameter
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.principals import service_principal_for_app
 from dicomite.identity.protection import KeyProtection
@@ -54,6 +55,7 @@ FIELDS = {
     "refresh_token": "refresh_token",
     DEVICE_CODE_GRANT: "device_code",
 }
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 §4.1
 
 
 @dataclass(frozen=True)
@@ -365,7 +367,12 @@ def _check_verifier(challenge: str | None, verifier: str | None) -> None:
         return
     if challenge is None or verifier is None:
         raise user_errors.PkceMismatch()
-    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    if not _VERIFIER.fullmatch(verifier):
+        raise MalformedBody(
+            detail="code_verifier must be 43 to 128 letters, digits, '-', '.', '_' or '~' "
+            "(RFC 7636 §4.1)."
+        )
+    digest = hashlib.sha256(verifier.encode()).digest()
     computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     if not secrets.compare_digest(computed, challenge):
         raise user_errors.PkceMismatch()

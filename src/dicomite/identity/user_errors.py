@@ -19,6 +19,7 @@ Exception tree::
     │   └── PublicClientCredential    AADSTS700025
     ├── InvalidClient                 invalid_client
     │   └── ConfidentialWithoutCredential  AADSTS7000218
+    ├── ResourceNotRequested          invalid_client AADSTS650057 (.default, nothing to ask for)
     ├── InvalidGrant                  invalid_grant
     │   ├── CodeInvalid               AADSTS70000
     │   ├── CodeRedeemed              AADSTS54005
@@ -122,6 +123,17 @@ class ConfidentialWithoutCredential(InvalidClient):
     template = (
         "The request body must contain the following parameter: 'client_assertion' or "
         "'client_secret'."
+    )
+
+
+class ResourceNotRequested(TokenError):
+    error = "invalid_client"
+    code = 650057
+    template = (
+        "Invalid resource. The client has requested access to a resource which is not listed "
+        "in the requested permissions in the client's application registration. Client app ID: "
+        "{app_id}({app_name}). Resource value from request: {resource}. Resource app ID: "
+        "{resource_app_id}. List of valid resources from app registration: {listed}."
     )
 
 

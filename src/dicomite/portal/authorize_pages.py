@@ -96,8 +96,12 @@ def _proceed(
 
 
 def consent(page: Page) -> Response:
-    """Accept or Cancel on the consent page (a signed-in person; the CSRF token is checked)."""
-    params = {k: v for k, v in _form_params(page).items() if k not in _CONSENT_FIELDS}
+    """Accept or Cancel on the consent page (a signed-in person; the CSRF token is checked).
+    The other fields are the authorization request, read as the endpoint reads it."""
+    try:
+        params = _params(page, besides=_CONSENT_FIELDS)
+    except TokenError as error:
+        return token_error_page(page, error)
     return _answered(page, params, _decided)
 
 
@@ -192,7 +196,7 @@ def _consent_page(
     decision: protocol.ConsentNeeded,
 ) -> Response:
     action = f"/{page.params['tenant']}/oauth2/v2.0/consent"
-    fields = sorted(params.items())
+    fields = sorted((k, v) for k, v in params.items() if k not in _CONSENT_FIELDS)
     response = consent_page(page, target.app_name, decision.delegation, fields, action)
     allow_redirect_to(response, origin_of(target.redirect_uri))
     return response
@@ -258,8 +262,9 @@ def _check_tenant(page: Page) -> None:
         raise InvalidTenant(tenant=reference[:100])
 
 
-def _params(page: Page) -> dict[str, str]:
-    """The request's parameters (the query of a GET, the form of a POST), each once."""
+def _params(page: Page, besides: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The request's parameters (the query of a GET, the form of a POST), each once, except
+    the names in ``besides``."""
     if page.request.method == "GET":
         items = page.request.query_params.multi_items()
     else:
@@ -268,6 +273,8 @@ def _params(page: Page) -> dict[str, str]:
         ]
     params: dict[str, str] = {}
     for name, value in items:
+        if name in besides:
+            continue
         if name in params:
             raise DuplicateParameter(parameter=name[:100])
         if len(value) > MAX_VALUE_CHARS:

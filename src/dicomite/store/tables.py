@@ -155,6 +155,25 @@ class KeyCredential(Base):
     __table_args__ = (Index("ix_key_credentials_app", "application_id"),)
 
 
+class FederatedIdentityCredential(Base):
+    """Trust in the tokens an external issuer gives one workload (Graph's
+    federatedIdentityCredential): a token whose ``iss`` and ``sub`` equal ``issuer`` and
+    ``subject`` and whose ``aud`` is the one audience stands for the application. The rules
+    (20 per application, names, lengths) are in ``identity.federated_credentials``."""
+
+    __tablename__ = "federated_identity_credentials"
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    # Unique in its application, ignoring case (checked by the domain, under a row lock).
+    name: Mapped[str] = mapped_column(String(120))
+    issuer: Mapped[str] = mapped_column(String(600))
+    subject: Mapped[str] = mapped_column(String(600))
+    audiences: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(600))
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_federated_identity_credentials_app", "application_id"),)
+
+
 class AppRoleAssignment(Base):
     """An application permission granted by admin consent (Graph appRoleAssignment)."""
 

@@ -5,21 +5,16 @@ tokens the DICOM service accepts, and azure-identity's ``AzureCliCredential`` ru
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from azure.identity import AzureCliCredential
 
 from dicomite.arm.resources import subscription_id
-from dicomite.bootstrap import open_context
-from dicomite.settings import Settings
 from tests.fixtures.azure_cli import CLOUD, AzureCli, azure_cli_env
 from tests.fixtures.directory import DICOM, DICOM_SCOPE, Admin, RegisteredApp, make_certificate
 from tests.fixtures.oidc_issuer import GITHUB_AUDIENCE, OidcIssuer
-from tests.fixtures.server import Server, make_server
+from tests.fixtures.server import Server
 from tests.graph.helpers import claims, graph_client
 
 pytestmark = pytest.mark.acceptance
@@ -46,10 +41,16 @@ def login_with_secret(az: AzureCli, server: Server, app: RegisteredApp) -> list[
     assert app.secret is not None
     return list(
         az.json(
-            "login", "--service-principal", "--username", app.app_id,
-            "--password", app.secret, "--tenant", server.tenant_id,
+            "login",
+            "--service-principal",
+            "--username",
+            app.app_id,
+            "--password",
+            app.secret,
+            "--tenant",
+            server.tenant_id,
         )
-    )  # fmt: skip
+    )
 
 
 def dicom_token(az: AzureCli) -> str:
@@ -106,9 +107,15 @@ def test_login_with_a_certificate(
 ) -> None:
     app, pem = cert_app
     (account,) = azure_cli.json(
-        "login", "--service-principal", "--username", app.app_id,
-        "--certificate", str(pem), "--tenant", server.tenant_id,
-    )  # fmt: skip
+        "login",
+        "--service-principal",
+        "--username",
+        app.app_id,
+        "--certificate",
+        str(pem),
+        "--tenant",
+        server.tenant_id,
+    )
     assert account["id"] == subscription_id(server.tenant_id)
     token = dicom_token(azure_cli)
     assert claims(token)["appidacr"] == "2"  # a certificate, not a secret
@@ -120,9 +127,16 @@ def test_login_with_a_wrong_secret_shows_the_aadsts_error(
     azure_cli: AzureCli, server: Server, secret_app: RegisteredApp
 ) -> None:
     result = azure_cli.run(
-        "login", "--service-principal", "--username", secret_app.app_id,
-        "--password", "wrong" * 8, "--tenant", server.tenant_id, check=False,
-    )  # fmt: skip
+        "login",
+        "--service-principal",
+        "--username",
+        secret_app.app_id,
+        "--password",
+        "wrong" * 8,
+        "--tenant",
+        server.tenant_id,
+        check=False,
+    )
     assert result.returncode != 0
     assert "AADSTS7000215" in result.stderr
 
@@ -145,45 +159,15 @@ def test_azure_cli_credential_gets_its_token_from_az(
 # --- az login --federated-token: a token of another OpenID provider, trusted by the app ------
 
 
-def token_endpoint_federates() -> bool:
-    """Whether the server's code uses ``identity.federation`` (client assertions of other
-    issuers, matched against federated credentials): asked of a fresh interpreter, since this
-    one may have imported the module for other tests."""
-    probe = "import sys, dicomite.app; print('dicomite.identity.federation' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
-    return result.stdout.strip() == "True"
-
-
-@pytest.fixture(scope="module")
-def federating_server(
-    tmp_path_factory: pytest.TempPathFactory, oidc_issuer: OidcIssuer
-) -> Iterator[Server]:
-    """A server of its own that trusts the test provider's CA when it fetches its keys."""
-    if not token_endpoint_federates():
-        pytest.skip(
-            "the token endpoint does not take federated credentials' assertions yet "
-            "(identity.federation is not wired in): az login --federated-token would be refused"
-        )
-    running = make_server(
-        tmp_path_factory.mktemp("federation"),
-        extra_args=["--issuer-ca-bundle", str(oidc_issuer.ca_file)],
-    )
-    running.start()
-    yield running
-    running.stop()
-
-
 def test_login_with_a_federated_token(
-    az_executable: Path, federating_server: Server, oidc_issuer: OidcIssuer, tmp_path: Path
+    az_executable: Path,
+    federating: Server,
+    federating_admin: Admin,
+    oidc_issuer: OidcIssuer,
+    tmp_path: Path,
 ) -> None:
-    server = federating_server
-    context = open_context(Settings(data_dir=server.data_dir, tenant_id=server.tenant_id))
-    try:
-        app = Admin(context).register(roles=("Dicom.Read",), secret=False)
-    finally:
-        context.store.dispose()
+    server = federating
+    app = federating_admin.register(roles=("Dicom.Read",), secret=False)
     subject = "repo:contoso/imaging:environment:production"
     credential = {
         "name": "pipeline",
@@ -197,10 +181,15 @@ def test_login_with_a_federated_token(
     az = AzureCli(az_executable, azure_cli_env(server, tmp_path / "azure"))
     az.register_cloud(server)
     (account,) = az.json(
-        "login", "--service-principal", "--username", app.app_id,
-        "--federated-token", oidc_issuer.mint("github", subject=subject),
-        "--tenant", server.tenant_id,
-    )  # fmt: skip
+        "login",
+        "--service-principal",
+        "--username",
+        app.app_id,
+        "--federated-token",
+        oidc_issuer.mint("github", subject=subject),
+        "--tenant",
+        server.tenant_id,
+    )
     assert account["id"] == subscription_id(server.tenant_id)
     token = dicom_token(az)
     assert claims(token)["roles"] == ["Dicom.Read"]

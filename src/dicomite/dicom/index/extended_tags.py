@@ -92,6 +92,7 @@ _COLUMNS = (
 )
 _BY_PATHS = select(*_COLUMNS).where(TAGS.c.path.in_(bindparam("paths", expanding=True)))
 _VERSION = select(_STATE.c.tags_version).where(_STATE.c.id == 1)
+_LOCKED_VERSION = _VERSION.with_for_update(read=True)
 
 
 def _tag(row: Sequence[Any]) -> QueryTag:
@@ -160,7 +161,7 @@ def bump_version(db: Connection) -> None:
 def locked_version(db: Connection) -> int:
     """The set's version, read sharing its row's lock (PostgreSQL; SQLite's write lock already
     orders writers): a change of the set waits for this transaction, and this one for it."""
-    return int(db.scalar(_VERSION.with_for_update(read=True)) or 0)
+    return int(select_rows(db, _LOCKED_VERSION)[0][0])  # every STOW batch: compiled once
 
 
 def set_query_status(db: Connection, path: str, status: str) -> QueryTag:

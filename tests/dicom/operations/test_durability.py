@@ -1,6 +1,6 @@
 """Operations are durable: a server killed (SIGKILL) in the middle of a reindex leaves it at
-its last checkpoint, and the server started again takes it up and finishes it; one process of
-the deployment holds an operation's lease at a time."""
+its last checkpoint, and the server started again takes it up and finishes it, on folder+SQLite
+and on Azurite+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from dicomite.dicom.operations.reindex import BATCH
 from dicomite.settings import Settings
 from dicomite.store.db import Store
 from dicomite.store.tables import DicomOperation
+from tests.dicom.conftest import DEPLOYMENTS
 from tests.dicom.http.test_management import wait_done
+from tests.fixtures.azurite import Azurite
 from tests.fixtures.dicom import (
     dicom_client,
     make_dataset,
@@ -32,14 +34,23 @@ from tests.fixtures.dicom import (
     token_for,
 )
 from tests.fixtures.directory import Admin
+from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.server import Server, make_server
 
 INSTANCES = 2 * BATCH + 300  # three steps; 23 instances of each PatientAge
 
 
-@pytest.fixture
-def killable(tmp_path: Path) -> Iterator[Server]:
-    server = make_server(tmp_path)
+@pytest.fixture(params=DEPLOYMENTS)
+def killable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    environment = {}
+    if request.param == "postgresql":
+        postgres: PostgresServer = request.getfixturevalue("postgres_server")
+        azurite: Azurite = request.getfixturevalue("azurite")
+        environment = {
+            "DICOMITE_DATABASE_URL": postgres.create_database(),
+            "DICOMITE_BLOB_URL": azurite.new_url(),
+        }
+    server = make_server(tmp_path, extra_env=environment)
     server.start()
     yield server
     server.stop()
@@ -77,7 +88,8 @@ def _halted_midway(store: Store, operation_id: str, stack: ExitStack) -> dict[st
 
 
 def test_a_reindex_killed_midway_resumes_after_a_restart(killable: Server) -> None:
-    settings = Settings(data_dir=killable.data_dir, tenant_id=killable.tenant_id)
+    url = killable.env.get("DICOMITE_DATABASE_URL")
+    settings = Settings(data_dir=killable.data_dir, tenant_id=killable.tenant_id, database_url=url)
     context = open_context(settings)
     app = Admin(context).register(roles=("Dicom.ReadWrite",))
     assert app.secret is not None

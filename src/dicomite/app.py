@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         services.signins.start()
         services.dicom.start_sweeper()
+        services.dicom.operations.start()
         # Startup objects live for the whole process: moving them out of the collector's
         # generations keeps full collections (and their latency spikes) short.
         gc.collect()
@@ -112,6 +113,7 @@ class TokenFastPath:
 
 
 def _stop(services: Services) -> None:
+    services.dicom.operations.stop()
     services.dicom.stop_sweeper()
     services.signins.stop()
     services.context.store.dispose()

@@ -2,7 +2,7 @@
 per level and their indexing errors
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 
 Additive: an index without extended query tags searches as before.
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dicomite.arm.routes import ArmRoutes
 from dicomite.blocking import run_blocking
 from dicomite.bootstrap import open_context
 from dicomite.client_address import trusted_proxies
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         services.signins.start()
         services.dicom.start_sweeper()
+        services.dicom.operations.start()
         # Startup objects live for the whole process: moving them out of the collector's
         # generations keeps full collections (and their latency spikes) short.
         gc.collect()
@@ -70,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
         *authorize_pages.routes(portal),
         *device_pages.routes(portal),
         Route("/", _to_portal),
+        *ArmRoutes(services).routes(),
         *IdentityRoutes(services.tokens, services.keys).routes(),
     ]
     app = Starlette(
@@ -112,6 +115,7 @@ class TokenFastPath:
 
 
 def _stop(services: Services) -> None:
+    services.dicom.operations.stop()
     services.dicom.stop_sweeper()
     services.signins.stop()
     services.context.store.dispose()

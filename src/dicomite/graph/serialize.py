@@ -28,7 +28,11 @@ MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 # Entra ID's built-in app consent policy that lets people consent to any app's permissions
 # that need no administrator; none assigned means people may not consent.
 USER_CONSENT_POLICY = "ManagePermissionGrantsForSelf.microsoft-user-default-legacy"
-_CREDENTIAL_TYPES = {"secret": "clientSecret", "certificate": "certificate"}
+_CREDENTIAL_TYPES = {
+    "secret": "clientSecret",
+    "certificate": "certificate",
+    "federated": "federatedIdentityCredential",
+}
 _INFO = dict.fromkeys(
     ("logoUrl", "marketingUrl", "privacyStatementUrl", "supportUrl", "termsOfServiceUrl")
 )

@@ -21,6 +21,7 @@ PAGES = [
     "/portal/users",
     "/portal/users/new",
     "/portal/dicom/studies",
+    "/portal/dicom/tags",
 ]
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]

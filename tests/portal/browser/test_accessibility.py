@@ -16,6 +16,7 @@ PAGES = [
     "/portal/apps",
     "/portal/apps/new",
     "/portal/enterprise",
+    "/portal/enterprise/consent",
     "/portal/signins",
     "/portal/users",
     "/portal/users/new",

@@ -6,7 +6,6 @@ off, and the server's CA passed as ``verify=`` / ``connection_verify=``.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import jwt
@@ -24,6 +23,7 @@ from tests.fixtures.directory import (
     RegisteredApp,
     make_certificate,
 )
+from tests.fixtures.loops import run_async
 from tests.fixtures.server import Server
 
 pytestmark = pytest.mark.acceptance
@@ -137,7 +137,7 @@ def test_azure_identity_secret_async(server: Server, secret_app: RegisteredApp) 
         async with credential:
             return (await credential.get_token(DICOM_SCOPE)).token
 
-    assert roles_of(asyncio.run(get())) == ["Dicom.ReadWrite"]
+    assert roles_of(run_async(get)) == ["Dicom.ReadWrite"]
 
 
 def test_azure_identity_certificate_sync(
@@ -172,7 +172,7 @@ def test_azure_identity_certificate_async(
         async with credential:
             return (await credential.get_token(DICOM_SCOPE)).token
 
-    assert roles_of(asyncio.run(get())) == ["Dicom.Read"]
+    assert roles_of(run_async(get)) == ["Dicom.Read"]
 
 
 def test_tenant_domain_works_as_authority(server: Server, secret_app: RegisteredApp) -> None:

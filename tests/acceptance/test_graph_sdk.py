@@ -5,7 +5,6 @@ As with Entra ID, only the base URL changes (plus the allowed host and the CA).
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import Any
 
@@ -37,6 +36,7 @@ from msgraph_core import GraphClientFactory
 
 from dicomite.identity.builtin import DICOM_APP_ID, DICOM_READWRITE
 from tests.fixtures.directory import DICOM_SCOPE
+from tests.fixtures.loops import run_async
 from tests.fixtures.server import Server
 
 pytestmark = pytest.mark.acceptance
@@ -103,7 +103,7 @@ async def register_and_consent(server: Server) -> dict[str, Any]:
 
 
 def test_graph_sdk_registers_an_app_that_gets_dicom_roles(server: Server) -> None:
-    created = asyncio.run(register_and_consent(server))
+    created = run_async(register_and_consent, server)
     with server.client() as client:
         response = client.post(
             server.token_url,
@@ -142,7 +142,7 @@ async def set_platforms(server: Server) -> Application:
 
 
 def test_graph_sdk_sets_spa_and_public_client_redirect_uris(server: Server) -> None:
-    app = asyncio.run(set_platforms(server))
+    app = run_async(set_platforms, server)
     assert app.spa is not None and app.spa.redirect_uris == ["http://localhost:3000"]
     assert app.public_client is not None and app.public_client.redirect_uris == ["myapp://auth"]
     assert app.is_fallback_public_client is True
@@ -192,7 +192,7 @@ async def manage_federated_credentials(server: Server) -> dict[str, Any]:
 
 
 def test_graph_sdk_manages_federated_identity_credentials(server: Server) -> None:
-    result = asyncio.run(manage_federated_credentials(server))
+    result = run_async(manage_federated_credentials, server)
     created = result["created"]
     assert (created.name, created.description) == ("github-prod", "Deployments from GitHub")
     assert result["duplicate"] == (409, "Request_MultipleObjectsWithSameKeyValue")

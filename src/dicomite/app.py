@@ -37,6 +37,7 @@ from dicomite.identity.http import IdentityRoutes, TokenEndpoint
 from dicomite.portal.routes import portal_app
 from dicomite.services import Services, build_services
 from dicomite.settings import Settings
+from dicomite.viewer.web import viewer_routes
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/portal", app=portal_app(services)),
         Route("/", _to_portal),
         *IdentityRoutes(services.tokens, services.keys).routes(),
+        *viewer_routes(services.context),  # last: its final route serves the build's file names
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _routing_error}

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from dicomite.bootstrap import prepare
+from dicomite.bootstrap import prepare, register_viewer
 from dicomite.cli.banner import print_banner
 from dicomite.cli.console import console, reported_errors
 from dicomite.cli.options import (
@@ -22,6 +22,7 @@ from dicomite.cli.options import (
     Http,
     Port,
     PublicUrl,
+    ViewerDir,
     build_settings,
     export_to_environment,
 )
@@ -63,6 +64,7 @@ def serve(
     ] = False,
     forwarded_allow_ips: ForwardedAllowIps = None,
     cors_origin: CorsOrigins = None,
+    viewer_dir: ViewerDir = None,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
     settings = build_settings(
@@ -78,13 +80,15 @@ def serve(
         tls_key=tls_key,
         forwarded_allow_ips=forwarded_allow_ips,
         cors_origins=cors_origin,
+        viewer_dir=viewer_dir,
     )
     with reported_errors():
         context = prepare(settings)
+        viewer_refusal = register_viewer(context)
         context.store.dispose()
     tls = _tls_files(settings)
     export_to_environment(settings)
-    print_banner(settings, context.tenant_id)
+    print_banner(settings, context.tenant_id, viewer_refusal)
     run_server(settings, tls, access_log)
 
 

@@ -34,7 +34,9 @@ from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app
 from dicomite.identity.http import IdentityRoutes, TokenEndpoint
+from dicomite.portal import authorize_pages
 from dicomite.portal.routes import portal_app
+from dicomite.portal.web import Portal
 from dicomite.services import Services, build_services
 from dicomite.settings import Settings
 from dicomite.viewer.web import viewer_routes
@@ -57,12 +59,14 @@ def create_app(settings: Settings) -> Starlette:
             await run_blocking(_stop, services)
 
     cors = cors_policy(settings.cors_origins)
+    portal = Portal(services)
     routes = [
         Route("/healthz", _health),
         Mount("/graph/v1.0", app=_cross_origin(graph_app(services), cors)),
         Mount("/dicom/v1", app=_cross_origin(dicom_app(services.dicom, 1), cors)),
         Mount("/dicom/v2", app=_cross_origin(dicom_app(services.dicom, 2), cors)),
-        Mount("/portal", app=portal_app(services)),
+        Mount("/portal", app=portal_app(portal)),
+        *authorize_pages.routes(portal),
         Route("/", _to_portal),
         *IdentityRoutes(services.tokens, services.keys).routes(),
         *viewer_routes(services.context),  # last: its final route serves the build's file names

@@ -15,6 +15,7 @@ from dicomite.identity.assertions import ReplayGuard
 from dicomite.identity.issuance import IssuanceView
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.oauth2 import TokenService
+from dicomite.identity.person_grants import PersonTokens
 from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.signins import SignInRecorder
 
@@ -37,6 +38,13 @@ def build_services(context: Context) -> Services:
     settings = context.settings
     keys = KeyRing(context.store, context.protection)
     signins = SignInRecorder(context.store)
+    people = PersonTokens(
+        store=context.store,
+        keys=keys,
+        protection=context.protection,
+        public_url=settings.effective_public_url,
+        lifetime=timedelta(seconds=settings.access_token_lifetime_seconds),
+    )
     tokens = TokenService(
         public_url=settings.effective_public_url,
         view=IssuanceView(context.store),
@@ -45,6 +53,7 @@ def build_services(context: Context) -> Services:
         replay=ReplayGuard(context.store),
         signins=signins,
         lifetime=timedelta(seconds=settings.access_token_lifetime_seconds),
+        people=people,
     )
     published_keys = PublishedKeys.of_store(context.store)
     auth = DicomAuth(

@@ -12,6 +12,8 @@ from dicomite.identity.oauth2 import TokenRequest, TokenService
 
 SECRET = {"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"}
 ASSERTION = {"grant_type": "client_credentials", "client_id": "c", "client_assertion": "a.b.c"}
+CODE = {"grant_type": "authorization_code", "client_id": "c", "code": "x"}
+REFRESH = {"grant_type": "refresh_token", "client_id": "c", "refresh_token": "x"}
 
 
 def _service(*, sqlite: bool) -> TokenService:
@@ -24,6 +26,7 @@ def _service(*, sqlite: bool) -> TokenService:
         replay=unused,
         signins=unused,
         lifetime=timedelta(hours=1),
+        people=unused,
     )
 
 
@@ -33,6 +36,8 @@ def _service(*, sqlite: bool) -> TokenService:
         (SECRET, True, False),  # in-memory caches, one indexed row: on the event loop
         (ASSERTION, True, True),  # the jti record is a database write
         (SECRET, False, True),  # PostgreSQL: every read waits on the network
+        (CODE, True, True),  # redeeming a code or refresh token writes
+        (REFRESH, True, True),
     ],
 )
 def test_requests_that_write_or_wait_go_to_the_pool(

@@ -100,7 +100,9 @@ def test_tenant_not_found_on_discovery_is_90002(server: Server, path: str) -> No
     assert_aadsts(response, 400, "invalid_tenant", 90002)
 
 
-@pytest.mark.parametrize("grant_type", ["password", "authorization_code", "refresh_token"])
+@pytest.mark.parametrize(
+    "grant_type", ["password", "urn:ietf:params:oauth:grant-type:jwt-bearer", "implicit"]
+)
 def test_unsupported_grant_type_is_70003(
     server: Server, app: RegisteredApp, grant_type: str
 ) -> None:

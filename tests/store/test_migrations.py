@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
+    Boolean,
     Connection,
     DateTime,
     Integer,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 
 from dicomite.bootstrap import BOOTSTRAP_APP_NAME, Context, prepare
 from dicomite.store.db import Store
-from dicomite.store.migrate import alembic_config
+from dicomite.store.migrate import alembic_config, upgrade
 from dicomite.store.tables import Application, Base, SigningKey, Tenant
 from tests.fixtures.stores import store_settings
 
@@ -69,10 +70,10 @@ def test_0006_gives_existing_applications_graphs_platform_defaults(
     data_dir.mkdir(parents=True)
     store = Store(store_url)
     try:
+        upgrade(store, "0005")
         with store.engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "0005")
             app_id = _insert_application(connection, redirect_uris=["https://localhost/cb"])
-            command.upgrade(alembic_config(connection), "head")
+        upgrade(store)
         with store.read() as session:
             app = session.get_one(Application, app_id)
             got = (
@@ -142,3 +143,58 @@ def _insert_application(connection: Connection, redirect_uris: list[str]) -> str
         )
     )
     return app_id
+
+
+_SERVICE_PRINCIPALS_0005 = table(
+    "service_principals",
+    column("id", String),
+    column("tenant_id", String),
+    column("app_id", String),
+    column("application_id", String),
+    column("display_name", String),
+    column("created_at", DateTime(timezone=True)),
+    column("app_roles", JSON),
+    column("oauth2_permission_scopes", JSON),
+    column("is_builtin", Boolean),
+    column("account_enabled", Boolean),
+)
+
+
+def test_upgrades_keep_the_rows_that_refer_to_altered_tables(
+    data_dir: Path, store_url: str
+) -> None:
+    """Altering a table on SQLite copies it into a new one; the drop of the old one must not
+    cascade to the rows that refer to it (service principals of applications, applications of
+    tenants)."""
+    data_dir.mkdir(parents=True)
+    store = Store(store_url)
+    try:
+        upgrade(store, "0005")
+        with store.engine.begin() as connection:
+            app_id = _insert_application(connection, redirect_uris=[])
+            tenant_id = connection.scalar(
+                select(_APPLICATIONS_0005.c.tenant_id).where(_APPLICATIONS_0005.c.id == app_id)
+            )
+            connection.execute(
+                insert(_SERVICE_PRINCIPALS_0005).values(
+                    id=str(uuid.uuid4()),
+                    tenant_id=tenant_id,
+                    app_id=str(uuid.uuid4()),
+                    application_id=app_id,
+                    display_name="its principal",
+                    created_at=datetime.now(UTC),
+                    app_roles=[],
+                    oauth2_permission_scopes=[],
+                    is_builtin=False,
+                    account_enabled=True,
+                )
+            )
+        upgrade(store)
+        with store.engine.begin() as connection:
+            counts = [
+                connection.scalar(select(func.count()).select_from(t))
+                for t in (_TENANTS, _APPLICATIONS_0005, _SERVICE_PRINCIPALS_0005)
+            ]
+    finally:
+        store.dispose()
+    assert counts == [1, 1, 1]

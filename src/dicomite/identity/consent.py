@@ -35,8 +35,11 @@ from dicomite.store.tables import (
     ServicePrincipal,
 )
 
+ALL_PRINCIPALS = "AllPrincipals"  # Graph's consentType of admin consent
+PRINCIPAL = "Principal"  # a person's consent for themselves
 
-def _object_id() -> str:
+
+def object_id() -> str:
     """Graph's appRoleAssignment and grant ids are 43-character base64url strings."""
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
@@ -207,7 +210,7 @@ def assign_app_role(
             raise Conflict("Permission being assigned already exists on the object.")
         return existing
     assignment = AppRoleAssignment(
-        id=_object_id(),
+        id=object_id(),
         tenant_id=principal.tenant_id,
         principal_id=principal.id,
         resource_id=resource.id,
@@ -278,10 +281,12 @@ def granted_role_values(
 def _grants(
     session: Session, client: ServicePrincipal, resource: ServicePrincipal
 ) -> Sequence[OAuth2PermissionGrant]:
+    """The admin's grants for all principals (a person's own consents are not admin consent)."""
     return session.scalars(
         select(OAuth2PermissionGrant).where(
             OAuth2PermissionGrant.client_id == client.id,
             OAuth2PermissionGrant.resource_id == resource.id,
+            OAuth2PermissionGrant.consent_type == ALL_PRINCIPALS,
         )
     ).all()
 
@@ -299,11 +304,11 @@ def grant_delegated(
     grant = next(iter(_grants(session, client, resource)), None)
     if grant is None:
         grant = OAuth2PermissionGrant(
-            id=_object_id(),
+            id=object_id(),
             tenant_id=client.tenant_id,
             client_id=client.id,
             resource_id=resource.id,
-            consent_type="AllPrincipals",
+            consent_type=ALL_PRINCIPALS,
             principal_id=None,
             scope="",
         )

@@ -118,6 +118,7 @@ class TokenEndpoint:
             authorization=headers.get("authorization"),
             client_ip=self._client_address(scope),
             client_request_id=headers.get("client-request-id"),
+            origin=headers.get("origin"),
         )
         if self._tokens.blocks(token_request):
             result = await run_blocking(self._tokens.handle, token_request, utcnow())

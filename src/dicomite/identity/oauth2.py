@@ -1,9 +1,11 @@
 """The token endpoint as plain functions: (request) -> (status, body, headers).
 
-Only the client-credentials grant (RFC 6749 §4.4) is offered, as Entra ID offers it to service
-clients: client authentication by secret (form or HTTP Basic, RFC 6749 §2.3.1) or by a
-``private_key_jwt`` assertion (RFC 7523), a single ``{resource}/.default`` scope on the v2
-endpoint or a ``resource`` on the v1 endpoint.
+The client-credentials grant (RFC 6749 §4.4), as Entra ID offers it to service clients: client
+authentication by secret (form or HTTP Basic, RFC 6749 §2.3.1) or by a ``private_key_jwt``
+assertion (RFC 7523), a single ``{resource}/.default`` scope on the v2 endpoint or a
+``resource`` on the v1 endpoint. And a person's grants, the authorization code and the refresh
+token (``person_grants``): web clients authenticate as above; SPA and public clients present no
+credential, and a SPA's redemption must be cross-origin (an ``Origin`` header), as Entra ID's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
-from dicomite.identity import errors
+from dicomite.identity import errors, user_errors
 from dicomite.identity.assertions import (
     CLIENT_ASSERTION_TYPE,
     ReplayGuard,
@@ -25,15 +27,19 @@ from dicomite.identity.assertions import (
     read_header,
     verify_claims,
 )
+from dicomite.identity.codes import SPA
 from dicomite.identity.credentials import secret_matches
 from dicomite.identity.issuance import Client, IssuanceView, Resource
 from dicomite.identity.keys import KeyRing
+from dicomite.identity.person_grants import PUBLIC_ACR, PersonTokens
 from dicomite.identity.protection import KeyProtection
 from dicomite.identity.signins import SignInEvent, SignInRecorder
 from dicomite.identity.tokens import Grant, claims, sign
 from dicomite.ids import unique_uuid
 
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
+PERSON_GRANTS = frozenset({"authorization_code", "refresh_token"})
+WEB = "web"
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
 
@@ -45,6 +51,7 @@ class TokenRequest:
     authorization: str | None = None
     client_ip: str | None = None
     client_request_id: str | None = None  # msal and azure-identity send one per request
+    origin: str | None = None  # a browser's Origin header: a SPA's cross-origin redemption
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class TokenService:
         replay: ReplayGuard,
         signins: SignInRecorder,
         lifetime: timedelta,
+        people: PersonTokens,
     ) -> None:
         self.public_url = public_url
         self.view = view
@@ -86,6 +94,7 @@ class TokenService:
         self._replay = replay
         self._signins = signins
         self._lifetime = lifetime
+        self.people = people
 
     def blocks(self, request: TokenRequest) -> bool:
         """Whether handling ``request`` may wait: it writes to the store when it carries a
@@ -94,7 +103,11 @@ class TokenService:
         blocking pool (``dicomite.blocking``). The others, the secret clients' on SQLite, read
         in-memory caches and one indexed row, check an HMAC and sign; their sign-in log row
         is queued (``SignInRecorder``), so they are handled on the event loop, without a hop."""
-        return "client_assertion" in request.form or not self.view.reads_in_process
+        return (
+            "client_assertion" in request.form
+            or request.form.get("grant_type") in PERSON_GRANTS
+            or not self.view.reads_in_process
+        )
 
     def handle(self, request: TokenRequest, now: datetime) -> TokenResponse:
         attempt = _Attempt()
@@ -115,6 +128,8 @@ class TokenService:
         attempt.tenant_id = tenant.id
         form = request.form
         grant_type = _required(form, "grant_type")
+        if grant_type in PERSON_GRANTS:
+            return self._person_grant(request, tenant.id, grant_type, attempt, now)
         if grant_type != "client_credentials":
             raise errors.UnsupportedGrantType(grant_type=grant_type[:100])
         client_id, secret = _client_credentials(form, request.authorization)
@@ -142,6 +157,31 @@ class TokenService:
             credential_type=attempt.credential_type or "secret",
         )
         return self._token_body(grant, request.version, resource_name, now)
+
+    def _person_grant(
+        self,
+        request: TokenRequest,
+        tenant_id: str,
+        grant_type: str,
+        attempt: _Attempt,
+        now: datetime,
+    ) -> dict[str, Any]:
+        client_id, secret = _client_credentials(request.form, request.authorization)
+        attempt.client_id = client_id
+        client, _, _ = self.view.lookup(tenant_id, client_id, None)
+        if client is None:
+            raise errors.AppNotFound(app_id=client_id[:100], tenant=tenant_id)
+        attempt.client = client
+        presented = self.people.presented(grant_type, request.form, tenant_id)
+        _check_origin(presented.platform, request.origin)
+        if presented.platform == WEB:
+            self._authenticate(request, client, secret, attempt, now)
+            acr = "2" if attempt.credential_type == "certificate" else "1"
+        elif secret is not None or "client_assertion" in request.form:
+            raise user_errors.PublicClientCredential()
+        else:
+            attempt.credential_type, acr = "none", PUBLIC_ACR
+        return self.people.redeem(presented, request.form, client.app_id, acr, now)
 
     def _authenticate(
         self,
@@ -260,6 +300,14 @@ def _correlation_id(client_request_id: str | None) -> str:
         except ValueError:
             pass
     return unique_uuid()
+
+
+def _check_origin(platform: str, origin: str | None) -> None:
+    """A SPA's code or refresh token is redeemed by the browser, cross-origin; no other's is."""
+    if platform == SPA and origin is None:
+        raise user_errors.SpaWithoutOrigin()
+    if platform != SPA and origin is not None:
+        raise user_errors.NotSpaRedemption(origin=origin[:200])
 
 
 def _required(form: Mapping[str, str], name: str) -> str:

@@ -33,6 +33,7 @@ class KeyProtection:
             raise ValueError("the key-encryption key must hold at least 32 bytes")
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(kek, b"dicomite signing keys")))
         self._pepper = _derive(kek, b"dicomite client secrets")
+        self._subjects = _derive(kek, b"dicomite pairwise subjects")
         self._seals = Fernet(base64.urlsafe_b64encode(_derive(kek, b"dicomite portal seals")))
 
     def encrypt(self, plaintext: bytes) -> bytes:
@@ -52,3 +53,9 @@ class KeyProtection:
         """HMAC-SHA256: client secrets are random 200+ bit strings, so a keyed fast hash is as
         strong as a slow KDF here and keeps token issuing cheap."""
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).digest()
+
+    def pairwise_subject(self, user_id: str, client_app_id: str) -> str:
+        """The ``sub`` claim of a person's tokens for one application: stable for the pair,
+        unlinkable across applications (OIDC Core §8.1), 43 characters as Entra ID's."""
+        mac = hmac.new(self._subjects, f"{user_id}|{client_app_id}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()

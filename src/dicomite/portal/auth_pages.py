@@ -14,6 +14,7 @@ from starlette.routing import Route
 from dicomite.client_address import client_address, trusted_proxies
 from dicomite.identity.signin import SignInBusy, SignInFailed, SignInThrottled, authenticate
 from dicomite.portal import sessions
+from dicomite.portal.authorize_pages import AUTHORIZE_PATH, allow_redirect_to, redirect_origin
 from dicomite.portal.web import PREFIX, Page, Portal
 
 SIGNIN_CSRF_COOKIE = "dicomite-signin-csrf"
@@ -29,23 +30,31 @@ def routes(portal: Portal) -> list[Route]:
 
 
 def safe_next(target: str) -> str:
-    """Only paths inside the portal: never another origin (open redirect)."""
-    if target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
+    """Only paths inside the portal, or back to the authorization endpoint that sent the
+    person here: never another origin (open redirect)."""
+    if "\\" in target or target.startswith("//"):
+        return HOME
+    if target.startswith(PREFIX + "/") or AUTHORIZE_PATH.match(target):
         return target
     return HOME
 
 
 def sign_in_form(page: Page) -> Response:
-    if page.signed_in is not None:
+    """The form; a signed-in person goes straight on, unless an application asked for a fresh
+    sign-in (``fresh``, from ``prompt=login``)."""
+    if page.signed_in is not None and not page.query.get("fresh"):
         return RedirectResponse(safe_next(page.query.get("next", "")), status_code=303)
-    return _form(page, "", page.query.get("next", ""), status=200)
+    name = page.query.get("login_hint", "")[:256]
+    return _form(page, "", page.query.get("next", ""), status=200, name=name)
 
 
 def _form(page: Page, error: str, target: str, status: int, name: str = "") -> Response:
     token = secrets.token_urlsafe(24)
+    target = safe_next(target)
     response = page.render(
-        "signin.html", status, signin_token=token, error=error, next=safe_next(target), name=name
+        "signin.html", status, signin_token=token, error=error, next=target, name=name
     )
+    allow_redirect_to(response, redirect_origin(page, target))
     response.set_cookie(
         _cookie_name(page),
         token,

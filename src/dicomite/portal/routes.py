@@ -23,11 +23,9 @@ from dicomite.portal import (
     users_pages,
 )
 from dicomite.portal.web import Page, Portal
-from dicomite.services import Services
 
 
-def portal_app(services: Services) -> Starlette:
-    portal = Portal(services)
+def portal_app(portal: Portal) -> Starlette:
     routes = [
         portal.route("/", home),
         *auth_pages.routes(portal),

@@ -27,6 +27,7 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 class SignedIn:
     user: User
     csrf_token: str
+    authenticated_at: datetime  # when the password was entered (OIDC's auth_time)
     # last_seen_at is old enough to be refreshed (see TOUCH_INTERVAL).
     stale: bool = False
 
@@ -62,7 +63,9 @@ def find(session: Session, cookie_value: str, now: datetime) -> SignedIn | None:
     if user is None or not user.account_enabled:
         return None
     stale = found.last_seen_at + TOUCH_INTERVAL <= now
-    return SignedIn(user=user, csrf_token=found.csrf_token, stale=stale)
+    return SignedIn(
+        user=user, csrf_token=found.csrf_token, authenticated_at=found.created_at, stale=stale
+    )
 
 
 def touch(session: Session, cookie_value: str, now: datetime) -> None:

@@ -259,3 +259,19 @@ def _within_budget(read: Callable[[*Args], T], *args: *Args) -> T:
         raise
     finally:
         _loop_read.deadline = None
+
+
+def sqlite_foreign_keys(connection: Connection, *, enforced: bool) -> None:
+    """Turn SQLite's foreign-key enforcement on or off for this connection. The pragma is a
+    no-op inside a transaction (https://www.sqlite.org/foreignkeys.html §2), so it goes to the
+    driver connection directly, before SQLAlchemy begins one."""
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the SQLite connection is closed")
+    driver.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+
+
+def sqlite_dangling_reference(connection: Connection) -> str | None:
+    """The table of a row whose foreign key refers to nothing, if any (foreign_key_check)."""
+    row = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+    return None if row is None else str(row[0])

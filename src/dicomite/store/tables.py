@@ -61,6 +61,9 @@ class Tenant(Base):
     created_at: Mapped[datetime]
     # Bumped by every directory write; token issuing caches lookups per version.
     directory_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Whether people may consent for themselves to an app's delegated permissions of type
+    # "User" (Entra ID's default user consent setting); "Admin" ones always need an admin.
+    users_can_consent: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Application(Base):
@@ -278,6 +281,50 @@ class PortalSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuthorizationCode(Base):
+    """An authorization code (RFC 6749 §4.1.2) between the authorize and token endpoints.
+
+    Only the code's SHA-256 is stored; the row keeps what the redemption must check (client,
+    redirect URI, PKCE challenge) and what the tokens carry. Redeemed codes stay until they
+    expire, so a replay is recognised (and revokes the tokens issued for it).
+    """
+
+    __tablename__ = "authorization_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_app_id: Mapped[str] = mapped_column(GUID)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(512))
+    platform: Mapped[str] = mapped_column(String(16))  # "web", "spa" or "publicClient"
+    scope: Mapped[str] = mapped_column(Text)  # as granted: reserved and resource scopes
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    authenticated_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    redeemed_at: Mapped[datetime | None]
+    # The refresh-token family its redemption started: revoked when the code is replayed.
+    family_id: Mapped[str | None] = mapped_column(GUID)
+
+
+class RefreshToken(Base):
+    """A refresh token, single use: each redemption marks it used and issues the next of its
+    family (OAuth 2.0 Security BCP §4.14.2). Only the token's SHA-256 is stored."""
+
+    __tablename__ = "refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(GUID, index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_app_id: Mapped[str] = mapped_column(GUID)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(Text)
+    # When the person entered their password: a password reset since revokes the family.
+    authenticated_at: Mapped[datetime]
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
 
 
 # DICOM index (dicomite.dicom.index.schema): one row per study, series and instance, plus the change

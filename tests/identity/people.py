@@ -1,0 +1,112 @@
+"""A person's side of the sign-in flows, over the wire without a browser: a cookie-keeping
+HTTP client that signs in at the portal and follows the authorization endpoint by hand."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+
+from tests.fixtures.directory import DICOM, PASSWORD, Admin
+from tests.fixtures.server import Server
+
+IMPERSONATION = f"{DICOM}/user_impersonation"
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Pkce:
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> Pkce:
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        return cls(verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+
+
+class Browserless:
+    """One person's browser, reduced to cookies and redirects read by hand."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.http = server.client()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def sign_in(self, name: str, password: str = PASSWORD) -> None:
+        form = self.http.get("/portal/signin")
+        token = CSRF_FIELD.search(form.text)
+        assert token, form.text
+        fields = {"csrf_token": token.group(1), "username": name, "password": password}
+        response = self.http.post("/portal/signin", data={**fields, "next": ""})
+        assert response.status_code == 303, response.text
+
+    def authorize(self, **params: str) -> httpx.Response:
+        path = f"/{self.server.tenant_id}/oauth2/v2.0/authorize"
+        return self.http.get(f"{path}?{urlencode(params)}")
+
+
+def code_request(app_id: str, redirect_uri: str, pkce: Pkce | None, **extra: str) -> dict[str, str]:
+    params = {
+        "client_id": app_id,
+        "response_type": "code",
+        "redirect_uri": redirect_uri,
+        "scope": f"openid offline_access {IMPERSONATION}",
+        "state": "st@te with spaces & symbols",
+        "nonce": "n-0S6_WzA2Mj",
+        **extra,
+    }
+    if pkce is not None:
+        params |= {"code_challenge": pkce.challenge, "code_challenge_method": "S256"}
+    return params
+
+
+def answer(response: httpx.Response, redirect_uri: str) -> dict[str, str]:
+    """The parameters delivered to the redirect URI (query or fragment)."""
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    assert location.startswith(redirect_uri), location
+    parts = urlsplit(location)
+    return dict(parse_qsl(parts.fragment or parts.query))
+
+
+def redeem(server: Server, **form: str) -> httpx.Response:
+    with server.client() as client:
+        return client.post(
+            f"/{server.tenant_id}/oauth2/v2.0/token",
+            data={"grant_type": "authorization_code", **form},
+        )
+
+
+def token_form(app_id: str, code: str, redirect_uri: str, **extra: Any) -> dict[str, str]:
+    return {"client_id": app_id, "code": code, "redirect_uri": redirect_uri, **extra}
+
+
+def person_token(server: Server, admin: Admin, person: str, scope: str = IMPERSONATION) -> str:
+    """A delegated access token of ``person`` through a new web app consented for everyone
+    to the DICOM service's user_impersonation (sign-in, code, redemption over the wire)."""
+    app = admin.register()
+    assert app.secret is not None
+    redirect_uri = "https://localhost/signin-oidc"
+    admin.add_redirect_uri(app.app_id, "web", redirect_uri)
+    admin.grant_delegated(app.app_id, "user_impersonation", "Dicom.Read", "Dicom.ReadWrite")
+    browser = Browserless(server)
+    try:
+        browser.sign_in(person)
+        request = code_request(app.app_id, redirect_uri, None, scope=scope)
+        code = answer(browser.authorize(**request), redirect_uri)["code"]
+    finally:
+        browser.close()
+    form = token_form(app.app_id, code, redirect_uri, client_secret=app.secret)
+    response = redeem(server, **form)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])

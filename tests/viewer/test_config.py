@@ -46,6 +46,14 @@ def test_sign_in_is_code_with_pkce_as_the_built_in_viewer_app() -> None:
     assert base + oidc["redirect_uri"] == callback_uri("https://dicom.example.org:8443")
 
 
+def test_the_sign_out_route_does_not_shadow_the_viewer_route() -> None:
+    """OHIF routes the sign-out callback at /viewer + its path, not taking routerBasename off;
+    at /viewer/ (OHIF's default "/") it matched the basic viewer's /viewer/viewer page."""
+    [oidc] = loaded(app_config_js(DEPLOYMENT))["oidc"]
+    routed_at = "/viewer" + oidc["post_logout_redirect_uri"]
+    assert routed_at.rstrip("/") not in ("/viewer", "/viewer/callback")
+
+
 def test_the_script_holds_only_data() -> None:
     """Everything after the assignment is one JSON value: a quote in a setting stays in it."""
     hostile = Deployment('https://x.example/";alert(1);"', TENANT, "https://r.example")

@@ -25,6 +25,7 @@ from typing import Any
 from dicomite.identity.viewer_client import CALLBACK_PATH, viewer_app_id
 
 VIEWER_PATH = "/viewer"
+SIGNED_OUT_PATH = "/signed-out"
 SOURCE_NAME = "dicomite"
 DICOMWEB_SOURCE = "@ohif/extension-default.dataSourcesModule.dicomweb"
 
@@ -100,7 +101,11 @@ def _sign_in(deployment: Deployment) -> dict[str, Any]:
         "redirect_uri": CALLBACK_PATH.removeprefix(VIEWER_PATH),
         "response_type": "code",
         "scope": deployment.scope,
-        "post_logout_redirect_uri": "/",
+        # OHIF routes its sign-out callback at this URI's path *with* routerBasename in front,
+        # so OHIF's default ("/", i.e. /viewer/) would catch its own /viewer/viewer route and
+        # rewrite every study link. This one is never reached, as it is not registered: after
+        # sign-out Dicomite shows its own "Signed out" page.
+        "post_logout_redirect_uri": SIGNED_OUT_PATH,
         "automaticSilentRenew": True,
         "revokeAccessTokenOnSignout": True,
     }

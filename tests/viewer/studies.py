@@ -1,6 +1,6 @@
-"""Small CT studies a viewer can show: a phantom (a disc of soft tissue with a brighter rim on
-air) that changes from slice to slice, with the image plane attributes cornerstone3D reads;
-one series stored natively, one RLE Lossless (decoded in the browser)."""
+"""Small CT studies a viewer can show: a chest-like phantom that changes from slice to slice,
+with the image plane attributes cornerstone3D reads; one series stored natively, one RLE
+Lossless (decoded in the browser)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
-SIZE = 96
+SIZE = 128
 SLICES = 3
 
 
@@ -62,8 +62,8 @@ def _header(study: Study, series: str, number: int) -> Dataset:
     dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
     dataset.PixelRepresentation = 0
-    dataset.PixelSpacing, dataset.SliceThickness = [0.8, 0.8], 2.5
-    dataset.ImagePositionPatient = [-38.4, -38.4, 2.5 * number]
+    dataset.PixelSpacing, dataset.SliceThickness = [2.5, 2.5], 2.5
+    dataset.ImagePositionPatient = [-160, -160, 2.5 * number]
     dataset.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     dataset.RescaleIntercept, dataset.RescaleSlope = -1024, 1
     dataset.WindowCenter, dataset.WindowWidth = 40, 400
@@ -71,10 +71,18 @@ def _header(study: Study, series: str, number: int) -> Dataset:
 
 
 def _phantom(number: int) -> np.ndarray:
-    """Stored values (HU + 1024): air around a disc of soft tissue, a rim of bone, and a
-    gradient across, all shifting a little with the slice."""
-    y, x = np.mgrid[0:SIZE, 0:SIZE]
-    radius = np.hypot(x - SIZE / 2, y - SIZE / 2)
-    values = np.where(radius < SIZE * 0.42, 1024 + 40 + x + 10 * number, 24)
-    values = np.where((radius > SIZE * 0.36) & (radius < SIZE * 0.42), 1024 + 700, values)
-    return values.astype(np.uint16)
+    """Stored values (HU + 1024) of a chest-like slice: air around a body of soft tissue with
+    a rim of fat, two lungs, a spine and a heart, all shifting a little from slice to slice."""
+    y, x = np.mgrid[0:SIZE, 0:SIZE] / SIZE - 0.5
+    body = (x / 0.46) ** 2 + (y / 0.36) ** 2 < 1
+    fat = (x / 0.46) ** 2 + (y / 0.36) ** 2 > 0.85
+    lungs = ((abs(x) - 0.2) / 0.15) ** 2 + ((y + 0.02) / 0.24) ** 2 < 1
+    spine = np.hypot(x, y - 0.24) < 0.06
+    heart = np.hypot(x + 0.05, y + 0.03 * number) < 0.11
+    hu = np.full((SIZE, SIZE), -1000.0)
+    hu[body] = 40 + 30 * x[body]
+    hu[body & fat] = -100
+    hu[lungs] = -850 + 20 * number
+    hu[heart] = 60
+    hu[spine] = 700
+    return (hu + 1024).astype(np.uint16)

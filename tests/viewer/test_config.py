@@ -52,6 +52,8 @@ def test_the_sign_out_route_does_not_shadow_the_viewer_route() -> None:
     [oidc] = loaded(app_config_js(DEPLOYMENT))["oidc"]
     routed_at = "/viewer" + oidc["post_logout_redirect_uri"]
     assert routed_at.rstrip("/") not in ("/viewer", "/viewer/callback")
+    # there is no revocation endpoint to call first (OHIF's default would)
+    assert oidc["revokeAccessTokenOnSignout"] is False
 
 
 def test_the_script_holds_only_data() -> None:

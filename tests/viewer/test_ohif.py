@@ -3,7 +3,7 @@ sign-in page (authorization code + PKCE, as the built-in viewer app), finds the 
 test stored in OHIF's study list, narrows it with a wildcard name search, opens a study and
 sees its image (native and RLE frames decoded in the browser); the portal's Open in viewer
 gets there with the portal's session. No request fails (4xx/5xx) and no CORS error is logged.
-Screenshots: test-artifacts/viewer/."""
+Signing out of the viewer ends the Dicomite session. Screenshots: test-artifacts/viewer/."""
 
 from __future__ import annotations
 
@@ -148,3 +148,15 @@ def test_open_in_viewer_from_the_portal_needs_no_second_sign_in(
     page.get_by_role("link", name="Open in viewer").click()
     expect_rendered(page, study)  # the portal's session signed the viewer in
     shots.take("viewer")
+
+
+def test_signing_out_of_the_viewer_ends_the_session(
+    viewer_server: Server, stored: tuple[Study, ...], page: Page, watched: Troubles
+) -> None:
+    page.goto(f"{viewer_server.base_url}/viewer/")
+    sign_in(page, viewer_server)
+    expect(page.get_by_text("Roe, Richard")).to_be_visible()
+    page.goto(f"{viewer_server.base_url}/viewer/logout")  # OHIF's sign-out route
+    expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
+    page.goto(f"{viewer_server.base_url}/viewer/")
+    expect(page.get_by_label("Username")).to_be_visible()  # signed in no more

@@ -107,7 +107,9 @@ def _sign_in(deployment: Deployment) -> dict[str, Any]:
         # sign-out Dicomite shows its own "Signed out" page.
         "post_logout_redirect_uri": SIGNED_OUT_PATH,
         "automaticSilentRenew": True,
-        "revokeAccessTokenOnSignout": True,
+        # Entra ID (and so Dicomite) publishes no revocation_endpoint; asked to revoke first,
+        # oidc-client-ts would fail the sign-out before it leaves for the logout endpoint.
+        "revokeAccessTokenOnSignout": False,
     }
 
 

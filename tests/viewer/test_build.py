@@ -32,7 +32,8 @@ def test_the_served_names_are_the_build_files(installed: tuple[Path, Package]) -
         "assets/images/a b.png",
         "index.html",
     ]
-    assert build.index.read_bytes().startswith(b"<!doctype html>")
+    assert build.index.path.read_bytes().startswith(b"<!doctype html>")
+    assert build.index.stat.st_size == build.index.path.stat().st_size
 
 
 def test_links_placed_in_the_build_are_not_served(installed: tuple[Path, Package]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -45,11 +46,19 @@ REVALIDATE = "no-cache"
 
 
 @dataclass(frozen=True)
+class BuildFile:
+    path: Path
+    # Taken when the build is loaded (in the blocking pool), so that sending the file costs the
+    # event loop no stat of its own; the build never changes once installed.
+    stat: os.stat_result
+
+
+@dataclass(frozen=True)
 class ViewerBuild:
-    files: Mapping[str, Path]  # "app.bundle.….js", "assets/favicon.ico" -> its file
+    files: Mapping[str, BuildFile]  # "app.bundle.….js", "assets/favicon.ico" -> its file
 
     @property
-    def index(self) -> Path:
+    def index(self) -> BuildFile:
         return self.files[INDEX]
 
 
@@ -63,15 +72,16 @@ def load_build(viewer_dir: Path, package: Package) -> ViewerBuild | None:
     return ViewerBuild(files) if INDEX in files else None
 
 
-def _regular_files(root: Path) -> dict[str, Path]:
+def _regular_files(root: Path) -> dict[str, BuildFile]:
     """Every regular file under ``root`` by its relative name; symbolic links are left out
     (``os.walk`` does not enter linked folders)."""
     found = {}
     for folder, _subfolders, names in os.walk(root):
         for name in names:
             path = Path(folder, name)
-            if path.is_file() and not path.is_symlink():
-                found[path.relative_to(root).as_posix()] = path
+            status = path.lstat()
+            if stat.S_ISREG(status.st_mode):
+                found[path.relative_to(root).as_posix()] = BuildFile(path, status)
     return found
 
 

@@ -23,7 +23,9 @@ from dicomite.blocking import run_blocking
 from dicomite.bootstrap import Context
 from dicomite.viewer.build import (
     CONFIG,
+    INDEX,
     REVALIDATE,
+    BuildFile,
     ViewerBuild,
     cache_control,
     load_build,
@@ -74,11 +76,11 @@ class BuildFiles:
             return
         name = scope["path"].removeprefix("/")
         build = await self._installed.build() if scope["method"] in _READ_METHODS else None
-        path = build.files.get(name) if build else None
-        if path is None:
+        found = build.files.get(name) if build else None
+        if found is None:
             raise HTTPException(status_code=404)
         headers = {**_NOSNIFF, "Cache-Control": cache_control(name)}
-        await FileResponse(path, media_type=media_type(name), headers=headers)(scope, receive, send)
+        await _send(found, name, headers)(scope, receive, send)
 
 
 def viewer_routes(context: Context) -> list[BaseRoute]:
@@ -97,9 +99,7 @@ def viewer_routes(context: Context) -> list[BaseRoute]:
         build = await installed.build()
         if build is None:
             return HTMLResponse(not_installed_page(), 404, {"Cache-Control": "no-store"})
-        return FileResponse(
-            build.index, media_type=media_type(build.index.name), headers=_PAGE_HEADERS
-        )
+        return _send(build.index, INDEX, _PAGE_HEADERS)
 
     return [
         Route(VIEWER_PATH, _to_viewer),
@@ -108,6 +108,12 @@ def viewer_routes(context: Context) -> list[BaseRoute]:
         Route(VIEWER_PATH + "/{page:path}", page),
         Mount("", app=BuildFiles(installed)),
     ]
+
+
+def _send(file: BuildFile, name: str, headers: dict[str, str]) -> FileResponse:
+    return FileResponse(
+        file.path, headers=headers, media_type=media_type(name), stat_result=file.stat
+    )
 
 
 async def _to_viewer(request: Request) -> Response:

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.directory",
     "tests.fixtures.dicom",
     "tests.fixtures.browser",
+    "tests.fixtures.oidc_issuer",
 ]

@@ -308,8 +308,33 @@ def _graph_write(client: PortalClient, context: Context) -> None:
     assert created.status_code == 201, created.text
 
 
+def _device_flow(client: PortalClient, context: Context) -> None:
+    """Device codes, a pending poll, the person's approval at /devicelogin, the tokens."""
+    admin = Admin(context)
+    registered = admin.register(secret=False)
+    admin.allow_public_client_flows(registered.app_id)
+    codes = client.post(
+        f"/{context.tenant_id}/oauth2/v2.0/devicecode",
+        data={"client_id": registered.app_id, "scope": "openid"},
+    ).json()
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "client_id": registered.app_id,
+        "device_code": codes["device_code"],
+    }
+    token_path = f"/{context.tenant_id}/oauth2/v2.0/token"
+    assert client.post(token_path, data=form).json()["error"] == "authorization_pending"
+    sign_in(client, admin.add_person("DICOM Data Reader", PASSWORD))
+    decided = client.submit(
+        "/devicelogin/decide", {"code": codes["user_code"], "decision": "accept"}
+    )
+    assert "You have signed in" in decided.text, decided.text
+    assert "id_token" in client.post(token_path, data=form).json()
+
+
 @pytest.mark.parametrize(
-    "scenario", [_certificate_token_and_stow, _portal_sign_in_and_upload, _graph_write]
+    "scenario",
+    [_certificate_token_and_stow, _portal_sign_in_and_upload, _graph_write, _device_flow],
 )
 def test_no_database_write_and_no_password_hash_on_the_event_loop(
     watched: tuple[Starlette, Watch], scenario: Scenario

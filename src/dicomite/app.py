@@ -34,7 +34,7 @@ from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app
 from dicomite.identity.http import IdentityRoutes, TokenEndpoint
-from dicomite.portal import authorize_pages
+from dicomite.portal import authorize_pages, device_pages
 from dicomite.portal.routes import portal_app
 from dicomite.portal.web import Portal
 from dicomite.services import Services, build_services
@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/dicom/v2", app=_cross_origin(dicom_app(services.dicom, 2), cors)),
         Mount("/portal", app=portal_app(portal)),
         *authorize_pages.routes(portal),
+        *device_pages.routes(portal),
         Route("/", _to_portal),
         *IdentityRoutes(services.tokens, services.keys).routes(),
         *viewer_routes(services.context),  # last: its final route serves the build's file names

@@ -12,12 +12,14 @@ from dicomite.dicom.blobs.folder import FileSystemBlobStore
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.service import DicomService
 from dicomite.identity.assertions import ReplayGuard
+from dicomite.identity.external_keys import ExternalKeys
 from dicomite.identity.issuance import IssuanceView
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.oauth2 import TokenService
 from dicomite.identity.person_grants import PersonTokens
 from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.signins import SignInRecorder
+from dicomite.identity.trust import issuer_jwks, trusted_authorities
 
 
 @dataclass
@@ -37,6 +39,10 @@ class Services:
 def build_services(context: Context) -> Services:
     settings = context.settings
     keys = KeyRing(context.store, context.protection)
+    # Other OpenID providers' keys: federated credentials' issuers, trusted authorities.
+    external_keys = ExternalKeys(
+        ca_bundle=settings.issuer_ca_bundle, static_jwks=issuer_jwks(settings.issuer_jwks)
+    )
     signins = SignInRecorder(context.store)
     people = PersonTokens(
         store=context.store,
@@ -61,6 +67,8 @@ def build_services(context: Context) -> Services:
         settings.effective_public_url,
         context.tenant_id,
         settings.dicom_resource_uri,
+        authorities=trusted_authorities(settings.trusted_authorities),
+        external_keys=external_keys,
     )
     dicom = DicomService(
         context.store,

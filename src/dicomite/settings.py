@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     # Web origins allowed to call the DICOM service and the management API from a browser
     # (comma-separated, or *); empty: no cross-origin access (see dicomite.cors).
     cors_origins: str = ""
+    # Other OpenID providers: ISSUER=AUDIENCE pairs whose tokens the DICOM service accepts, the
+    # CA bundle their HTTPS is checked with (default: the system's), and ISSUER=PATH static
+    # JWKS files for issuers whose discovery is unreachable (see dicomite.identity.trust).
+    trusted_authorities: str = ""
+    issuer_ca_bundle: Path | None = None
+    issuer_jwks: str = ""
 
     # HTTP limits: a request head larger than this is answered 431 (the server also reads bodies
     # through a buffer this large: smaller values slow uploads); a client that has not sent a

@@ -22,7 +22,9 @@ from msgraph.generated.applications.item.add_password.add_password_post_request_
 )
 from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.application import Application
+from msgraph.generated.models.federated_identity_credential import FederatedIdentityCredential
 from msgraph.generated.models.implicit_grant_settings import ImplicitGrantSettings
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_credential import PasswordCredential
 from msgraph.generated.models.public_client_application import PublicClientApplication
 from msgraph.generated.models.service_principal import ServicePrincipal
@@ -148,3 +150,54 @@ def test_graph_sdk_sets_spa_and_public_client_redirect_uris(server: Server) -> N
     grants = app.web.implicit_grant_settings
     assert grants is not None and grants.enable_id_token_issuance is True
     assert grants.enable_access_token_issuance is False
+
+
+async def manage_federated_credentials(server: Server) -> dict[str, Any]:
+    """What a pipeline's setup script does with the SDK: trust a GitHub environment, list the
+    trusts, narrow one, and remove it; a second credential of the same name is refused."""
+    async with management_credential(server) as credential:
+        graph = graph_client(server, credential)
+        app = await graph.applications.post(Application(display_name="Graph SDK pipeline"))
+        assert app is not None and app.id
+        credentials = graph.applications.by_application_id(app.id).federated_identity_credentials
+        trust = FederatedIdentityCredential(
+            name="github-prod",
+            issuer="https://token.actions.githubusercontent.com",
+            subject="repo:contoso/imaging:environment:prod",
+            audiences=["api://AzureADTokenExchange"],
+            description="Deployments from GitHub",
+        )
+        created = await credentials.post(trust)
+        assert created is not None and created.id
+        duplicate: tuple[int | None, str | None] | None = None
+        try:
+            await credentials.post(trust)
+        except ODataError as refused:
+            duplicate = (refused.response_status_code, refused.error and refused.error.code)
+        await credentials.by_federated_identity_credential_id(created.id).patch(
+            FederatedIdentityCredential(subject="repo:contoso/imaging:environment:staging")
+        )
+        listed = await credentials.get()
+        by_name = await credentials.by_federated_identity_credential_id("github-prod").get()
+        await credentials.by_federated_identity_credential_id(created.id).delete()
+        after = await credentials.get()
+        assert listed is not None and listed.value is not None and after is not None
+        return {
+            "created": created,
+            "duplicate": duplicate,
+            "listed": [(c.name, c.subject, c.audiences) for c in listed.value],
+            "by_name": by_name,
+            "after": after.value,
+        }
+
+
+def test_graph_sdk_manages_federated_identity_credentials(server: Server) -> None:
+    result = asyncio.run(manage_federated_credentials(server))
+    created = result["created"]
+    assert (created.name, created.description) == ("github-prod", "Deployments from GitHub")
+    assert result["duplicate"] == (409, "Request_MultipleObjectsWithSameKeyValue")
+    assert result["listed"] == [
+        ("github-prod", "repo:contoso/imaging:environment:staging", ["api://AzureADTokenExchange"])
+    ]
+    assert result["by_name"].id == created.id
+    assert result["after"] == []

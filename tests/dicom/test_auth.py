@@ -198,6 +198,8 @@ def _allowed(server: Server, token: str) -> tuple[bool, bool, bool]:
         ("user_impersonation Dicom.ReadWrite", [], False, False),
         # no DICOM scope (only OpenID ones): nothing, whatever the role
         ("openid profile", ["Dicom.ReadWrite"], False, False),
+        # an empty scp is still a person's token, not an application's
+        ("", ["Dicom.ReadWrite"], False, False),
     ],
 )
 def test_a_delegated_token_may_do_what_both_its_scopes_and_the_persons_role_allow(

@@ -32,6 +32,13 @@ from tests.graph.helpers import (
 )
 
 DENIED = "Insufficient privileges to complete the operation."
+# A federated identity credential is a credential too: a workflow of this repository would
+# sign in as the application.
+_TRUST = {
+    "name": "takeover",
+    "issuer": "https://token.actions.githubusercontent.com",
+    "subject": "repo:attacker/repo:ref:refs/heads/main",
+}
 
 
 def _grant(graph: httpx.Client, principal: dict[str, Any], api_app_id: str, role: str) -> str:
@@ -116,11 +123,29 @@ def test_application_writer_cannot_take_over_the_bootstrap_client(
         writer.patch(url, json={"requiredResourceAccess": []}),
         writer.delete(url),
         writer.delete(f"/servicePrincipals(appId='{server.client_id}')"),
+        writer.post(f"{url}/federatedIdentityCredentials", json=_TRUST),
     ]
     for response in attempts:
         _denied(response)
     assert _credentials(graph, bootstrap) == before
+    assert graph.get(f"{url}/federatedIdentityCredentials").json()["value"] == []
     assert graph.get(f"/servicePrincipals(appId='{server.client_id}')").status_code == 200
+
+
+def test_federated_credentials_of_a_privileged_app_need_its_roles(
+    graph: httpx.Client, writer: httpx.Client
+) -> None:
+    target = _app_with_roles(graph, "assigns", APP_ROLE_ASSIGNMENT_READWRITE_ALL)
+    base = f"/applications/{target['id']}/federatedIdentityCredentials"
+    added = graph.post(base, json=_TRUST)  # the bootstrap client holds every Graph role
+    assert added.status_code == 201, added.text
+    one = f"{base}/{added.json()['id']}"
+
+    _denied(writer.post(base, json={**_TRUST, "name": "second", "subject": "other"}))
+    _denied(writer.patch(one, json={"subject": "repo:attacker/repo:pull_request"}))
+    _denied(writer.delete(one))
+    assert writer.get(one).json()["subject"] == _TRUST["subject"]  # reading needs no more
+    assert [c["name"] for c in graph.get(base).json()["value"]] == ["takeover"]
 
 
 def test_a_caller_holding_every_role_of_the_target_may_change_it(

@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -17,7 +18,10 @@ from tests.fixtures.directory import DICOM, PASSWORD, Admin
 from tests.fixtures.server import Server
 
 IMPERSONATION = f"{DICOM}/user_impersonation"
+STATE = "st@te with spaces & symbols"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,15 @@ class Pkce:
 
     @classmethod
     def new(cls) -> Pkce:
-        verifier = secrets.token_urlsafe(48)
+        return cls.of(secrets.token_urlsafe(48))
+
+    @classmethod
+    def of(cls, verifier: str) -> Pkce:
         digest = hashlib.sha256(verifier.encode()).digest()
         return cls(verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+
+    def params(self) -> dict[str, str]:
+        return {"code_challenge": self.challenge, "code_challenge_method": "S256"}
 
 
 class Browserless:
@@ -54,6 +64,21 @@ class Browserless:
         path = f"/{self.server.tenant_id}/oauth2/v2.0/authorize"
         return self.http.get(f"{path}?{urlencode(params)}")
 
+    def consent(self, page: httpx.Response, decision: str = "accept") -> httpx.Response:
+        """Press Accept (or Cancel) on a consent page: post its form as the page holds it."""
+        form = page.text[page.text.index('<section class="signin-card consent">') :]
+        action = re.search(r'<form method="post" action="([^"]+)"', form)
+        assert action, page.text
+        fields = [(unescape(k), unescape(v)) for k, v in HIDDEN_FIELD.findall(form)]
+        body = urlencode([*fields, ("decision", decision)])
+        return self.http.post(action[1], content=body, headers=FORM)
+
+    def csrf_token(self) -> str:
+        """The session's token, as every portal page carries it."""
+        token = CSRF_FIELD.search(self.http.get("/portal/").text)
+        assert token
+        return token.group(1)
+
 
 def code_request(app_id: str, redirect_uri: str, pkce: Pkce | None, **extra: str) -> dict[str, str]:
     params = {
@@ -61,7 +86,7 @@ def code_request(app_id: str, redirect_uri: str, pkce: Pkce | None, **extra: str
         "response_type": "code",
         "redirect_uri": redirect_uri,
         "scope": f"openid offline_access {IMPERSONATION}",
-        "state": "st@te with spaces & symbols",
+        "state": STATE,
         "nonce": "n-0S6_WzA2Mj",
         **extra,
     }
@@ -71,12 +96,22 @@ def code_request(app_id: str, redirect_uri: str, pkce: Pkce | None, **extra: str
 
 
 def answer(response: httpx.Response, redirect_uri: str) -> dict[str, str]:
-    """The parameters delivered to the redirect URI (query or fragment)."""
+    """The parameters delivered to the redirect URI (query, fragment or form_post)."""
+    if response.status_code == 200 and 'id="form-post"' in response.text:
+        assert f'action="{redirect_uri}"' in response.text, response.text
+        return {unescape(k): unescape(v) for k, v in HIDDEN_FIELD.findall(response.text)}
     assert response.status_code == 302, response.text
     location = response.headers["location"]
     assert location.startswith(redirect_uri), location
     parts = urlsplit(location)
     return dict(parse_qsl(parts.fragment or parts.query))
+
+
+def shown(response: httpx.Response, code: int) -> None:
+    """An error the endpoint shows the person, as it cannot trust the redirect URI yet."""
+    assert response.status_code == 400, response.text
+    assert "location" not in response.headers
+    assert f"AADSTS{code}:" in response.text
 
 
 def redeem(server: Server, **form: str) -> httpx.Response:

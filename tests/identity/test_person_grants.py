@@ -188,10 +188,12 @@ def test_a_spa_must_send_a_code_challenge(
 def test_a_web_app_cannot_redeem_without_its_secret(
     server: Server, browser: Browserless, person: str, web_app: tuple[RegisteredApp, str]
 ) -> None:
+    """Entra ID's answer to a confidential client without a credential in a person's grant
+    (7000216 is the client-credentials grant's)."""
     app, redirect_uri = web_app
     code = signed_in_code(browser, person, app, redirect_uri, None)
     assert_aadsts(
-        redeem(server, **token_form(app.app_id, code, redirect_uri)), 401, "invalid_client", 7000216
+        redeem(server, **token_form(app.app_id, code, redirect_uri)), 401, "invalid_client", 7000218
     )
 
 

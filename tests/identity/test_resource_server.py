@@ -103,6 +103,15 @@ def test_a_v2_token_for_the_app_id_with_scopes(server: ResourceServer) -> None:
     principal = server.authenticate(_signed(**v2, scp="Api.Read Api.Write", oid="user"), NOW)
     assert (principal.token_version, principal.app_id, principal.object_id) == (2, "web", "user")
     assert principal.scopes == {"Api.Read", "Api.Write"}
+    assert principal.delegated
+
+
+def test_an_empty_scp_still_makes_a_delegated_token(server: ResourceServer) -> None:
+    """A person's token with no scope must not pass for an app-only one (its roles are the
+    person's, allowed only with a scope)."""
+    principal = server.authenticate(_signed(scp="", oid="user"), NOW)
+    assert principal.delegated and principal.scopes == frozenset()
+    assert not server.authenticate(_signed(), NOW).delegated
 
 
 def test_the_scheme_is_case_insensitive(server: ResourceServer) -> None:

@@ -120,3 +120,22 @@ def signed_in(
     yield open_client
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def register_app(client: PortalClient, name: str = "Service client") -> str:
+    """New registration through the portal; returns the application's object id."""
+    response = client.submit("/portal/apps/new", {"name": name})
+    assert response.status_code == 200, response.text
+    found = re.search(r"/portal/apps/([0-9a-f-]{36})", str(response.url))
+    assert found, response.url
+    return found.group(1)
+
+
+AdminApp = tuple[PortalClient, str]
+
+
+@pytest.fixture
+def admin_app(signed_in: Callable[[str], PortalClient]) -> AdminApp:
+    """A Global Administrator's client and a new application of theirs."""
+    admin = signed_in("global-admin")
+    return admin, register_app(admin)

@@ -13,24 +13,16 @@ from dicomite.clock import utcnow
 from dicomite.identity import credentials, directory
 from dicomite.store.tables import KeyCredential, PasswordCredential
 from tests.fixtures.directory import make_certificate
-from tests.portal.conftest import PortalClient
-from tests.portal.test_permissions_pages import XSS, register_app
+from tests.portal.conftest import AdminApp, PortalClient, register_app
+from tests.portal.test_permissions_pages import XSS
 
 SignedIn = Callable[[str], PortalClient]
-AdminApp = tuple[PortalClient, str]
 NEW_VALUE = re.compile(r'<code id="new-secret-value">([^<]+)</code>')
 NEW_ID = re.compile(r'<code id="new-secret-id">([^<]+)</code>')
 WARNING = (
     "Client secret values cannot be viewed, except for immediately after creation. Be sure to "
     "save the secret when created before leaving the page."
 )
-
-
-@pytest.fixture
-def admin_app(signed_in: SignedIn) -> AdminApp:
-    """A Global Administrator's client and a new application of theirs."""
-    admin = signed_in("global-admin")
-    return admin, register_app(admin)
 
 
 def stored_secrets(context: Context, app: str) -> list[PasswordCredential]:

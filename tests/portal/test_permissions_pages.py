@@ -11,21 +11,12 @@ from dicomite.bootstrap import Context
 from dicomite.identity import builtin, consent, directory, principals
 from dicomite.identity.policy import GRANT_CONSENT, GRANT_GRAPH_CONSENT
 from dicomite.store.tables import Tenant
-from tests.portal.conftest import PortalClient
+from tests.portal.conftest import PortalClient, register_app
 
 DICOM = builtin.DICOM_APP_ID
 GRAPH = builtin.GRAPH_APP_ID
 XSS = '<script>alert("x")</script>'
 SignedIn = Callable[[str], PortalClient]
-
-
-def register_app(client: PortalClient, name: str = "Service client") -> str:
-    """New registration through the portal; returns the application's object id."""
-    response = client.submit("/portal/apps/new", {"name": name})
-    assert response.status_code == 200, response.text
-    found = re.search(r"/portal/apps/([0-9a-f-]{36})", str(response.url))
-    assert found, response.url
-    return found.group(1)
 
 
 def add_permission(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dicomite.identity import consent, credentials, principals
+from dicomite.identity import consent, credentials, federated_credentials, principals
 from dicomite.identity.builtin import APPLICATION_READWRITE_ALL, DICOM_APP_ID, GRAPH_APP_ID
 from tests.fixtures.directory import GRAPH_SCOPE, Admin, make_certificate
 from tests.fixtures.server import Server
@@ -58,9 +58,19 @@ def test_application_administrator_cannot_add_a_secret_to_the_bootstrap_client(
     )
     _refused(uploaded.text, uploaded.status_code)
 
+    form = app_admin.get(f"{base}/federated/new")
+    _refused(form.text, form.status_code)
+    trusted = app_admin.submit(
+        f"{base}/federated/new",
+        {"scenario": "other", "issuer": "https://idp.example", "subject": "me", "name": "mine"},
+    )
+    _refused(trusted.text, trusted.status_code)
+
     assert secret_ids(admin, server.client_id) == before
     with admin.context.store.read() as session:
-        assert not credentials.list_certificates(session, stored_app(admin, server.client_id))
+        bootstrap = stored_app(admin, server.client_id)
+        assert not credentials.list_certificates(session, bootstrap)
+        assert not federated_credentials.federated_credentials_of(session, bootstrap)
 
 
 def test_application_administrator_cannot_change_the_bootstrap_clients_permissions(

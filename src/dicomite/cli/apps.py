@@ -16,6 +16,7 @@ from dicomite.cli.app_credentials import (
     secret_row,
     secrets_table,
 )
+from dicomite.cli.app_federated import federated_app
 from dicomite.cli.app_permissions import (
     consent_command,
     permission_app,
@@ -47,6 +48,7 @@ app = typer.Typer(
 )
 app.add_typer(secret_app, name="secret")
 app.add_typer(cert_app, name="cert")
+app.add_typer(federated_app, name="federated")
 app.add_typer(permission_app, name="permission")
 app.add_typer(redirect_uri_app, name="redirect-uri")
 app.command("consent")(consent_command)

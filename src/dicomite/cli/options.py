@@ -10,6 +10,7 @@ import typer
 
 from dicomite.client_address import InvalidForwarder, trusted_proxies
 from dicomite.cors import InvalidOrigin, cors_policy
+from dicomite.identity.trust import InvalidTrustSetting, issuer_jwks, trusted_authorities
 from dicomite.settings import Settings
 
 # Defaults are written "\\[default: …]": Rich reads "[env …]" or "[https…]" as a markup tag and
@@ -86,12 +87,42 @@ CorsOrigins = Annotated[
 ]
 CORS_HINT = "--cors-origin (env DICOMITE_CORS_ORIGINS)"
 
+TrustedAuthorities = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-authority",
+        metavar="ISSUER=AUDIENCE",
+        help="Another OpenID provider whose tokens for AUDIENCE the DICOM service accepts "
+        "(their roles decide access), e.g. https://login.microsoftonline.com/{tid}/v2.0="
+        "api://{appId}; repeat for more [env DICOMITE_TRUSTED_AUTHORITIES, comma-separated]",
+    ),
+]
+IssuerCaBundle = Annotated[
+    str | None,
+    typer.Option(
+        "--issuer-ca-bundle",
+        help="CA certificates (PEM) to check other OpenID providers' HTTPS with (federated "
+        "credentials, trusted authorities) [env DICOMITE_ISSUER_CA_BUNDLE; default: the system's]",
+    ),
+]
+IssuerJwks = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--issuer-jwks",
+        metavar="ISSUER=PATH",
+        help="A JWKS file standing in for an issuer's discovery (an on-premises cluster); "
+        "repeat for more [env DICOMITE_ISSUER_JWKS, comma-separated]",
+    ),
+]
+TRUST_HINT = "--trusted-authority / --issuer-jwks"
+
 
 def build_settings(**overrides: Any) -> Settings:
     """CLI options win over ``DICOMITE_*`` environment variables, which win over defaults."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    if isinstance(given.get("cors_origins"), list):
-        given["cors_origins"] = ",".join(given["cors_origins"])
+    for repeatable in ("cors_origins", "trusted_authorities", "issuer_jwks"):
+        if isinstance(given.get(repeatable), list):
+            given[repeatable] = ",".join(given[repeatable])
     if "data_dir" in given:
         given["data_dir"] = Path(given["data_dir"]).resolve()
     settings = Settings(**given)
@@ -103,6 +134,11 @@ def build_settings(**overrides: Any) -> Settings:
         cors_policy(settings.cors_origins)
     except InvalidOrigin as problem:
         raise typer.BadParameter(str(problem), param_hint=CORS_HINT) from None
+    try:
+        trusted_authorities(settings.trusted_authorities)
+        issuer_jwks(settings.issuer_jwks)
+    except InvalidTrustSetting as problem:
+        raise typer.BadParameter(str(problem), param_hint=TRUST_HINT) from None
     return settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
 
 

@@ -20,8 +20,11 @@ from dicomite.cli.options import (
     ForwardedAllowIps,
     Host,
     Http,
+    IssuerCaBundle,
+    IssuerJwks,
     Port,
     PublicUrl,
+    TrustedAuthorities,
     ViewerDir,
     build_settings,
     export_to_environment,
@@ -64,6 +67,9 @@ def serve(
     ] = False,
     forwarded_allow_ips: ForwardedAllowIps = None,
     cors_origin: CorsOrigins = None,
+    trusted_authority: TrustedAuthorities = None,
+    issuer_ca_bundle: IssuerCaBundle = None,
+    issuer_jwks: IssuerJwks = None,
     viewer_dir: ViewerDir = None,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
@@ -80,6 +86,9 @@ def serve(
         tls_key=tls_key,
         forwarded_allow_ips=forwarded_allow_ips,
         cors_origins=cors_origin,
+        trusted_authorities=trusted_authority,
+        issuer_ca_bundle=issuer_ca_bundle,
+        issuer_jwks=issuer_jwks,
         viewer_dir=viewer_dir,
     )
     with reported_errors():

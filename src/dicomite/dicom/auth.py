@@ -13,10 +13,12 @@ DICOM service answers.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 
 from dicomite.dicom.errors import DicomError, Forbidden, Unauthenticated
 from dicomite.identity.builtin import DICOM_APP_ID
+from dicomite.identity.external_keys import ExternalKeys
 from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.resource_server import (
     BearerRefusal,
@@ -25,6 +27,7 @@ from dicomite.identity.resource_server import (
     Principal,
     Reason,
     ResourceServer,
+    TrustedAuthority,
 )
 
 
@@ -75,10 +78,24 @@ MESSAGES: dict[Reason, str] = {
 
 class DicomAuth:
     def __init__(
-        self, keys: PublishedKeys, public_url: str, tenant_id: str, resource_uri: str
+        self,
+        keys: PublishedKeys,
+        public_url: str,
+        tenant_id: str,
+        resource_uri: str,
+        *,
+        authorities: Sequence[TrustedAuthority] = (),
+        external_keys: ExternalKeys | None = None,
     ) -> None:
         audiences = (resource_uri, DICOM_APP_ID)
-        self._server = ResourceServer(keys, public_url, tenant_id, audiences)
+        self._server = ResourceServer(
+            keys,
+            public_url,
+            tenant_id,
+            audiences,
+            authorities=authorities,
+            external_keys=external_keys,
+        )
         # RFC 6750 §3; Azure's DICOM service also names the authority and the resource.
         self._challenge = (
             f'Bearer realm="{public_url}/dicom", authorization_uri="{public_url}/{tenant_id}", '

@@ -6,9 +6,11 @@ Exception tree::
     ├── BadRequest                 400 BadRequest                 (OData layer: JSON, segments)
     ├── InvalidRequest             400 Request_BadRequest         (directory rules, properties)
     ├── HostNameNotOnVerifiedDomain 400 HostNameNotOnVerifiedDomain (identifierUris rule)
+    ├── InvalidFederatedIdentityCredentialValue 400  (a federated identity credential's rules)
     ├── Unauthenticated            401 InvalidAuthenticationToken (+ WWW-Authenticate: Bearer)
     ├── Forbidden                  403 Authorization_RequestDenied
     ├── ResourceNotFound           404 Request_ResourceNotFound
+    ├── MultipleObjectsWithSameKeyValue 409 Request_MultipleObjectsWithSameKeyValue
     ├── MethodNotAllowed           405 Request_BadRequest
     ├── PayloadTooLarge            413 RequestEntityTooLarge
     ├── UnsupportedMediaType       415 UnsupportedMediaType
@@ -29,6 +31,8 @@ from starlette.responses import JSONResponse
 from dicomite.identity.problems import (
     Conflict,
     DirectoryProblem,
+    FederatedCredentialNameTaken,
+    InvalidFederatedCredential,
     InvalidInput,
     NotAllowed,
     NotFound,
@@ -69,6 +73,22 @@ class HostNameNotOnVerifiedDomain(GraphError):
     code = "HostNameNotOnVerifiedDomain"
 
 
+class InvalidFederatedIdentityCredentialValue(GraphError):
+    """Graph names the property and the value it refused, as in (Azure/azure-workload-identity
+    issue 434) "The combination of issuer and subject must be unique for the application. …
+    paramName: FederatedIdentityCredential.Subject, paramValue: …, objectType: …"."""
+
+    code = "InvalidFederatedIdentityCredentialValue"
+
+    @classmethod
+    def of(cls, problem: InvalidFederatedCredential) -> InvalidFederatedIdentityCredentialValue:
+        return cls(
+            f"{problem.message} paramName: FederatedIdentityCredential.{problem.prop}, "
+            f"paramValue: {problem.value[:100]}, "
+            "objectType: Microsoft.Online.DirectoryServices.Application"
+        )
+
+
 class Unauthenticated(GraphError):
     status = 401
     code = "InvalidAuthenticationToken"
@@ -88,6 +108,14 @@ class Forbidden(GraphError):
 class ResourceNotFound(GraphError):
     status = 404
     code = "Request_ResourceNotFound"
+
+
+class MultipleObjectsWithSameKeyValue(GraphError):
+    """A second object with the same alternate key: "FederatedIdentityCredential with name main
+    already exists." (Azure/azure-dev issue 1482)."""
+
+    status = 409
+    code = "Request_MultipleObjectsWithSameKeyValue"
 
 
 class MethodNotAllowed(GraphError):
@@ -132,6 +160,7 @@ def unknown_property(name: str, type_name: str) -> InvalidRequest:
 
 _PROBLEMS: dict[type[DirectoryProblem], type[GraphError]] = {
     UnverifiedIdentifierUri: HostNameNotOnVerifiedDomain,  # before InvalidInput, its base
+    FederatedCredentialNameTaken: MultipleObjectsWithSameKeyValue,  # before Conflict, its base
     InvalidInput: InvalidRequest,
     NotFound: ResourceNotFound,
     # Graph reports duplicates (identifierUris, credentials) as 400 Request_BadRequest.
@@ -142,6 +171,8 @@ _PROBLEMS: dict[type[DirectoryProblem], type[GraphError]] = {
 def from_problem(problem: DirectoryProblem) -> GraphError:
     if isinstance(problem, NotAllowed):
         return Forbidden()  # Graph's one sentence for every Authorization_RequestDenied
+    if isinstance(problem, InvalidFederatedCredential):
+        return InvalidFederatedIdentityCredentialValue.of(problem)
     for kind, error in _PROBLEMS.items():
         if isinstance(problem, kind):
             return error(problem.message)

@@ -252,3 +252,23 @@ def add_key(body: dict[str, Any]) -> NewKey:
     if spec.key is None:
         raise InvalidRequest("keyCredential.key (a base64 DER certificate) is required.")
     return NewKey(spec.key, spec.key_id, spec.display_name)
+
+
+# federatedIdentityCredential: what a POST or PATCH may set (``id`` is read-only).
+_FEDERATED_TEXT = ("name", "issuer", "subject", "description")
+_FEDERATED_OTHER = ("id", "claimsMatchingExpression")
+
+
+def federated_credential(body: dict[str, Any], *, new: bool) -> dict[str, Any]:
+    """Keyword arguments of ``federated_credentials.add_federated_credential`` (``new``: name,
+    issuer and subject are required) or ``update_federated_credential``."""
+    supported = [*_FEDERATED_TEXT, "audiences"]
+    b.check_properties(body, "federatedIdentityCredential", supported, _FEDERATED_OTHER)
+    fields: dict[str, Any] = {}
+    for name in _FEDERATED_TEXT:
+        required = new and name != "description"
+        if required or name in body:
+            fields[name] = b.text(body, name, required=required)
+    if "audiences" in body:
+        fields["audiences"] = b.array(body, "audiences", str)
+    return fields

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from dicomite.graph import applications, grants, principals, tenant
+from dicomite.graph import applications, federated_credentials, grants, principals, tenant
 from dicomite.graph.endpoint import Endpoints, routing_error
 from dicomite.graph.requestids import RequestIds
 from dicomite.services import Services
@@ -19,6 +19,7 @@ def graph_app(services: Services) -> Starlette:
     endpoints = Endpoints(services)
     routes = [
         *applications.routes(endpoints),
+        *federated_credentials.routes(endpoints),
         *principals.routes(endpoints),
         *grants.routes(endpoints),
         *tenant.routes(endpoints),

@@ -14,6 +14,7 @@ from typing import Any
 from dicomite.store.tables import (
     Application,
     AppRoleAssignment,
+    FederatedIdentityCredential,
     KeyCredential,
     OAuth2PermissionGrant,
     PasswordCredential,
@@ -62,6 +63,17 @@ def key_credential(credential: KeyCredential) -> dict[str, Any]:
         "startDateTime": timestamp(credential.start_at),
         "type": "AsymmetricX509Cert",
         "usage": "Verify",
+    }
+
+
+def federated_identity_credential(credential: FederatedIdentityCredential) -> dict[str, Any]:
+    return {
+        "id": credential.id,
+        "name": credential.name,
+        "issuer": credential.issuer,
+        "subject": credential.subject,
+        "description": credential.description,
+        "audiences": list(credential.audiences),
     }
 
 

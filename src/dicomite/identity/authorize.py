@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from dicomite.identity import codes, user_errors
 from dicomite.identity.delegation import Delegation, delegation, may_consent
 from dicomite.identity.directory import find_application_by_app_id
-from dicomite.identity.errors import AppNotFound, InvalidRequest, MissingParameter, TokenError
+from dicomite.identity.errors import AppNotFound, MalformedBody, MissingParameter, TokenError
 from dicomite.identity.person_grants import PUBLIC_ACR, PersonTokens
 from dicomite.identity.principals import service_principal_for_app
 from dicomite.identity.scopes import OPENID, ScopeRequest, parse_scope
@@ -39,8 +39,11 @@ PROMPTS = frozenset({"login", "none", "consent", "select_account"})
 # After a forced sign-in (prompt=login) the request comes back with this parameter: the
 # session must have signed in at or after that moment (seconds since the epoch).
 SIGNED_IN_AFTER = "dicomite_signed_in_after"
-_CHALLENGE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 §4.2
-MAX_PARAMETER_CHARS = 2048
+# The nonce is kept with the code until it goes into the ID token: the column's width.
+MAX_NONCE_CHARS = 512
+# RFC 7636 §4.2: S256's challenge is BASE64URL(SHA256(verifier)), 43 characters, unpadded;
+# any other would match no verifier, and the person would sign in for nothing.
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,10 @@ def _same_loopback(registered: str, given: str) -> bool:
         theirs.port  # noqa: B018 - a port that is not a number makes the URI invalid
     except ValueError:
         return False
+    # Parsing drops tabs and newlines anywhere and leading controls and spaces, as browsers
+    # do (WHATWG URL's basic parser): a URI that parsing changes is not the one registered.
+    if urlunsplit(theirs) != given:
+        return False
     return (
         mine.scheme == theirs.scheme == "http"
         and mine.hostname == theirs.hostname
@@ -169,14 +176,10 @@ def read_request(target: Target, app: Application, params: Mapping[str, str]) ->
         )
     scope_text = _required(params, "scope")
     scope = parse_scope(scope_text)
-    nonce = params.get("nonce")
-    if "id_token" in response_type and (not nonce or OPENID not in scope.reserved):
-        if OPENID not in scope.reserved:
-            raise InvalidRequest(detail="response_type id_token needs the openid scope.")
-        raise user_errors.NonceRequired()
+    nonce = _nonce(params, response_type, scope)
     prompt = params.get("prompt")
     if prompt is not None and prompt not in PROMPTS:
-        raise InvalidRequest(detail=f"prompt '{prompt[:40]}' is not supported.")
+        raise MalformedBody(detail=f"prompt '{prompt[:40]}' is not supported.")
     return AuthorizeRequest(
         target=target,
         response_type=response_type,
@@ -188,6 +191,19 @@ def read_request(target: Target, app: Application, params: Mapping[str, str]) ->
         login_hint=params.get("login_hint"),
         signed_in_after=_moment(params.get(SIGNED_IN_AFTER)),
     )
+
+
+def _nonce(
+    params: Mapping[str, str], response_type: frozenset[str], scope: ScopeRequest
+) -> str | None:
+    nonce = params.get("nonce")
+    if "id_token" in response_type and (not nonce or OPENID not in scope.reserved):
+        if OPENID not in scope.reserved:
+            raise MalformedBody(detail="response_type id_token needs the openid scope.")
+        raise user_errors.NonceRequired()
+    if nonce is not None and len(nonce) > MAX_NONCE_CHARS:
+        raise MalformedBody(detail=f"nonce is longer than {MAX_NONCE_CHARS} characters.")
+    return nonce
 
 
 def _response_type(params: Mapping[str, str], app: Application) -> frozenset[str]:
@@ -214,12 +230,14 @@ def _code_challenge(
     if method != "S256":
         raise user_errors.PkcePlain(method=method[:20])
     if not _CHALLENGE.fullmatch(challenge):
-        raise InvalidRequest(detail="code_challenge is not a base64url SHA-256 (RFC 7636 §4.2).")
+        raise MalformedBody(detail="code_challenge is not a base64url SHA-256 (RFC 7636 §4.2).")
     return challenge
 
 
 def _moment(value: str | None) -> datetime | None:
-    if value is None or not value.isdigit() or len(value) > 12:
+    """Seconds since the epoch, as ``_to_sign_in`` wrote them; anything else (ten digits
+    reach the year 2286, more may pass ``datetime``'s 9999) is ignored."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 10:
         return None
     return datetime.fromtimestamp(int(value), UTC)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -20,9 +22,9 @@ from dicomite.identity.builtin import DICOM_APP_ID, GRAPH_RESOURCE_URI
 from dicomite.identity.consent import ALL_PRINCIPALS, PRINCIPAL, object_id
 from dicomite.identity.errors import InvalidResource
 from dicomite.identity.permission_kind import PermissionKind
-from dicomite.identity.principals import find_resource
+from dicomite.identity.principals import ensure_service_principal, find_resource
 from dicomite.identity.scopes import OFFLINE_ACCESS, ScopeRequest
-from dicomite.identity.user_errors import UnknownScope
+from dicomite.identity.user_errors import ConsentRequired, ResourceNotRequested, UnknownScope
 from dicomite.identity.users import DicomDataRole
 from dicomite.identity.version import touch
 from dicomite.store.tables import Application, OAuth2PermissionGrant, ServicePrincipal, Tenant, User
@@ -55,14 +57,15 @@ class Delegation:
         return tuple(sorted(request.reserved - {OFFLINE_ACCESS}))
 
 
-def delegation(
-    session: Session,
-    tenant_id: str,
-    app: Application,
-    client: ServicePrincipal | None,
-    request: ScopeRequest,
-    user: User,
-) -> Delegation:
+class Requested(NamedTuple):
+    name: str  # the resource as the client named it
+    resource: ServicePrincipal
+    defined: dict[str, dict[str, str]]  # its enabled delegated permissions, by value
+
+
+def requested(session: Session, tenant_id: str, request: ScopeRequest) -> Requested:
+    """The resource ``request`` names (Microsoft Graph when none); ``InvalidResource`` or
+    ``UnknownScope`` when it asks for a resource or permission the tenant does not have."""
     name = request.resource or GRAPH_RESOURCE_URI
     resource = find_resource(session, tenant_id, name)
     if resource is None:
@@ -71,12 +74,39 @@ def delegation(
     for permission in request.permissions:
         if permission not in defined:
             raise UnknownScope(scope=f"{name}/{permission}"[:300], resource=name[:200])
+    return Requested(name, resource, defined)
+
+
+def delegation(
+    session: Session,
+    tenant_id: str,
+    app: Application,
+    client: ServicePrincipal | None,
+    request: ScopeRequest,
+    user: User,
+) -> Delegation:
+    name, resource, defined = requested(session, tenant_id, request)
     given = _granted(session, client, resource, user) if client is not None else set()
     asked = request.permissions
     if request.default:
         asked = tuple(dict.fromkeys([*_configured(app, resource, defined), *sorted(given)]))
+        if not asked:
+            raise _not_requested(app, resource, name)
     granted = tuple(p for p in asked if p in given)
     return Delegation(resource, name, asked, granted, {p: defined[p] for p in asked})
+
+
+def _not_requested(app: Application, resource: ServicePrincipal, name: str) -> ResourceNotRequested:
+    """``.default`` with nothing configured or granted: no consent could be asked for, and a
+    token without ``scp`` but with the person's roles would pass for an app-only one."""
+    listed = ", ".join(entry["resourceAppId"] for entry in app.required_resource_access)
+    return ResourceNotRequested(
+        app_id=app.app_id,
+        app_name=app.display_name,
+        resource=name[:200],
+        resource_app_id=resource.app_id,
+        listed=listed,
+    )
 
 
 def may_consent(session: Session, user: User, found: Delegation) -> bool:
@@ -86,6 +116,40 @@ def may_consent(session: Session, user: User, found: Delegation) -> bool:
         return policy.can_grant_consent(user, found.resource)
     tenant = session.get_one(Tenant, user.tenant_id)
     return tenant.users_can_consent or policy.can_grant_consent(user, found.resource)
+
+
+def accept(
+    session: Session,
+    tenant_id: str,
+    app: Application,
+    request: ScopeRequest,
+    user: User,
+    now: datetime,
+) -> None:
+    """The person's Accept on a consent page: their consent to what the request still misses;
+    ``ConsentRequired`` when that is more than they may consent to."""
+    client = ensure_service_principal(session, app, now)
+    found = to_consent(session, tenant_id, app, client, request, user)
+    if found is not None:
+        consent_for_self(session, client, found, user)
+
+
+def to_consent(
+    session: Session,
+    tenant_id: str,
+    app: Application,
+    client: ServicePrincipal | None,
+    request: ScopeRequest,
+    user: User,
+) -> Delegation | None:
+    """What the person must still consent to (None: nothing); ``ConsentRequired`` when that
+    is more than they may consent to."""
+    found = delegation(session, tenant_id, app, client, request, user)
+    if not found.missing:
+        return None
+    if not may_consent(session, user, found):
+        raise ConsentRequired(app_id=app.app_id, app_name=app.display_name)
+    return found
 
 
 def consent_for_self(

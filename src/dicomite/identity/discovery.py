@@ -38,6 +38,7 @@ def openid_configuration(public_url: str, tenant_id: str, version: int) -> dict[
             "refresh_token",
             "client_credentials",
             "implicit",
+            "urn:ietf:params:oauth:grant-type:device_code",
         ],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],

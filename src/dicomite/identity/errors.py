@@ -10,7 +10,8 @@ Exception tree::
     │   ├── WrongSecret             AADSTS7000215
     │   ├── ExpiredSecret           AADSTS7000222
     │   ├── NoCredential            AADSTS7000216
-    │   └── InvalidAssertion …      AADSTS700027, 700024, 700021, 700023, 700022, 70021 …
+    │   ├── InvalidAssertion …      AADSTS700027, 700024, 700021, 700023, 700022, 70021 …
+    │   └── federated assertions    AADSTS70021, 700211, 700212, 700213 (identity.federation)
     ├── UnauthorizedClient          unauthorized_client      400
     │   ├── AppNotFound             AADSTS700016
     │   └── NoServicePrincipal      AADSTS7000229
@@ -35,6 +36,7 @@ class TokenError(Exception):
     code: ClassVar[int] = 9002313
     status: ClassVar[int] = 400
     template: ClassVar[str] = "Invalid request. Request is malformed or invalid."
+    logged: ClassVar[bool] = True  # whether the sign-in log records it
 
     def __init__(self, **fields: str) -> None:
         self.fields = fields
@@ -153,6 +155,32 @@ class AssertionReplayed(InvalidClient):
 class AssertionTypeInvalid(InvalidClient):
     code = 70021
     template = "The client_assertion_type '{value}' is not supported."
+
+
+class NoFederatedMatch(InvalidClient):
+    code = 70021
+    template = "No matching federated identity record found for presented assertion. {detail}"
+
+
+class FederatedIssuerMismatch(InvalidClient):
+    code = 700211
+    template = (
+        "No matching federated identity record found for presented assertion issuer. {detail}"
+    )
+
+
+class FederatedAudienceMismatch(InvalidClient):
+    code = 700212
+    template = (
+        "No matching federated identity record found for presented assertion audience. {detail}"
+    )
+
+
+class FederatedSubjectMismatch(InvalidClient):
+    code = 700213
+    template = (
+        "No matching federated identity record found for presented assertion subject. {detail}"
+    )
 
 
 class UnauthorizedClient(TokenError):

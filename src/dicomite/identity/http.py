@@ -1,4 +1,5 @@
-"""Thin Starlette routes: discovery, keys and token. All logic lives in the identity core."""
+"""Thin Starlette routes: discovery, keys, device authorization and token. All logic lives in
+the identity core."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class IdentityRoutes:
             Route("/{tenant}/.well-known/openid-configuration", self.discovery_v1),
             Route("/{tenant}/discovery/v2.0/keys", self.keys_v2),
             Route("/{tenant}/discovery/keys", self.keys_v1),
+            Route("/{tenant}/oauth2/v2.0/devicecode", self.device_code, methods=["POST"]),
         ]
 
     async def discovery_v2(self, request: Request) -> Response:
@@ -66,6 +68,24 @@ class IdentityRoutes:
         key_issuer = issuer(self._tokens.public_url, tenant.id, 2) if version == 2 else None
         body = self._keys.jwks(utcnow(), key_issuer)
         return JSONResponse(body, headers={"Cache-Control": "max-age=300, private"})
+
+    async def device_code(self, request: Request) -> Response:
+        """The device authorization endpoint (RFC 8628 §3.1), in the blocking pool: it writes."""
+        headers = dict(request.headers)
+        try:
+            form = await read_form(headers, request.receive)
+        except errors.TokenError as error:
+            return _error(error)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        device_request = TokenRequest(
+            tenant=request.path_params["tenant"],
+            version=2,
+            form=form,
+            client_request_id=headers.get("client-request-id"),
+        )
+        result = await run_blocking(self._tokens.authorize_device, device_request, utcnow())
+        return JSONResponse(result.body, status_code=result.status, headers=result.headers)
 
 
 class Target(NamedTuple):

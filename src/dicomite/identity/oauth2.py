@@ -4,8 +4,10 @@ The client-credentials grant (RFC 6749 §4.4), as Entra ID offers it to service 
 authentication by secret (form or HTTP Basic, RFC 6749 §2.3.1) or by a ``private_key_jwt``
 assertion (RFC 7523), a single ``{resource}/.default`` scope on the v2 endpoint or a
 ``resource`` on the v1 endpoint. And a person's grants, the authorization code and the refresh
-token (``person_grants``): web clients authenticate as above; SPA and public clients present no
-credential, and a SPA's redemption must be cross-origin (an ``Origin`` header), as Entra ID's.
+token (``person_grants``), and the device code of the device authorization grant (RFC 8628,
+``device_codes``, whose device authorization endpoint is ``authorize_device``): web clients
+authenticate as above; SPA and public clients present no credential, and a SPA's redemption must
+be cross-origin (an ``Origin`` header), as Entra ID's.
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ from dicomite.identity.codes import SPA
 from dicomite.identity.credentials import secret_matches
 from dicomite.identity.issuance import Client, IssuanceView, Resource
 from dicomite.identity.keys import KeyRing
-from dicomite.identity.person_grants import PUBLIC_ACR, PersonTokens
+from dicomite.identity.person_grants import DEVICE_CODE_GRANT, PUBLIC_ACR, PersonTokens
 from dicomite.identity.protection import KeyProtection
 from dicomite.identity.signins import SignInEvent, SignInRecorder
 from dicomite.identity.tokens import Grant, claims, sign
 from dicomite.ids import unique_uuid
 
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
-PERSON_GRANTS = frozenset({"authorization_code", "refresh_token"})
+PERSON_GRANTS = frozenset({"authorization_code", "refresh_token", DEVICE_CODE_GRANT})
 WEB = "web"
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
@@ -116,10 +118,26 @@ class TokenService:
             body = self._issue(request, attempt, now)
         except errors.TokenError as error:
             self._log(request, attempt, now, error, correlation_id)
-            payload = error.body(trace_id=unique_uuid(), correlation_id=correlation_id, now=now)
-            return TokenResponse(error.status, payload, {**NO_STORE, **error.headers()})
+            return _refusal(error, correlation_id, now)
         self._log(request, attempt, now, None, correlation_id)
         return TokenResponse(200, body, dict(NO_STORE))
+
+    def authorize_device(self, request: TokenRequest, now: datetime) -> TokenResponse:
+        """The device authorization endpoint (RFC 8628 §3.1-3.2): it writes to the store, so
+        it is handled in the blocking pool."""
+        correlation_id = _correlation_id(request.client_request_id)
+        try:
+            tenant_id = self._tenant_id(request.tenant)
+            body = self.people.authorize_device(tenant_id, request.form, now)
+        except errors.TokenError as error:
+            return _refusal(error, correlation_id, now)
+        return TokenResponse(200, body, dict(NO_STORE))
+
+    def _tenant_id(self, reference: str) -> str:
+        tenant = self.view.tenant(reference)
+        if tenant is None:
+            raise errors.InvalidTenant(tenant=reference[:100])
+        return tenant.id
 
     def _issue(self, request: TokenRequest, attempt: _Attempt, now: datetime) -> dict[str, Any]:
         tenant = self.view.tenant(request.tenant)
@@ -175,6 +193,8 @@ class TokenService:
         presented = self.people.presented(grant_type, request.form, tenant_id)
         _check_origin(presented.platform, request.origin)
         if presented.platform == WEB:
+            if secret is None and "client_assertion" not in request.form:
+                raise user_errors.ConfidentialWithoutCredential()
             self._authenticate(request, client, secret, attempt, now)
             acr = "2" if attempt.credential_type == "certificate" else "1"
         elif secret is not None or "client_assertion" in request.form:
@@ -269,8 +289,8 @@ class TokenService:
         error: errors.TokenError | None,
         correlation_id: str,
     ) -> None:
-        if attempt.tenant_id is None:
-            return  # no tenant, no log to write it to
+        if attempt.tenant_id is None or (error is not None and not error.logged):
+            return  # no tenant, no log to write it to; or a device's poll, not a sign-in
         client, resource = attempt.client, attempt.resource
         self._signins.record(
             SignInEvent(
@@ -300,6 +320,11 @@ def _correlation_id(client_request_id: str | None) -> str:
         except ValueError:
             pass
     return unique_uuid()
+
+
+def _refusal(error: errors.TokenError, correlation_id: str, now: datetime) -> TokenResponse:
+    payload = error.body(trace_id=unique_uuid(), correlation_id=correlation_id, now=now)
+    return TokenResponse(error.status, payload, {**NO_STORE, **error.headers()})
 
 
 def _check_origin(platform: str, origin: str | None) -> None:

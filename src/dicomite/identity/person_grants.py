@@ -1,9 +1,11 @@
 """Tokens for a person, through an application: the authorization-code grant (RFC 6749 §4.1.3,
-with PKCE, RFC 7636 §4.6) and the refresh-token grant (RFC 6749 §6), and the tokens both
-issue (delegated access token, ID token, refresh token).
+with PKCE, RFC 7636 §4.6), the refresh-token grant (RFC 6749 §6) and the device authorization
+grant (RFC 8628 §3.4, ``device_codes``), and the tokens they issue (delegated access token, ID
+token, refresh token).
 
 The token endpoint (``oauth2.TokenService``) authenticates web clients before a code or refresh
-token is consumed; SPA and public clients have no credential and PKCE stands in for it. Every
+token is consumed; SPA and public clients have no credential, and PKCE (or a device code,
+which only the device holds) stands in for it. Every
 redemption reads the person and the consents again: a person disabled, deleted or whose
 password was reset, or a consent revoked, gets no more tokens.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -22,10 +25,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dicomite.identity import codes, user_errors
+from dicomite.identity import codes, device_codes, user_errors
 from dicomite.identity.delegation import delegation, person_roles
 from dicomite.identity.directory import find_application_by_app_id
-from dicomite.identity.errors import AppNotFound, MissingParameter
+from dicomite.identity.errors import AppNotFound, MalformedBody, MissingParameter
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.principals import service_principal_for_app
 from dicomite.identity.protection import KeyProtection
@@ -39,17 +42,27 @@ from dicomite.identity.user_tokens import (
     half_hash,
     id_token_claims,
 )
+from dicomite.identity.validation import PLATFORMS
 from dicomite.store.db import Store
 from dicomite.store.tables import AuthorizationCode, RefreshToken, User
 
 PUBLIC_ACR = "0"  # azpacr/appidacr of a client without a credential
+WEB, _, PUBLIC_CLIENT = PLATFORMS
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# The form field each grant presents its code or token in.
+FIELDS = {
+    "authorization_code": "code",
+    "refresh_token": "refresh_token",
+    DEVICE_CODE_GRANT: "device_code",
+}
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 §4.1
 
 
 @dataclass(frozen=True)
 class Presented:
     """A code or refresh token found in the store, not consumed yet."""
 
-    kind: str  # "code" or "refresh_token": the form field that carried it
+    kind: str  # "code", "refresh_token" or "device_code": the form field that carried it
     hash: str
     platform: str
     client_app_id: str
@@ -79,15 +92,25 @@ class PersonTokens:
         self.public_url = public_url
         self.lifetime = lifetime
 
+    def authorize_device(
+        self, tenant_id: str, form: Mapping[str, str], now: datetime
+    ) -> dict[str, Any]:
+        """The device authorization endpoint (RFC 8628 §3.1): codes for a device to show."""
+        with self._store.write() as session:
+            return device_codes.authorize(session, tenant_id, form, self.public_url, now)
+
     # The token endpoint: find, check the client, then consume.
 
     def presented(self, grant_type: str, form: Mapping[str, str], tenant_id: str) -> Presented:
-        field = "code" if grant_type == "authorization_code" else "refresh_token"
+        field = FIELDS[grant_type]
         value = form.get(field)
         if not value:
             raise MissingParameter(parameter=field)
         hashed = codes.digest(value)
         with self._store.read() as session:
+            if field == "device_code":
+                client_app_id, public = device_codes.client_of(session, hashed, tenant_id)
+                return Presented(field, hashed, PUBLIC_CLIENT if public else WEB, client_app_id)
             row: AuthorizationCode | RefreshToken | None = (
                 session.get(AuthorizationCode, hashed)
                 if field == "code"
@@ -109,9 +132,22 @@ class PersonTokens:
             raise user_errors.CodeInvalid(
                 parameter=presented.kind, detail="It was issued to another application."
             )
-        redeem = self._redeem_code if presented.kind == "code" else self._redeem_refresh
+        if presented.kind == "device_code":
+            self._polled(presented, now)
+        redeem = {
+            "code": self._redeem_code,
+            "refresh_token": self._redeem_refresh,
+            "device_code": self._redeem_device,
+        }[presented.kind]
         issued = self._consumed(redeem, presented, form, client_acr, now)
         return self.token_body(issued, form.get("client_info") == "1", now)
+
+    def _polled(self, presented: Presented, now: datetime) -> None:
+        """A device's poll, recorded; refused until the person has approved."""
+        with self._store.write() as session:
+            answer = device_codes.poll(session, presented.hash, now)
+        if answer is not None:
+            raise answer
 
     def _consumed(
         self,
@@ -155,20 +191,34 @@ class PersonTokens:
         user = _person(session, row.user_id, row.authenticated_at)
         request = parse_scope(row.scope)
         grant = self._grant(session, row.client_app_id, user, request, client_acr, row)
-        refresh = None
-        if OFFLINE_ACCESS in request.reserved:
-            family = RefreshToken(
-                family_id=family_id,
-                tenant_id=row.tenant_id,
-                client_app_id=row.client_app_id,
-                user_id=user.id,
-                platform=row.platform,
-                scope=row.scope,
-                authenticated_at=row.authenticated_at,
-                expires_at=now + codes.SPA_REFRESH_LIFETIME,
-            )
-            refresh = codes.issue_refresh(session, family, now)
+        refresh = _new_family(session, family_id, grant, request, row.platform, row.scope, now)
         return Issued(grant, request, refresh, row.nonce)
+
+    def _redeem_device(
+        self,
+        session: Session,
+        presented: Presented,
+        form: Mapping[str, str],
+        client_acr: str,
+        now: datetime,
+    ) -> Issued:
+        approval = device_codes.take(session, presented.hash)
+        user = _person(session, approval.user_id, approval.authenticated_at)
+        request = parse_scope(approval.scope)
+        grant = self.grant_for(
+            session,
+            approval.tenant_id,
+            approval.client_app_id,
+            user,
+            request,
+            client_acr,
+            approval.authenticated_at,
+        )
+        family_id = str(uuid.uuid4())
+        refresh = _new_family(
+            session, family_id, grant, request, presented.platform, approval.scope, now
+        )
+        return Issued(grant, request, refresh, None)
 
     def _redeem_refresh(
         self,
@@ -285,6 +335,31 @@ class _Replayed(Exception):
         self.refusal = refusal
 
 
+def _new_family(
+    session: Session,
+    family_id: str,
+    grant: UserGrant,
+    request: ScopeRequest,
+    platform: str,
+    scope: str,
+    now: datetime,
+) -> str | None:
+    """The first refresh token of a new family, when ``offline_access`` was asked for."""
+    if OFFLINE_ACCESS not in request.reserved:
+        return None
+    family = RefreshToken(
+        family_id=family_id,
+        tenant_id=grant.tenant_id,
+        client_app_id=grant.client_app_id,
+        user_id=grant.person.id,
+        platform=platform,
+        scope=scope,
+        authenticated_at=grant.authenticated_at,
+        expires_at=now + codes.SPA_REFRESH_LIFETIME,
+    )
+    return codes.issue_refresh(session, family, now)
+
+
 def _check_verifier(challenge: str | None, verifier: str | None) -> None:
     """RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge. A verifier for a code issued
     without a challenge is refused too (a downgrade, OAuth 2.0 Security BCP §4.8.2)."""
@@ -292,7 +367,12 @@ def _check_verifier(challenge: str | None, verifier: str | None) -> None:
         return
     if challenge is None or verifier is None:
         raise user_errors.PkceMismatch()
-    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    if not _VERIFIER.fullmatch(verifier):
+        raise MalformedBody(
+            detail="code_verifier must be 43 to 128 letters, digits, '-', '.', '_' or '~' "
+            "(RFC 7636 §4.1)."
+        )
+    digest = hashlib.sha256(verifier.encode()).digest()
     computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     if not secrets.compare_digest(computed, challenge):
         raise user_errors.PkceMismatch()

@@ -4,9 +4,11 @@ Exception tree::
 
     DirectoryProblem   a rule said no; ``message`` is safe to show to the caller
     ├── InvalidInput   malformed, or breaks a rule     Graph: 400 Request_BadRequest
-    │   └── UnverifiedIdentifierUri                    Graph: 400 HostNameNotOnVerifiedDomain
+    │   ├── UnverifiedIdentifierUri                    Graph: 400 HostNameNotOnVerifiedDomain
+    │   └── InvalidFederatedCredential         Graph: 400 InvalidFederatedIdentityCredentialValue
     ├── NotFound       no such object in the tenant    Graph: 404 Request_ResourceNotFound
     ├── Conflict       the value is already taken      Graph: 400 Request_BadRequest
+    │   └── FederatedCredentialNameTaken   Graph: 409 Request_MultipleObjectsWithSameKeyValue
     └── NotAllowed     the caller may not do this      Graph: 403 Authorization_RequestDenied
 """
 
@@ -38,6 +40,17 @@ class UnverifiedIdentifierUri(InvalidInput):
         return f"{self.message}. {self.allowed}"
 
 
+class InvalidFederatedCredential(InvalidInput):
+    """A federated identity credential's property breaks a rule: ``prop`` is its Graph name
+    (``Name``, ``Issuer``, ``Subject``, ``Audiences``, ``Description``), ``value`` what was
+    given; the management API names both, as Graph does."""
+
+    def __init__(self, message: str, prop: str, value: str) -> None:
+        super().__init__(message)
+        self.prop = prop
+        self.value = value
+
+
 class NotFound(DirectoryProblem):
     @classmethod
     def for_object(cls, object_id: str) -> NotFound:
@@ -50,6 +63,13 @@ class NotFound(DirectoryProblem):
 
 class Conflict(DirectoryProblem):
     pass
+
+
+class FederatedCredentialNameTaken(Conflict):
+    """Graph's sentence for a second federated identity credential of that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"FederatedIdentityCredential with name {name} already exists.")
 
 
 class NotAllowed(DirectoryProblem):

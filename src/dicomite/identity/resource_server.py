@@ -8,6 +8,9 @@ resource server does (RFC 6750, RFC 7519):
 - it is RS256 (RFC 7518 §3.3), signed by the key its ``kid`` names among those the tenant
   publishes now (:mod:`dicomite.identity.published_keys`);
 - ``iss`` is the tenant's v1 or v2 issuer and ``aud`` the resource's identifier URI or appId;
+  or ``iss`` is a *trusted external authority* configured for the resource (another Entra ID
+  tenant, say) with the audience configured for it, and the key comes from that issuer's
+  published JWKS (:mod:`dicomite.identity.external_keys`);
 - ``exp`` and ``nbf`` hold at the caller's ``now``, with a leeway for clock skew.
 
 A client sends one token for up to an hour: its signature, issuer and audience are checked once
@@ -29,10 +32,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import jwt
 
+from dicomite.identity.external_keys import ExternalKeys, FetchFailed
 from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.tokens import issuer
 
@@ -94,11 +98,9 @@ class Principal:
     roles: frozenset[str]  # application permissions granted to the client
     scopes: frozenset[str]  # delegated permissions (scp), none in an app-only token
     token_version: int  # 1 or 2, by the issuer that signed it
-
-    @property
-    def delegated(self) -> bool:
-        """Acting for a signed-in person (a ``scp`` claim), not as the application itself."""
-        return bool(self.scopes)
+    # Acting for a signed-in person: the token has a ``scp`` claim, even an empty one (an
+    # app-only token has none); such a token needs a scope for every action, never only roles.
+    delegated: bool = False
 
     def require_role(self, any_of: frozenset[str], action: str) -> None:
         if not self.roles & any_of:
@@ -110,8 +112,46 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class TrustedAuthority:
+    """Another issuer whose tokens for ``audience`` this resource accepts."""
+
+    issuer: str
+    audience: str
+
+    @property
+    def token_version(self) -> int:
+        return 2 if self.issuer.rstrip("/").endswith("/v2.0") else 1
+
+
+class KeySource(Protocol):
+    def public_key(self, kid: str, now: datetime) -> Any | None: ...
+
+
+@dataclass(frozen=True)
+class _IssuerKeys:
+    """An external authority's published keys, as a key source (a failed fetch: no key)."""
+
+    keys: ExternalKeys
+    issuer: str
+
+    def public_key(self, kid: str, now: datetime) -> Any | None:
+        try:
+            return self.keys.public_key(self.issuer, kid)
+        except FetchFailed:
+            return None
+
+
+@dataclass(frozen=True)
+class _Trust:
+    version: int
+    keys: KeySource
+    audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Verified:
     kid: str
+    keys: KeySource
     principal: Principal
     not_before: float
     expires: float
@@ -127,10 +167,20 @@ class ResourceServer:
         tenant_id: str,
         audiences: Sequence[str],
         leeway: timedelta = LEEWAY,
+        *,
+        authorities: Sequence[TrustedAuthority] = (),
+        external_keys: ExternalKeys | None = None,
     ) -> None:
-        self._keys = keys
-        self._issuers = {issuer(public_url, tenant_id, v): v for v in (1, 2)}
-        self._audiences = list(audiences)
+        own = tuple(audiences)
+        self._issuers: dict[str, _Trust] = {
+            issuer(public_url, tenant_id, v): _Trust(v, keys, own) for v in (1, 2)
+        }
+        for authority in authorities:
+            if external_keys is None:
+                raise ValueError("trusted authorities need external_keys to fetch their keys")
+            source = _IssuerKeys(external_keys, authority.issuer)
+            trust = _Trust(authority.token_version, source, (authority.audience,))
+            self._issuers.setdefault(authority.issuer, trust)
         self._leeway = leeway.total_seconds()
         self._verified: dict[str, _Verified] = {}
 
@@ -142,7 +192,7 @@ class ResourceServer:
             if len(self._verified) >= VERIFIED_TOKENS:
                 self._verified.clear()
             self._verified[token] = verified
-        elif self._keys.public_key(verified.kid, now) is None:
+        elif verified.keys.public_key(verified.kid, now) is None:
             raise InvalidToken(Reason.UNKNOWN_KEY)  # retired since it was verified
         self._check_lifetime(verified, now.timestamp())
         return verified.principal
@@ -151,14 +201,27 @@ class ResourceServer:
         """Signature, algorithm, issuer and audience (not the lifetime: that changes)."""
         if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken(Reason.MALFORMED)
-        kid, key = self._key(token, now)
-        claims = self._decode(token, key)
+        trust = self._trust(token)
+        kid, key = self._key(token, trust, now)
+        claims = self._decode(token, key, trust)
         exp, nbf = claims["exp"], claims.get("nbf", 0)
         if not isinstance(exp, int | float) or not isinstance(nbf, int | float):
             raise InvalidToken(Reason.LIFETIME_CLAIMS)
-        return _Verified(kid, self._principal(claims), nbf, exp)
+        return _Verified(kid, trust.keys, self._principal(claims, trust), nbf, exp)
 
-    def _key(self, token: str, now: datetime) -> tuple[str, Any]:
+    def _trust(self, token: str) -> _Trust:
+        """What the token's (still unverified) issuer is trusted for: which keys, audiences.
+        An issuer nobody configured is refused before any key is looked for."""
+        try:
+            claimed = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            raise InvalidToken(Reason.MALFORMED) from None
+        trust = self._issuers.get(claimed) if isinstance(claimed, str) else None
+        if trust is None:
+            raise InvalidToken(Reason.ISSUER)
+        return trust
+
+    def _key(self, token: str, trust: _Trust, now: datetime) -> tuple[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -166,18 +229,18 @@ class ResourceServer:
         if header.get("alg") != "RS256":  # never "none", never HS256 keyed by a public key
             raise InvalidToken(Reason.ALGORITHM)
         kid = header.get("kid")
-        key = self._keys.public_key(kid, now) if isinstance(kid, str) else None
+        key = trust.keys.public_key(kid, now) if isinstance(kid, str) else None
         if key is None:
             raise InvalidToken(Reason.UNKNOWN_KEY)
         return str(kid), key
 
-    def _decode(self, token: str, key: Any) -> dict[str, Any]:
+    def _decode(self, token: str, key: Any, trust: _Trust) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=["RS256"],
-                audience=self._audiences,
+                audience=list(trust.audiences),
                 issuer=list(self._issuers),
                 # The lifetime is checked at every use, by _check_lifetime.
                 options={
@@ -197,7 +260,7 @@ class ResourceServer:
         except jwt.PyJWTError:
             raise InvalidToken(Reason.CLAIMS) from None
 
-    def _principal(self, claims: dict[str, Any]) -> Principal:
+    def _principal(self, claims: dict[str, Any], trust: _Trust) -> Principal:
         scopes = claims.get("scp")  # space-separated, as Entra ID writes delegated permissions
         return Principal(
             object_id=str(claims.get("oid") or ""),
@@ -205,7 +268,8 @@ class ResourceServer:
             tenant_id=str(claims.get("tid") or ""),
             roles=_strings(claims.get("roles")),
             scopes=_strings(scopes.split() if isinstance(scopes, str) else None),
-            token_version=self._issuers[claims["iss"]],
+            delegated="scp" in claims,
+            token_version=trust.version,
         )
 
     def _check_lifetime(self, verified: _Verified, moment: float) -> None:

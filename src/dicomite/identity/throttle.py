@@ -16,6 +16,9 @@ The limit's failure locks its count for 60 s; each further failure doubles the l
 last lock. Unknown names are counted alike, so a lock says nothing about whether an account
 exists. IPv6 addresses are counted by their /64 network, which one host often holds whole.
 
+The user codes people type at ``/devicelogin`` (the device authorization grant) have a count
+of their own, wrong codes from one address (10), locked and released alike (``count_failure``).
+
 An attempt is counted *before* its password is checked (``count_attempt``, one short write),
 so attempts running at the same time cannot slip past a limit; a successful one is then
 forgiven (``forgive``). Checking a lock (``wait_seconds``) is one read, and a locked attempt
@@ -52,9 +55,15 @@ class Scope(StrEnum):
     ADDRESS = "address"
     ACCOUNT = "account"
     FAMILIAR = "familiar"  # not a count: a recent success of the account at the address
+    USER_CODE = "user-code"  # wrong device-login codes entered from an address
 
 
-LIMITS = {Scope.ACCOUNT_AT_ADDRESS: 5, Scope.ADDRESS: 20, Scope.ACCOUNT: 50}
+LIMITS = {
+    Scope.ACCOUNT_AT_ADDRESS: 5,
+    Scope.ADDRESS: 20,
+    Scope.ACCOUNT: 50,
+    Scope.USER_CODE: 10,
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -90,6 +99,10 @@ def keys_for(name: str, address: str) -> tuple[Key, ...]:
 
 def familiar_key(name: str, address: str) -> Key:
     return Key(Scope.FAMILIAR, name, address_key(address))
+
+
+def user_code_key(address: str) -> Key:
+    return Key(Scope.USER_CODE, "", address_key(address))
 
 
 def address_key(address: str) -> str:
@@ -148,6 +161,15 @@ def count_attempt(
     counted = tuple(_count(key, row, now) for key, row in rows)
     _sweep_some(session, now)
     return counted
+
+
+def count_failure(session: Session, tenant_id: str, key: Key, now: datetime) -> int:
+    """Count one failure on ``key`` alone (in a write session), as ``count_attempt`` counts
+    each of its keys; the seconds the count is locked for now, 0 when it is not."""
+    row = _row_for_update(session, tenant_id, key, now)
+    _count(key, row, now)
+    _sweep_some(session, now)
+    return wait_seconds([row], now)
 
 
 def _row_for_update(session: Session, tenant_id: str, key: Key, now: datetime) -> SignInThrottle:

@@ -19,6 +19,7 @@ Exception tree::
     │   └── PublicClientCredential    AADSTS700025
     ├── InvalidClient                 invalid_client
     │   └── ConfidentialWithoutCredential  AADSTS7000218
+    ├── ResourceNotRequested          invalid_client AADSTS650057 (.default, nothing to ask for)
     ├── InvalidGrant                  invalid_grant
     │   ├── CodeInvalid               AADSTS70000
     │   ├── CodeRedeemed              AADSTS54005
@@ -29,6 +30,11 @@ Exception tree::
     │   ├── UserDisabled              AADSTS50057
     │   ├── UserGone                  AADSTS50034
     │   └── PasswordChanged           AADSTS50173
+    ├── AuthorizationPending          authorization_pending AADSTS70016 (device flow, RFC 8628)
+    │   └── SlowDown                  slow_down                         polled too soon
+    ├── ExpiredToken                  expired_token AADSTS70020         device code expired
+    ├── AuthorizationDeclined         authorization_declined AADSTS70000
+    ├── BadVerificationCode           bad_verification_code AADSTS70018 unknown device code
     ├── InvalidScope                  AADSTS650053 unknown scope, 28000 several resources
     ├── ConsentRequired               consent_required AADSTS65001
     ├── AccessDenied                  access_denied AADSTS65004 (the person declined)
@@ -117,6 +123,17 @@ class ConfidentialWithoutCredential(InvalidClient):
     template = (
         "The request body must contain the following parameter: 'client_assertion' or "
         "'client_secret'."
+    )
+
+
+class ResourceNotRequested(TokenError):
+    error = "invalid_client"
+    code = 650057
+    template = (
+        "Invalid resource. The client has requested access to a resource which is not listed "
+        "in the requested permissions in the client's application registration. Client app ID: "
+        "{app_id}({app_name}). Resource value from request: {resource}. Resource app ID: "
+        "{resource_app_id}. List of valid resources from app registration: {listed}."
     )
 
 
@@ -225,3 +242,46 @@ class LoginRequired(TokenError):
     error = "login_required"
     code = 50058
     template = "A silent sign-in request was sent but no user is signed in."
+
+
+# The device authorization grant's polling answers (RFC 8628 §3.5, with the error names and
+# codes of Entra ID's device code documentation).
+
+
+class AuthorizationPending(TokenError):
+    error = "authorization_pending"
+    code = 70016
+    template = "OAuth 2.0 device flow error. Authorization is pending. Continue polling."
+    logged = False  # a poll while the person signs in is no sign-in event
+
+
+class SlowDown(AuthorizationPending):
+    """RFC 8628 §3.5: still pending, and the device polls faster than its interval allows.
+    (Entra ID documents no AADSTS code of its own for it.)"""
+
+    error = "slow_down"
+    template = (
+        "OAuth 2.0 device flow error. Authorization is pending. Poll at most every "
+        "{interval} seconds."
+    )
+
+
+class ExpiredToken(TokenError):
+    error = "expired_token"
+    code = 70020
+    template = (
+        "The provided value for the input parameter 'device_code' is not valid. This device "
+        "code has expired."
+    )
+
+
+class AuthorizationDeclined(TokenError):
+    error = "authorization_declined"
+    code = 70000
+    template = "The end user declined the authorization request."
+
+
+class BadVerificationCode(TokenError):
+    error = "bad_verification_code"
+    code = 70018
+    template = "The provided value for the input parameter 'device_code' is not valid."

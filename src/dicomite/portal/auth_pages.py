@@ -6,18 +6,17 @@ CSRF); every later form uses the session's synchronizer token.
 
 from __future__ import annotations
 
-import secrets
-
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from dicomite.client_address import client_address, trusted_proxies
 from dicomite.identity.signin import SignInBusy, SignInFailed, SignInThrottled, authenticate
 from dicomite.portal import sessions
 from dicomite.portal.authorize_pages import AUTHORIZE_PATH, allow_redirect_to, redirect_origin
+from dicomite.portal.device_pages import DEVICE_LOGIN_PATH
+from dicomite.portal.form_cookies import FormCookie
 from dicomite.portal.web import PREFIX, Page, Portal
 
-SIGNIN_CSRF_COOKIE = "dicomite-signin-csrf"
+SIGNIN_FORM = FormCookie("dicomite-signin-csrf", PREFIX)
 HOME = f"{PREFIX}/"
 
 
@@ -30,11 +29,13 @@ def routes(portal: Portal) -> list[Route]:
 
 
 def safe_next(target: str) -> str:
-    """Only paths inside the portal, or back to the authorization endpoint that sent the
-    person here: never another origin (open redirect)."""
+    """Only paths inside the portal, or back to the authorization endpoint or the device
+    login that sent the person here: never another origin (open redirect)."""
     if "\\" in target or target.startswith("//"):
         return HOME
     if target.startswith(PREFIX + "/") or AUTHORIZE_PATH.match(target):
+        return target
+    if DEVICE_LOGIN_PATH.match(target):
         return target
     return HOME
 
@@ -49,41 +50,24 @@ def sign_in_form(page: Page) -> Response:
 
 
 def _form(page: Page, error: str, target: str, status: int, name: str = "") -> Response:
-    token = secrets.token_urlsafe(24)
+    token = SIGNIN_FORM.new_token()
     target = safe_next(target)
     response = page.render(
         "signin.html", status, signin_token=token, error=error, next=target, name=name
     )
     allow_redirect_to(response, redirect_origin(page, target))
-    response.set_cookie(
-        _cookie_name(page),
-        token,
-        httponly=True,
-        secure=page.portal.secure,
-        samesite="strict",
-        path=_signin_cookie_path(page),
-    )
-    return response
-
-
-def _signin_cookie_path(page: Page) -> str:
-    return "/" if page.portal.secure else PREFIX  # "__Host-" cookies must have Path=/
-
-
-def _cookie_name(page: Page) -> str:
-    return ("__Host-" if page.portal.secure else "") + SIGNIN_CSRF_COOKIE
+    return SIGNIN_FORM.attach(page, response, token)
 
 
 def sign_in(page: Page) -> Response:
     target = page.field("next")
     name = page.field("username")
-    expected = page.request.cookies.get(_cookie_name(page), "")
-    if not expected or not sessions.csrf_matches(expected, page.field("csrf_token")):
+    if not SIGNIN_FORM.matches(page):
         return _form(page, "The sign-in form expired. Try again.", target, 403, name)
     store = page.portal.services.context.store
     try:
         user = authenticate(
-            store, page.tenant_id, name, page.field("password"), _address(page), page.now
+            store, page.tenant_id, name, page.field("password"), page.client_address, page.now
         )
     except (SignInThrottled, SignInBusy) as problem:
         status = 429 if isinstance(problem, SignInThrottled) else 503
@@ -98,13 +82,6 @@ def sign_in(page: Page) -> Response:
     return _signed_in(page, cookie, target)
 
 
-def _address(page: Page) -> str:
-    """The socket peer, or X-Forwarded-For from a trusted proxy (``--forwarded-allow-ips``)."""
-    peer = page.request.client.host if page.request.client else None
-    trusted = trusted_proxies(page.portal.services.context.settings.forwarded_allow_ips)
-    return client_address(peer, page.request.headers.getlist("x-forwarded-for"), trusted)
-
-
 def _signed_in(page: Page, cookie: str, target: str) -> Response:
     response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(
@@ -115,10 +92,7 @@ def _signed_in(page: Page, cookie: str, target: str) -> Response:
         samesite="lax",
         path="/",
     )
-    response.delete_cookie(
-        _cookie_name(page), path=_signin_cookie_path(page), secure=page.portal.secure
-    )
-    return response
+    return SIGNIN_FORM.forget(page, response)
 
 
 def sign_out(page: Page) -> Response:

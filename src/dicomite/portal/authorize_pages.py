@@ -19,11 +19,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dicomite.identity import authorize as protocol
-from dicomite.identity.delegation import consent_for_self, delegation, may_consent
+from dicomite.identity.delegation import Delegation, accept
 from dicomite.identity.directory import list_applications
 from dicomite.identity.errors import DuplicateParameter, InvalidTenant, MalformedBody, TokenError
-from dicomite.identity.principals import ensure_service_principal
-from dicomite.identity.user_errors import AccessDenied, ConsentRequired
+from dicomite.identity.user_errors import AccessDenied
 from dicomite.ids import unique_uuid
 from dicomite.portal import sessions
 from dicomite.portal.web import PREFIX, SECURITY_HEADERS, Page, Portal
@@ -51,7 +50,7 @@ def authorize(page: Page) -> Response:
     try:
         params = _params(page)
     except TokenError as error:
-        return _error_page(page, error)
+        return token_error_page(page, error)
     return _answered(page, params, _proceed)
 
 
@@ -66,7 +65,7 @@ def _answered(page: Page, params: Mapping[str, str], step: Step) -> Response:
             _check_tenant(page)
             target, app = protocol.target_of(session, page.tenant_id, params)
         except TokenError as error:
-            return _error_page(page, error)
+            return token_error_page(page, error)
         try:
             return step(page, session, target, app, params)
         except TokenError as error:
@@ -97,8 +96,12 @@ def _proceed(
 
 
 def consent(page: Page) -> Response:
-    """Accept or Cancel on the consent page (a signed-in person; the CSRF token is checked)."""
-    params = {k: v for k, v in _form_params(page).items() if k not in _CONSENT_FIELDS}
+    """Accept or Cancel on the consent page (a signed-in person; the CSRF token is checked).
+    The other fields are the authorization request, read as the endpoint reads it."""
+    try:
+        params = _params(page, besides=_CONSENT_FIELDS)
+    except TokenError as error:
+        return token_error_page(page, error)
     return _answered(page, params, _decided)
 
 
@@ -113,12 +116,7 @@ def _decided(
     if page.field("decision") != "accept":
         raise AccessDenied()
     user = session.get_one(User, page.user.id)
-    client = ensure_service_principal(session, app, page.now)
-    found = delegation(session, page.tenant_id, app, client, request.scope, user)
-    if found.missing:
-        if not may_consent(session, user, found):
-            raise ConsentRequired(app_id=app.app_id, app_name=app.display_name)
-        consent_for_self(session, client, found, user)
+    accept(session, page.tenant_id, app, request.scope, user, page.now)
     people = page.portal.services.tokens.people
     authenticated_at = page.signed_in.authenticated_at if page.signed_in else page.now
     return _deliver(
@@ -197,22 +195,29 @@ def _consent_page(
     params: Mapping[str, str],
     decision: protocol.ConsentNeeded,
 ) -> Response:
-    found = decision.delegation
-    asked = [found.descriptions[p] for p in found.asked]
-    response = page.render(
-        "consent.html",
-        title="Permissions requested",
-        app_name=target.app_name,
-        resource_name=found.resource.display_name,
-        permissions=asked,
-        fields=sorted(params.items()),
-        action=f"/{page.params['tenant']}/oauth2/v2.0/consent",
-    )
+    action = f"/{page.params['tenant']}/oauth2/v2.0/consent"
+    fields = sorted((k, v) for k, v in params.items() if k not in _CONSENT_FIELDS)
+    response = consent_page(page, target.app_name, decision.delegation, fields, action)
     allow_redirect_to(response, origin_of(target.redirect_uri))
     return response
 
 
-def _error_page(page: Page, error: TokenError) -> Response:
+def consent_page(
+    page: Page, app_name: str, found: Delegation, fields: list[tuple[str, str]], action: str
+) -> Response:
+    """The permissions ``found`` misses, to Accept or Cancel; the form posts ``fields``."""
+    return page.render(
+        "consent.html",
+        title="Permissions requested",
+        app_name=app_name,
+        resource_name=found.resource.display_name,
+        permissions=[found.descriptions[p] for p in found.asked],
+        fields=fields,
+        action=action,
+    )
+
+
+def token_error_page(page: Page, error: TokenError) -> Response:
     """An error the client cannot be told of (no trusted redirect URI): shown to the person."""
     message = f"AADSTS{error.code}: {error.message}"
     return page.portal.error_page(page.request, 400, message, page)
@@ -257,8 +262,9 @@ def _check_tenant(page: Page) -> None:
         raise InvalidTenant(tenant=reference[:100])
 
 
-def _params(page: Page) -> dict[str, str]:
-    """The request's parameters (the query of a GET, the form of a POST), each once."""
+def _params(page: Page, besides: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The request's parameters (the query of a GET, the form of a POST), each once, except
+    the names in ``besides``."""
     if page.request.method == "GET":
         items = page.request.query_params.multi_items()
     else:
@@ -267,6 +273,8 @@ def _params(page: Page) -> dict[str, str]:
         ]
     params: dict[str, str] = {}
     for name, value in items:
+        if name in besides:
+            continue
         if name in params:
             raise DuplicateParameter(parameter=name[:100])
         if len(value) > MAX_VALUE_CHARS:

@@ -1,4 +1,5 @@
-"""Certificates & secrets: client secrets (value shown once) and certificate upload.
+"""Certificates & secrets: client secrets (value shown once), certificate upload, and the list
+of federated credentials (added and deleted by ``federated_pages``).
 
 A new secret's value is shown on exactly one page: the POST that creates it redirects (303) to
 the blade, which shows the value handed over by ``shown_once`` (sent with ``Cache-Control:
@@ -13,13 +14,13 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dicomite.identity import credentials
+from dicomite.identity import credentials, federated_credentials
 from dicomite.identity.problems import Conflict, InvalidInput
 from dicomite.portal import shown_once
 from dicomite.portal.apps_pages import changeable_app, manageable_app
 from dicomite.portal.web import Page, Portal
 
-TABS = ("certificates", "secrets")
+TABS = ("certificates", "secrets", "federated")
 DEFAULT_TAB = "secrets"
 EXPIRING_SOON = timedelta(days=30)
 # The Azure portal's choices, in its order; the value is a number of days.
@@ -54,6 +55,7 @@ def credentials_page(page: Page) -> Response:
         app = manageable_app(page, session)
         secrets = credentials.list_passwords(session, app)
         certificates = credentials.list_certificates(session, app)
+        federated = federated_credentials.federated_credentials_of(session, app)
     new = shown_once.take(page, app.id)
     tab = DEFAULT_TAB if new else page.query.get("tab", DEFAULT_TAB)
     response = page.render(
@@ -63,6 +65,7 @@ def credentials_page(page: Page) -> Response:
         tab=tab if tab in TABS else DEFAULT_TAB,
         secrets=secrets,
         certificates=certificates,
+        federated=federated,
         new_secret=new,
         now=page.now,
         soon=page.now + EXPIRING_SOON,

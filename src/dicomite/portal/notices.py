@@ -13,6 +13,8 @@ NOTICES = {
     "secret-deleted": "Client secret deleted.",
     "certificate-added": "Certificate uploaded.",
     "certificate-deleted": "Certificate deleted.",
+    "federated-added": "Federated credential added.",
+    "federated-deleted": "Federated credential deleted.",
     "api-updated": "Saved.",
     "redirect-uri-added": "Redirect URI added.",
     "redirect-uri-removed": "Redirect URI removed.",

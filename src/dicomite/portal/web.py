@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from dicomite.blocking import run_blocking
+from dicomite.client_address import client_address, trusted_proxies
 from dicomite.clock import utcnow
 from dicomite.identity import policy
 from dicomite.identity.problems import DirectoryProblem, NotAllowed, NotFound
@@ -103,6 +104,13 @@ class Page:
     def tenant_id(self) -> str:
         return self.portal.services.context.tenant_id
 
+    @property
+    def client_address(self) -> str:
+        """The socket peer, or X-Forwarded-For from a trusted proxy (``--forwarded-allow-ips``)."""
+        peer = self.request.client.host if self.request.client else None
+        forwarded = self.request.headers.getlist("x-forwarded-for")
+        return client_address(peer, forwarded, self.portal.trusted_proxies)
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         with self.portal.services.context.store.read() as session:
@@ -134,6 +142,7 @@ class Portal:
         self.secure = services.public_url.startswith("https://")
         # "__Host-" makes the browser refuse the cookie unless Secure, host-only and Path=/.
         self.cookie_name = "__Host-dicomite-session" if self.secure else "dicomite-session"
+        self.trusted_proxies = trusted_proxies(services.context.settings.forwarded_allow_ips)
         self.templates = Environment(
             loader=PackageLoader("dicomite.portal", "templates"),
             autoescape=select_autoescape(default=True),

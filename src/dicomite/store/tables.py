@@ -155,6 +155,25 @@ class KeyCredential(Base):
     __table_args__ = (Index("ix_key_credentials_app", "application_id"),)
 
 
+class FederatedIdentityCredential(Base):
+    """Trust in the tokens an external issuer gives one workload (Graph's
+    federatedIdentityCredential): a token whose ``iss`` and ``sub`` equal ``issuer`` and
+    ``subject`` and whose ``aud`` is the one audience stands for the application. The rules
+    (20 per application, names, lengths) are in ``identity.federated_credentials``."""
+
+    __tablename__ = "federated_identity_credentials"
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    # Unique in its application, ignoring case (checked by the domain, under a row lock).
+    name: Mapped[str] = mapped_column(String(120))
+    issuer: Mapped[str] = mapped_column(String(600))
+    subject: Mapped[str] = mapped_column(String(600))
+    audiences: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(600))
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_federated_identity_credentials_app", "application_id"),)
+
+
 class AppRoleAssignment(Base):
     """An application permission granted by admin consent (Graph appRoleAssignment)."""
 
@@ -325,6 +344,31 @@ class RefreshToken(Base):
     issued_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
+
+
+class DeviceCode(Base):
+    """A device authorization (RFC 8628 §3.2) between the device authorization endpoint, the
+    person at ``/devicelogin`` and the device polling the token endpoint.
+
+    Only the SHA-256 of the device code and of the user code is stored. The row is pending
+    until the person approves or declines it, and is deleted when its tokens are issued.
+    """
+
+    __tablename__ = "device_codes"
+    device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    client_app_id: Mapped[str] = mapped_column(GUID)
+    scope: Mapped[str] = mapped_column(Text)  # as asked: reserved and resource scopes
+    state: Mapped[str] = mapped_column(String(16))  # "pending", "approved" or "denied"
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    authenticated_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The polling interval the device must keep; each slow_down adds 5 s (RFC 8628 §3.5).
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    polled_at: Mapped[datetime | None]
 
 
 # DICOM index (dicomite.dicom.index.schema): one row per study, series and instance, plus the change

@@ -46,6 +46,10 @@ def app_pages(page: Page, server: Server) -> list[str]:
         f"{base}/permissions/add",
         f"{base}/credentials",
         f"{base}/credentials/secrets/new",
+        f"{base}/credentials?tab=federated",
+        f"{base}/credentials/federated/new",
+        f"{base}/credentials/federated/new?scenario=kubernetes",
+        f"{base}/credentials/federated/new?scenario=other",
         f"{base}/expose",
         f"{base}/authentication",  # with the Web card: the URI given at registration
         f"{base}/authentication/platform",

@@ -30,6 +30,12 @@ document.addEventListener("change", (event) => {
   if (custom) custom.hidden = event.target.value !== "custom";
 });
 
+// Selects marked data-submit-on-change send their form at once (a federated credential's
+// scenario: the page shows that scenario's fields).
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-submit-on-change]")) event.target.form.requestSubmit();
+});
+
 // DICOM upload (dicom_upload.py): drag and drop (or choose) files, sent one by one as
 // application/dicom with overall progress. The server answers {stored, message, reason}; the
 // studies list refreshes itself on "dicom-uploaded" (hx-trigger in dicom_studies.html).

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.dicom",
     "tests.fixtures.browser",
     "tests.fixtures.oidc_issuer",
+    "tests.fixtures.azure_cli",
 ]

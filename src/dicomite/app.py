@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dicomite.arm.routes import ArmRoutes
 from dicomite.blocking import run_blocking
 from dicomite.bootstrap import open_context
 from dicomite.client_address import trusted_proxies
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
         *authorize_pages.routes(portal),
         *device_pages.routes(portal),
         Route("/", _to_portal),
+        *ArmRoutes(services).routes(),
         *IdentityRoutes(services.tokens, services.keys).routes(),
         *viewer_routes(services.context),  # last: its final route serves the build's file names
     ]

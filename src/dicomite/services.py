@@ -60,6 +60,7 @@ def build_services(context: Context) -> Services:
         signins=signins,
         lifetime=timedelta(seconds=settings.access_token_lifetime_seconds),
         people=people,
+        external_keys=external_keys,
     )
     published_keys = PublishedKeys.of_store(context.store)
     auth = DicomAuth(

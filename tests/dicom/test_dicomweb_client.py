@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import msal
+import numpy as np
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
-from pydicom.uid import generate_uid
+from pydicom.uid import JPEG2000Lossless, generate_uid
 
-from tests.fixtures.dicom import make_dataset
+from tests.fixtures.dicom import decoded_frame, make_dataset
 from tests.fixtures.directory import DICOM_SCOPE, Admin
 from tests.fixtures.server import Server
 
 pytestmark = pytest.mark.acceptance
+DICOM, JP2, J2K = "application/dicom", "image/jp2", str(JPEG2000Lossless)
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,18 @@ def test_store_search_retrieve(client: DICOMwebClient) -> None:
     assert len(metadata) == 4
     frames = client.retrieve_instance_frames(study, series, one.SOPInstanceUID, frame_numbers=[2])
     assert frames == [one.PixelData[32:64]]
+
+
+def test_retrieve_as_jpeg2000_lossless(client: DICOMwebClient) -> None:
+    """dicomweb-client asks for JPEG 2000 Lossless by its media types: the instance comes back
+    encoded with the same pixels, and its frames as image/jp2 codestreams."""
+    dataset = make_dataset(frames=2, Rows=64, Columns=48)
+    dataset.PixelData = np.arange(64 * 48 * 2, dtype=np.uint16).tobytes()
+    client.store_instances([dataset])
+    uids = dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID
+    instance = client.retrieve_instance(*uids, media_types=((DICOM, J2K),))
+    assert instance.file_meta.TransferSyntaxUID == J2K
+    assert np.array_equal(instance.pixel_array, dataset.pixel_array)
+    frames = client.retrieve_instance_frames(*uids, [2], media_types=((JP2, J2K),))
+    assert frames[0].startswith(b"\xff\x4f\xff\x51")  # a JPEG 2000 codestream: SOC, SIZ
+    assert np.array_equal(decoded_frame(dataset, frames[0], J2K), dataset.pixel_array[1])

@@ -161,7 +161,7 @@ def test_other_algorithms_are_refused(
 ) -> None:
     app, _ = registered
     header = b64url(f'{{"alg":"{alg}","typ":"JWT","x5t":"abc"}}'.encode())
-    body = b64url(b'{"iss":"x"}')
+    body = b64url(f'{{"iss":"{app.app_id}"}}'.encode())
     assert_aadsts(request(server, app, f"{header}.{body}.c2ln"), 401, "invalid_client", 50027)
 
 

@@ -27,6 +27,7 @@ def _service(*, sqlite: bool) -> TokenService:
         signins=unused,
         lifetime=timedelta(hours=1),
         people=unused,
+        external_keys=unused,
     )
 
 

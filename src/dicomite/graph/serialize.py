@@ -25,7 +25,11 @@ from dicomite.store.tables import (
 
 # The "Microsoft Services" tenant, which owns Graph's application in every Entra ID tenant.
 MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
-_CREDENTIAL_TYPES = {"secret": "clientSecret", "certificate": "certificate"}
+_CREDENTIAL_TYPES = {
+    "secret": "clientSecret",
+    "certificate": "certificate",
+    "federated": "federatedIdentityCredential",
+}
 _INFO = dict.fromkeys(
     ("logoUrl", "marketingUrl", "privacyStatementUrl", "supportUrl", "termsOfServiceUrl")
 )

@@ -51,6 +51,15 @@ def _thumbprint(value: Any) -> bytes | None:
         return None
 
 
+def names_certificate(header: dict[str, Any], certificates: list[RegisteredCertificate]) -> bool:
+    """Whether the header's ``x5t#S256`` or ``x5t`` names one of the certificates."""
+    s256, sha1 = _thumbprint(header.get("x5t#S256")), _thumbprint(header.get("x5t"))
+    return any(
+        (s256 and s256 == cert.thumbprint_sha256) or (sha1 and sha1 == cert.thumbprint_sha1)
+        for cert in certificates
+    )
+
+
 def pick_certificate(
     header: dict[str, Any], certificates: list[RegisteredCertificate]
 ) -> RegisteredCertificate:

@@ -3,7 +3,8 @@
 Microsoft Graph keeps its real appId and application-permission ids, so scripts written for
 Entra ID (``appRoleAssignments`` with Graph's role ids) run unchanged. The DICOM service uses the
 appId of Microsoft's "Azure Healthcare APIs" first-party application and role ids of our own,
-listed in the README.
+listed in the README. Azure Service Management keeps its real appId and names, so that ``az``
+gets tokens for the resource manager (``dicomite.arm``) as it does from Entra ID.
 """
 
 from __future__ import annotations
@@ -14,6 +15,16 @@ from typing import Any
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_RESOURCE_URI = "https://graph.microsoft.com"
 DICOM_APP_ID = "4f6778d8-5aef-43dc-a1ff-b073724b9495"
+ARM_APP_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
+# The names Azure Resource Manager accepts as a token's audience, with and without the trailing
+# slash (as its InvalidAuthenticationTokenAudience message lists them): ``az`` asks for
+# ``https://management.core.windows.net//.default``, whose audience keeps the slash.
+ARM_AUDIENCES = (
+    "https://management.core.windows.net/",
+    "https://management.azure.com/",
+    "https://management.core.windows.net",
+    "https://management.azure.com",
+)
 
 APPLICATION_READ_ALL = "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"
 APPLICATION_READWRITE_ALL = "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"
@@ -62,7 +73,7 @@ def delegated_scope(
 class BuiltinApi:
     app_id: str
     display_name: str
-    identifier_uri: str
+    identifier_uris: tuple[str, ...]
     app_roles: tuple[dict[str, Any], ...]
     requested_access_token_version: int | None
     oauth2_permission_scopes: tuple[dict[str, Any], ...] = ()
@@ -71,7 +82,7 @@ class BuiltinApi:
 GRAPH_API = BuiltinApi(
     app_id=GRAPH_APP_ID,
     display_name="Microsoft Graph",
-    identifier_uri=GRAPH_RESOURCE_URI,
+    identifier_uris=(GRAPH_RESOURCE_URI,),
     requested_access_token_version=None,
     app_roles=(
         app_role(
@@ -104,7 +115,7 @@ def dicom_api(identifier_uri: str) -> BuiltinApi:
     return BuiltinApi(
         app_id=DICOM_APP_ID,
         display_name="Azure Healthcare APIs (DICOM service)",
-        identifier_uri=identifier_uri,
+        identifier_uris=(identifier_uri,),
         requested_access_token_version=None,
         app_roles=(
             app_role(
@@ -148,5 +159,16 @@ def dicom_api(identifier_uri: str) -> BuiltinApi:
     )
 
 
+# No app roles: as in Azure, what a caller may do in a subscription is not in its token; here the
+# one subscription grants nothing (dicomite.arm), so any principal of the tenant may list it.
+ARM_API = BuiltinApi(
+    app_id=ARM_APP_ID,
+    display_name="Windows Azure Service Management API",
+    identifier_uris=ARM_AUDIENCES,
+    requested_access_token_version=None,
+    app_roles=(),
+)
+
+
 def builtin_apis(dicom_identifier_uri: str) -> tuple[BuiltinApi, ...]:
-    return (GRAPH_API, dicom_api(dicom_identifier_uri))
+    return (GRAPH_API, dicom_api(dicom_identifier_uri), ARM_API)

@@ -22,7 +22,12 @@ from typing import Any
 import jwt
 
 from dicomite.identity import errors
-from dicomite.identity.assertions import LEEWAY, MAX_ASSERTION_BYTES
+from dicomite.identity.assertions import (
+    LEEWAY,
+    MAX_ASSERTION_BYTES,
+    RegisteredCertificate,
+    names_certificate,
+)
 from dicomite.identity.external_keys import ALGORITHMS, ExternalKeys, FetchFailed
 
 
@@ -47,15 +52,17 @@ class Presented:
     def issuer(self) -> str:
         return str(self.claims.get("iss", ""))
 
-    def federated(self, client_id: str) -> bool:
-        """A certificate's assertion is issued by the client itself (``iss`` = client id)."""
-        return self.issuer != client_id
+    def federated(self, client_id: str, certificates: list[RegisteredCertificate]) -> bool:
+        """Whether this is another issuer's token: a certificate's assertion is issued by the
+        client itself (``iss`` = client id) or names one of its certificates (``x5t``), and
+        is refused as such when it does not hold (AADSTS700021)."""
+        return self.issuer != client_id and not names_certificate(self.header, certificates)
 
     def describe(self) -> str:
         return (
             f"Assertion Issuer: '{self.issuer[:300]}'. Assertion Subject: "
             f"'{str(self.claims.get('sub', ''))[:300]}'. Assertion Audience: "
-            f"'{_audiences(self.claims)[:1] and _audiences(self.claims)[0][:300]}'."
+            f"'{','.join(_audiences(self.claims))[:300]}'."
         )
 
 

@@ -18,6 +18,8 @@ from dicomite.identity.assertions import RegisteredCertificate
 from dicomite.identity.consent import granted_role_values
 from dicomite.identity.credentials import parse_certificate
 from dicomite.identity.directory import find_tenant
+from dicomite.identity.federated_credentials import federated_credentials_of
+from dicomite.identity.federation import FederatedCredential
 from dicomite.identity.principals import find_resource, service_principal_for_app
 from dicomite.store.db import Store
 from dicomite.store.tables import (
@@ -46,6 +48,7 @@ class Client:
     sp_id: str | None
     secrets: tuple[Secret, ...]
     certificates: tuple[RegisteredCertificate, ...]
+    federated: tuple[FederatedCredential, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,10 @@ class IssuanceView:
                     Secret(s.key_id, s.secret_hash, s.start_at, s.end_at) for s in secrets
                 ),
                 certificates=tuple(_registered(c) for c in certs),
+                federated=tuple(
+                    FederatedCredential(f.id, f.name, f.issuer, f.subject, tuple(f.audiences))
+                    for f in federated_credentials_of(session, app)
+                ),
             )
 
     def _load_resource(self, tenant_id: str, name: str) -> Resource | None:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
-from dicomite.identity import errors, user_errors
+from dicomite.identity import errors, federation, user_errors
 from dicomite.identity.assertions import (
     CLIENT_ASSERTION_TYPE,
     ReplayGuard,
@@ -31,6 +31,7 @@ from dicomite.identity.assertions import (
 )
 from dicomite.identity.codes import SPA
 from dicomite.identity.credentials import secret_matches
+from dicomite.identity.external_keys import ExternalKeys
 from dicomite.identity.issuance import Client, IssuanceView, Resource
 from dicomite.identity.keys import KeyRing
 from dicomite.identity.person_grants import DEVICE_CODE_GRANT, PUBLIC_ACR, PersonTokens
@@ -40,6 +41,7 @@ from dicomite.identity.tokens import Grant, claims, sign
 from dicomite.ids import unique_uuid
 
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
+FEDERATED = "federated"  # the sign-in log's credential type of a federated assertion
 PERSON_GRANTS = frozenset({"authorization_code", "refresh_token", DEVICE_CODE_GRANT})
 WEB = "web"
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
@@ -88,6 +90,7 @@ class TokenService:
         signins: SignInRecorder,
         lifetime: timedelta,
         people: PersonTokens,
+        external_keys: ExternalKeys,
     ) -> None:
         self.public_url = public_url
         self.view = view
@@ -97,6 +100,7 @@ class TokenService:
         self._signins = signins
         self._lifetime = lifetime
         self.people = people
+        self._external_keys = external_keys  # federated credentials' issuers
 
     def blocks(self, request: TokenRequest) -> bool:
         """Whether handling ``request`` may wait: it writes to the store when it carries a
@@ -196,7 +200,7 @@ class TokenService:
             if secret is None and "client_assertion" not in request.form:
                 raise user_errors.ConfidentialWithoutCredential()
             self._authenticate(request, client, secret, attempt, now)
-            acr = "2" if attempt.credential_type == "certificate" else "1"
+            acr = "1" if attempt.credential_type == "secret" else "2"
         elif secret is not None or "client_assertion" in request.form:
             raise user_errors.PublicClientCredential()
         else:
@@ -213,8 +217,16 @@ class TokenService:
     ) -> None:
         assertion = request.form.get("client_assertion")
         if assertion is not None:
-            attempt.credential_type = "certificate"
-            attempt.credential_key_id = self._check_assertion(request, client, assertion, now)
+            _check_assertion_type(request.form)
+            seen = federation.presented(assertion)
+            if seen.federated(client.app_id, list(client.certificates)):
+                attempt.credential_type = FEDERATED
+                attempt.credential_key_id = federation.verify_federated(
+                    assertion, seen, client.federated, self._external_keys
+                ).id
+            else:
+                attempt.credential_type = "certificate"
+                attempt.credential_key_id = self._check_assertion(request, client, assertion, now)
         elif secret is not None:
             attempt.credential_type = "secret"
             attempt.credential_key_id = self._check_secret(client, secret, now)
@@ -233,11 +245,6 @@ class TokenService:
     def _check_assertion(
         self, request: TokenRequest, client: Client, assertion: str, now: datetime
     ) -> str:
-        assertion_type = request.form.get("client_assertion_type")
-        if assertion_type is None:
-            raise errors.MissingParameter(parameter="client_assertion_type")
-        if assertion_type != CLIENT_ASSERTION_TYPE:
-            raise errors.AssertionTypeInvalid(value=assertion_type[:200])
         header = read_header(assertion)
         cert = pick_certificate(header, list(client.certificates))
         audiences = self._token_endpoints(request.tenant)
@@ -325,6 +332,14 @@ def _correlation_id(client_request_id: str | None) -> str:
 def _refusal(error: errors.TokenError, correlation_id: str, now: datetime) -> TokenResponse:
     payload = error.body(trace_id=unique_uuid(), correlation_id=correlation_id, now=now)
     return TokenResponse(error.status, payload, {**NO_STORE, **error.headers()})
+
+
+def _check_assertion_type(form: Mapping[str, str]) -> None:
+    assertion_type = form.get("client_assertion_type")
+    if assertion_type is None:
+        raise errors.MissingParameter(parameter="client_assertion_type")
+    if assertion_type != CLIENT_ASSERTION_TYPE:
+        raise errors.AssertionTypeInvalid(value=assertion_type[:200])
 
 
 def _check_origin(platform: str, origin: str | None) -> None:

@@ -37,7 +37,7 @@ def ensure_builtin_api(session: Session, tenant: Tenant, api: BuiltinApi, now: d
     sp.oauth2_permission_scopes = list(api.oauth2_permission_scopes)
     sp.requested_access_token_version = api.requested_access_token_version
     session.flush()
-    _set_names(session, sp, [api.identifier_uri])
+    _set_names(session, sp, api.identifier_uris)
     touch(session, tenant.id)
 
 

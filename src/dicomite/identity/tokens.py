@@ -32,7 +32,7 @@ class Grant:
     resource_uri: str  # the identifier the client asked for (a URI, or the appId)
     token_version: int
     roles: tuple[str, ...]
-    credential_type: str  # "secret" or "certificate"
+    credential_type: str  # "secret", "certificate" or "federated"
 
 
 def issuer(public_url: str, tenant_id: str, version: int) -> str:
@@ -42,7 +42,7 @@ def issuer(public_url: str, tenant_id: str, version: int) -> str:
 def claims(grant: Grant, public_url: str, now: datetime, lifetime: timedelta) -> dict[str, Any]:
     iat = int((now - BACKDATE).timestamp())
     exp = int((now + lifetime).timestamp())
-    acr = "2" if grant.credential_type == "certificate" else "1"
+    acr = "1" if grant.credential_type == "secret" else "2"  # a key proves the client: "2"
     iss = issuer(public_url, grant.tenant_id, grant.token_version)
     body: dict[str, Any] = {"iat": iat, "nbf": iat, "exp": exp, "iss": iss}
     if grant.token_version == 2:

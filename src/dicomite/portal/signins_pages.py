@@ -23,7 +23,11 @@ from dicomite.store.tables import SignIn
 PAGE_SIZE = 50
 MAX_SKIP = 1_000_000
 STATUSES = {"": "All", "success": "Success", "failure": "Failure"}
-CREDENTIAL_TYPES = {"secret": "Client secret", "certificate": "Client certificate"}
+CREDENTIAL_TYPES = {
+    "secret": "Client secret",
+    "certificate": "Client certificate",
+    "federated": "Federated identity credential",
+}
 
 
 def routes(portal: Portal) -> list[Route]:

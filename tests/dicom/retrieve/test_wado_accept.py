@@ -88,29 +88,35 @@ def test_a_type_not_served_is_406_in_either_form(
         assert refused.text.startswith("The Accept header"), refused.text
 
 
+FRAMES, INSTANCES = wado.FRAME_TYPES, wado.INSTANCE_TYPES
+EXPLICIT = wado.DEFAULT_SYNTAX
+JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
+
+
 @pytest.mark.parametrize(
-    ("accept", "part_type", "wanted"),
+    ("accept", "types", "wanted"),
     [
-        (AS_STORED, wado.OCTETS, wado.Wanted(True, "*")),
-        (AS_STORED, wado.DICOM, wado.Wanted(True, "*")),
-        ("multipart/related;type={}", wado.DICOM, wado.Wanted(True, str(wado.DEFAULT_SYNTAX))),
+        (AS_STORED, FRAMES, wado.Wanted(True, "*", wado.OCTETS)),
+        (AS_STORED, INSTANCES, wado.Wanted(True, "*", wado.DICOM)),
+        ("multipart/related; type={}", FRAMES, wado.Wanted(True, JPEG2000_LOSSLESS, wado.JP2)),
+        ("multipart/related;type={}", INSTANCES, wado.Wanted(True, EXPLICIT, wado.DICOM)),
         (
             "multipart/related; type={}; transfer-syntax=1.2.840.10008.1.2.5",
-            wado.OCTETS,
-            wado.Wanted(True, "1.2.840.10008.1.2.5"),
+            FRAMES,
+            wado.Wanted(True, "1.2.840.10008.1.2.5", wado.OCTETS),
         ),
         (
             "multipart/related; type=application/pdf, multipart/related; type={}",
-            wado.DICOM,
-            wado.Wanted(True, str(wado.DEFAULT_SYNTAX)),
+            INSTANCES,
+            wado.Wanted(True, EXPLICIT, wado.DICOM),
         ),
     ],
 )
 def test_negotiate_reads_bare_and_quoted_types_alike(
-    accept: str, part_type: str, wanted: wado.Wanted
+    accept: str, types: dict[str, str], wanted: wado.Wanted
 ) -> None:
-    for header in (bare(accept, part_type), quoted(accept, part_type)):
-        assert wado.negotiate(header, part_type, single_allowed=True) == wanted, header
+    for header in (bare(accept, wanted.part_type), quoted(accept, wanted.part_type)):
+        assert wado.negotiate(header, types, single_allowed=True) == wanted, header
 
 
 def test_a_hostile_accept_is_refused_in_linear_time() -> None:
@@ -118,5 +124,5 @@ def test_a_hostile_accept_is_refused_in_linear_time() -> None:
     hostile = ", ".join(["multipart/related; type=" + "a/" * 200] * 1000)
     started = time.perf_counter()
     with pytest.raises(NotAcceptable):
-        wado.negotiate(hostile, wado.DICOM, single_allowed=True)
+        wado.negotiate(hostile, wado.INSTANCE_TYPES, single_allowed=True)
     assert time.perf_counter() - started < 1

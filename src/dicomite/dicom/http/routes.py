@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,11 +23,10 @@ from dicomite.dicom.http.zerocopy import files_response
 from dicomite.dicom.index import changefeed, delete, qido, schema
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.multipart import new_boundary
-from dicomite.dicom.retrieve import rendered, thumbnails, wado
+from dicomite.dicom.retrieve import rendered, thumbnails, transcode, wado
 from dicomite.dicom.service import DicomService
 from dicomite.dicom.stow import validation
 from dicomite.dicom.stow.service import (
-    DICOM,
     DICOM_JSON,
     StowRequest,
     check_accept_json,
@@ -131,13 +131,15 @@ class _Api:
 
     async def retrieve(self, request: Request) -> Response:
         single = "instance" in request.path_params
-        wanted = wado.negotiate(request.headers.get("accept"), DICOM, single_allowed=single)
+        accept = request.headers.get("accept")
+        wanted = wado.negotiate(accept, wado.INSTANCE_TYPES, single_allowed=single)
         instances = await self.service.store.read_index(self._instances, request.path_params)
         plan = wado.plan(instances, wanted.syntax)
         blobs, limit = self.service.blobs, self.service.max_inflated_bytes
         ready = None
         if len(instances) == 1 and not plan[0]:
-            ready = await wado.started(wado.transcoded(blobs, instances[0], limit))
+            body = transcode.transcoded(blobs, instances[0], wanted.syntax, limit)
+            ready = await wado.started(body)
         boundary = new_boundary()
 
         def stream() -> AsyncIterator[bytes]:
@@ -146,7 +148,7 @@ class _Api:
         syntax = wanted.syntax
         if syntax == "*" and len(instances) == 1:
             syntax = instances[0].transfer_syntax_uid
-        media = wado.content_type(wado.Wanted(wanted.multipart, syntax), boundary, DICOM)
+        media = wado.content_type(replace(wanted, syntax=syntax), boundary)
         files = wado.stored_files(blobs, instances, plan, wanted, boundary)
         if files is not None:
             return files_response(files, media, stream)
@@ -171,22 +173,23 @@ class _Api:
             )
 
     async def frames(self, request: Request) -> Response:
-        wanted = wado.negotiate(request.headers.get("accept"), wado.OCTETS, single_allowed=True)
+        accept = request.headers.get("accept")
+        wanted = wado.negotiate(accept, wado.FRAME_TYPES, single_allowed=True)
         instance = (await self.service.store.read_index(self._instances, request.path_params))[0]
         numbers = wado.parse_frames(request.path_params["frames"], instance.number_of_frames)
-        wado.plan([instance], wanted.syntax)
+        wado.plan_frames(instance, wanted)
         boundary = new_boundary()
         body = await wado.started(
             wado.frames_body(
                 self.service.blobs,
                 instance,
                 numbers,
-                wanted.syntax,
+                wanted,
                 boundary,
                 self.service.max_inflated_bytes,
             )
         )
-        media = f'multipart/related; type="{wado.OCTETS}"; boundary={boundary}'
+        media = f'multipart/related; type="{wanted.part_type}"; boundary={boundary}'
         return StreamingResponse(wado.stream(body), media_type=media)
 
     async def rendered(self, request: Request) -> Response:

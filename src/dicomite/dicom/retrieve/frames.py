@@ -101,10 +101,12 @@ class Source:
             length -= len(chunk)
             yield chunk
 
-    def decoded(self, number: int, working_bytes_per_sample: int = 0) -> Decoded:
-        """Frame ``number`` decoded (YBR converted to RGB, as pydicom does); a 406 when the
-        decoding would hold more than the bound leaves (``working_bytes_per_sample``: what
-        the caller holds besides, per sample)."""
+    def decoded(
+        self, number: int, working_bytes_per_sample: int = 0, *, as_rgb: bool = True
+    ) -> Decoded:
+        """Frame ``number`` decoded (YBR converted to RGB, as pydicom does, unless ``as_rgb``
+        is False); a 406 when the decoding would hold more than the bound leaves
+        (``working_bytes_per_sample``: what the caller holds besides, per sample)."""
         self.check_fits(working_bytes_per_sample)
         data = b"".join(
             self._whole_words(number) if self._words_swapped else self.stored_frame(number)
@@ -114,6 +116,7 @@ class Source:
             data = encapsulate([data])
         options = self.pixel_options()
         options.pop("extended_offsets", None)  # ``data`` is the one frame
+        options["as_rgb"] = as_rgb
         try:
             array, properties = get_decoder(self.syntax).as_array(data, **options)
         except Exception as error:  # decoders raise many types; the client gets a clear 406

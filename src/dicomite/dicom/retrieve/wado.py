@@ -1,22 +1,17 @@
 """WADO-RS (PS3.18 §10.4): instances, metadata and frames.
 
 Instances stream from their blob in 1 MB chunks (``transfer-syntax=*`` or the stored syntax);
-a transcode to Explicit VR Little Endian (the default, as in the conformance statement) reads
-the one instance being sent, never the whole study.
+a transcode (``retrieve.transcode``: to Explicit VR Little Endian, the default, or JPEG 2000
+Lossless, as in the conformance statement) reads the one instance being sent, never the whole
+study.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
-import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-
-from pydicom import Dataset, dcmwrite
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomite.blocking import finished, run_blocking, start_blocking
 from dicomite.dicom.blobs.protocol import CHUNK, BlobStore
@@ -24,12 +19,17 @@ from dicomite.dicom.errors import BadRequest, NotAcceptable, NotFound
 from dicomite.dicom.index.schema import StoredInstance
 from dicomite.dicom.model.inflate import DEFLATED
 from dicomite.dicom.multipart import MediaType, closing, part_head
-from dicomite.dicom.retrieve import frames
+from dicomite.dicom.retrieve import frames, transcode
 
 Piece = bytes | str  # bytes to send, or the path of a file to send whole
 DICOM = "application/dicom"
 OCTETS = "application/octet-stream"
-DEFAULT_SYNTAX = ExplicitVRLittleEndian
+JP2 = "image/jp2"
+DEFAULT_SYNTAX = transcode.EXPLICIT
+# Part types served, each with the transfer syntax it defaults to (conformance statement v2;
+# PS3.18 Table 8.7.3-5 labels JPEG 2000 pixel data image/jp2), the first the default type.
+INSTANCE_TYPES = {DICOM: DEFAULT_SYNTAX}
+FRAME_TYPES = {OCTETS: DEFAULT_SYNTAX, JP2: transcode.JPEG2000_LOSSLESS}
 NATIVE = frozenset(
     {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 )
@@ -48,34 +48,40 @@ DECODABLE = frozenset(
         "1.2.840.10008.1.2.4.91",
     }
 )
+TARGETS_TEXT = f"{DEFAULT_SYNTAX}, {transcode.JPEG2000_LOSSLESS} or transfer-syntax=*"
 
 
 @dataclass(frozen=True)
 class Wanted:
-    """The negotiated representation: single part or multipart, and a transfer syntax."""
+    """The negotiated representation: single part or multipart, a transfer syntax, and the
+    type of the parts."""
 
     multipart: bool
     syntax: str  # "*" keeps what is stored
+    part_type: str = DICOM
 
 
-def negotiate(accept: str | None, part_type: str, *, single_allowed: bool) -> Wanted:
-    """First acceptable item of ``Accept`` (PS3.18 §8.7.3); none given → the default."""
+def negotiate(accept: str | None, types: dict[str, str], *, single_allowed: bool) -> Wanted:
+    """First acceptable item of ``Accept`` (PS3.18 §8.7.3) among the part ``types`` (type:
+    its default transfer syntax); none given → the first type."""
+    first = next(iter(types))
     if not accept or not accept.strip():
-        return Wanted(True, str(DEFAULT_SYNTAX))
+        return Wanted(True, types[first], first)
     for item in accept.split(","):
         media = MediaType.parse(item)
-        syntax = media.parameters.get("transfer-syntax", str(DEFAULT_SYNTAX))
         if media.value in ("*/*", "multipart/*"):
-            return Wanted(True, str(DEFAULT_SYNTAX))
+            return Wanted(True, types[first], first)
         if media.value == "multipart/related":
-            inner = MediaType.parse(media.parameters.get("type", part_type)).value
-            if inner in (part_type, "*/*", "application/*"):
-                return Wanted(True, syntax)
-        elif media.value == part_type and single_allowed:
-            return Wanted(False, syntax)
+            inner = MediaType.parse(media.parameters.get("type", first)).value
+            inner = first if inner in ("*/*", "application/*") else inner
+            if inner in types:
+                return Wanted(True, media.parameters.get("transfer-syntax", types[inner]), inner)
+        elif media.value in types and single_allowed:
+            syntax = media.parameters.get("transfer-syntax", types[media.value])
+            return Wanted(False, syntax, media.value)
     raise NotAcceptable(
         f"The Accept header '{accept[:120]}' is not supported; use multipart/related; "
-        f'type="{part_type}" (with transfer-syntax=* to get the stored representation).'
+        f'type="{first}" (with transfer-syntax=* to get the stored representation).'
     )
 
 
@@ -83,82 +89,46 @@ def plan(instances: list[StoredInstance], syntax: str) -> list[bool]:
     """For each instance: sent as stored (True) or transcoded (False); 406 when impossible."""
     if syntax == "*":
         return [True] * len(instances)
-    if syntax != str(DEFAULT_SYNTAX):
+    if syntax not in transcode.TARGETS:
         same = all(i.transfer_syntax_uid == syntax for i in instances)
         if same:
             return [True] * len(instances)
         raise NotAcceptable(
             f"Transcoding to transfer syntax {syntax[:64]} is not supported; "
-            f"ask for {DEFAULT_SYNTAX} or transfer-syntax=*."
+            f"ask for {TARGETS_TEXT}."
         )
     for instance in instances:
         stored = instance.transfer_syntax_uid
-        if stored not in NATIVE and stored not in DECODABLE:
+        if stored != syntax and stored not in NATIVE and stored not in DECODABLE:
             raise NotAcceptable(
                 f"Instance {instance.sop_uid} is stored as {stored}, which cannot be "
-                f"transcoded to {DEFAULT_SYNTAX}; ask for transfer-syntax=*."
+                f"transcoded to {syntax}; ask for transfer-syntax=*."
             )
-    return [i.transfer_syntax_uid == str(DEFAULT_SYNTAX) for i in instances]
+    return [i.transfer_syntax_uid == syntax for i in instances]
+
+
+def plan_frames(instance: StoredInstance, wanted: Wanted) -> None:
+    """A 406 unless the frames can be sent as ``wanted``: image/jp2 frames are JPEG 2000
+    Lossless (as the conformance statement v2 serves them), and frames are encoded to JPEG 2000
+    only as image/jp2 (PS3.18 Table 8.7.3-5)."""
+    j2k = transcode.JPEG2000_LOSSLESS
+    if wanted.part_type == JP2 and wanted.syntax != j2k:
+        raise NotAcceptable(
+            f"Frames of type {JP2} are sent as JPEG 2000 Lossless only: ask for "
+            f'multipart/related; type="{JP2}"; transfer-syntax={j2k}.'
+        )
+    if wanted.part_type != JP2 and wanted.syntax == j2k != instance.transfer_syntax_uid:
+        raise NotAcceptable(
+            f'JPEG 2000 frames are {JP2}: ask for multipart/related; type="{JP2}"; '
+            f"transfer-syntax={j2k}."
+        )
+    plan([instance], wanted.syntax)
 
 
 def blob_chunks(blobs: BlobStore, key: str) -> Iterator[bytes]:
     with blobs.open(key) as handle:
         while chunk := handle.read(CHUNK):
             yield chunk
-
-
-def transcoded(blobs: BlobStore, instance: StoredInstance, limit: int) -> Iterator[bytes]:
-    """The instance re-encoded as Explicit VR Little Endian, one frame at a time: the data set
-    without its pixel data, then each frame (decoded when compressed or big endian). Frame 1
-    is decoded before the first chunk, so that an instance that cannot be decoded fails there
-    (a clean 406 when a single-instance response has not started)."""
-    with frames.opened(blobs, instance, limit) as source:
-        if source.native_little_endian:  # the value as stored, bit-packed frames included
-            source.check_frames(1)
-            yield _transcoded_head(source, source.length, None)
-            yield from source.stored_range(0, source.length)
-            return
-        source.check_frames(source.frame_count)
-        first = source.decoded(1)
-        frame = first.little_endian_bytes()
-        length = len(frame) * source.frame_count
-        yield _transcoded_head(source, length, first)
-        yield frame
-        for number in range(2, source.frame_count + 1):
-            yield source.decoded(number).little_endian_bytes()
-        if length % 2:
-            yield b"\0"  # values have an even length (PS3.5 §7.1.1)
-
-
-def _transcoded_head(source: frames.Source, length: int, first: frames.Decoded | None) -> bytes:
-    """The data set before its pixel data, and the Pixel Data element's header."""
-    dataset = source.attributes()
-    dataset.file_meta = FileMetaDataset(source.meta)
-    dataset.file_meta.TransferSyntaxUID = DEFAULT_SYNTAX
-    if first is not None:
-        _describe(dataset, first)
-    out = io.BytesIO()
-    try:
-        dcmwrite(out, dataset, enforce_file_format=True, implicit_vr=False, little_endian=True)
-    except Exception as error:  # pydicom's encoders raise many types
-        raise NotAcceptable(
-            f"The instance cannot be transcoded to {DEFAULT_SYNTAX} ({error}); ask for "
-            "transfer-syntax=*."
-        ) from None
-    if length + length % 2 >= 0xFFFFFFFF:  # PS3.5 §7.1.1: a 32-bit value length
-        raise NotAcceptable(
-            "The instance's pixel data is too long for Explicit VR Little Endian; ask for "
-            "transfer-syntax=*."
-        )
-    vr = b"OB" if int(dataset.get("BitsAllocated", 8)) <= 8 else b"OW"
-    return out.getvalue() + struct.pack("<HH2sHL", 0x7FE0, 0x0010, vr, 0, length + length % 2)
-
-
-def _describe(dataset: Dataset, decoded: frames.Decoded) -> None:
-    """The Image Pixel attributes of the decoded frames (as ``pydicom``'s ``decompress``)."""
-    dataset.PhotometricInterpretation = decoded.photometric
-    if int(decoded.properties["samples_per_pixel"]) > 1:
-        dataset.PlanarConfiguration = int(decoded.properties["planar_configuration"])
 
 
 async def _in_thread(iterator: Iterator[bytes]) -> AsyncIterator[bytes]:
@@ -183,9 +153,10 @@ def _take(iterator: Iterator[bytes]) -> list[bytes]:
     return list(itertools.islice(iterator, 3))
 
 
-def _head(number: int, instance: StoredInstance, keep: bool, boundary: str) -> bytes:
-    """What comes before the instance's bytes in a multipart body."""
-    syntax = instance.transfer_syntax_uid if keep else str(DEFAULT_SYNTAX)
+def _head(number: int, instance: StoredInstance, syntax: str | None, boundary: str) -> bytes:
+    """What comes before the instance's bytes in a multipart body (``syntax``: what it is
+    transcoded to; None: sent as stored)."""
+    syntax = syntax or instance.transfer_syntax_uid
     separator = b"\r\n" if number else b""
     return separator + part_head(boundary, f"{DICOM}; transfer-syntax={syntax}")
 
@@ -206,7 +177,7 @@ def stored_files(
         return list(paths)
     pieces: list[Piece] = []
     for number, (instance, path) in enumerate(zip(instances, paths, strict=True)):
-        pieces += [_head(number, instance, True, boundary), path]
+        pieces += [_head(number, instance, None, boundary), path]
     return [*pieces, closing(boundary)]
 
 
@@ -231,13 +202,13 @@ def _pieces(
 ) -> Iterator[bytes]:
     for number, (instance, keep) in enumerate(zip(instances, as_stored, strict=True)):
         if wanted.multipart:
-            yield _head(number, instance, keep, boundary)
+            yield _head(number, instance, None if keep else wanted.syntax, boundary)
         if keep:
             yield from blob_chunks(blobs, instance.blob_key)
         elif ready is not None:
             yield from ready
         else:  # a failure here can only cut the response short: the status is sent
-            yield from transcoded(blobs, instance, limit)
+            yield from transcode.transcoded(blobs, instance, wanted.syntax, limit)
     if wanted.multipart:
         yield closing(boundary)
 
@@ -290,11 +261,11 @@ async def stream(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def content_type(wanted: Wanted, boundary: str, part_type: str) -> str:
+def content_type(wanted: Wanted, boundary: str) -> str:
     if wanted.multipart:
         syntax = "" if wanted.syntax == "*" else f"; transfer-syntax={wanted.syntax}"
-        return f'multipart/related; type="{part_type}"; boundary={boundary}{syntax}'
-    return f"{part_type}; transfer-syntax={wanted.syntax}"
+        return f'multipart/related; type="{wanted.part_type}"; boundary={boundary}{syntax}'
+    return f"{wanted.part_type}; transfer-syntax={wanted.syntax}"
 
 
 def parse_frames(text: str, count: int) -> list[int]:
@@ -319,14 +290,16 @@ def frames_body(
     blobs: BlobStore,
     instance: StoredInstance,
     numbers: list[int],
-    syntax: str,
+    wanted: Wanted,
     boundary: str,
     limit: int,
 ) -> Iterator[bytes]:
     """The frames as a multipart body, read one at a time from the blob: as stored (when
-    ``syntax`` is "*" or the stored one, or the data native little endian), else decoded to
-    Explicit VR Little Endian. Deflate encodes a data set, not pixels: a Deflated instance's
-    frames are native Explicit VR Little Endian pixels, and are never labelled Deflated."""
+    the syntax wanted is "*" or the stored one, or Explicit VR Little Endian of native little
+    endian data), else transcoded (``transcode.frame``). Deflate encodes a data set, not
+    pixels: a Deflated instance's frames are native Explicit VR Little Endian pixels, and are
+    never labelled Deflated."""
+    syntax = wanted.syntax
     if syntax == DEFLATED:  # PS3.18 §8.7.3.5: not a transfer syntax of pixel data
         raise NotAcceptable(
             f"Frames are pixel data, never {DEFLATED} (which encodes a data set); ask for "
@@ -334,15 +307,16 @@ def frames_body(
         )
     with frames.opened(blobs, instance, limit) as source:
         source.check_frames(max(numbers))
-        as_stored = syntax in ("*", instance.transfer_syntax_uid) or source.native_little_endian
+        native = source.native_little_endian and syntax == DEFAULT_SYNTAX
+        as_stored = syntax in ("*", instance.transfer_syntax_uid) or native
         shown = source.syntax if syntax == "*" else syntax  # a Deflated one's are native
-        media = f"{OCTETS}; transfer-syntax={shown}"
+        media = f"{wanted.part_type}; transfer-syntax={shown}"
         for index, number in enumerate(numbers):
             yield (b"\r\n" if index else b"") + part_head(boundary, media)
             if as_stored:
                 yield from source.stored_frame(number)
             else:
-                yield source.decoded(number).little_endian_bytes()
+                yield transcode.frame(source, number, syntax)
         yield closing(boundary)
 
 

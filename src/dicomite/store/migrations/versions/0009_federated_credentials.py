@@ -1,7 +1,7 @@
 """Federated identity credentials of applications
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 
 Additive: a new table; existing applications have none.
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

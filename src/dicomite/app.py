@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/", _to_portal),
         *ArmRoutes(services).routes(),
         *IdentityRoutes(services.tokens, services.keys).routes(),
-        *viewer_routes(services.context),  # last: its final route serves the build's file names
+        *viewer_routes(services.context),  # last: the build's file names shadow no route
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _routing_error}

@@ -1,7 +1,7 @@
 """The viewer over HTTP, in-process: /viewer/ and its deep links are OHIF's index.html, the
 configuration is generated, the build's files are served at the root by their names only
-(anything else is the same 404 as any unknown path), and without a build /viewer/ says how to
-install it, until one appears."""
+(any other path is answered as before: 404, or another route's 405), and without a build
+/viewer/ says how to install it, until one appears."""
 
 from __future__ import annotations
 
@@ -35,18 +35,19 @@ def context(data_dir: Path) -> Iterator[Context]:
     prepared.store.dispose()
 
 
+def serving(context: Context) -> TestClient:
+    return TestClient(create_app(context.settings), base_url=BASE)
+
+
 @pytest.fixture
 def client(context: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(context.settings), base_url=BASE) as running:
+    """The app of a deployment whose build was installed before it started."""
+    lay_out(context.settings.effective_viewer_dir)
+    with serving(context) as running:
         yield running
 
 
-def installed(context: Context) -> None:
-    lay_out(context.settings.effective_viewer_dir)
-
-
-def test_viewer_pages_are_the_build_index(context: Context, client: TestClient) -> None:
-    installed(context)
+def test_viewer_pages_are_the_build_index(client: TestClient) -> None:
     for path in ("/viewer/", "/viewer/viewer?StudyInstanceUIDs=1.2.3", "/viewer/callback?code=c"):
         page = client.get(path)
         assert page.status_code == 200 and page.content == INDEX, path
@@ -68,10 +69,7 @@ def test_the_configuration_is_generated_at_both_names(context: Context, client: 
     assert config["dataSources"][0]["configuration"]["qidoRoot"] == f"{BASE}/dicom/v2"
 
 
-def test_build_files_are_served_at_the_root_by_their_names(
-    context: Context, client: TestClient
-) -> None:
-    installed(context)
+def test_build_files_are_served_at_the_root_by_their_names(client: TestClient) -> None:
     bundle = client.get("/app.bundle.0123456789abcdef.js")
     assert bundle.content == BUILD["package/dist/app.bundle.0123456789abcdef.js"]
     assert bundle.headers["content-type"] == "text/javascript; charset=utf-8"
@@ -93,46 +91,43 @@ def test_build_files_are_served_at_the_root_by_their_names(
         "/dist/index.html",
         "/assets",
         "/assets/",
-        "/index.html/",
         "/INDEX.HTML",
         "/nothing.js",
     ],
 )
 def test_no_other_name_reaches_a_file(  # dot segments: test_serving.py, sent as they are
-    context: Context, client: TestClient, path: str
+    client: TestClient, path: str
 ) -> None:
-    installed(context)
     response = client.get(path)
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "NotFound", "message": "No such endpoint."}}
 
 
-def test_only_reads_are_served(context: Context, client: TestClient) -> None:
-    installed(context)
-    assert client.post("/index.html").status_code == 404
-    assert client.delete("/app.bundle.0123456789abcdef.js").status_code == 404
-
-
-def test_the_other_routes_are_unchanged(context: Context, client: TestClient) -> None:
-    installed(context)
+def test_only_reads_are_served_and_other_routes_answer_as_before(client: TestClient) -> None:
+    refused = client.post("/index.html")
+    assert refused.status_code == 405
+    assert refused.json()["error"]["code"] == "MethodNotAllowed"
+    assert client.delete("/app.bundle.0123456789abcdef.js").status_code == 405
     assert client.get("/", follow_redirects=False).headers["location"] == "/portal/"
     assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.post("/healthz").status_code == 405  # another route's refusal stays its own
     assert client.post("/elsewhere").status_code == 404
 
 
 def test_without_a_build_the_viewer_says_how_to_install_it_until_one_appears(
-    context: Context, client: TestClient
+    context: Context,
 ) -> None:
-    help_page = client.get("/viewer/")
-    assert help_page.status_code == 404
-    assert help_page.headers["cache-control"] == "no-store"
-    assert "dicomite viewer install" in help_page.text
-    assert f"{OHIF_APP.name} {OHIF_APP.version}" in help_page.text
-    assert str(context.settings.data_dir) not in help_page.text  # no server paths
-    assert client.get("/index.html").status_code == 404
-    assert client.get("/viewer/app-config.js").status_code == 200
+    with serving(context) as client:
+        help_page = client.get("/viewer/")
+        assert help_page.status_code == 404
+        assert help_page.headers["cache-control"] == "no-store"
+        assert "dicomite viewer install" in help_page.text
+        assert f"{OHIF_APP.name} {OHIF_APP.version}" in help_page.text
+        assert str(context.settings.data_dir) not in help_page.text  # no server paths
+        assert client.get("/index.html").status_code == 404
+        assert client.get("/viewer/app-config.js").status_code == 200
 
-    installed(context)
-    time.sleep(web.LOOK_AGAIN_SECONDS)
-    assert client.get("/viewer/").content == INDEX
-    assert client.get("/index.html").content == INDEX
+        lay_out(context.settings.effective_viewer_dir)
+        time.sleep(web.LOOK_AGAIN_SECONDS)
+        assert client.get("/viewer/").content == INDEX  # no restart
+        assert client.get("/index.html").content == INDEX

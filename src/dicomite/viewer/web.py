@@ -2,22 +2,22 @@
 ``app-config.js``, and the OHIF build's files at the site root, by the names the build holds
 and no others. The one Starlette adapter of the package.
 
-The build is looked for on the first requests and, while it is missing, again every few
-seconds, so ``dicomite viewer install`` next to a running server needs no restart. Until then
-``/viewer/`` says how to install it.
+Until a build is installed, ``/viewer/`` says how to install it.
 """
 
 from __future__ import annotations
 
 import html
 import time
+from pathlib import Path
+from typing import Any
 
+from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocketClose
 
 from dicomite.blocking import run_blocking
 from dicomite.bootstrap import Context
@@ -48,44 +48,52 @@ _PAGE_HEADERS = {
 
 
 class InstalledBuild:
-    """The installed OHIF build, once found."""
+    """The installed OHIF build: looked for when the app is made (before it serves) and, while
+    missing, again by /viewer/ pages (at most every few seconds, in the blocking pool), so that
+    ``dicomite viewer install`` next to a running server needs no restart (browsers ask for
+    the build's files only from pages /viewer/ served)."""
 
-    def __init__(self, context: Context) -> None:
-        self._folder = context.settings.effective_viewer_dir
-        self._build: ViewerBuild | None = None
-        self._next_look = 0.0
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self.current = load_build(folder, OHIF_APP)
+        self._next_look = time.monotonic() + LOOK_AGAIN_SECONDS
 
     async def build(self) -> ViewerBuild | None:
-        if self._build is None and time.monotonic() >= self._next_look:
+        if self.current is None and time.monotonic() >= self._next_look:
             self._next_look = time.monotonic() + LOOK_AGAIN_SECONDS
-            self._build = await run_blocking(load_build, self._folder, OHIF_APP)
-        return self._build
+            self.current = await run_blocking(load_build, self._folder, OHIF_APP)
+        return self.current
 
 
-class BuildFiles:
-    """The build's files by their paths (GET, HEAD); any other path or method is the 404 of an
-    unknown path. Mounted at the root, after every other route, as a plain ASGI app: routing
-    answers unknown paths 404 whatever the method, and so does this."""
+class BuildFiles(BaseRoute):
+    """``/{name}`` for the names of the build's files, and no other path: GET and HEAD send
+    the file, other methods are 405 as on any route; every other path stays unmatched, so
+    routing answers it as before (404, or another route's 405)."""
 
     def __init__(self, installed: InstalledBuild) -> None:
         self._installed = installed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await WebSocketClose()(scope, receive, send)
-            return
-        name = scope["path"].removeprefix("/")
-        build = await self._installed.build() if scope["method"] in _READ_METHODS else None
-        found = build.files.get(name) if build else None
-        if found is None:
-            raise HTTPException(status_code=404)
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        build = self._installed.current
+        if scope["type"] != "http" or build is None or scope["path"][1:] not in build.files:
+            return Match.NONE, {}
+        return (Match.FULL if scope["method"] in _READ_METHODS else Match.PARTIAL), {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        build = self._installed.current
+        if scope["method"] not in _READ_METHODS or build is None:  # matched partially
+            raise HTTPException(status_code=405)
+        name = scope["path"][1:]
         headers = {**_NOSNIFF, "Cache-Control": cache_control(name)}
-        await _send(found, name, headers)(scope, receive, send)
+        await _send(build.files[name], name, headers)(scope, receive, send)
 
 
 def viewer_routes(context: Context) -> list[BaseRoute]:
-    """The viewer's routes; the last one takes any path, so they go after all others."""
-    installed = InstalledBuild(context)
+    """The viewer's routes, after all others: the build's names never shadow a route."""
+    installed = InstalledBuild(context.settings.effective_viewer_dir)
     settings = context.settings
     script = app_config_js(
         Deployment(settings.effective_public_url, context.tenant_id, settings.dicom_resource_uri)
@@ -106,7 +114,7 @@ def viewer_routes(context: Context) -> list[BaseRoute]:
         Route(f"/{CONFIG}", app_config),
         Route(f"{VIEWER_PATH}/{CONFIG}", app_config),
         Route(VIEWER_PATH + "/{page:path}", page),
-        Mount("", app=BuildFiles(installed)),
+        BuildFiles(installed),
     ]
 
 

@@ -4,8 +4,6 @@ configured, get no ``Access-Control-Allow-Origin``. Checked on the wire and from
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,33 +168,6 @@ def test_without_the_option_no_origin_is_allowed(server: Server) -> None:
 
 
 # ------------------------------------------------------------------- from Chromium
-
-
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>viewer</title><p>a page on another origin</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def pages() -> Iterator[tuple[str, str]]:
-    """The same page on two origins (ports chosen by the system): the CORS server allows the
-    first one only."""
-    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page) for _ in range(2)]
-    for page_server in servers:
-        threading.Thread(target=page_server.serve_forever, daemon=True).start()
-    allowed, other = (f"http://127.0.0.1:{server.server_address[1]}" for server in servers)
-    yield allowed, other
-    for page_server in servers:
-        page_server.shutdown()
-        page_server.server_close()
 
 
 FETCH = """async ([url, token]) => {

@@ -34,6 +34,7 @@ from dicomite.dicom.http.routes import dicom_app
 from dicomite.graph.endpoint import GRAPH_PATH
 from dicomite.graph.endpoint import routing_error as graph_routing_error
 from dicomite.graph.routes import graph_app
+from dicomite.graph.userinfo import userinfo_app
 from dicomite.identity.http import IdentityRoutes, TokenEndpoint
 from dicomite.portal import authorize_pages, device_pages
 from dicomite.portal.routes import portal_app
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         services.signins.start()
         services.dicom.start_sweeper()
+        services.dicom.operations.start()
         # Startup objects live for the whole process: moving them out of the collector's
         # generations keeps full collections (and their latency spikes) short.
         gc.collect()
@@ -64,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/healthz", _health),
         Mount("/graph/v1.0", app=_cross_origin(graph_app(services), cors)),
+        Mount("/graph/oidc", app=_cross_origin(userinfo_app(services), cors)),
         Mount("/dicom/v1", app=_cross_origin(dicom_app(services.dicom, 1), cors)),
         Mount("/dicom/v2", app=_cross_origin(dicom_app(services.dicom, 2), cors)),
         Mount("/portal", app=portal_app(portal)),
@@ -114,6 +117,7 @@ class TokenFastPath:
 
 
 def _stop(services: Services) -> None:
+    services.dicom.operations.stop()
     services.dicom.stop_sweeper()
     services.signins.stop()
     services.context.store.dispose()

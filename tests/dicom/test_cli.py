@@ -140,3 +140,27 @@ def test_search_prints_a_table_or_json(server: Server, admin: Admin, tmp_path: P
     assert "No studies match." in empty
     series = server.cli(*search, "--level", "series", "--output", "table").stdout
     assert dataset.SeriesInstanceUID in series and "MR" in series
+
+
+def test_tags_and_operations(server: Server, admin: Admin) -> None:
+    common = credentials(server, admin)
+    added = server.cli("dicom", "tags", "add", "PatientSize", "--level", "study", *common)
+    operation_id = added.stdout.split("Operation ", 1)[1].split()[0]
+    assert json.loads(added.stdout.split("\n", 1)[1])["status"] == "completed"
+    try:
+        listed = json.loads(server.cli("dicom", "tags", "list", *common).stdout)
+        assert [(t["path"], t["status"]) for t in listed] == [("00101020", "ready")]
+        disabled = server.cli("dicom", "tags", "disable", "00101020", *common).stdout
+        assert json.loads(disabled)["queryStatus"] == "disabled"
+        enabled = server.cli("dicom", "tags", "enable", "PatientSize", *common).stdout
+        assert json.loads(enabled)["queryStatus"] == "enabled"
+        assert isinstance(
+            json.loads(server.cli("dicom", "tags", "errors", "PatientSize", *common).stdout), list
+        )
+        shown = server.cli("dicom", "operations", "show", operation_id, *common).stdout
+        assert json.loads(shown)["percentComplete"] == 100
+        missing = server.cli("dicom", "tags", "show", "PatientWeight", *common, check=False)
+        assert missing.returncode == 1 and "HTTP 404" in missing.stdout + missing.stderr
+    finally:
+        deleted = server.cli("dicom", "tags", "delete", "PatientSize", *common)
+    assert "Deleted PatientSize." in deleted.stdout

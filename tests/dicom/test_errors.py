@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dicomite.dicom.errors import (
+    ActiveOperation,
     BadRequest,
     Conflict,
     DicomError,
@@ -24,6 +25,7 @@ STATUS: dict[type[DicomError], int] = {
     NotFound: 404,
     NotAcceptable: 406,
     Conflict: 409,
+    ActiveOperation: 409,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     InsufficientStorage: 507,
@@ -31,6 +33,7 @@ STATUS: dict[type[DicomError], int] = {
 TEXT = "text/plain; charset=utf-8"
 MESSAGE = "The study 1.2.3 was not found (Müller)."
 CHALLENGE = 'Bearer authorization_uri="https://login.example/tenant", error="invalid_token"'
+LOCATION = "https://dicomite.example/dicom/v2/operations/a99a8b5178d44fd9b004b6c0bcaccf1d"
 
 
 def _every(kind: type[DicomError]) -> set[type[DicomError]]:
@@ -39,7 +42,9 @@ def _every(kind: type[DicomError]) -> set[type[DicomError]]:
 
 
 def _error(kind: type[DicomError]) -> DicomError:
-    return Unauthenticated(MESSAGE, CHALLENGE) if kind is Unauthenticated else kind(MESSAGE)
+    if kind is Unauthenticated:
+        return Unauthenticated(MESSAGE, CHALLENGE)
+    return ActiveOperation(MESSAGE, LOCATION) if kind is ActiveOperation else kind(MESSAGE)
 
 
 def test_every_error_type_is_listed() -> None:
@@ -54,4 +59,6 @@ def test_wire_form(kind: type[DicomError]) -> None:
     expected = {"Content-Type": TEXT}
     if kind is Unauthenticated:  # RFC 6750 §3: a 401 names its scheme
         expected["WWW-Authenticate"] = CHALLENGE
+    if kind is ActiveOperation:  # where the running operation is watched
+        expected["Location"] = LOCATION
     assert wire.headers == expected

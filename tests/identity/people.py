@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
-from tests.fixtures.directory import DICOM, PASSWORD, Admin
-from tests.fixtures.server import Server
+from tests.fixtures.directory import DICOM, PASSWORD, Admin, RegisteredApp
+from tests.fixtures.server import Server, free_port
 
 IMPERSONATION = f"{DICOM}/user_impersonation"
 STATE = "st@te with spaces & symbols"
@@ -126,22 +126,42 @@ def token_form(app_id: str, code: str, redirect_uri: str, **extra: Any) -> dict[
     return {"client_id": app_id, "code": code, "redirect_uri": redirect_uri, **extra}
 
 
-def person_token(server: Server, admin: Admin, person: str, scope: str = IMPERSONATION) -> str:
-    """A delegated access token of ``person`` through a new web app consented for everyone
-    to the DICOM service's user_impersonation (sign-in, code, redemption over the wire)."""
+@dataclass(frozen=True)
+class WebApp:
+    app: RegisteredApp
+    redirect_uri: str
+
+
+def web_app(admin: Admin) -> WebApp:
+    """A new confidential web application: a secret and a web redirect URI of its own."""
     app = admin.register()
-    assert app.secret is not None
-    redirect_uri = "https://localhost/signin-oidc"
+    redirect_uri = f"http://localhost:{free_port()}/signin-oidc"
     admin.add_redirect_uri(app.app_id, "web", redirect_uri)
-    admin.grant_delegated(app.app_id, "user_impersonation", "Dicom.Read", "Dicom.ReadWrite")
+    return WebApp(app, redirect_uri)
+
+
+def signed_in_tokens(server: Server, app: WebApp, person: str, scope: str) -> dict[str, Any]:
+    """The token response when ``person`` signs in to ``app`` for ``scope`` (nothing left to
+    consent to), over the wire: sign-in, code, redemption with the app's secret."""
     browser = Browserless(server)
     try:
         browser.sign_in(person)
-        request = code_request(app.app_id, redirect_uri, None, scope=scope)
-        code = answer(browser.authorize(**request), redirect_uri)["code"]
+        request = code_request(app.app.app_id, app.redirect_uri, None, scope=scope)
+        code = answer(browser.authorize(**request), app.redirect_uri)["code"]
     finally:
         browser.close()
-    form = token_form(app.app_id, code, redirect_uri, client_secret=app.secret)
-    response = redeem(server, **form)
+    secret = app.app.secret or ""
+    response = redeem(
+        server, **token_form(app.app.app_id, code, app.redirect_uri, client_secret=secret)
+    )
     assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def person_token(server: Server, admin: Admin, person: str, scope: str = IMPERSONATION) -> str:
+    """A delegated access token of ``person`` through a new web app consented for everyone
+    to the DICOM service's user_impersonation (sign-in, code, redemption over the wire)."""
+    app = web_app(admin)
+    admin.grant_delegated(app.app.app_id, "user_impersonation", "Dicom.Read", "Dicom.ReadWrite")
+    return str(signed_in_tokens(server, app, person, scope)["access_token"])

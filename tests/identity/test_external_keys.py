@@ -87,3 +87,13 @@ def test_a_static_jwks_file_stands_in_for_discovery(
     on_premises = "https://cluster.internal.example/oidc"
     keys = ExternalKeys(static_jwks={on_premises: path})
     assert keys.public_key(on_premises, next(iter(oidc_issuer.keys))) is not None
+
+
+def test_a_jwks_url_is_fetched_instead_of_discovery(oidc_issuer: OidcIssuer) -> None:
+    elsewhere = "https://unreachable.internal/issuer"
+    keys = ExternalKeys(
+        ca_bundle=oidc_issuer.ca_file, static_jwks={elsewhere: f"{oidc_issuer.base}/keys"}
+    )
+    before = len(oidc_issuer.requests)
+    assert keys.public_key(elsewhere, next(iter(oidc_issuer.keys))) is not None
+    assert oidc_issuer.requests[before:] == ["/keys"]

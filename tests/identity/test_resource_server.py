@@ -58,6 +58,7 @@ def _claims(**overrides: Any) -> dict[str, Any]:
         "exp": at + 3600,
         "appid": "client-app",
         "oid": "client-sp",
+        "sub": "client-sp",
         "tid": TENANT,
         "roles": ["Api.Read"],
         "ver": "1.0",
@@ -90,6 +91,7 @@ def test_a_v1_token_gives_its_principal(server: ResourceServer) -> None:
     principal = server.authenticate(_signed(), NOW)
     assert principal == Principal(
         object_id="client-sp",
+        subject="client-sp",
         app_id="client-app",
         tenant_id=TENANT,
         roles=frozenset({"Api.Read"}),

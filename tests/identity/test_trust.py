@@ -47,6 +47,12 @@ def test_a_static_jwks_file_must_exist(tmp_path: Path) -> None:
         issuer_jwks(f"https://cluster.internal={tmp_path / 'missing.json'}")
 
 
+def test_a_jwks_url_may_stand_in_for_discovery() -> None:
+    assert issuer_jwks("https://cluster.internal=https://keys.internal/jwks") == {
+        "https://cluster.internal": "https://keys.internal/jwks"
+    }
+
+
 def test_serve_refuses_a_bad_authority_before_starting(tmp_path: Path) -> None:
     server = make_server(tmp_path)
     bad = "http://issuer.example=api://app"

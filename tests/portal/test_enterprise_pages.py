@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from dicomite.bootstrap import BOOTSTRAP_APP_NAME, Context
 from dicomite.clock import utcnow
-from dicomite.identity import builtin, consent, directory, principals
+from dicomite.identity import builtin, consent, directory, principals, users
 from dicomite.identity.permission_kind import PermissionKind
 from dicomite.store.tables import ServicePrincipal
 from tests.portal.conftest import PortalClient
@@ -76,6 +76,15 @@ def test_permissions_show_admin_consented_roles_and_delegated_grants(
         reports = principals.find_resource(session, portal_context.tenant_id, reports_uri)
         assert client is not None and reports is not None
         consent.grant_delegated(session, client, reports, ["Reports.Read"])
+        person = users.create_user(
+            session,
+            portal_context.tenant_id,
+            utcnow(),
+            user_principal_name=f"consenter@{portal_context.tenant_domain}",
+            display_name="Consenter",
+            password=users.new_password("Correct-Horse-9"),
+        )
+        consent.grant_delegated(session, client, reports, ["Reports.Read"], person.id)
 
     sp = principal(portal_context, app_id)
     page = admin.get(f"/portal/enterprise/{sp.id}/permissions")
@@ -83,8 +92,9 @@ def test_permissions_show_admin_consented_roles_and_delegated_grants(
     rows = page.text.split("<tbody>")[1]
     assert "Azure Healthcare APIs" in rows and "Dicom.ReadWrite" in rows
     assert "Reports API" in rows and "Reports.Read" in rows
-    assert rows.count("<td>Application</td>") == 1 and rows.count("<td>Delegated</td>") == 1
-    assert "Read reports" in rows and "Admin consent" in rows
+    assert rows.count("<td>Application</td>") == 1 and rows.count("<td>Delegated</td>") == 2
+    assert "Read reports" in rows
+    assert rows.count("<td>Admin consent</td>") == 2 and rows.count("<td>User consent</td>") == 1
 
 
 def test_a_resource_api_lists_who_holds_its_roles(

@@ -1,4 +1,5 @@
-"""``dicomite dicom upload|search|get``: a DICOMweb client of a running server.
+"""``dicomite dicom upload|search|get`` (and ``tags``, ``operations``: ``dicom_manage``): a
+DICOMweb client of a running server.
 
 It authenticates like any service client: a client-credentials token for the DICOM resource
 (``dicomite token get`` does the same request), then plain STOW-RS, QIDO-RS and WADO-RS calls.
@@ -7,7 +8,6 @@ It authenticates like any service client: a client-credentials token for the DIC
 from __future__ import annotations
 
 import json
-import ssl
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -24,28 +24,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dicomite.cli import dicom_manage
 from dicomite.cli.console import console
+from dicomite.cli.dicom_session import (
+    Authority,
+    CaFile,
+    ClientId,
+    ClientSecret,
+    Session,
+    Url,
+    open_session,
+)
 from dicomite.cli.dicom_table import COLUMNS, results_table
-from dicomite.cli.options import build_settings
 from dicomite.cli.shared import DatabaseUrl, DataDir, escape, fail, print_json, say
-from dicomite.cli.token import default_authority, read_secret, request_token, tls_verify
 
 app = typer.Typer(help="Store, search and retrieve DICOM data (DICOMweb).", no_args_is_help=True)
+app.add_typer(dicom_manage.tags, name="tags")
+app.add_typer(dicom_manage.operations, name="operations")
 
-ClientId = Annotated[str, typer.Option("--client-id", help="Application (client) ID")]
-ClientSecret = Annotated[
-    str, typer.Option("--client-secret", help="Client secret ('-' reads stdin)")
-]
-Url = Annotated[
-    str | None, typer.Option("--url", help="DICOM service base \\[default: {public_url}/dicom/v1]")
-]
-Authority = Annotated[
-    str | None,
-    typer.Option("--authority", help="{public_url}/{tenant} \\[default: this deployment's]"),
-]
-CaFile = Annotated[
-    Path | None, typer.Option("--ca-file", help="CA to trust \\[default: DATA_DIR/tls/ca.pem]")
-]
 DUPLICATE, FAILED_SEQUENCE, REASON = 45070, "00081198", "00081197"
 UNBOUNDED_WIDTH = 10_000
 # A failed instance's explanation: ErrorComment (0000,0902), at the item's top level or in the
@@ -63,37 +59,6 @@ REASONS = {
 class Output(StrEnum):
     TABLE = "table"
     JSON = "json"
-
-
-@dataclass
-class Session:
-    client: httpx.Client
-    base: str
-
-
-def _session(
-    client_id: str,
-    client_secret: str,
-    url: str | None,
-    authority: str | None,
-    ca_file: Path | None,
-    data_dir: Path | None,
-    database_url: str | None,
-) -> Session:
-    settings = build_settings(data_dir=data_dir, database_url=database_url)
-    base = (url or f"{settings.effective_public_url}/dicom/v1").rstrip("/")
-    issuer = authority or default_authority(settings, data_dir, database_url)
-    token_url = f"{issuer.rstrip('/')}/oauth2/v2.0/token"
-    verify: ssl.SSLContext | bool = tls_verify(settings, base, ca_file)
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": client_id,
-        "client_secret": read_secret(client_secret),
-        "scope": f"{settings.dicom_resource_uri}/.default",
-    }
-    token = request_token(token_url, form, tls_verify(settings, token_url, ca_file))
-    headers = {"Authorization": f"Bearer {token}"}
-    return Session(httpx.Client(verify=verify, headers=headers, timeout=300), base)
 
 
 @dataclass
@@ -222,7 +187,9 @@ def upload(
 ) -> None:
     """Store files with STOW-RS, several at once, and summarise what happened."""
     files = list(_files(paths))
-    session = _session(client_id, client_secret, url, authority, ca_file, data_dir, database_url)
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
     summary = Summary()
     columns = (TextColumn("Uploading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
@@ -285,7 +252,9 @@ def search(
     wanted = output or (Output.TABLE if console.is_terminal else Output.JSON)
     if wanted is Output.TABLE:  # the table's columns, some of which QIDO returns only if asked
         params += [("includefield", keyword) for _, keyword in COLUMNS[level]]
-    session = _session(client_id, client_secret, url, authority, ca_file, data_dir, database_url)
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
     with session.client:
         response = session.client.get(f"{session.base}/{level}", params=params)
     if response.status_code not in (200, 204):
@@ -329,7 +298,9 @@ def get(
     """Retrieve a study, series or instance as stored (transfer-syntax=*) into a folder."""
     path = f"/studies/{study}" + (f"/series/{series}" if series else "")
     path += f"/instances/{instance}" if instance and series else ""
-    session = _session(client_id, client_secret, url, authority, ca_file, data_dir, database_url)
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
     with session.client:
         if metadata:
             response = session.client.get(f"{session.base}{path}/metadata")

@@ -109,9 +109,9 @@ IssuerJwks = Annotated[
     list[str] | None,
     typer.Option(
         "--issuer-jwks",
-        metavar="ISSUER=PATH",
-        help="A JWKS file standing in for an issuer's discovery (an on-premises cluster); "
-        "repeat for more [env DICOMITE_ISSUER_JWKS, comma-separated]",
+        metavar="ISSUER=PATH|URL",
+        help="A JWKS file or https URL standing in for an issuer's discovery document (an "
+        "on-premises cluster); repeat for more [env DICOMITE_ISSUER_JWKS, comma-separated]",
     ),
 ]
 TRUST_HINT = "--trusted-authority / --issuer-jwks"

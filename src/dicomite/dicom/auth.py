@@ -2,10 +2,12 @@
 
 Tokens are validated by :mod:`dicomite.identity.resource_server` for the DICOM resource (its
 identifier URI or its appId). Roles map to actions: ``Dicom.Read`` reads, searches and reads the
-change feed; ``Dicom.ReadWrite`` also writes and deletes. A delegated token (``scp``: an app
-acting for a person) needs both a scope and a role allowing the action: its ``roles`` are the
-person's DICOM data role (Reader: ``Dicom.Read``, Owner: ``Dicom.ReadWrite``), written into the
-token when it is issued, so a token of a person without one is refused whatever its scopes.
+change feed, extended query tags and operations; ``Dicom.ReadWrite`` also writes, deletes and
+manages extended query tags (Azure's ``manageExtendedQueryTags`` data action). A delegated
+token (``scp``: an app acting for a person) needs both a scope and a role allowing the action:
+its ``roles`` are the person's DICOM data role (Reader: ``Dicom.Read``, Owner:
+``Dicom.ReadWrite``), written into the token when it is issued, so a token of a person without
+one is refused whatever its scopes.
 Refusals are a 401 with an RFC 6750 §3 challenge, or a 403, each with a text body, as Azure's
 DICOM service answers.
 """
@@ -37,6 +39,7 @@ class Action(enum.Enum):
     CHANGEFEED = "changefeed"
     WRITE = "write"
     DELETE = "delete"
+    MANAGE_TAGS = "manageExtendedQueryTags"
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {

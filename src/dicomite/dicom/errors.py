@@ -11,6 +11,7 @@ Exception tree::
     ├── NotFound                  404
     ├── NotAcceptable             406
     ├── Conflict                  409
+    │   └── ActiveOperation       409 + ``Location`` of the operation already running
     ├── PayloadTooLarge           413
     ├── UnsupportedMediaType      415
     └── InsufficientStorage       507 (RFC 4918 §11.5): the blob store or the index is full
@@ -79,6 +80,17 @@ class NotAcceptable(DicomError):
 
 class Conflict(DicomError):
     status = 409
+
+
+class ActiveOperation(Conflict):
+    """Another operation of the kind is running: Azure answers where to watch it."""
+
+    def __init__(self, message: str, location: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+    def headers(self) -> dict[str, str]:
+        return {"Location": self.location}
 
 
 class PayloadTooLarge(DicomError):

@@ -1,5 +1,6 @@
 """The DICOM service's long-lived objects, one per process and shared by both API versions:
-the index (``store``), the blob store, the STOW service, token checks and the blob sweeper."""
+the index (``store``), the blob store, the STOW service, token checks, the blob sweeper and the
+runner of long-running operations."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 from dicomite.dicom.auth import DicomAuth
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.blobs.sweep import sweep
+from dicomite.dicom.operations.runner import OperationRunner
 from dicomite.dicom.stow.service import StowService
 from dicomite.store.db import Store
 
@@ -34,6 +36,7 @@ class DicomService:
         self.public_url = public_url
         self.stow = StowService(store, blobs, max_request_bytes, max_inflated_bytes)
         self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
+        self.operations = OperationRunner(store, self.stow.write_lock)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._sweeper_first = True

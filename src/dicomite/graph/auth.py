@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from dicomite.graph.errors import Forbidden, GraphError, Unauthenticated
-from dicomite.identity.builtin import GRAPH_APP_ID, GRAPH_RESOURCE_URI
+from dicomite.identity.builtin import GRAPH_AUDIENCES
 from dicomite.identity.published_keys import PublishedKeys
 from dicomite.identity.resource_server import (
     BearerRefusal,
@@ -25,6 +25,8 @@ from dicomite.identity.resource_server import (
 READ_ALL = "Application.Read.All"
 READWRITE_ALL = "Application.ReadWrite.All"
 ASSIGN_ALL = "AppRoleAssignment.ReadWrite.All"
+POLICY_READ_ALL = "Policy.Read.All"
+POLICY_WRITE_AUTHORIZATION = "Policy.ReadWrite.Authorization"
 
 # Which roles allow what (Graph's permission tables for each API, application permissions).
 READ = frozenset({READ_ALL, READWRITE_ALL})
@@ -33,6 +35,8 @@ READ_GRANTS = frozenset({READ_ALL, READWRITE_ALL, ASSIGN_ALL})
 WRITE_GRANTS = frozenset({ASSIGN_ALL})
 # The sign-in log needs AuditLog.Read.All in Graph; here any management role may read it.
 READ_AUDIT = frozenset({READ_ALL, READWRITE_ALL, ASSIGN_ALL})
+READ_AUTHORIZATION_POLICY = frozenset({POLICY_READ_ALL, POLICY_WRITE_AUTHORIZATION})
+WRITE_AUTHORIZATION_POLICY = frozenset({POLICY_WRITE_AUTHORIZATION})
 
 _EMPTY = "Access token is empty."
 _EXPIRED = "Access token has expired or is not yet valid."
@@ -56,8 +60,7 @@ MESSAGES: dict[Reason, str] = {
 
 class GraphAuth:
     def __init__(self, keys: PublishedKeys, public_url: str, tenant_id: str) -> None:
-        audiences = (GRAPH_RESOURCE_URI, GRAPH_APP_ID)
-        self._server = ResourceServer(keys, public_url, tenant_id, audiences)
+        self._server = ResourceServer(keys, public_url, tenant_id, GRAPH_AUDIENCES)
 
     def authorize(
         self, authorization: str | None, now: datetime, allowed: frozenset[str]

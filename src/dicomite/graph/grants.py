@@ -1,6 +1,10 @@
-"""``/oauth2PermissionGrants``: delegated permissions consented for all principals."""
+"""``/oauth2PermissionGrants``: delegated permissions consented for all principals (admin
+consent, ``consentType: AllPrincipals``) or for one person (``Principal``, with the user's id
+as ``principalId``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.routing import Route
@@ -10,13 +14,14 @@ from dicomite.graph import inputs, odata, serialize
 from dicomite.graph.auth import READ_GRANTS, WRITE_GRANTS
 from dicomite.graph.endpoint import Call, Endpoints, Reply
 from dicomite.graph.errors import InvalidRequest
-from dicomite.identity import consent, policy, principals
+from dicomite.identity import consent, policy, principals, users
 from dicomite.store.tables import OAuth2PermissionGrant
 
 _FIELDS = {
     "clientId": lambda g: g.client_id,
     "resourceId": lambda g: g.resource_id,
     "consentType": lambda g: g.consent_type,
+    "principalId": lambda g: g.principal_id,
 }
 _READ_ONLY = ["id", "startTime", "expiryTime"]
 
@@ -55,10 +60,7 @@ def _scopes(value: str | None) -> list[str]:
 def create_grant(call: Call) -> Reply:
     supported = ["clientId", "consentType", "principalId", "resourceId", "scope"]
     b.check_properties(call.body, "oauth2PermissionGrant", supported, _READ_ONLY)
-    if b.text(call.body, "consentType", required=True) != "AllPrincipals":
-        raise InvalidRequest("Only consentType 'AllPrincipals' is supported.")
-    if call.body.get("principalId") is not None:
-        raise InvalidRequest("principalId must be null when consentType is 'AllPrincipals'.")
+    principal_id = _principal_id(call.body)
     client_id = inputs.guid(b.text(call.body, "clientId", required=True) or "")
     resource_id = inputs.guid(b.text(call.body, "resourceId", required=True) or "")
     scopes = _scopes(b.text(call.body, "scope"))
@@ -66,9 +68,26 @@ def create_grant(call: Call) -> Reply:
         client = principals.get_service_principal(session, call.tenant_id, client_id)
         resource = principals.get_service_principal(session, call.tenant_id, resource_id)
         policy.require_access_change(session, call.actor, client)
-        grant = consent.grant_delegated(session, client, resource, scopes)
+        if principal_id is not None:
+            users.get_user(session, call.tenant_id, principal_id)  # NotFound: 404
+        grant = consent.grant_delegated(session, client, resource, scopes, principal_id)
         body = serialize.oauth2_permission_grant(grant)
     return call.entity("oauth2PermissionGrants/$entity", body, status=201)
+
+
+def _principal_id(body: dict[str, Any]) -> str | None:
+    """The person a ``Principal`` grant is for; None for ``AllPrincipals`` (admin consent)."""
+    consent_type = b.text(body, "consentType", required=True)
+    principal_id = b.text(body, "principalId")
+    if consent_type == consent.ALL_PRINCIPALS:
+        if principal_id is not None:
+            raise InvalidRequest("principalId must be null when consentType is 'AllPrincipals'.")
+        return None
+    if consent_type != consent.PRINCIPAL:
+        raise InvalidRequest("consentType must be 'AllPrincipals' or 'Principal'.")
+    if principal_id is None:
+        raise InvalidRequest("principalId is required when consentType is 'Principal'.")
+    return inputs.guid(principal_id)
 
 
 def update_grant(call: Call) -> Reply:

@@ -9,7 +9,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from dicomite.graph import applications, federated_credentials, grants, principals, tenant
+from dicomite.graph import (
+    applications,
+    federated_credentials,
+    grants,
+    policies,
+    principals,
+    tenant,
+)
 from dicomite.graph.endpoint import Endpoints, routing_error
 from dicomite.graph.requestids import RequestIds
 from dicomite.services import Services
@@ -22,6 +29,7 @@ def graph_app(services: Services) -> Starlette:
         *federated_credentials.routes(endpoints),
         *principals.routes(endpoints),
         *grants.routes(endpoints),
+        *policies.routes(endpoints),
         *tenant.routes(endpoints),
     ]
     return Starlette(

@@ -25,6 +25,9 @@ from dicomite.store.tables import (
 
 # The "Microsoft Services" tenant, which owns Graph's application in every Entra ID tenant.
 MICROSOFT_TENANT_ID = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+# Entra ID's built-in app consent policy that lets people consent to any app's permissions
+# that need no administrator; none assigned means people may not consent.
+USER_CONSENT_POLICY = "ManagePermissionGrantsForSelf.microsoft-user-default-legacy"
 _CREDENTIAL_TYPES = {
     "secret": "clientSecret",
     "certificate": "certificate",
@@ -247,6 +250,31 @@ def organization(tenant: Tenant) -> dict[str, Any]:
         "assignedPlans": [],
         "provisionedPlans": [],
         "verifiedDomains": [domain],
+    }
+
+
+def authorization_policy(users_can_consent: bool) -> dict[str, Any]:
+    """The tenant's one authorizationPolicy; Dicomite models only the user consent setting,
+    as the built-in app consent policy Entra ID names it when users may consent to any app."""
+    return {
+        "id": "authorizationPolicy",
+        "allowInvitesFrom": None,
+        "allowedToSignUpEmailBasedSubscriptions": None,
+        "allowedToUseSSPR": None,
+        "allowEmailVerifiedUsersToJoinOrganization": None,
+        "allowUserConsentForRiskyApps": None,
+        "blockMsolPowerShell": None,
+        "description": "Used to manage authorization related settings across the company.",
+        "displayName": "Authorization Policy",
+        "guestUserRoleId": None,
+        "defaultUserRolePermissions": {
+            "allowedToCreateApps": None,
+            "allowedToCreateSecurityGroups": None,
+            "allowedToCreateTenants": None,
+            "allowedToReadBitlockerKeysForOwnedDevice": None,
+            "allowedToReadOtherUsers": None,
+            "permissionGrantPoliciesAssigned": [USER_CONSENT_POLICY] if users_can_consent else [],
+        },
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_RESOURCE_URI = "https://graph.microsoft.com"
+GRAPH_AUDIENCES = (GRAPH_RESOURCE_URI, GRAPH_APP_ID)  # a Graph token's aud: either one
 DICOM_APP_ID = "4f6778d8-5aef-43dc-a1ff-b073724b9495"
 ARM_APP_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 # The names Azure Resource Manager accepts as a token's audience, with and without the trailing
@@ -29,6 +30,8 @@ ARM_AUDIENCES = (
 APPLICATION_READ_ALL = "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"
 APPLICATION_READWRITE_ALL = "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"
 APP_ROLE_ASSIGNMENT_READWRITE_ALL = "06b708a9-e830-4db3-a914-8e69da51d44f"
+POLICY_READ_ALL = "246dd0d5-5bd0-4def-940b-0421030a5b68"
+POLICY_READWRITE_AUTHORIZATION = "fb221be6-99f2-473f-bd32-01c6a0e9ca3b"
 DICOM_READWRITE = "6b8b3b5e-0d1c-4e6a-9a45-1f2a5d0c7e01"
 DICOM_READ = "6b8b3b5e-0d1c-4e6a-9a45-1f2a5d0c7e02"
 # Delegated permissions (oauth2PermissionScopes) of the DICOM service, for apps acting for a
@@ -106,6 +109,19 @@ GRAPH_API = BuiltinApi(
             "Allows the app to manage permission grants for application permissions to any API "
             "(including Microsoft Graph) and application assignments for any app, without a "
             "signed-in user.",
+        ),
+        app_role(
+            POLICY_READ_ALL,
+            "Policy.Read.All",
+            "Read your organization's policies",
+            "Allows the app to read all your organization's policies without a signed-in user.",
+        ),
+        app_role(
+            POLICY_READWRITE_AUTHORIZATION,
+            "Policy.ReadWrite.Authorization",
+            "Read and write your organization's authorization policy",
+            "Allows the app to read and write your organization's authorization policy (the "
+            "user consent setting) without a signed-in user.",
         ),
     ),
 )

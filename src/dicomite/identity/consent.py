@@ -279,16 +279,25 @@ def granted_role_values(
 
 
 def _grants(
-    session: Session, client: ServicePrincipal, resource: ServicePrincipal
+    session: Session,
+    client: ServicePrincipal,
+    resource: ServicePrincipal,
+    principal_id: str | None = None,
 ) -> Sequence[OAuth2PermissionGrant]:
-    """The admin's grants for all principals (a person's own consents are not admin consent)."""
+    """The admin's grants for all principals (a person's own consents are not admin consent),
+    or, with ``principal_id``, that person's."""
     return session.scalars(
         select(OAuth2PermissionGrant).where(
             OAuth2PermissionGrant.client_id == client.id,
             OAuth2PermissionGrant.resource_id == resource.id,
-            OAuth2PermissionGrant.consent_type == ALL_PRINCIPALS,
+            OAuth2PermissionGrant.consent_type == _consent_type(principal_id),
+            OAuth2PermissionGrant.principal_id == principal_id,  # IS NULL for all principals
         )
     ).all()
+
+
+def _consent_type(principal_id: str | None) -> str:
+    return ALL_PRINCIPALS if principal_id is None else PRINCIPAL
 
 
 def grant_delegated(
@@ -296,20 +305,24 @@ def grant_delegated(
     client: ServicePrincipal,
     resource: ServicePrincipal,
     scopes: Sequence[str],
+    principal_id: str | None = None,
 ) -> OAuth2PermissionGrant:
+    """Add ``scopes`` to the client's grant on ``resource`` for all principals (admin
+    consent) or, with ``principal_id``, for that one person (Graph ``consentType:
+    Principal``); the grant is created when there is none yet."""
     known = {s["value"] for s in resource.oauth2_permission_scopes}
     unknown = [s for s in scopes if s not in known]
     if unknown:
         raise InvalidInput(f"'{resource.display_name}' has no delegated permission {unknown[0]!r}.")
-    grant = next(iter(_grants(session, client, resource)), None)
+    grant = next(iter(_grants(session, client, resource, principal_id)), None)
     if grant is None:
         grant = OAuth2PermissionGrant(
             id=object_id(),
             tenant_id=client.tenant_id,
             client_id=client.id,
             resource_id=resource.id,
-            consent_type=ALL_PRINCIPALS,
-            principal_id=None,
+            consent_type=_consent_type(principal_id),
+            principal_id=principal_id,
             scope="",
         )
         session.add(grant)

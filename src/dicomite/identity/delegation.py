@@ -19,15 +19,15 @@ from sqlalchemy.orm import Session
 
 from dicomite.identity import policy
 from dicomite.identity.builtin import DICOM_APP_ID, GRAPH_RESOURCE_URI
-from dicomite.identity.consent import ALL_PRINCIPALS, PRINCIPAL, object_id
+from dicomite.identity.consent import ALL_PRINCIPALS, grant_delegated
 from dicomite.identity.errors import InvalidResource
 from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.principals import ensure_service_principal, find_resource
 from dicomite.identity.scopes import OFFLINE_ACCESS, ScopeRequest
+from dicomite.identity.user_consent import users_can_consent
 from dicomite.identity.user_errors import ConsentRequired, ResourceNotRequested, UnknownScope
 from dicomite.identity.users import DicomDataRole
-from dicomite.identity.version import touch
-from dicomite.store.tables import Application, OAuth2PermissionGrant, ServicePrincipal, Tenant, User
+from dicomite.store.tables import Application, OAuth2PermissionGrant, ServicePrincipal, User
 
 # The DICOM data role a person holds, as the DICOM service's app role values.
 DICOM_ROLE_VALUES = {DicomDataRole.READER: "Dicom.Read", DicomDataRole.OWNER: "Dicom.ReadWrite"}
@@ -114,8 +114,8 @@ def may_consent(session: Session, user: User, found: Delegation) -> bool:
     when the tenant lets people consent, "Admin" ones only as an administrator of the API."""
     if found.admin_only():
         return policy.can_grant_consent(user, found.resource)
-    tenant = session.get_one(Tenant, user.tenant_id)
-    return tenant.users_can_consent or policy.can_grant_consent(user, found.resource)
+    allowed = users_can_consent(session, user.tenant_id)
+    return allowed or policy.can_grant_consent(user, found.resource)
 
 
 def accept(
@@ -156,29 +156,7 @@ def consent_for_self(
     session: Session, client: ServicePrincipal, found: Delegation, user: User
 ) -> None:
     """Record the person's consent (Graph ``consentType: Principal``) to what was missing."""
-    grant = session.scalar(
-        select(OAuth2PermissionGrant).where(
-            OAuth2PermissionGrant.client_id == client.id,
-            OAuth2PermissionGrant.resource_id == found.resource.id,
-            OAuth2PermissionGrant.consent_type == PRINCIPAL,
-            OAuth2PermissionGrant.principal_id == user.id,
-        )
-    )
-    if grant is None:
-        grant = OAuth2PermissionGrant(
-            id=object_id(),
-            tenant_id=client.tenant_id,
-            client_id=client.id,
-            resource_id=found.resource.id,
-            consent_type=PRINCIPAL,
-            principal_id=user.id,
-            scope="",
-        )
-        session.add(grant)
-    current = grant.scope.split()
-    grant.scope = " ".join([*current, *(p for p in found.missing if p not in current)])
-    session.flush()
-    touch(session, client.tenant_id)
+    grant_delegated(session, client, found.resource, found.missing, principal_id=user.id)
 
 
 def person_roles(user: User, resource: ServicePrincipal) -> tuple[str, ...]:

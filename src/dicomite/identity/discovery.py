@@ -49,6 +49,8 @@ def openid_configuration(public_url: str, tenant_id: str, version: int) -> dict[
         "http_logout_supported": True,
         "frontchannel_logout_supported": True,
         "end_session_endpoint": f"{oauth}/logout",
+        # Entra ID's is Microsoft Graph's (https://graph.microsoft.com/oidc/userinfo).
+        "userinfo_endpoint": f"{public_url}/graph/oidc/userinfo",
         "claims_supported": [
             "sub",
             "iss",

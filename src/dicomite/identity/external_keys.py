@@ -13,7 +13,8 @@ side (issue: "fetching is guarded"):
   ``MIN_REFRESH_SECONDS`` (forged ``kid`` values cannot turn us into a request amplifier),
   and every ``MAX_AGE_SECONDS`` the cache is refreshed anyway;
 - a private CA bundle may be given for issuers inside an organisation, and an issuer whose
-  discovery is not reachable (an on-premises cluster) may be given a static JWKS file.
+  discovery is not reachable (an on-premises cluster) may be given a static JWKS file, or a
+  JWKS URL to fetch instead of its discovery document.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class ExternalKeys:
         self,
         *,
         ca_bundle: Path | None = None,
-        static_jwks: Mapping[str, Path] | None = None,
+        static_jwks: Mapping[str, Path | str] | None = None,
         min_refresh: float = MIN_REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,8 +107,10 @@ class ExternalKeys:
 
     def _fetch_keys(self, issuer: str) -> dict[str, Any]:
         static = self._static.get(issuer)
-        if static is not None:
+        if isinstance(static, Path):
             return _keys_of(_parse(static.read_bytes(), f"the JWKS file {static}"))
+        if static is not None:  # a configured JWKS URL instead of the discovery document
+            return _keys_of(self._get_json(static))
         if not https_only(issuer):
             raise FetchFailed(f"the issuer '{issuer[:200]}' is not an https URL")
         discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"

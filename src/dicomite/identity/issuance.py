@@ -1,9 +1,10 @@
 """What token issuing reads from the directory, cached per directory version.
 
 Every token request reads the tenant's ``directory_version`` (one indexed row); while it is
-unchanged, clients, resources and granted roles come from memory. Any directory write bumps
-the version in the same transaction, so a revoked consent or a removed secret affects the very
-next token request, in every process.
+unchanged, clients, resources, granted roles and the origins single-page applications may
+redeem from come from memory. Any directory write bumps the version in the same transaction,
+so a revoked consent, a removed secret or a removed SPA redirect URI affects the very next
+token request, in every process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select
 
+from dicomite.cors import origin_of
 from dicomite.identity.assertions import RegisteredCertificate
 from dicomite.identity.consent import granted_role_values
 from dicomite.identity.credentials import parse_certificate
@@ -65,6 +67,7 @@ class _Snapshot:
         self.clients: dict[str, Client | None] = {}
         self.resources: dict[str, Resource | None] = {}
         self.roles: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.spa_origins: frozenset[str] | None = None
 
 
 class IssuanceView:
@@ -118,6 +121,17 @@ class IssuanceView:
                 roles = granted_role_values(session, client_sp_id, sp) if sp else ()
             snapshot.roles[key] = roles
         return snapshot.roles[key]
+
+    def spa_origins(self, tenant_id: str) -> frozenset[str]:
+        """The origins of every SPA redirect URI in the tenant: where browsers may call the
+        token endpoint from (Entra ID's CORS rule for single-page applications)."""
+        snapshot = self._snapshot(tenant_id)
+        if snapshot.spa_origins is None:
+            query = select(Application.spa_redirect_uris).where(Application.tenant_id == tenant_id)
+            with self._store.read() as session:
+                uris = [uri for listed in session.scalars(query) for uri in listed]
+            snapshot.spa_origins = frozenset(filter(None, map(origin_of, uris)))
+        return snapshot.spa_origins
 
     def _load_client(self, tenant_id: str, client_id: str) -> Client | None:
         with self._store.read() as session:

@@ -6,6 +6,8 @@
 | Application Administrator | no    | yes           | every app   | all but MS Graph   |
 | Application Developer     | no    | yes           | apps owned  | no                 |
 
+Only a Global Administrator changes the tenant's user consent setting (``user_consent``).
+
 DICOM data: "DICOM Data Reader" reads, "DICOM Data Owner" reads and writes. A disabled account
 may do nothing. ``can_*`` answer; ``require_*`` raise ``NotAllowed`` with a message the portal
 and the CLI show as it is.
@@ -39,6 +41,7 @@ _Role = TypeVar("_Role", DirectoryRole, DicomDataRole)
 _ADMINISTRATORS = {DirectoryRole.GLOBAL_ADMINISTRATOR, DirectoryRole.APPLICATION_ADMINISTRATOR}
 
 MANAGE_USERS = "Only a Global Administrator can manage users."
+MANAGE_CONSENT_SETTINGS = "Only a Global Administrator can change the user consent settings."
 REGISTER_APPLICATIONS = (
     "Registering applications needs the Global Administrator, Application Administrator or "
     "Application Developer role."
@@ -89,6 +92,12 @@ def can_manage_users(user: User) -> bool:
     return directory_role(user) is DirectoryRole.GLOBAL_ADMINISTRATOR
 
 
+def can_manage_consent_settings(user: User) -> bool:
+    """Whether people may consent for themselves (``user_consent``): tenant-wide, as in
+    Entra ID's admin center, a Global Administrator's setting."""
+    return directory_role(user) is DirectoryRole.GLOBAL_ADMINISTRATOR
+
+
 def can_register_applications(user: User) -> bool:
     return directory_role(user) is not None
 
@@ -133,6 +142,10 @@ def require(allowed: bool, message: str) -> None:
 
 def require_manage_users(user: User) -> None:
     require(can_manage_users(user), MANAGE_USERS)
+
+
+def require_manage_consent_settings(user: User) -> None:
+    require(can_manage_consent_settings(user), MANAGE_CONSENT_SETTINGS)
 
 
 def require_register_applications(user: User) -> None:

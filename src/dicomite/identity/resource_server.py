@@ -93,6 +93,7 @@ class Principal:
     """Who calls, as the token says: no web framework, no API's permission names."""
 
     object_id: str  # oid: the client's service principal (app-only) or the signed-in user
+    subject: str  # sub: the same as oid in app-only tokens, pairwise for a person (OIDC §8.1)
     app_id: str  # appid (v1) or azp (v2): the client application
     tenant_id: str
     roles: frozenset[str]  # application permissions granted to the client
@@ -202,7 +203,7 @@ class ResourceServer:
         if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken(Reason.MALFORMED)
         trust = self._trust(token)
-        kid, key = self._key(token, trust, now)
+        kid, key = verification_key(trust.keys, token, now)
         claims = self._decode(token, key, trust)
         exp, nbf = claims["exp"], claims.get("nbf", 0)
         if not isinstance(exp, int | float) or not isinstance(nbf, int | float):
@@ -220,19 +221,6 @@ class ResourceServer:
         if trust is None:
             raise InvalidToken(Reason.ISSUER)
         return trust
-
-    def _key(self, token: str, trust: _Trust, now: datetime) -> tuple[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise InvalidToken(Reason.MALFORMED) from None
-        if header.get("alg") != "RS256":  # never "none", never HS256 keyed by a public key
-            raise InvalidToken(Reason.ALGORITHM)
-        kid = header.get("kid")
-        key = trust.keys.public_key(kid, now) if isinstance(kid, str) else None
-        if key is None:
-            raise InvalidToken(Reason.UNKNOWN_KEY)
-        return str(kid), key
 
     def _decode(self, token: str, key: Any, trust: _Trust) -> dict[str, Any]:
         try:
@@ -264,6 +252,7 @@ class ResourceServer:
         scopes = claims.get("scp")  # space-separated, as Entra ID writes delegated permissions
         return Principal(
             object_id=str(claims.get("oid") or ""),
+            subject=str(claims.get("sub") or ""),
             app_id=str(claims.get("appid") or claims.get("azp") or ""),
             tenant_id=str(claims.get("tid") or ""),
             roles=_strings(claims.get("roles")),
@@ -277,6 +266,22 @@ class ResourceServer:
             raise InvalidToken(Reason.EXPIRED)
         if moment < verified.not_before - self._leeway:
             raise InvalidToken(Reason.NOT_YET_VALID)
+
+
+def verification_key(keys: KeySource, token: str, now: datetime) -> tuple[str, Any]:
+    """The ``kid`` and public key an RS256 token's header names, when ``keys`` holds it at
+    ``now``; InvalidToken otherwise."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise InvalidToken(Reason.MALFORMED) from None
+    if header.get("alg") != "RS256":  # never "none", never HS256 keyed by a public key
+        raise InvalidToken(Reason.ALGORITHM)
+    kid = header.get("kid")
+    key = keys.public_key(kid, now) if isinstance(kid, str) else None
+    if key is None:
+        raise InvalidToken(Reason.UNKNOWN_KEY)
+    return str(kid), key
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -19,12 +19,17 @@ def trusted_authorities(setting: str) -> list[TrustedAuthority]:
     return [TrustedAuthority(issuer, audience) for issuer, audience in _pairs(setting)]
 
 
-def issuer_jwks(setting: str) -> dict[str, Path]:
-    """``ISSUER=PATH`` pairs, comma-separated; each file must exist."""
-    found = {issuer: Path(path) for issuer, path in _pairs(setting)}
-    for issuer, path in found.items():
-        if not path.is_file():
-            raise InvalidTrustSetting(f"the JWKS file {path} for {issuer} does not exist")
+def issuer_jwks(setting: str) -> dict[str, Path | str]:
+    """``ISSUER=PATH`` or ``ISSUER=https://…`` pairs, comma-separated: a JWKS file, which must
+    exist, or a JWKS URL fetched instead of the issuer's discovery document."""
+    found: dict[str, Path | str] = {}
+    for issuer, value in _pairs(setting):
+        if https_only(value):
+            found[issuer] = value
+        elif Path(value).is_file():
+            found[issuer] = Path(value)
+        else:
+            raise InvalidTrustSetting(f"the JWKS file {value} for {issuer} does not exist")
     return found
 
 

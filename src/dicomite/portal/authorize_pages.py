@@ -19,9 +19,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dicomite.identity import authorize as protocol
+from dicomite.identity import logout
 from dicomite.identity.delegation import Delegation, accept
-from dicomite.identity.directory import list_applications
 from dicomite.identity.errors import DuplicateParameter, InvalidTenant, MalformedBody, TokenError
+from dicomite.identity.tokens import issuer
 from dicomite.identity.user_errors import AccessDenied
 from dicomite.ids import unique_uuid
 from dicomite.portal import sessions
@@ -125,20 +126,16 @@ def _decided(
 
 
 def sign_out(page: Page) -> Response:
-    """OIDC RP-initiated logout: end the session; back to ``post_logout_redirect_uri`` when it
-    is registered for the application (``client_id``) or, without one, for any application."""
+    """OIDC RP-initiated logout: end the portal session, then go back to the application only
+    where ``identity.logout`` allows it; otherwise the signed-out page."""
     params = dict(page.query) if page.request.method == "GET" else _form_params(page)
     cookie = page.request.cookies.get(page.portal.cookie_name, "")
     with page.write() as session:
         if cookie:
             sessions.end(session, cookie)
-        back = params.get("post_logout_redirect_uri", "")
-        allowed = back and _registered_anywhere(
-            session, page.tenant_id, back, params.get("client_id")
-        )
-    if allowed:
-        query = {"state": params["state"]} if "state" in params else {}
-        response: Response = RedirectResponse(_with_query(back, query), status_code=302)
+        back = logout.return_to(session, page.tenant_id, params, _hints(page), page.now)
+    if back is not None:
+        response: Response = RedirectResponse(back, status_code=302)
     else:
         response = page.render("signed_out.html", title="Signed out")
     response.delete_cookie(
@@ -147,13 +144,11 @@ def sign_out(page: Page) -> Response:
     return response
 
 
-def _registered_anywhere(session: Session, tenant_id: str, uri: str, client_id: str | None) -> bool:
-    for app in list_applications(session, tenant_id):
-        if client_id is not None and app.app_id != client_id:
-            continue
-        if uri == app.logout_url or protocol.platform_of(app, uri) is not None:
-            return True
-    return False
+def _hints(page: Page) -> logout.IdTokenHints:
+    services = page.portal.services
+    return logout.IdTokenHints(
+        services.published_keys, issuer(services.public_url, page.tenant_id, 2)
+    )
 
 
 # Answers ------------------------------------------------------------------------------------
@@ -288,9 +283,3 @@ def _params(page: Page, besides: frozenset[str] = frozenset()) -> dict[str, str]
 def _form_params(page: Page) -> dict[str, str]:
     form = page.form
     return {k: v for k, v in (form.items() if form else []) if isinstance(v, str)}
-
-
-def _with_query(uri: str, query: dict[str, str]) -> str:
-    if not query:
-        return uri
-    return f"{uri}{'&' if '?' in uri else '?'}{urlencode(query)}"

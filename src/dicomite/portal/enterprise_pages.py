@@ -1,6 +1,8 @@
 """Enterprise applications: the tenant's service principals, the permissions each one was granted
-by admin consent, and (for an API) which applications hold its roles. Read-only, as consent is
-given and revoked on the app registration's API permissions blade."""
+(by admin consent, or by people for themselves), and (for an API) which applications hold its
+roles. Read-only, as consent is given and revoked on the app registration's API permissions
+blade; and "Consent and permissions", the tenant's user consent setting (a Global
+Administrator's)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dicomite.identity import consent, policy, principals
+from dicomite.identity import consent, policy, principals, user_consent
 from dicomite.identity.permission_kind import PermissionKind
 from dicomite.portal.web import Page, Portal
 from dicomite.store.tables import Application, AppRoleAssignment, ServicePrincipal
@@ -28,6 +30,9 @@ APPLICATION_TYPES = {
 def routes(portal: Portal) -> list[Route]:
     return [
         portal.route("/enterprise", list_principals),
+        # Before "/enterprise/{sp}": a service principal's id is a GUID, never "consent".
+        portal.route("/enterprise/consent", consent_settings),
+        portal.route("/enterprise/consent", save_consent_settings, methods=["POST"]),
         portal.route("/enterprise/{sp}", overview),
         portal.route("/enterprise/{sp}/permissions", permissions),
         portal.route("/enterprise/{sp}/users", users_and_groups),
@@ -67,6 +72,26 @@ def _matches(sp: ServicePrincipal, search: str, kind: str) -> bool:
     return not search or search in sp.display_name.lower() or search in (sp.app_id, sp.id)
 
 
+def consent_settings(page: Page) -> Response:
+    require_directory_role(page)
+    with page.read() as session:
+        allowed = user_consent.users_can_consent(session, page.tenant_id)
+    return page.render(
+        "enterprise_consent.html",
+        title="Consent and permissions",
+        users_can_consent=allowed,
+        may_change=policy.can_manage_consent_settings(page.user),
+    )
+
+
+def save_consent_settings(page: Page) -> Response:
+    policy.require_manage_consent_settings(page.user)
+    with page.write() as session:
+        allowed = page.field("user_consent") == "allow"
+        user_consent.set_users_can_consent(session, page.tenant_id, allowed)
+    return page.redirect("/enterprise/consent", notice="consent-settings-saved")
+
+
 @dataclass(frozen=True)
 class Granted:
     """One row of the Permissions blade: a permission this principal holds on an API."""
@@ -76,6 +101,7 @@ class Granted:
     name: str
     kind: PermissionKind
     granted_on: datetime | None
+    through: str = "Admin consent"
 
 
 @dataclass(frozen=True)
@@ -142,10 +168,13 @@ def _delegated_permissions(session: Session, sp: ServicePrincipal) -> list[Grant
     rows = []
     for grant in consent.list_grants(session, sp.tenant_id, client_id=sp.id):
         api = session.get_one(ServicePrincipal, grant.resource_id)  # a foreign key
+        through = (
+            "Admin consent" if grant.consent_type == consent.ALL_PRINCIPALS else "User consent"
+        )
         for value in grant.scope.split():
             scope = _item(api.oauth2_permission_scopes, "value", value)
             name = scope.get("adminConsentDisplayName") or ""
-            rows.append(Granted(api, value, name, PermissionKind.SCOPE, None))
+            rows.append(Granted(api, value, name, PermissionKind.SCOPE, None, through))
     return rows
 
 

@@ -29,6 +29,7 @@ NOTICES = {
     "user-enabled": "Account enabled. The user can sign in again.",
     "user-disabled": "Account disabled. The user's sessions were signed out.",
     "user-deleted": "User deleted.",
+    "consent-settings-saved": "User consent settings saved.",
     "study-deleted": "Study deleted.",
     "signed-out": "You signed out.",
 }

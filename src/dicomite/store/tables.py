@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -445,3 +446,109 @@ class DicomChange(Base):
     study_uid: Mapped[str] = mapped_column(String(64))
     series_uid: Mapped[str] = mapped_column(String(64))
     sop_uid: Mapped[str] = mapped_column(String(64), index=True)
+
+
+# DICOM data management (dicomite.dicom.operations, dicom.index.extended_tags): extended query
+# tags, their values per level, their indexing errors, and durable long-running operations.
+
+
+class DicomIndexState(Base):
+    """One row: ``tags_version`` is bumped by every change of the set of extended query tags.
+    A STOW reads it in its index transaction (sharing the row's lock on PostgreSQL) so that a
+    tag being added waits for the STOWs that did not see it, and those after it see it."""
+
+    __tablename__ = "dicom_index_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tags_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DicomExtendedQueryTag(Base):
+    __tablename__ = "dicom_extended_query_tags"
+    key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(String(8), unique=True)  # "00101010": group, element
+    vr: Mapped[str] = mapped_column(String(2))
+    private_creator: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[int] = mapped_column(Integer)  # dicom.index.schema.Level
+    status: Mapped[str] = mapped_column(String(8))  # adding, ready, deleting
+    query_status: Mapped[str] = mapped_column(String(8))  # enabled, disabled
+    operation_id: Mapped[str | None] = mapped_column(String(32))  # the reindex while adding
+    created_at: Mapped[datetime]
+
+
+class _TagValue:
+    """An extended query tag's value at one study, series or instance: as matched
+    (``text_value``, PN ``words``, or ``number_value``) and as returned (``element``)."""
+
+    tag_key: Mapped[int] = mapped_column(
+        ForeignKey("dicom_extended_query_tags.key", ondelete="CASCADE"), primary_key=True
+    )
+    text_value: Mapped[str | None] = mapped_column(String(324))
+    words: Mapped[str | None] = mapped_column(String(400))
+    number_value: Mapped[float | None] = mapped_column(Float(53))
+    element: Mapped[str] = mapped_column(Text)
+
+
+class DicomStudyTagValue(_TagValue, Base):
+    __tablename__ = "dicom_study_tag_values"
+    resource_pk: Mapped[int] = mapped_column(
+        ForeignKey("dicom_studies.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    __table_args__ = (
+        Index("ix_dicom_study_tag_values_text", "tag_key", "text_value"),
+        Index("ix_dicom_study_tag_values_number", "tag_key", "number_value"),
+    )
+
+
+class DicomSeriesTagValue(_TagValue, Base):
+    __tablename__ = "dicom_series_tag_values"
+    resource_pk: Mapped[int] = mapped_column(
+        ForeignKey("dicom_series.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    __table_args__ = (
+        Index("ix_dicom_series_tag_values_text", "tag_key", "text_value"),
+        Index("ix_dicom_series_tag_values_number", "tag_key", "number_value"),
+    )
+
+
+class DicomInstanceTagValue(_TagValue, Base):
+    __tablename__ = "dicom_instance_tag_values"
+    resource_pk: Mapped[int] = mapped_column(
+        ForeignKey("dicom_instances.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    __table_args__ = (
+        Index("ix_dicom_instance_tag_values_text", "tag_key", "text_value"),
+        Index("ix_dicom_instance_tag_values_number", "tag_key", "number_value"),
+    )
+
+
+class DicomTagError(Base):
+    """An instance whose value of an extended query tag could not be indexed by a reindex."""
+
+    __tablename__ = "dicom_tag_errors"
+    tag_key: Mapped[int] = mapped_column(
+        ForeignKey("dicom_extended_query_tags.key", ondelete="CASCADE"), primary_key=True
+    )
+    instance_pk: Mapped[int] = mapped_column(
+        ForeignKey("dicom_instances.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    message: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime]
+
+
+class DicomOperation(Base):
+    """A durable long-running operation. ``state`` is its checkpoint (for a reindex: the last
+    instance key done); a runner holds ``lease_owner`` until ``lease_until`` while it works on it,
+    so one process of the deployment runs each step."""
+
+    __tablename__ = "dicom_operations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # a GUID, 32 hex digits
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    percent_complete: Mapped[int] = mapped_column(Integer, default=0)
+    resources: Mapped[list[str]] = mapped_column(JSON, default=list)  # paths below /v{n}/
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from starlette.requests import Request
@@ -23,9 +22,9 @@ def test_a_search_is_an_index_read(
 ) -> None:
     on_loop: list[bool] = []
 
-    def search(_api: _Api, _scope: qido.Scope, _query: qido.Query) -> list[dict[str, Any]]:
+    def search(_api: _Api, _scope: qido.Scope, _query: qido.Query) -> qido.Found:
         on_loop.append(on_event_loop())
-        return []
+        return qido.Found([], [])
 
     monkeypatch.setattr(_Api, "_search", search)
     store = Store(f"sqlite:///{tmp_path / 'index.db'}")

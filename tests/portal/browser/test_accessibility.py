@@ -16,10 +16,12 @@ PAGES = [
     "/portal/apps",
     "/portal/apps/new",
     "/portal/enterprise",
+    "/portal/enterprise/consent",
     "/portal/signins",
     "/portal/users",
     "/portal/users/new",
     "/portal/dicom/studies",
+    "/portal/dicom/tags",
 ]
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]

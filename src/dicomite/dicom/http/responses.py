@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -14,15 +15,23 @@ from dicomite.dicom.errors import DicomError
 from dicomite.dicom.stow.results import Outcome, response_dataset
 from dicomite.dicom.stow.service import DICOM_JSON
 
+JSON = "application/json; charset=utf-8"
+
 
 def error_response(error: DicomError) -> Response:
     wire = error.wire()
     return Response(wire.body, status_code=wire.status, headers=wire.headers)
 
 
-def dicom_json(body: Any, status: int = 200) -> Response:
+def dicom_json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status_code=status, media_type=DICOM_JSON)
+    return Response(content, status_code=status, media_type=DICOM_JSON, headers=headers)
+
+
+def plain_json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """``application/json``, as the management APIs (extended query tags, operations) answer."""
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(content, status_code=status, media_type=JSON, headers=headers)
 
 
 def stow_response(outcome: Outcome, base_url: str) -> Response:

@@ -1,5 +1,6 @@
 """The DICOMweb routes at ``/dicom/v1`` and ``/dicom/v2``: thin adapters from HTTP to the
-transactions (stow, wado, qido, delete, changefeed), each guarded by ``dicom.auth``."""
+transactions (stow, wado, qido, delete, changefeed), each guarded by ``dicom.auth``; the data
+management routes (extended query tags, operations) are ``management``'s."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from dicomite.blocking import run_blocking
 from dicomite.clock import utcnow
 from dicomite.dicom.auth import Action
 from dicomite.dicom.errors import BadRequest, DicomError, NotFound
+from dicomite.dicom.http.management import Management
 from dicomite.dicom.http.responses import dicom_json, error_response, routing_error, stow_response
 from dicomite.dicom.http.zerocopy import files_response
-from dicomite.dicom.index import changefeed, delete, qido, schema
+from dicomite.dicom.index import changefeed, delete, qido, qido_tags, schema
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.multipart import new_boundary
 from dicomite.dicom.retrieve import rendered, thumbnails, transcode, wado
@@ -65,6 +67,7 @@ def dicom_app(service: DicomService, version: int) -> Starlette:
         Route("/changefeed", api.guard(Action.CHANGEFEED, api.feed)),
         Route("/changefeed/latest", api.guard(Action.CHANGEFEED, api.latest)),
     ]
+    routes += Management(service, version, api.base_url).routes(api.guard)
     if version >= 2:  # upsert is new in v2 (conformance statement v2, "Store")
         routes.insert(0, Route("/studies", api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
         routes.insert(1, Route(s, api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
@@ -112,13 +115,18 @@ class _Api:
             scope = qido.Scope(level, params.get("study"), params.get("series"))
             query = qido.parse(list(request.query_params.multi_items()), scope)
             found = await self.service.store.read_index(self._search, scope, query)
-            return dicom_json(found) if found else Response(status_code=204)
+            headers = None
+            if found.erroneous:
+                headers = {qido_tags.ERRONEOUS_HEADER: ",".join(found.erroneous)}
+            if not found.results:
+                return Response(status_code=204, headers=headers)
+            return dicom_json(found.results, headers=headers)
 
         return handler
 
-    def _search(self, scope: qido.Scope, query: qido.Query) -> list[dict[str, Any]]:
+    def _search(self, scope: qido.Scope, query: qido.Query) -> qido.Found:
         with self.service.store.transaction() as connection:
-            return qido.search(connection, scope, query)
+            return qido.find(connection, scope, query)
 
     def _instances(self, params: dict[str, Any]) -> list[schema.StoredInstance]:
         with self.service.store.transaction() as connection:

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from dicomite.dicom.errors import BadRequest
+from dicomite.dicom.index import qido_tags
 from dicomite.dicom.index.schema import (
     ADDITIONAL_TAGS,
     BY_KEYWORD,
@@ -76,6 +77,10 @@ class Scope:
         """The conformance statement's "Searchable Attributes" table, per resource."""
         return _searchable(self.level, self.study is not None, self.series is not None)
 
+    def levels(self) -> tuple[Level, ...]:
+        """The levels whose attributes the resource is searched by."""
+        return _levels(self.level, self.study is not None, self.series is not None)
+
     def returned_levels(self) -> tuple[Level, ...]:
         if self.study is None:
             return tuple(lv for lv in Level if lv <= self.level)
@@ -84,13 +89,15 @@ class Scope:
         return (self.level,)
 
 
+def _levels(level: Level, nested: bool, in_series: bool) -> tuple[Level, ...]:
+    if in_series:
+        return (Level.INSTANCE,)
+    return tuple(lv for lv in Level if lv <= level and not (nested and lv == Level.STUDY))
+
+
 @functools.cache  # one entry per resource (a handful)
 def _searchable(level: Level, nested: bool, in_series: bool) -> frozenset[str]:
-    levels = [lv for lv in Level if lv <= level]
-    if nested:
-        levels = [lv for lv in levels if lv > Level.STUDY]
-    if in_series:
-        levels = [Level.INSTANCE]
+    levels = _levels(level, nested, in_series)
     names = {a.keyword for a in BY_KEYWORD.values() if a.level in levels}
     if Level.STUDY in levels:
         names.add("ModalitiesInStudy")
@@ -105,6 +112,7 @@ class Query:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     fuzzy: bool = False
+    tags: list[qido_tags.Filter] = field(default_factory=list)  # maybe extended query tags
 
 
 def parse(params: list[tuple[str, str]], scope: Scope) -> Query:
@@ -123,17 +131,31 @@ def parse(params: list[tuple[str, str]], scope: Scope) -> Query:
                 raise BadRequest("fuzzymatching must be true or false.")
             query.fuzzy = value.lower() == "true"
         else:
-            keyword = _keyword(name)
-            if keyword not in allowed:
-                raise BadRequest(
-                    f"The attribute '{name[:64]}' is not supported for searching this resource."
-                )
-            if keyword in query.filters:
-                raise BadRequest(f"The attribute '{name[:64]}' is given more than once.")
-            if not value:
-                raise BadRequest(f"The value of '{name[:64]}' is empty.")
-            query.filters[keyword] = value
+            _filter(query, allowed, name, value)
     return query
+
+
+def _filter(query: Query, allowed: frozenset[str], name: str, value: str) -> None:
+    """A conformance statement attribute's filter, or one that may name an extended query
+    tag (any other attribute, private ones by their tag), resolved when searching."""
+    keyword = _keyword(name) if not _PRIVATE.match(name) else ""
+    core = keyword in allowed
+    if not core and (keyword in BY_KEYWORD or keyword == "ModalitiesInStudy"):
+        raise BadRequest(
+            f"The attribute '{name[:64]}' is not supported for searching this resource."
+        )
+    path = f"{tag_for_keyword(keyword):08X}" if keyword else name.upper()
+    if keyword in query.filters or any(f.path == path for f in query.tags):
+        raise BadRequest(f"The attribute '{name[:64]}' is given more than once.")
+    if not value:
+        raise BadRequest(f"The value of '{name[:64]}' is empty.")
+    if core:
+        query.filters[keyword] = value
+    else:
+        query.tags.append(qido_tags.Filter(name, path, value))
+
+
+_PRIVATE = re.compile(r"^[0-9A-Fa-f]{3}[13579BDFbdf][0-9A-Fa-f]{4}$")  # an odd group
 
 
 def _include(query: Query, value: str) -> None:
@@ -220,10 +242,13 @@ _STORED_LEVELS = {level: tuple(above for above in Level if above <= level) for l
 
 
 @functools.lru_cache(maxsize=512)  # the same few shapes of query, request after request
-def _statement(level: Level, shapes: tuple[Shape, ...]) -> Select[Any]:
-    """The search of ``level`` with ``shapes`` ANDed, their values parameters ``p0``, ``p1``…;
-    its key, the stored attributes of the levels above and its own, and for studies their
-    modalities joined (``_MODALITIES_JOINED``)."""
+def _statement(
+    level: Level, shapes: tuple[Shape, ...], tags: tuple[qido_tags.TagShape, ...] = ()
+) -> Select[Any]:
+    """The search of ``level`` with ``shapes`` ANDed, their values parameters ``p0``, ``p1``…,
+    and the conditions on extended query tags ``tags`` (``qido_tags``); its key, the stored
+    attributes of the levels above and its own, for studies their modalities joined
+    (``_MODALITIES_JOINED``), and the tags' elements."""
     table = _TABLE[level]
     conditions = [
         _COMPARISONS[comparison](
@@ -231,10 +256,16 @@ def _statement(level: Level, shapes: tuple[Shape, ...]) -> Select[Any]:
         )
         for n, (comparison, at, name) in enumerate(shapes)
     ]
+    conditions += [
+        qido_tags.condition(n, shape, _TABLE[shape[0]].c.pk) for n, shape in enumerate(tags)
+    ]
     columns: list[Any] = [table.c.pk]
     columns += [_TABLE[above].c.attributes for above in _STORED_LEVELS[level]]
     if level == Level.STUDY:
         columns.append(_MODALITIES_JOINED)
+    columns += [
+        qido_tags.element(n, shape[0], _TABLE[shape[0]].c.pk) for n, shape in enumerate(tags)
+    ]
     return (
         select(*columns)
         .select_from(_FROM[level])
@@ -257,8 +288,23 @@ class _Where:
         self.shapes.append((comparison, *attribute))
 
 
+@dataclass(frozen=True)
+class Found:
+    results: list[dict[str, Any]]
+    erroneous: list[str]  # ``erroneous-dicom-attributes`` (``qido_tags``)
+
+
 def search(db: Connection, scope: Scope, query: Query) -> list[dict[str, Any]]:
     """One page of results, newest first."""
+    return find(db, scope, query).results
+
+
+def find(db: Connection, scope: Scope, query: Query) -> Found:
+    """One page of results, newest first, and the extended query tags searched by that have
+    indexing errors."""
+    resolved = qido_tags.Resolved([], [])
+    if query.tags:
+        resolved = qido_tags.resolve(db, query.tags, scope.levels(), query.fuzzy)
     where = _Where()
     if scope.study is not None:
         where.add("=", (Level.STUDY, "study_uid"), scope.study)
@@ -269,23 +315,33 @@ def search(db: Connection, scope: Scope, query: Query) -> list[dict[str, Any]]:
     by_code_point = db.dialect.name == "sqlite"
     for keyword, value in query.filters.items():
         _condition(where, keyword, value, query.fuzzy, by_code_point)
-    statement = _statement(scope.level, tuple(where.shapes))
-    found = select_rows(
-        db, statement, {**where.params, "limit": query.limit, "offset": query.offset}
-    )
+    params = {**where.params, "limit": query.limit, "offset": query.offset}
+    for n, matched in enumerate(resolved.matched):
+        params |= qido_tags.params(n, matched)
+    shapes = tuple(qido_tags.shape(matched) for matched in resolved.matched)
+    found = select_rows(db, _statement(scope.level, tuple(where.shapes), shapes), params)
     computed = _computed(db, scope.level, [row[0] for row in found], query)
     returned = _returned_keys(scope, query)
-    return [_result(scope, returned, row, computed.get(row[0], {})) for row in found]
+    results = [
+        _result(scope, returned, row, computed.get(row[0], {}), resolved.matched) for row in found
+    ]
+    return Found(results, resolved.erroneous)
 
 
 def _result(
-    scope: Scope, returned: Mapping[Level, Sequence[str]], row: Any, computed: dict[str, Any]
+    scope: Scope,
+    returned: Mapping[Level, Sequence[str]],
+    row: Any,
+    computed: dict[str, Any],
+    tags: Sequence[qido_tags.Matched] = (),
 ) -> dict[str, Any]:
     """A row of ``_statement``'s as a result dataset."""
     stored = len(_STORED_LEVELS[scope.level])
     if scope.level == Level.STUDY and row[1 + stored]:
         modalities = sorted(row[1 + stored].split(SEPARATOR))
         computed = {**computed, _MODALITIES_KEY: {"vr": "CS", "Value": modalities}}
+    if tags:
+        computed = {**computed, **qido_tags.returned(tags, row[len(row) - len(tags) :])}
     return _dataset(scope, returned, row[1 : 1 + stored], computed)
 
 

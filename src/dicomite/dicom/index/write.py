@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
+from dicomite.dicom.index import extended_tags, tag_index
 from dicomite.dicom.index.schema import (
     INDEXED,
     LEVEL_KEYS,
@@ -43,6 +44,8 @@ class NewInstance(InstanceFile):
     metadata: Fragments
     # Column values of searchable attributes that passed validation (others stay NULL).
     columns: dict[str, str]
+    # Values of extended query tags that passed validation.
+    tags: tag_index.InstanceTags = tag_index.NO_TAGS
     _levels: dict[Level, dict[str, Any]] = field(init=False, repr=False, compare=False)
     _row: dict[str, Any] = field(init=False, repr=False, compare=False)
 
@@ -185,6 +188,7 @@ def store(
     if kept:
         _write_levels(db, kept, studies, series, now)
         _write_instances(db, kept, studies, series, found, now)
+        _write_tags(db, kept, studies, series)
         _mark(db, sorted(indexed & {n.uids for n in kept}), "replaced")
         _write_changes(db, kept, now)
     return outcomes
@@ -261,6 +265,51 @@ def _write_instances(
         db.execute(_INSERT_INSTANCES, inserted)
     if updated:
         db.execute(_UPDATE_INSTANCE, updated)
+
+
+def _write_tags(
+    db: Connection,
+    kept: Sequence[NewInstance],
+    studies: dict[str, int],
+    series: dict[tuple[str, str], int],
+) -> None:
+    """The extended query tags' values of each study, series and instance, from its last
+    instance in ``kept``. The set's version is read sharing its lock (``locked_version``):
+    an instance checked against another set is indexed on the current one (values that cannot
+    be indexed are left out: it was already accepted)."""
+    version = extended_tags.locked_version(db)
+    current = next((n.tags.indexed for n in kept if n.tags.indexed.version == version), None)
+    if current is None:
+        current = extended_tags.indexed(db)
+    if not current.tags:
+        return
+
+    def tags_of(new: NewInstance) -> tag_index.InstanceTags:
+        if new.tags.indexed.version == version:
+            return new.tags
+        return tag_index.extract(current, tag_index.fragments_lookup(new.metadata))
+
+    resources: tag_index.Resources = {
+        Level.STUDY: {studies[n.study_uid]: tags_of(n) for n in kept},
+        Level.SERIES: {series[(n.study_uid, n.series_uid)]: tags_of(n) for n in kept},
+    }
+    if Level.INSTANCE in tag_index.levels_of(current.tags):
+        pks = _instance_pks(db, kept, series)
+        resources[Level.INSTANCE] = {pks[n.uids]: tags_of(n) for n in kept}
+    tag_index.write(db, resources, current.tags)
+
+
+def _instance_pks(
+    db: Connection, kept: Sequence[NewInstance], series: dict[tuple[str, str], int]
+) -> dict[Uids, int]:
+    keys = {pk: key for key, pk in series.items()}
+    wanted = {
+        "pks": sorted({series[(n.study_uid, n.series_uid)] for n in kept}),
+        "uids": sorted({n.sop_uid for n in kept}),
+    }
+    return {
+        (*keys[series_pk], uid): pk for series_pk, uid, pk, _ in db.execute(_FIND_INSTANCES, wanted)
+    }
 
 
 def _write_changes(db: Connection, kept: Sequence[NewInstance], now: datetime) -> None:

@@ -32,7 +32,9 @@ from dicomite.dicom.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from dicomite.dicom.index import tag_index
 from dicomite.dicom.index import write as index_write
+from dicomite.dicom.index.extended_tags import IndexedCache
 from dicomite.dicom.index.write import NewInstance, Uids
 from dicomite.dicom.model.header import Unreadable
 from dicomite.dicom.multipart import MediaType
@@ -118,9 +120,10 @@ class StowService:
         self.max_bytes = max_request_bytes
         self.max_inflated_bytes = max_inflated_bytes  # of one deflated instance
         self.in_flight = InFlight()
+        self.tags = IndexedCache(store)  # the extended query tags each instance is indexed on
         # Index writes of this process queue here rather than in SQLite's busy handler, which
         # polls with sleeps of up to 100 ms.
-        self._write_lock = threading.Lock()
+        self.write_lock = threading.Lock()
 
     async def handle(
         self, request: StowRequest, headers: dict[str, str], body: AsyncIterator[bytes]
@@ -197,6 +200,10 @@ class StowService:
         result.sop_class_uid = instance.uid("SOPClassUID")
         result.sop_uid = instance.uid("SOPInstanceUID")
         checked = validation.check(instance.values)
+        tags = tag_index.extract(
+            self.tags.current(), tag_index.fragments_lookup(instance.fragments)
+        )
+        checked.warnings += validation.extended_problems(tags.problems)
         if instance.truncated:
             checked.errors.append("The pixel data is truncated.")
         study = instance.uid("StudyInstanceUID")
@@ -226,6 +233,7 @@ class StowService:
             size=size,
             metadata=instance.fragments,
             columns=checked.columns,
+            tags=tags,
         )
         return part
 
@@ -264,7 +272,7 @@ class StowService:
         indexed = [(part, part.new) for part in batch if part.new is not None]
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                with self._write_lock, self._store.transaction(write=True) as db:
+                with self.write_lock, self._store.transaction(write=True) as db:
                     outcomes = index_write.store(
                         db, [new for _, new in indexed], utcnow(), replace=request.replace
                     )

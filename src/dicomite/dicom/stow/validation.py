@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
+from dicomite.dicom.index.extended_tags import QueryTag
 from dicomite.dicom.index.schema import INDEXED, Indexed, Kind
 
 REQUIRED = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "PatientID")
@@ -134,6 +135,12 @@ def _text(value: Any) -> str | None:
     return text.rstrip("\x00 ").lstrip(" ")
 
 
-def _label(keyword: str) -> str:
+def extended_problems(problems: Iterable[tuple[QueryTag, str]]) -> list[str]:
+    """Values of extended query tags that cannot be indexed, worded as the searchable
+    attributes' (v1 refuses the instance, v2 stores it unindexed on them with a warning)."""
+    return [f"{_label(tag.tag)} - {message}" for tag, message in problems]
+
+
+def _label(keyword: str | int) -> str:
     tag = Tag(keyword)
     return f"DICOM100: ({tag.group:04x},{tag.element:04x})"

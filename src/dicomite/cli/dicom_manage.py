@@ -1,0 +1,246 @@
+"""``dicomite dicom tags …`` and ``dicomite dicom operations …``: the DICOM service's extended
+query tags and long-running operations, through its API (``/extendedquerytags``,
+``/operations``), as any service client with ``Dicom.ReadWrite`` (changes) or ``Dicom.Read``."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dicomite.cli.console import console
+from dicomite.cli.dicom_session import (
+    Authority,
+    CaFile,
+    ClientId,
+    ClientSecret,
+    Session,
+    Url,
+    open_session,
+)
+from dicomite.cli.shared import DatabaseUrl, DataDir, escape, fail, print_json, say
+
+tags = typer.Typer(help="Extended query tags: search on more attributes.", no_args_is_help=True)
+operations = typer.Typer(help="Long-running operations (reindexing).", no_args_is_help=True)
+
+TagPath = Annotated[str, typer.Argument(help="Keyword (PatientAge) or tag (00101010)")]
+Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the operation ends")]
+POLL_SECONDS = 0.5
+
+
+class Level(StrEnum):
+    STUDY = "study"
+    SERIES = "series"
+    INSTANCE = "instance"
+
+
+def _call(session: Session, method: str, path: str, **kwargs: Any) -> Any:
+    with session.client:
+        response = session.client.request(method, f"{session.base}{path}", **kwargs)
+    return _answer(response)
+
+
+def _answer(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        fail(f"HTTP {response.status_code}: {escape(response.text[:500])}")
+    return response.json() if response.content else None
+
+
+@tags.command("add")
+def add(
+    path: TagPath,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    level: Annotated[Level, typer.Option("--level", help="Where the tag's value is kept")],
+    vr: Annotated[str | None, typer.Option("--vr", help="Required for private tags")] = None,
+    private_creator: Annotated[
+        str | None, typer.Option("--private-creator", help="Of a private tag's block")
+    ] = None,
+    wait: Wait = True,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add an extended query tag; the stored instances are reindexed on it (an operation)."""
+    entry = {"path": path, "level": level.value, "vr": vr, "privateCreator": private_creator}
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    with session.client:
+        response = session.client.post(
+            f"{session.base}/extendedquerytags",
+            json=[{name: value for name, value in entry.items() if value}],
+        )
+        reference = _answer(response)
+        say(f"Operation {reference['id']} reindexes the stored instances.")
+        if wait:
+            print_json(_watch(session, reference["href"]))
+
+
+def _watch(session: Session, href: str) -> dict[str, Any]:
+    """The operation, polled until it ends, with its progress on a terminal."""
+    columns = (TextColumn("Reindexing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
+    with Progress(
+        *columns, TimeElapsedColumn(), transient=True, disable=not console.is_terminal
+    ) as bar:
+        task = bar.add_task("operation", total=100)
+        while True:
+            response = session.client.get(href)
+            state = _answer(response)
+            bar.update(task, completed=state.get("percentComplete", 0))
+            if response.status_code == 200:
+                return dict(state)
+            time.sleep(POLL_SECONDS)
+
+
+@tags.command("list")
+def list_tags(
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The extended query tags: a table on a terminal, their JSON when piped."""
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    found = _call(session, "GET", "/extendedquerytags", params={"limit": "200"})
+    if not console.is_terminal:
+        print_json(found)
+        return
+    table = Table("Path", "VR", "Level", "Status", "Query", "Errors", "Private creator")
+    for tag in found:
+        errors = str(tag.get("errors", {}).get("count", 0))
+        row = (tag["path"], tag["vr"], tag["level"], tag["status"], tag["queryStatus"], errors)
+        table.add_row(*row, tag.get("privateCreator", ""))
+    console.print(table if found else "No extended query tags.")
+
+
+@tags.command("show")
+def show(
+    path: TagPath,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """One extended query tag (status, query status, errors, its operation)."""
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    print_json(_call(session, "GET", f"/extendedquerytags/{path}"))
+
+
+@tags.command("errors")
+def errors(
+    path: TagPath,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 100,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The instances a reindex could not index on the tag, and why."""
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    params = {"limit": str(limit), "offset": str(offset)}
+    print_json(_call(session, "GET", f"/extendedquerytags/{path}/errors", params=params))
+
+
+@tags.command("delete")
+def delete(
+    path: TagPath,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete an extended query tag and its values."""
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    _call(session, "DELETE", f"/extendedquerytags/{path}")
+    say(f"Deleted {escape(path)}.")
+
+
+@tags.command("enable")
+def enable(
+    path: TagPath,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Allow QIDO on a tag whose reindex found errors (searches by it then name it in the
+    ``erroneous-dicom-attributes`` header)."""
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    _query_status(session, path, "Enabled")
+
+
+@tags.command("disable")
+def disable(
+    path: TagPath,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Refuse QIDO on a tag (400 until it is enabled again)."""
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    _query_status(session, path, "Disabled")
+
+
+def _query_status(session: Session, path: str, status: str) -> None:
+    print_json(_call(session, "PATCH", f"/extendedquerytags/{path}", json={"queryStatus": status}))
+
+
+@operations.command("show")
+def show_operation(
+    operation_id: Annotated[str, typer.Argument(help="The operation's ID")],
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until it ends")] = False,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """A long-running operation's status and progress."""
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    href = f"{session.base}/operations/{operation_id}"
+    with session.client:
+        print_json(_watch(session, href) if wait else _answer(session.client.get(href)))

@@ -1,0 +1,54 @@
+"""The portal's extended query tags page: tags with their status and errors, operations with
+their progress, an errors page per tag; for DICOM Data Readers and Owners only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from dicomite.bootstrap import Context
+from dicomite.dicom.index.schema import Level
+from dicomite.dicom.index.tag_entries import TagEntry
+from dicomite.dicom.operations import records, reindex
+from tests.portal.conftest import PortalClient
+from tests.portal.test_dicom_pages import ct, store
+
+Clients = Callable[[str], PortalClient]
+TAGS = "/portal/dicom/tags"
+
+
+def _reindexed(context: Context, *entries: TagEntry) -> str:
+    operation_id = reindex.start(context.store, entries, "https://testserver/dicom/v2")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with context.store.transaction() as db:
+            found = records.get(db, operation_id)
+        if found is not None and not found.running:
+            return operation_id
+        time.sleep(0.05)
+    raise AssertionError("the reindex did not finish")
+
+
+def test_tags_operations_and_errors(signed_in: Clients, portal_context: Context) -> None:
+    owner = signed_in("owner")
+    empty = owner.get(TAGS)
+    assert empty.status_code == 200 and "No extended query tags." in empty.text
+    assert "No operations yet." in empty.text
+    store(owner, ct(PatientAge="12"), ct(PatientAge="033Y"))
+    operation_id = _reindexed(portal_context, TagEntry("00101010", "AS", None, Level.STUDY))
+
+    reader = signed_in("reader")
+    page = reader.get(TAGS).text
+    assert "<code>00101010</code>" in page and "PatientAge" in page and "Disabled" in page
+    assert f"<code>{operation_id}</code>" in page and 'value="100"' in page
+    assert "hx-trigger" not in page  # nothing runs: no polling
+    errors = reader.get(f"{TAGS}/00101010/errors")
+    assert errors.status_code == 200 and "Value length is not 4." in errors.text
+    assert reader.get(f"{TAGS}/PatientWeight/errors").status_code == 404
+    assert reader.get(f"{TAGS}/Nonsense/errors").status_code == 400
+
+
+def test_people_without_a_dicom_role_get_403(signed_in: Clients) -> None:
+    nobody = signed_in("nobody")
+    assert nobody.get(TAGS).status_code == 403
+    assert 'href="/portal/dicom/tags"' not in nobody.get("/portal/").text

@@ -41,6 +41,7 @@ from dicomite.portal.routes import portal_app
 from dicomite.portal.web import Portal
 from dicomite.services import Services, build_services
 from dicomite.settings import Settings
+from dicomite.viewer.web import viewer_routes
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/", _to_portal),
         *ArmRoutes(services).routes(),
         *IdentityRoutes(services.tokens, services.keys).routes(),
+        *viewer_routes(services.context),  # last: the build's file names shadow no route
     ]
     app = Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _routing_error}

@@ -22,7 +22,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
-from dicomite.identity import builtin, consent, credentials, directory, passwords, principals, users
+from dicomite.identity import (
+    builtin,
+    consent,
+    credentials,
+    directory,
+    passwords,
+    principals,
+    users,
+    viewer_client,
+)
 from dicomite.identity.keys import ensure_signing_key
 from dicomite.identity.permission_kind import PermissionKind
 from dicomite.identity.problems import InvalidInput
@@ -106,6 +115,17 @@ def prepare(settings: Settings) -> Context:
         context = Context(settings, store, protection, tenant.id, tenant.domain)
         _ensure_bootstrap_accounts(session, context)
     return context
+
+
+def register_viewer(context: Context) -> str | None:
+    """The built-in DICOM viewer app registration, with the callback of the address this server
+    runs at (``dicomite serve``, after ``prepare``); returns why that callback could not be
+    registered, if it could not (the viewer's sign-in then fails; the server still starts)."""
+    with context.store.write(exclusive=True) as session:
+        refusal = viewer_client.ensure_viewer_app(
+            session, context.tenant_id, context.settings.effective_public_url, utcnow()
+        )
+    return refusal.message if refusal else None
 
 
 def _ensure_tenant(session: Session, settings: Settings, now: datetime) -> Tenant:

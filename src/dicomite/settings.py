@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     http: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Where `dicomite viewer install` puts the OHIF build and the server finds it; None:
+    # DATA_DIR/viewer.
+    viewer_dir: Path | None = None
 
     tenant_id: uuid.UUID | None = None
     tenant_domain: str = "dicomite.localhost"
@@ -112,6 +115,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def effective_viewer_dir(self) -> Path:
+        return self.viewer_dir or self.data_dir / "viewer"
 
     @property
     def bootstrap_file(self) -> Path:

@@ -281,6 +281,17 @@ def test_owner_deletes_a_study(owner: PortalClient) -> None:
     assert owner.submit(f"{STUDIES}/{study}/delete").status_code == 404
 
 
+def test_the_study_opens_in_the_viewer_for_readers_and_owners(
+    owner: PortalClient, signed_in: Clients
+) -> None:
+    study = generate_uid()
+    store(owner, ct(study))
+    link = f'<a class="button primary" href="/viewer/viewer?StudyInstanceUIDs={study}">'
+    for person in (owner, signed_in("reader")):
+        page = person.get(f"{STUDIES}/{study}").text
+        assert f"{link}Open in viewer</a>" in page
+
+
 def test_reader_sees_but_cannot_change(owner: PortalClient, signed_in: Clients) -> None:
     study = generate_uid()
     store(owner, ct(study))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from dicomite.cli.console import console
 from dicomite.settings import Settings
+from dicomite.viewer.install import installed_folder
+from dicomite.viewer.package import OHIF_APP
 
 
 def _saved_keys(path: Path) -> set[str]:
@@ -32,7 +34,15 @@ def _client_hint(settings: Settings, saved: set[str]) -> str:
     return "DICOMITE_BOOTSTRAP_CLIENT_ID and DICOMITE_BOOTSTRAP_CLIENT_SECRET"
 
 
-def banner_lines(settings: Settings, tenant_id: str) -> list[str]:
+def _viewer_line(settings: Settings, refusal: str | None) -> str:
+    if refusal:
+        return f"  Viewer:            sign-in cannot work at this address: {refusal}"
+    if installed_folder(settings.effective_viewer_dir, OHIF_APP) is None:
+        return "  Viewer:            not installed (dicomite viewer install)"
+    return f"  Viewer:            {settings.effective_public_url}/viewer/"
+
+
+def banner_lines(settings: Settings, tenant_id: str, viewer_refusal: str | None) -> list[str]:
     base = settings.effective_public_url
     saved = _saved_keys(settings.bootstrap_file)
     lines = [
@@ -41,6 +51,7 @@ def banner_lines(settings: Settings, tenant_id: str) -> list[str]:
         f"  Portal sign-in:    {_admin_hint(settings, saved)}",
         f"  Management client: {_client_hint(settings, saved)}",
         f"  DICOMweb:          {base}/dicom/v1 (and /dicom/v2)",
+        _viewer_line(settings, viewer_refusal),
     ]
     if not settings.http:
         lines.append(f"  CA to trust:       {settings.ca_file}")
@@ -51,6 +62,6 @@ def banner_lines(settings: Settings, tenant_id: str) -> list[str]:
     return lines
 
 
-def print_banner(settings: Settings, tenant_id: str) -> None:
-    for line in banner_lines(settings, tenant_id):
+def print_banner(settings: Settings, tenant_id: str, viewer_refusal: str | None) -> None:
+    for line in banner_lines(settings, tenant_id, viewer_refusal):
         console.print(line, highlight=False, markup=False)

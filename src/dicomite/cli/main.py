@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dicomite.cli import apps, dicom, keys, serve, signins, tenant, token, users
+from dicomite.cli import apps, dicom, keys, serve, signins, tenant, token, users, viewer
 
 app = typer.Typer(
     name="dicomite",
@@ -21,6 +21,7 @@ app.add_typer(token.app, name="token")
 app.add_typer(dicom.app, name="dicom")
 app.add_typer(users.app, name="users")
 app.add_typer(tenant.app, name="tenant")
+app.add_typer(viewer.app, name="viewer")
 app.command()(signins.signins)
 
 

@@ -55,6 +55,14 @@ Http = Annotated[
         help="Plain HTTP, behind a TLS-terminating proxy \\[default: HTTPS, generated CA]",
     ),
 ]
+ViewerDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--viewer-dir",
+        help="Where the OHIF viewer is installed \\[env DICOMITE_VIEWER_DIR; default: "
+        "DATA_DIR/viewer]",
+    ),
+]
 
 ForwardedAllowIps = Annotated[
     str | None,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from dicomite.bootstrap import prepare
+from dicomite.bootstrap import prepare, register_viewer
 from dicomite.cli.banner import print_banner
 from dicomite.cli.console import console, reported_errors
 from dicomite.cli.options import (
@@ -25,6 +25,7 @@ from dicomite.cli.options import (
     Port,
     PublicUrl,
     TrustedAuthorities,
+    ViewerDir,
     build_settings,
     export_to_environment,
 )
@@ -69,6 +70,7 @@ def serve(
     trusted_authority: TrustedAuthorities = None,
     issuer_ca_bundle: IssuerCaBundle = None,
     issuer_jwks: IssuerJwks = None,
+    viewer_dir: ViewerDir = None,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
     settings = build_settings(
@@ -87,13 +89,15 @@ def serve(
         trusted_authorities=trusted_authority,
         issuer_ca_bundle=issuer_ca_bundle,
         issuer_jwks=issuer_jwks,
+        viewer_dir=viewer_dir,
     )
     with reported_errors():
         context = prepare(settings)
+        viewer_refusal = register_viewer(context)
         context.store.dispose()
     tls = _tls_files(settings)
     export_to_environment(settings)
-    print_banner(settings, context.tenant_id)
+    print_banner(settings, context.tenant_id, viewer_refusal)
     run_server(settings, tls, access_log)
 
 

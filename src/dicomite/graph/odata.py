@@ -78,7 +78,9 @@ def parse_filter(text: str | None) -> Filter | None:
 def _integer(text: str | None, name: str, default: int, low: int, high: int) -> int:
     if text is None:
         return default
-    if not (text.strip().isascii() and text.strip().isdigit()) or not low <= int(text) <= high:
+    # int() would also take surrounding whitespace (and refuse control characters): only
+    # ASCII digits, nothing else, are a number here.
+    if not (text.isascii() and text.isdigit() and len(text) <= 9) or not low <= int(text) <= high:
         raise BadRequest(f"Invalid value '{text[:40]}' for {name}; use {low} to {high}.")
     return int(text)
 

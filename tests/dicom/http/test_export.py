@@ -66,9 +66,9 @@ def owner(server: Server, dicom_token: TokenFactory) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def chosen(owner: httpx.Client) -> dict[str, list[Dataset]]:
-    """A study of two series (one exported whole), a series of another study, one instance
-    of a third, and what none of them names."""
-    study, other, third = generate_uid(), generate_uid(), generate_uid()
+    """A study of two series (exported whole), a series of another study, one instance of a
+    third, and what none of them names (a series UID reused in a fourth study among it)."""
+    study, other, third, fourth = generate_uid(), generate_uid(), generate_uid(), generate_uid()
     series = generate_uid()
     return {
         "exported": [
@@ -78,7 +78,11 @@ def chosen(owner: httpx.Client) -> dict[str, list[Dataset]]:
             stored(owner, study=other, series=series),
             stored(owner, study=third),
         ],
-        "left": [stored(owner, study=other), stored(owner, study=third)],
+        "left": [
+            stored(owner, study=other),
+            stored(owner, study=third),
+            stored(owner, study=fourth, series=series),
+        ],
     }
 
 

@@ -78,6 +78,7 @@ def build_services(context: Context) -> Services:
         settings.effective_public_url,
         settings.dicom_max_request_bytes,
         max_inflated_bytes=settings.dicom_max_inflated_bytes,
+        export_root=settings.export_root,
     )
     return Services(
         context=context,

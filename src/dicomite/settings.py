@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./dicomite-data")
     database_url: str | None = None
     blob_url: str | None = None
+    # The only folder exports may write to (their "folder" destinations are paths below it);
+    # unset: DATA_DIR/exports.
+    export_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=0, le=65535)
     # Worker processes; "auto": one per CPU core this process may run on.
@@ -119,6 +122,10 @@ class Settings(BaseSettings):
     @property
     def effective_viewer_dir(self) -> Path:
         return self.viewer_dir or self.data_dir / "viewer"
+
+    @property
+    def export_root(self) -> Path:
+        return self.export_dir or self.data_dir / "exports"
 
     @property
     def bootstrap_file(self) -> Path:

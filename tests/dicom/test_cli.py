@@ -164,3 +164,21 @@ def test_tags_and_operations(server: Server, admin: Admin) -> None:
     finally:
         deleted = server.cli("dicom", "tags", "delete", "PatientSize", *common)
     assert "Deleted PatientSize." in deleted.stdout
+
+
+def test_export(server: Server, admin: Admin, tmp_path: Path) -> None:
+    common = credentials(server, admin)
+    dataset = make_dataset()
+    (tmp_path / "one.dcm").write_bytes(to_bytes(dataset))
+    server.cli("dicom", "upload", str(tmp_path / "one.dcm"), *common)
+    folder = f"cli-{generate_uid()}"
+    ran = server.cli(
+        "dicom", "export", dataset.StudyInstanceUID, "1.2.3.4", "--folder", folder, *common
+    )
+    done = json.loads(ran.stdout.split("\n", 1)[1])
+    assert (done["type"], done["status"]) == ("export", "completed")
+    assert (done["results"]["exported"], done["results"]["skipped"]) == (1, 1)
+    results = server.data_dir / "exports" / folder / done["operationId"] / "results"
+    assert [p.name for p in results.rglob("*.dcm")] == [f"{dataset.SOPInstanceUID}.dcm"]
+    refused = server.cli("dicom", "export", "--folder", "../up", *common, check=False)
+    assert refused.returncode == 1 and "HTTP 400" in refused.stdout + refused.stderr

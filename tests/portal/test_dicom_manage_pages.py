@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dicomite.bootstrap import Context
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.index.tag_entries import TagEntry
-from dicomite.dicom.operations import records, reindex
+from dicomite.dicom.operations import export, records, reindex
+from dicomite.dicom.operations.export_request import ExportRequest
 from tests.portal.conftest import PortalClient
 from tests.portal.test_dicom_pages import ct, store
 
@@ -18,7 +19,10 @@ TAGS = "/portal/dicom/tags"
 
 
 def _reindexed(context: Context, *entries: TagEntry) -> str:
-    operation_id = reindex.start(context.store, entries, "https://testserver/dicom/v2")
+    return _finished(context, reindex.start(context.store, entries, "https://testserver/dicom/v2"))
+
+
+def _finished(context: Context, operation_id: str) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with context.store.transaction() as db:
@@ -26,7 +30,7 @@ def _reindexed(context: Context, *entries: TagEntry) -> str:
         if found is not None and not found.running:
             return operation_id
         time.sleep(0.05)
-    raise AssertionError("the reindex did not finish")
+    raise AssertionError("the operation did not finish")
 
 
 def test_tags_operations_and_errors(signed_in: Clients, portal_context: Context) -> None:
@@ -46,6 +50,18 @@ def test_tags_operations_and_errors(signed_in: Clients, portal_context: Context)
     assert errors.status_code == 200 and "Value length is not 4." in errors.text
     assert reader.get(f"{TAGS}/PatientWeight/errors").status_code == 404
     assert reader.get(f"{TAGS}/Nonsense/errors").status_code == 400
+
+
+def test_exports_are_listed_with_what_they_exported(
+    signed_in: Clients, portal_context: Context
+) -> None:
+    owner = signed_in("owner")
+    store(owner, ct(), ct())
+    wanted = ExportRequest(None, {"type": "folder", "path": "portal"})
+    root = portal_context.settings.export_root
+    operation_id = _finished(portal_context, export.start(portal_context.store, wanted, root))
+    page = owner.get(TAGS).text
+    assert f"<code>{operation_id}</code>" in page and "exported 2, skipped 0" in page
 
 
 def test_people_without_a_dicom_role_get_403(signed_in: Clients) -> None:

@@ -41,6 +41,7 @@ from dicomite.cli.shared import DatabaseUrl, DataDir, escape, fail, print_json, 
 app = typer.Typer(help="Store, search and retrieve DICOM data (DICOMweb).", no_args_is_help=True)
 app.add_typer(dicom_manage.tags, name="tags")
 app.add_typer(dicom_manage.operations, name="operations")
+app.command("export")(dicom_manage.export)
 
 DUPLICATE, FAILED_SEQUENCE, REASON = 45070, "00081198", "00081197"
 UNBOUNDED_WIDTH = 10_000

@@ -1,6 +1,7 @@
-"""``dicomite dicom tags …`` and ``dicomite dicom operations …``: the DICOM service's extended
-query tags and long-running operations, through its API (``/extendedquerytags``,
-``/operations``), as any service client with ``Dicom.ReadWrite`` (changes) or ``Dicom.Read``."""
+"""``dicomite dicom tags …``, ``dicomite dicom operations …`` and ``dicomite dicom export``: the
+DICOM service's extended query tags, long-running operations and export, through its API
+(``/extendedquerytags``, ``/operations``, ``/export``), as any service client with
+``Dicom.ReadWrite`` (changes) or ``Dicom.Read``."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from dicomite.cli.dicom_session import (
 from dicomite.cli.shared import DatabaseUrl, DataDir, escape, fail, print_json, say
 
 tags = typer.Typer(help="Extended query tags: search on more attributes.", no_args_is_help=True)
-operations = typer.Typer(help="Long-running operations (reindexing).", no_args_is_help=True)
+operations = typer.Typer(help="Long-running operations (reindexing, export).", no_args_is_help=True)
 
 TagPath = Annotated[str, typer.Argument(help="Keyword (PatientAge) or tag (00101010)")]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the operation ends")]
@@ -86,7 +87,7 @@ def add(
 
 def _watch(session: Session, href: str) -> dict[str, Any]:
     """The operation, polled until it ends, with its progress on a terminal."""
-    columns = (TextColumn("Reindexing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
+    columns = (TextColumn("Running"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
     with Progress(
         *columns, TimeElapsedColumn(), transient=True, disable=not console.is_terminal
     ) as bar:
@@ -244,3 +245,51 @@ def show_operation(
     href = f"{session.base}/operations/{operation_id}"
     with session.client:
         print_json(_watch(session, href) if wait else _answer(session.client.get(href)))
+
+
+def export(
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    identifiers: Annotated[
+        list[str] | None,
+        typer.Argument(help="STUDY, STUDY/SERIES or STUDY/SERIES/INSTANCE UIDs \\[default: all]"),
+    ] = None,
+    folder: Annotated[
+        str | None, typer.Option("--folder", help="A folder below the server's --export-dir")
+    ] = None,
+    container_uri: Annotated[
+        str | None, typer.Option("--blob-container-uri", help="A blob container URL with a SAS")
+    ] = None,
+    connection_string: Annotated[
+        str | None, typer.Option("--connection-string", help="With --blob-container-name")
+    ] = None,
+    container_name: Annotated[str | None, typer.Option("--blob-container-name")] = None,
+    wait: Wait = True,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Export instances (an operation) to Azure Blob Storage or to a folder of the server."""
+    if folder is not None:
+        destination: dict[str, Any] = {"type": "folder", "settings": {"path": folder}}
+    else:
+        settings = {
+            "blobContainerUri": container_uri,
+            "connectionString": connection_string,
+            "blobContainerName": container_name,
+        }
+        chosen = {name: value for name, value in settings.items() if value is not None}
+        destination = {"type": "azureblob", "settings": chosen}
+    body: dict[str, Any] = {"destination": destination}
+    if identifiers:
+        body["source"] = {"type": "identifiers", "settings": {"values": identifiers}}
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    with session.client:
+        reference = _answer(session.client.post(f"{session.base}/export", json=body))
+        say(f"Operation {reference['id']} exports the instances.")
+        if wait:
+            print_json(_watch(session, reference["href"]))

@@ -35,6 +35,14 @@ BlobUrl = Annotated[
         help="Azure Blob Storage URL \\[env DICOMITE_BLOB_URL; default: DATA_DIR/blobs]",
     ),
 ]
+ExportDir = Annotated[
+    str | None,
+    typer.Option(
+        "--export-dir",
+        help="The only folder exports may write to \\[env DICOMITE_EXPORT_DIR; default: "
+        "DATA_DIR/exports]",
+    ),
+]
 Host = Annotated[
     str | None,
     typer.Option("--host", help="Address to bind \\[env DICOMITE_HOST; default: 127.0.0.1]"),
@@ -123,8 +131,9 @@ def build_settings(**overrides: Any) -> Settings:
     for repeatable in ("cors_origins", "trusted_authorities", "issuer_jwks"):
         if isinstance(given.get(repeatable), list):
             given[repeatable] = ",".join(given[repeatable])
-    if "data_dir" in given:
-        given["data_dir"] = Path(given["data_dir"]).resolve()
+    for folder in ("data_dir", "export_dir"):
+        if folder in given:
+            given[folder] = Path(given[folder]).resolve()
     settings = Settings(**given)
     try:
         trusted_proxies(settings.forwarded_allow_ips)

@@ -40,6 +40,7 @@ class Action(enum.Enum):
     WRITE = "write"
     DELETE = "delete"
     MANAGE_TAGS = "manageExtendedQueryTags"
+    EXPORT = "export"
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {

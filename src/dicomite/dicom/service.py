@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from dicomite.dicom.auth import DicomAuth
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.blobs.sweep import sweep
-from dicomite.dicom.operations.runner import OperationRunner
+from dicomite.dicom.operations.export import EXPORT, Exporter
+from dicomite.dicom.operations.runner import STEPS, OperationRunner
 from dicomite.dicom.stow.service import StowService
 from dicomite.store.db import Store
 
@@ -29,6 +31,7 @@ class DicomService:
         max_request_bytes: int,
         *,
         max_inflated_bytes: int,
+        export_root: Path,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -36,7 +39,9 @@ class DicomService:
         self.public_url = public_url
         self.stow = StowService(store, blobs, max_request_bytes, max_inflated_bytes)
         self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
-        self.operations = OperationRunner(store, self.stow.write_lock)
+        self.export_root = export_root  # the only folder exports may write to
+        steps = {**STEPS, EXPORT: Exporter(blobs, export_root).step}
+        self.operations = OperationRunner(store, self.stow.write_lock, steps=steps)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._sweeper_first = True

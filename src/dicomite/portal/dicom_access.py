@@ -15,8 +15,8 @@ from starlette.responses import Response
 from dicomite.dicom.errors import DicomError, NotFound
 from dicomite.dicom.index import qido
 from dicomite.dicom.model.dicomjson import JsonDataset, keyword_tag, person_name, tag_key
+from dicomite.dicom.model.uids import valid_uid
 from dicomite.dicom.service import DicomService
-from dicomite.dicom.stow import validation
 from dicomite.identity import policy
 from dicomite.portal.web import Handler, Page
 
@@ -46,7 +46,7 @@ def dicom_page(handler: Handler) -> Handler:
 def check_path_uids(page: Page) -> None:
     for name in PATH_UIDS:
         value = page.params.get(name)
-        if value is not None and not validation.valid_uid(value):
+        if value is not None and not valid_uid(value):
             raise NotFound(f"There is no {name} '{value[:64]}'.")
 
 

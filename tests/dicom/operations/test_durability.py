@@ -1,6 +1,6 @@
-"""Operations are durable: a server killed (SIGKILL) in the middle of a reindex leaves it at
-its last checkpoint, and the server started again takes it up and finishes it, on folder+SQLite
-and on Azurite+PostgreSQL."""
+"""Operations are durable: a server killed (SIGKILL) in the middle of a reindex or an export
+leaves it at its last checkpoint, and the server started again takes it up and finishes it, on
+folder+SQLite and on Azurite+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from dicomite.bootstrap import open_context
-from dicomite.dicom.operations import records
+from dicomite.dicom.operations import export, records
 from dicomite.dicom.operations.reindex import BATCH
 from dicomite.settings import Settings
 from dicomite.store.db import Store
@@ -108,5 +108,44 @@ def test_a_reindex_killed_midway_resumes_after_a_restart(killable: Server) -> No
             assert (done["status"], done["percentComplete"]) == ("completed", 100)
             found = client.get("/instances", params={"PatientAge": "042Y", "limit": "200"})
             assert len(found.json()) == INSTANCES // 100
+    finally:
+        context.store.dispose()
+
+
+EXPORTED = 2 * export.BATCH + 100  # three steps
+
+
+def _inodes(folder: Path) -> dict[Path, int]:
+    return {path: path.stat().st_ino for path in folder.rglob("*.dcm")}
+
+
+def test_an_export_killed_midway_resumes_without_copying_again_what_it_had(
+    killable: Server,
+) -> None:
+    url = killable.env.get("DICOMITE_DATABASE_URL")
+    settings = Settings(data_dir=killable.data_dir, tenant_id=killable.tenant_id, database_url=url)
+    context = open_context(settings)
+    app = Admin(context).register(roles=("Dicom.ReadWrite",))
+    assert app.secret is not None
+    body = {"destination": {"type": "folder", "settings": {"path": "all"}}}
+    try:
+        with dicom_client(killable, token_for(killable, app.app_id, app.secret)) as client:
+            _fill(client, EXPORTED)
+            href = client.post("/export", json=body).json()["href"]
+            operation_id = href.rsplit("/", 1)[1]
+            with ExitStack() as held:
+                checkpoint = _halted_midway(context.store, operation_id, held)
+                killable.stop(signal.SIGKILL)
+        results = killable.data_dir / "exports" / "all" / operation_id / "results"
+        before = _inodes(results)
+        assert 0 < checkpoint["exported"] < EXPORTED
+        killable.start()
+        with dicom_client(killable, token_for(killable, app.app_id, app.secret)) as client:
+            done = wait_done(client, href)
+        assert done["results"]["exported"] == EXPORTED
+        after = _inodes(results)
+        assert len(after) == EXPORTED
+        kept = [path for path, inode in before.items() if after[path] == inode]
+        assert len(kept) >= checkpoint["exported"]
     finally:
         context.store.dispose()

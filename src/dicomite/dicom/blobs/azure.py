@@ -245,9 +245,11 @@ class _RangedReader(io.RawIOBase):
 class AzureBlobStore:
     """Blobs in one Azure Storage container; see the module docstring for ``url``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """``create``: make the container when missing (a SAS for one container may not)."""
         self._container = parse_blob_url(url).container_client()
-        self._ensure_container()
+        if create:
+            self._ensure_container()
 
     def _ensure_container(self) -> None:
         if self._container.exists():
@@ -276,6 +278,18 @@ class AzureBlobStore:
             raise FileNotFoundError(f"no blob {key!r}") from None
         reader = _RangedReader(blob, properties.size, properties.etag)
         return io.BufferedReader(reader, buffer_size=64 * 1024)
+
+    def append(self, key: str, data: bytes) -> None:
+        """Add ``data`` at the end of the append blob ``key`` (created when missing): a log."""
+        blob = self._blob(key)
+        if not blob.exists():
+            blob.create_append_blob()
+        blob.append_block(data)
+
+    def href(self, key: str) -> str:
+        """The blob's URL, without the SAS token the store may have been given."""
+        url = self._blob(key).url
+        return url.partition("?")[0]
 
     def size(self, key: str) -> int | None:
         try:

@@ -169,6 +169,21 @@ class FileSystemBlobStore:
     def open(self, key: str) -> BinaryIO:
         return open(self.local_path(key), "rb")
 
+    def append(self, key: str, data: bytes) -> None:
+        """Add ``data`` durably at the end of the file ``key`` (created when missing): a log."""
+        path = self.local_path(key)
+        _make_durable_folder(os.path.dirname(path))
+        with open(path, "ab") as log:
+            log.write(data)
+            log.flush()
+            os.fsync(log.fileno())
+
+    def href(self, key: str) -> str:
+        return Path(self.local_path(key)).as_uri()
+
+    def close(self) -> None:
+        """Nothing to release: files are opened and closed by each call."""
+
     def size(self, key: str) -> int | None:
         try:
             return os.stat(self.local_path(key)).st_size

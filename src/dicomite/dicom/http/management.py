@@ -1,7 +1,8 @@
 """The data-management routes of ``/dicom/v{n}`` (Azure DICOM service, "Extended query tags"
 overview): ``extendedquerytags`` (add, list, get, delete, update, errors) and
-``operations/{id}``. Reading needs ``Dicom.Read``, changing tags ``Dicom.ReadWrite``
-(Azure's data actions ``read`` and ``manageExtendedQueryTags``). Bodies are JSON."""
+``operations/{id}``, and ``export`` (Azure DICOM service, "Export DICOM files"). Reading needs
+``Dicom.Read``, changing tags and exporting ``Dicom.ReadWrite`` (Azure's data actions ``read``,
+``manageExtendedQueryTags`` and ``export``). Bodies are JSON."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from dicomite.dicom.http.responses import plain_json
 from dicomite.dicom.index import extended_tags, tag_entries, tag_errors
 from dicomite.dicom.index.extended_tags import DISABLED, ENABLED, QueryTag
 from dicomite.dicom.multipart import MediaType
-from dicomite.dicom.operations import records, reindex
+from dicomite.dicom.operations import export, export_request, records, reindex
 from dicomite.dicom.service import DicomService
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -46,12 +47,22 @@ class Management:
             Route(tag, guard(Action.MANAGE_TAGS, self.update_tag), methods=["PATCH"]),
             Route(f"{tag}/errors", guard(Action.READ, self.errors), methods=["GET"]),
             Route("/operations/{id}", guard(Action.READ, self.operation), methods=["GET"]),
+            Route("/export", guard(Action.EXPORT, self.export), methods=["POST"]),
         ]
 
     async def add(self, request: Request) -> Response:
         entries = tag_entries.entries(await _json_body(request))
         store = self.service.store
         operation_id = await run_blocking(reindex.start, store, entries, self.base_url)
+        return self._started(operation_id)
+
+    async def export(self, request: Request) -> Response:
+        wanted = export_request.parse(await _json_body(request))
+        root = self.service.export_root
+        operation_id = await run_blocking(export.start, self.service.store, wanted, root)
+        return self._started(operation_id)
+
+    def _started(self, operation_id: str) -> Response:
         self.service.operations.wake()
         href = f"{self.base_url}/operations/{operation_id}"
         return plain_json({"id": operation_id, "href": href}, 202, {"Location": href})

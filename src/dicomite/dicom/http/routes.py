@@ -24,10 +24,10 @@ from dicomite.dicom.http.responses import dicom_json, error_response, routing_er
 from dicomite.dicom.http.zerocopy import files_response
 from dicomite.dicom.index import changefeed, delete, qido, qido_tags, schema
 from dicomite.dicom.index.schema import Level
+from dicomite.dicom.model.uids import valid_uid
 from dicomite.dicom.multipart import new_boundary
 from dicomite.dicom.retrieve import rendered, thumbnails, transcode, wado
 from dicomite.dicom.service import DicomService
-from dicomite.dicom.stow import validation
 from dicomite.dicom.stow.service import (
     DICOM_JSON,
     StowRequest,
@@ -266,7 +266,7 @@ class _Api:
 def _check_uids(params: dict[str, Any]) -> None:
     for name in ("study", "series", "instance"):
         value = params.get(name)
-        if value is not None and not validation.valid_uid(value):
+        if value is not None and not valid_uid(value):
             raise BadRequest(f"The {name} instance UID '{str(value)[:80]}' is invalid.")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 
 from dicomite.clock import utcnow
@@ -30,8 +30,10 @@ class OperationRunner:
         store: Store,
         write_lock: AbstractContextManager[object] | None = None,
         poll_seconds: float = 1.0,
+        steps: Mapping[str, Step] = STEPS,
     ) -> None:
         self._store = store
+        self._steps = steps
         # This process's index writers queue on it rather than in SQLite's busy handler.
         self._write_lock = write_lock or nullcontext()
         self._poll = poll_seconds
@@ -75,7 +77,7 @@ class OperationRunner:
         if claimed is None:
             return False
         try:
-            STEPS[claimed.type](self._store, claimed, self.owner)
+            self._steps[claimed.type](self._store, claimed, self.owner)
         except Exception as error:
             self._failed(claimed, error)
         else:

@@ -37,6 +37,7 @@ from dicomite.dicom.index import write as index_write
 from dicomite.dicom.index.extended_tags import IndexedCache
 from dicomite.dicom.index.write import NewInstance, Uids
 from dicomite.dicom.model.header import Unreadable
+from dicomite.dicom.model.uids import valid_uid
 from dicomite.dicom.multipart import MediaType
 from dicomite.dicom.stow import instance as stow_instance
 from dicomite.dicom.stow import validation
@@ -128,7 +129,7 @@ class StowService:
     async def handle(
         self, request: StowRequest, headers: dict[str, str], body: AsyncIterator[bytes]
     ) -> Outcome:
-        if request.study_uid is not None and not validation.valid_uid(request.study_uid):
+        if request.study_uid is not None and not valid_uid(request.study_uid):
             raise BadRequest(f"The StudyInstanceUID '{request.study_uid[:80]}' is invalid.")
         check_accept_json(headers.get("accept"))
         declared = headers.get("content-length", "")

@@ -20,22 +20,14 @@ from pydicom.tag import Tag
 
 from dicomite.dicom.index.extended_tags import QueryTag
 from dicomite.dicom.index.schema import INDEXED, Indexed, Kind
+from dicomite.dicom.model.uids import valid_uid
 
 REQUIRED = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "PatientID")
 # Every attribute ``check`` looks at: the values it is given are keyed by these keywords.
 CHECKED = tuple(dict.fromkeys([*REQUIRED, *(a.keyword for a in INDEXED if a.kind is not Kind.UID)]))
-# "All identifiers must be between 1 and 64 characters long, and only contain alpha numeric
-# characters or the following special characters: '.', '-'." Empty components ("1..2", a
-# leading or trailing dot) are refused too: they are not UIDs (PS3.5 §9.1) and "." / ".."
-# must never reach a path.
-_UID = re.compile(r"^[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*$")
 _CS = re.compile(r"^[A-Z0-9 _]*$")
 _DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1a\x1c-\x1f\x7f]")
-
-
-def valid_uid(value: object) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= 64 and _UID.match(value) is not None
 
 
 @dataclass

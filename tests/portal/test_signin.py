@@ -175,10 +175,11 @@ NAV = re.compile(r'<nav class="sidebar" aria-label="Main">(.*?)</nav>', re.S)
                 "Sign-in logs",
                 "Users",
                 "DICOM studies",
+                "Extended query tags",
             ],
         ),
         ("developer", ["Home", "App registrations", "Enterprise applications", "Sign-in logs"]),
-        ("reader", ["Home", "DICOM studies"]),
+        ("reader", ["Home", "DICOM studies", "Extended query tags"]),
         ("nobody", ["Home"]),
     ],
 )

@@ -3,6 +3,9 @@ person's DICOM data role allow (tokens issued over the wire: sign-in, code, rede
 
 from __future__ import annotations
 
+import uuid
+
+import httpx
 import pytest
 
 from tests.fixtures.dicom import dicom_client, make_dataset, multipart, stow_headers, to_bytes
@@ -11,10 +14,15 @@ from tests.fixtures.server import Server
 from tests.identity.people import person_token
 
 
-def stow(server: Server, token: str) -> int:
-    body = multipart(to_bytes(make_dataset()))
+def stow(server: Server, token: str, study: str | None = None) -> int:
+    body = multipart(to_bytes(make_dataset(study)))
     with dicom_client(server, token) as client:
         return client.post("/studies", content=body, headers=stow_headers()).status_code
+
+
+def read(server: Server, token: str, study: str) -> int:
+    with dicom_client(server, token) as client:
+        return client.get(f"/studies/{study}/metadata").status_code
 
 
 def search(server: Server, token: str) -> int:
@@ -22,9 +30,17 @@ def search(server: Server, token: str) -> int:
         return client.get("/studies", params={"limit": "1"}).status_code
 
 
-def test_a_reader_searches_but_cannot_store(server: Server, admin: Admin) -> None:
+def test_a_reader_searches_and_reads_but_cannot_store(
+    server: Server, admin: Admin, writer: httpx.Client
+) -> None:
+    study = f"1.2.826.0.1.3680043.8.498.{uuid.uuid4().int % 10**20}"
+    stored = writer.post(
+        "/studies", content=multipart(to_bytes(make_dataset(study))), headers=stow_headers()
+    )
+    assert stored.status_code == 200, stored.text
     token = person_token(server, admin, admin.add_person("DICOM Data Reader"))
-    assert search(server, token) in (200, 204)
+    assert search(server, token) == 200
+    assert read(server, token, study) == 200
     assert stow(server, token) == 403
 
 

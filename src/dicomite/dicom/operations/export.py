@@ -108,7 +108,7 @@ def _missing(db: Connection, sources: list[list[str]] | None) -> list[str]:
 class _Batch:
     exported: list[str] = field(default_factory=list)  # destination names
     errors: list[dict[str, str]] = field(default_factory=list)
-    cursor: int = 0
+    position: int = 0  # the last instance pk looked at
     finished: bool = False
 
 
@@ -141,14 +141,14 @@ class Exporter:
     def _copy(
         self, destination: Destination, operation_id: str, rows: Sequence[Any], state: Any
     ) -> _Batch:
-        batch = _Batch(cursor=state["cursor"], finished=len(rows) < BATCH)
+        batch = _Batch(position=state["cursor"], finished=len(rows) < BATCH)
         batch.errors = [_error(path, NOT_FOUND) for path in state["missing"]]
         copied = 0
         for pk, study, series, sop, key, size in rows:
             if copied >= BATCH_BYTES:
                 batch.finished = False
                 break
-            batch.cursor = pk
+            batch.position = pk
             if not _wanted((study, series, sop), state["sources"]):
                 continue
             name = f"{operation_id}/results/{study}/{series}/{sop}.dcm"
@@ -184,7 +184,7 @@ def _error(identifier: str, message: str) -> dict[str, str]:
 
 def _advance(db: Connection, claimed: Claimed, owner: str, batch: _Batch, href: str) -> None:
     state = dict(claimed.state)
-    state["cursor"] = batch.cursor
+    state["cursor"] = batch.position
     state["missing"] = []
     state["exported"] += len(batch.exported)
     state["skipped"] += len(batch.errors)

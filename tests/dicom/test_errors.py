@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 
+import dicomite.dicom
 from dicomite.dicom.errors import (
     ActiveOperation,
     BadRequest,
@@ -17,6 +21,7 @@ from dicomite.dicom.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from dicomite.dicom.operations.export_destinations import OutsideExportFolder
 
 STATUS: dict[type[DicomError], int] = {
     BadRequest: 400,
@@ -29,6 +34,7 @@ STATUS: dict[type[DicomError], int] = {
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     InsufficientStorage: 507,
+    OutsideExportFolder: 400,
 }
 TEXT = "text/plain; charset=utf-8"
 MESSAGE = "The study 1.2.3 was not found (Müller)."
@@ -41,6 +47,13 @@ def _every(kind: type[DicomError]) -> set[type[DicomError]]:
     return below.union(*(_every(sub) for sub in below))
 
 
+def _import_the_dicom_package() -> None:
+    """Every module, so that every error type defined anywhere in it is a subclass seen."""
+    prefix = f"{dicomite.dicom.__name__}."
+    for module in pkgutil.walk_packages(dicomite.dicom.__path__, prefix):
+        importlib.import_module(module.name)
+
+
 def _error(kind: type[DicomError]) -> DicomError:
     if kind is Unauthenticated:
         return Unauthenticated(MESSAGE, CHALLENGE)
@@ -48,6 +61,7 @@ def _error(kind: type[DicomError]) -> DicomError:
 
 
 def test_every_error_type_is_listed() -> None:
+    _import_the_dicom_package()
     assert _every(DicomError) == set(STATUS)
 
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -26,10 +27,10 @@ from sqlalchemy import (
 )
 
 from dicomite.bootstrap import BOOTSTRAP_APP_NAME, Context, prepare
-from dicomite.store.db import Store
+from dicomite.store.db import Store, sqlite_foreign_keys
 from dicomite.store.migrate import alembic_config, upgrade
 from dicomite.store.tables import Application, Base, SigningKey, Tenant
-from tests.fixtures.stores import store_settings
+from tests.fixtures.stores import sqlite_url, store_settings
 
 
 def test_prepare_twice_applies_migrations_once(data_dir: Path, store_url: str) -> None:
@@ -198,3 +199,38 @@ def test_upgrades_keep_the_rows_that_refer_to_altered_tables(
     finally:
         store.dispose()
     assert counts == [1, 1, 1]
+
+
+def test_an_upgrade_leaving_a_dangling_row_commits_nothing(data_dir: Path) -> None:
+    """On SQLite the whole upgrade is one transaction, checked before it commits: a row whose
+    foreign key refers to nothing rolls every migration back (and another process waiting on
+    the write lock sees all of an upgrade or none of it)."""
+    data_dir.mkdir(parents=True)
+    store = Store(sqlite_url(data_dir))
+    try:
+        upgrade(store, "0005")
+        with store.engine.connect() as connection:
+            sqlite_foreign_keys(connection, enforced=False)
+            connection.execute(
+                insert(_SERVICE_PRINCIPALS_0005).values(
+                    id=str(uuid.uuid4()),
+                    tenant_id=str(uuid.uuid4()),  # no such tenant
+                    app_id=str(uuid.uuid4()),
+                    application_id=None,
+                    display_name="dangling",
+                    created_at=datetime.now(UTC),
+                    app_roles=[],
+                    oauth2_permission_scopes=[],
+                    is_builtin=False,
+                    account_enabled=True,
+                )
+            )
+            connection.commit()
+            sqlite_foreign_keys(connection, enforced=True)
+        with pytest.raises(RuntimeError, match="service_principals"):
+            upgrade(store)
+        with store.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    finally:
+        store.dispose()
+    assert current == ("0005",)

@@ -44,14 +44,14 @@ def upgrade(store: Store, revision: str = "head") -> None:
             connection.commit()
         else:
             sqlite_foreign_keys(connection, enforced=False)
+        config = alembic_config(connection)
+        if not postgres:
+            config.attributes["before_commit"] = lambda: _no_dangling_reference(connection)
         try:
             # On SQLite the write lock, taken at BEGIN, plays the advisory lock's part: a
             # second process waits instead of failing when its read snapshot goes stale.
             with write_intent():
-                command.upgrade(alembic_config(connection), revision)
-            dangling = None if postgres else sqlite_dangling_reference(connection)
-            if dangling is not None:
-                raise RuntimeError(f"a migration left a row of {dangling} referring to nothing")
+                command.upgrade(config, revision)
             connection.commit()
         finally:
             if postgres:
@@ -60,3 +60,10 @@ def upgrade(store: Store, revision: str = "head") -> None:
             else:
                 connection.rollback()
                 sqlite_foreign_keys(connection, enforced=True)
+
+
+def _no_dangling_reference(connection: Connection) -> None:
+    """Run inside the migrations' transaction: a dangling row rolls them all back."""
+    dangling = sqlite_dangling_reference(connection)
+    if dangling is not None:
+        raise RuntimeError(f"a migration left a row of {dangling} referring to nothing")

@@ -45,9 +45,16 @@ def _consent_path(server: Server) -> str:
 
 @pytest.mark.parametrize(
     "target",
-    ["//evil.example", "/\\evil.example", "https://evil.example", "/%2F/evil.example",
-     "\t//evil.example", "/\t/evil.example", "/..//oauth2/authorize?x"],
-)  # fmt: skip
+    [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "/%2F/evil.example",
+        "\t//evil.example",
+        "/\t/evil.example",
+        "/..//oauth2/authorize?x",
+    ],
+)
 def test_next_never_leaves_the_portal(server: Server, carol: Browserless, target: str) -> None:
     with server.client() as stranger:
         form = stranger.get("/portal/signin", params={"next": target})

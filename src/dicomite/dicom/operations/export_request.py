@@ -101,8 +101,10 @@ def _destination(fields: dict[str, Any]) -> dict[str, str]:
     if settings["type"] == FOLDER:
         _only(settings, {"type", "path"})
         return {"type": FOLDER, "path": folder_path(settings.get("path"))}
-    _only(settings, {"type", "blobcontaineruri", "connectionstring", "blobcontainername",
-                     "usemanagedidentity"})  # fmt: skip
+    _only(
+        settings,
+        {"type", "blobcontaineruri", "connectionstring", "blobcontainername", "usemanagedidentity"},
+    )
     if settings.get("usemanagedidentity") not in (None, False):
         raise BadRequest(
             "Managed identities are not available in Dicomite: give 'blobContainerUri' with a "

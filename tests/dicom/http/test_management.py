@@ -120,6 +120,11 @@ def test_a_tag_is_added_reindexed_and_searched_at_its_level(
     assert studies[0]["00100040"] == {"vr": "CS", "Value": [code]}
     series = owner.get("/series", params={"SeriesDescription": head.upper()}).json()
     assert [s["0008103E"]["Value"] for s in series] == [[head]]
+    # within one study, the tag's condition is checked per series (qido_tags' correlated form)
+    within = owner.get(f"/studies/{study}/series", params={"SeriesDescription": head}).json()
+    assert [s["0008103E"]["Value"] for s in within] == [[head]]
+    elsewhere = {"SeriesDescription": f"Chest {head}"}
+    assert owner.get(f"/studies/{study}/series", params=elsewhere).status_code == 204
     instances = owner.get("/instances", params={PRIVATE: str(number + 1)}).json()
     assert [i[PRIVATE]["Value"] for i in instances] == [[number + 1]]
     assert owner.get(f"/studies/{study}/series", params={"PatientSex": code}).status_code == 400

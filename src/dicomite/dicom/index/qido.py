@@ -256,8 +256,10 @@ def _statement(
         )
         for n, (comparison, at, name) in enumerate(shapes)
     ]
+    correlated = any(_names_few(shape) for shape in shapes)
     conditions += [
-        qido_tags.condition(n, shape, _TABLE[shape[0]].c.pk) for n, shape in enumerate(tags)
+        qido_tags.condition(n, shape, _TABLE[shape[0]].c.pk, correlated)
+        for n, shape in enumerate(tags)
     ]
     columns: list[Any] = [table.c.pk]
     columns += [_TABLE[above].c.attributes for above in _STORED_LEVELS[level]]
@@ -274,6 +276,16 @@ def _statement(
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
+
+
+# Columns whose exact values name a few resources each: beside one of them, a condition on an
+# extended query tag is checked per resource (``qido_tags``).
+_FEW_PER_VALUE = frozenset({"study_uid", "series_uid", "sop_uid", "patient_id", "accession_number"})
+
+
+def _names_few(shape: Shape) -> bool:
+    comparison, _, name = shape
+    return comparison in ("=", "in") and name in _FEW_PER_VALUE
 
 
 @dataclass

@@ -4,9 +4,13 @@ tag's values at its level, when the tag is ``ready``, its level searchable at th
 and its queries enabled. A tag with indexing errors that was enabled by hand answers, with the
 results, the ``erroneous-dicom-attributes`` header naming it as the request did.
 
-Each condition is a subquery on the level's values table (``pk IN (SELECT resource_pk …)``):
-the database starts from the tag's values index, and the shape, not the tag, is what the
-compiled-statement cache keys on (the tag's key is a parameter).
+Each condition is a subquery on the level's values table, in one of two forms the shape
+chooses. Alone, ``pk IN (SELECT resource_pk …)``: the database starts from the tag's values
+index. Beside a condition naming a few resources (a UID, a patient ID), a correlated
+``EXISTS``: SQLite would otherwise gather every resource with the value (every series of
+BodyPartExamined=CHEST) to answer a search within one study; PostgreSQL plans both forms as the
+same semi-join. The shape, not the tag, is what the compiled-statement cache keys on (the
+tag's key is a parameter).
 """
 
 from __future__ import annotations
@@ -95,15 +99,21 @@ _COMPARE = {
 }
 
 
-def condition(n: int, tag_shape: TagShape, pk: ColumnElement[int]) -> ColumnElement[bool]:
+def condition(
+    n: int, tag_shape: TagShape, pk: ColumnElement[int], correlated: bool
+) -> ColumnElement[bool]:
+    """The ``n``-th tag's condition on the resources ``pk``: ``correlated`` when the search
+    already names a few of them (see above)."""
     level, compared = tag_shape
     values = VALUES[level]
     matching = [
         _COMPARE[comparison](values.c[column], bindparam(f"t{n}_{i}"))
         for i, (comparison, column) in enumerate(compared)
     ]
-    subquery = select(values.c.resource_pk).where(values.c.tag_key == bindparam(f"t{n}"), *matching)
-    return pk.in_(subquery)
+    matching.append(values.c.tag_key == bindparam(f"t{n}"))
+    if correlated:
+        return select(values.c.resource_pk).where(values.c.resource_pk == pk, *matching).exists()
+    return pk.in_(select(values.c.resource_pk).where(*matching))
 
 
 def element(n: int, level: Level, pk: ColumnElement[int]) -> ScalarSelect[Any]:

@@ -225,6 +225,43 @@ def test_each_documented_error(owner: httpx.Client) -> None:
     assert owner.get(f"/operations/{records.new_id()}").status_code == 404
 
 
+SYNTAX = "The syntax of the request body is invalid."
+HOSTILE_BODIES: list[tuple[bytes, str, int, str]] = [
+    (b"[" * 5000 + b"]" * 5000, "application/json", 400, SYNTAX),
+    (b'{"a":' * 3000 + b"1" + b"}" * 3000, "application/json", 400, SYNTAX),
+    (b"\xff\xfe[", "application/json", 400, SYNTAX),
+    (b"[" + b" " * 70_000 + b"]", "application/json", 413, "allowed limit of 65536 bytes"),
+    (b"[]", "text/plain", 415, "The specified content type 'text/plain' is not supported."),
+    (b"[]", "", 415, "The specified content type '' is not supported."),
+]
+
+
+def test_hostile_bodies_and_parameters_are_refused_in_the_error_format(owner: httpx.Client) -> None:
+    """Deep, oversized, undecodable or mistyped bodies and out-of-range paging are a 4xx in
+    text/plain, never a 500, and change nothing."""
+    add_tags(owner, {"path": "PatientAge", "level": "Study"})
+    before = owner.get("/extendedquerytags").json()
+    targets = [
+        ("POST", "/extendedquerytags"),
+        ("PATCH", "/extendedquerytags/PatientAge"),
+        ("POST", "/export"),
+    ]
+    for method, url in targets:
+        for body, media, status, message in HOSTILE_BODIES:
+            headers = {"Content-Type": media} if media else {}
+            response = owner.request(method, url, content=body, headers=headers)
+            outcome = (response.status_code, message in response.text)
+            assert outcome == (status, True), (url, body[:9])
+            assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    huge = str(2**63)
+    for url in ("/extendedquerytags", "/extendedquerytags/PatientAge/errors"):
+        for params in ({"offset": huge}, {"offset": "-1"}, {"limit": huge}, {"limit": "x"}):
+            response = owner.get(url, params=params)
+            assert response.status_code == 400, (url, params)
+            assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert owner.get("/extendedquerytags").json() == before
+
+
 def test_a_tag_cannot_be_added_while_a_reindex_runs(owner: httpx.Client, admin: Admin) -> None:
     """409 with the running operation's Location (it is held by another host's runner)."""
     with admin.context.store.transaction(write=True) as db:

@@ -5,6 +5,7 @@ them at their level, new STOWs indexed at once, indexing errors and the hand-ena
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -102,11 +103,14 @@ def test_a_tag_is_added_reindexed_and_searched_at_its_level(
         {"path": PRIVATE, "vr": "SS", "privateCreator": CREATOR, "level": "Instance"},
     )
     assert (done["type"], done["status"], done["percentComplete"]) == ("reindex", "completed", 100)
+    assert done["createdTime"] <= done["lastUpdatedTime"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", done["createdTime"])
     assert sorted(done["resources"]) == sorted(
         f"{base(owner)}/extendedquerytags/{path}" for path in ("00100040", "0008103E", PRIVATE)
     )
     v2 = writer_v2.get(f"/operations/{done['operationId']}").json()
     assert v2["status"] == "succeeded"
+    assert writer_v2.get("/extendedquerytags/00100040").json()["status"] == "ready"
     assert owner.get("/extendedquerytags/PatientSex").json() == {
         "path": "00100040",
         "vr": "CS",
@@ -134,6 +138,7 @@ def test_values_that_cannot_be_indexed_disable_queries_until_enabled_by_hand(
 ) -> None:
     bad = make_dataset(PatientAge="12")  # not an AS (nnnD/W/M/Y): no tag checks it yet
     assert store_dataset(owner, bad).status_code == 200
+    assert store(owner, PatientAge="12").status_code == 200  # a second error, to page through
     study = generate_uid()
     store(owner, study=study, PatientAge="097Y")
     add_tags(owner, {"path": "PatientAge", "level": "Study"})
@@ -144,6 +149,10 @@ def test_values_that_cannot_be_indexed_disable_queries_until_enabled_by_hand(
     ours = [e for e in errors if e["sopInstanceUid"] == bad.SOPInstanceUID]
     assert [(e["studyInstanceUid"], e["errorMessage"]) for e in ours] == [
         (bad.StudyInstanceUID, "Value length is not 4.")
+    ]
+    assert len(errors) == tag["errors"]["count"] >= 2
+    assert owner.get(tag["errors"]["href"], params={"limit": "1", "offset": "1"}).json() == [
+        errors[1]
     ]
     refused = owner.get("/studies", params={"PatientAge": "097Y"})
     assert refused.status_code == 400
@@ -206,6 +215,11 @@ def test_each_documented_error(owner: httpx.Client) -> None:
         "Extended query tags exceeds max allowed count '128'.",
     )
     assert owner.post("/extendedquerytags", json=many[:127]).status_code == 202
+    listed = [t["path"] for t in owner.get("/extendedquerytags", params={"limit": "200"}).json()]
+    assert len(listed) == 128 and len(owner.get("/extendedquerytags").json()) == 100
+    page = owner.get("/extendedquerytags", params={"limit": "2", "offset": "126"}).json()
+    assert [t["path"] for t in page] == listed[126:128]
+    assert owner.get("/extendedquerytags", params={"offset": "128"}).json() == []
 
     assert owner.get("/extendedquerytags/PatientWeight").status_code == 404
     assert owner.get("/extendedquerytags/NotATag").status_code == 400

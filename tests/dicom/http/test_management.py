@@ -28,6 +28,11 @@ from tests.fixtures.server import Server
 PRIVATE = "00091001"  # (0009,1001) SS in the block "DICOMITE TEST"
 CREATOR = "DICOMITE TEST"
 JSON = {"Content-Type": "application/json"}
+# The "Extended query tags" overview's table of VRs, and the others (its implementation's list)
+TEXT_VRS = ["AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI"]
+SUPPORTED_VRS = [*TEXT_VRS, "FD", "FL", "SL", "SS", "UL", "US"]
+UNSUPPORTED_VRS = ["AT", "LT", "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "ST", "SV", "UC", "UN"]
+UNSUPPORTED_VRS += ["UR", "UT", "UV"]
 
 
 def store(client: httpx.Client, **attributes: Any) -> httpx.Response:
@@ -205,8 +210,17 @@ def test_each_documented_error(owner: httpx.Client) -> None:
         409,
         "One or more extended query tags already exist.",
     )
-    many = [
-        {"path": f"0011{n:04X}", "vr": "LO", "privateCreator": "C", "level": "Study"}
+    for vr in UNSUPPORTED_VRS:
+        entry = {"path": PRIVATE, "vr": vr, "privateCreator": CREATOR, "level": "Study"}
+        refused = owner.post("/extendedquerytags", json=[entry])
+        assert refused.status_code == 400 and f"'{vr}'" in refused.text, vr
+    many = [  # each documented VR, on private tags (any VR may be declared for them)
+        {
+            "path": f"0011{n:04X}",
+            "vr": SUPPORTED_VRS[n % 18],
+            "privateCreator": "C",
+            "level": "Study",
+        }
         for n in range(0x1000, 0x1080)
     ]
     over = owner.post("/extendedquerytags", json=many)

@@ -115,6 +115,22 @@ def test_an_export_to_a_folder_writes_each_instance_and_logs_what_it_skipped(
     assert "Timestamp" in line
 
 
+def test_v2_exports_and_says_succeeded(
+    server: Server, dicom_token: TokenFactory, owner: httpx.Client
+) -> None:
+    dataset = stored(owner)
+    destination = {"type": "folder", "settings": {"path": f"v2/{uuid.uuid4().hex}"}}
+    with dicom_client(server, dicom_token("Dicom.ReadWrite"), version=2) as owner_v2:
+        done = export(
+            owner_v2, {"source": identifiers(path_of(dataset)), "destination": destination}
+        )
+    assert (done["status"], done["results"]["exported"], done["results"]["skipped"]) == (
+        "succeeded",
+        1,
+        0,
+    )
+
+
 def _container_sas_uri(azurite: Azurite, name: str) -> str:
     ContainerClient.from_connection_string(azurite.connection_string, name).create_container()
     token = generate_container_sas(

@@ -155,6 +155,8 @@ def test_values_that_cannot_be_indexed_disable_queries_until_enabled_by_hand(
     assert [(e["studyInstanceUid"], e["errorMessage"]) for e in ours] == [
         (bad.StudyInstanceUID, "Value length is not 4.")
     ]
+    assert ours[0]["seriesInstanceUid"] == bad.SeriesInstanceUID
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?", ours[0]["createdTime"])
     assert len(errors) == tag["errors"]["count"] >= 2
     assert owner.get(tag["errors"]["href"], params={"limit": "1", "offset": "1"}).json() == [
         errors[1]
@@ -236,7 +238,14 @@ def test_each_documented_error(owner: httpx.Client) -> None:
     assert owner.get("/extendedquerytags", params={"offset": "128"}).json() == []
 
     assert owner.get("/extendedquerytags/PatientWeight").status_code == 404
-    assert owner.get("/extendedquerytags/NotATag").status_code == 400
+    for method, url in [
+        ("GET", "/extendedquerytags/NotATag"),
+        ("GET", "/extendedquerytags/0010101G/errors"),
+        ("DELETE", "/extendedquerytags/(0010,1010)"),
+        ("PATCH", "/extendedquerytags/00101010.00100010"),
+    ]:
+        invalid = owner.request(method, url, json={"queryStatus": "Enabled"})
+        assert invalid.status_code == 400 and "tag" in invalid.text, (method, url)
     assert owner.get("/extendedquerytags/PatientWeight/errors").status_code == 404
     assert (
         owner.patch("/extendedquerytags/PatientWeight", json={"queryStatus": "Enabled"}).status_code

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import msal
 import numpy as np
 import pytest
@@ -18,7 +21,8 @@ DICOM, JP2, J2K = "application/dicom", "image/jp2", str(JPEG2000Lossless)
 
 
 @pytest.fixture(scope="module")
-def client(server: Server, admin: Admin) -> DICOMwebClient:
+def session(server: Server, admin: Admin) -> requests.Session:
+    """A DICOM Data Owner's session: its token from msal, in every request's headers."""
     app = admin.register(roles=("Dicom.ReadWrite",))
     session = requests.Session()
     session.verify = server.ca_file
@@ -30,11 +34,13 @@ def client(server: Server, admin: Admin) -> DICOMwebClient:
         http_client=session,
     )
     token = confidential.acquire_token_for_client(scopes=[DICOM_SCOPE])["access_token"]
-    return DICOMwebClient(
-        url=f"{server.base_url}/dicom/v1",
-        session=session,
-        headers={"Authorization": f"Bearer {token}"},
-    )
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+@pytest.fixture(scope="module")
+def client(server: Server, session: requests.Session) -> DICOMwebClient:
+    return DICOMwebClient(url=f"{server.base_url}/dicom/v1", session=session)
 
 
 def test_store_search_retrieve(client: DICOMwebClient) -> None:
@@ -76,3 +82,29 @@ def test_retrieve_as_jpeg2000_lossless(client: DICOMwebClient) -> None:
     frames = client.retrieve_instance_frames(*uids, [2], media_types=((JP2, J2K),))
     assert frames[0].startswith(b"\xff\x4f\xff\x51")  # a JPEG 2000 codestream: SOC, SIZ
     assert np.array_equal(decoded_frame(dataset, frames[0], J2K), dataset.pixel_array[1])
+
+
+@pytest.fixture
+def station_tag(server: Server, session: requests.Session) -> Iterator[None]:
+    """StationName as a series-level extended query tag, ready; deleted afterwards (the tags
+    are the deployment's)."""
+    tags = f"{server.base_url}/dicom/v1/extendedquerytags"
+    added = session.post(tags, json=[{"path": "StationName", "level": "Series"}])
+    assert added.status_code == 202, added.text
+    deadline = time.monotonic() + 120
+    while session.get(added.json()["href"]).status_code == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    session.patch(f"{tags}/StationName", json={"queryStatus": "Enabled"}).raise_for_status()
+    yield
+    assert session.delete(f"{tags}/StationName").status_code == 204
+
+
+def test_search_on_an_extended_query_tag(client: DICOMwebClient, station_tag: None) -> None:
+    """dicomweb-client's searches use an extended query tag like any other attribute."""
+    study, station = generate_uid(), f"DWC{generate_uid()[-12:]}"
+    client.store_instances([make_dataset(study=study, StationName=station)])
+    found = client.search_for_series(search_filters={"StationName": station.lower()})
+    assert [s["0020000D"]["Value"] for s in found] == [[study]]
+    assert found[0]["00081010"] == {"vr": "SH", "Value": [station]}
+    assert client.search_for_series(search_filters={"StationName": "NONE" + station}) == []

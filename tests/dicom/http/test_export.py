@@ -115,6 +115,22 @@ def test_an_export_to_a_folder_writes_each_instance_and_logs_what_it_skipped(
     assert "Timestamp" in line
 
 
+def test_v2_exports_and_says_succeeded(
+    server: Server, dicom_token: TokenFactory, owner: httpx.Client
+) -> None:
+    dataset = stored(owner)
+    destination = {"type": "folder", "settings": {"path": f"v2/{uuid.uuid4().hex}"}}
+    with dicom_client(server, dicom_token("Dicom.ReadWrite"), version=2) as owner_v2:
+        done = export(
+            owner_v2, {"source": identifiers(path_of(dataset)), "destination": destination}
+        )
+    assert (done["status"], done["results"]["exported"], done["results"]["skipped"]) == (
+        "succeeded",
+        1,
+        0,
+    )
+
+
 def _container_sas_uri(azurite: Azurite, name: str) -> str:
     ContainerClient.from_connection_string(azurite.connection_string, name).create_container()
     token = generate_container_sas(
@@ -247,3 +263,28 @@ def test_only_owners_export(server: Server, dicom_token: TokenFactory) -> None:
         assert "'export'" in response.text
     with dicom_client(server, None) as anonymous:
         assert anonymous.post("/export", json=body).status_code == 401
+
+
+def test_an_export_that_cannot_write_ends_failed_with_its_error(
+    server: Server, owner: httpx.Client, dicom_token: TokenFactory
+) -> None:
+    """A destination that breaks while the export runs (its folder is a file) ends the operation
+    ``failed``: 200, as a finished operation, in both versions, with the error (not the
+    server's own folders)."""
+    exports = server.data_dir / "exports"
+    exports.mkdir(exist_ok=True)
+    blocked = f"file-{uuid.uuid4().hex}"
+    (exports / blocked).write_bytes(b"not a folder")
+    dataset = stored(owner)
+    body = {
+        "source": identifiers(path_of(dataset)),
+        "destination": {"type": "folder", "settings": {"path": blocked}},
+    }
+    done = export(owner, body)
+    assert (done["type"], done["status"]) == ("export", "failed")
+    [error] = done["results"]["errors"]
+    assert error == "FileExistsError: File exists", error  # the server's own paths are its own
+    with dicom_client(server, dicom_token("Dicom.Read"), version=2) as reader:
+        again = reader.get(f"/operations/{done['operationId']}")
+        assert (again.status_code, again.json()["status"]) == (200, "failed")
+    assert (exports / blocked).read_bytes() == b"not a folder"

@@ -5,6 +5,7 @@ them at their level, new STOWs indexed at once, indexing errors and the hand-ena
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,11 @@ from tests.fixtures.server import Server
 PRIVATE = "00091001"  # (0009,1001) SS in the block "DICOMITE TEST"
 CREATOR = "DICOMITE TEST"
 JSON = {"Content-Type": "application/json"}
+# The "Extended query tags" overview's table of VRs, and the others (its implementation's list)
+TEXT_VRS = ["AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "PN", "SH", "TM", "UI"]
+SUPPORTED_VRS = [*TEXT_VRS, "FD", "FL", "SL", "SS", "UL", "US"]
+UNSUPPORTED_VRS = ["AT", "LT", "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "ST", "SV", "UC", "UN"]
+UNSUPPORTED_VRS += ["UR", "UT", "UV"]
 
 
 def store(client: httpx.Client, **attributes: Any) -> httpx.Response:
@@ -102,11 +108,14 @@ def test_a_tag_is_added_reindexed_and_searched_at_its_level(
         {"path": PRIVATE, "vr": "SS", "privateCreator": CREATOR, "level": "Instance"},
     )
     assert (done["type"], done["status"], done["percentComplete"]) == ("reindex", "completed", 100)
+    assert done["createdTime"] <= done["lastUpdatedTime"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", done["createdTime"])
     assert sorted(done["resources"]) == sorted(
         f"{base(owner)}/extendedquerytags/{path}" for path in ("00100040", "0008103E", PRIVATE)
     )
     v2 = writer_v2.get(f"/operations/{done['operationId']}").json()
     assert v2["status"] == "succeeded"
+    assert writer_v2.get("/extendedquerytags/00100040").json()["status"] == "ready"
     assert owner.get("/extendedquerytags/PatientSex").json() == {
         "path": "00100040",
         "vr": "CS",
@@ -139,6 +148,7 @@ def test_values_that_cannot_be_indexed_disable_queries_until_enabled_by_hand(
 ) -> None:
     bad = make_dataset(PatientAge="12")  # not an AS (nnnD/W/M/Y): no tag checks it yet
     assert store_dataset(owner, bad).status_code == 200
+    assert store(owner, PatientAge="12").status_code == 200  # a second error, to page through
     study = generate_uid()
     store(owner, study=study, PatientAge="097Y")
     add_tags(owner, {"path": "PatientAge", "level": "Study"})
@@ -149,6 +159,12 @@ def test_values_that_cannot_be_indexed_disable_queries_until_enabled_by_hand(
     ours = [e for e in errors if e["sopInstanceUid"] == bad.SOPInstanceUID]
     assert [(e["studyInstanceUid"], e["errorMessage"]) for e in ours] == [
         (bad.StudyInstanceUID, "Value length is not 4.")
+    ]
+    assert ours[0]["seriesInstanceUid"] == bad.SeriesInstanceUID
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?", ours[0]["createdTime"])
+    assert len(errors) == tag["errors"]["count"] >= 2
+    assert owner.get(tag["errors"]["href"], params={"limit": "1", "offset": "1"}).json() == [
+        errors[1]
     ]
     refused = owner.get("/studies", params={"PatientAge": "097Y"})
     assert refused.status_code == 400
@@ -201,8 +217,17 @@ def test_each_documented_error(owner: httpx.Client) -> None:
         409,
         "One or more extended query tags already exist.",
     )
-    many = [
-        {"path": f"0011{n:04X}", "vr": "LO", "privateCreator": "C", "level": "Study"}
+    for vr in UNSUPPORTED_VRS:
+        entry = {"path": PRIVATE, "vr": vr, "privateCreator": CREATOR, "level": "Study"}
+        refused = owner.post("/extendedquerytags", json=[entry])
+        assert refused.status_code == 400 and f"'{vr}'" in refused.text, vr
+    many = [  # each documented VR, on private tags (any VR may be declared for them)
+        {
+            "path": f"0011{n:04X}",
+            "vr": SUPPORTED_VRS[n % 18],
+            "privateCreator": "C",
+            "level": "Study",
+        }
         for n in range(0x1000, 0x1080)
     ]
     over = owner.post("/extendedquerytags", json=many)
@@ -211,9 +236,21 @@ def test_each_documented_error(owner: httpx.Client) -> None:
         "Extended query tags exceeds max allowed count '128'.",
     )
     assert owner.post("/extendedquerytags", json=many[:127]).status_code == 202
+    listed = [t["path"] for t in owner.get("/extendedquerytags", params={"limit": "200"}).json()]
+    assert len(listed) == 128 and len(owner.get("/extendedquerytags").json()) == 100
+    page = owner.get("/extendedquerytags", params={"limit": "2", "offset": "126"}).json()
+    assert [t["path"] for t in page] == listed[126:128]
+    assert owner.get("/extendedquerytags", params={"offset": "128"}).json() == []
 
     assert owner.get("/extendedquerytags/PatientWeight").status_code == 404
-    assert owner.get("/extendedquerytags/NotATag").status_code == 400
+    for method, url in [
+        ("GET", "/extendedquerytags/NotATag"),
+        ("GET", "/extendedquerytags/0010101G/errors"),
+        ("DELETE", "/extendedquerytags/(0010,1010)"),
+        ("PATCH", "/extendedquerytags/00101010.00100010"),
+    ]:
+        invalid = owner.request(method, url, json={"queryStatus": "Enabled"})
+        assert invalid.status_code == 400 and "tag" in invalid.text, (method, url)
     assert owner.get("/extendedquerytags/PatientWeight/errors").status_code == 404
     assert (
         owner.patch("/extendedquerytags/PatientWeight", json={"queryStatus": "Enabled"}).status_code
@@ -228,6 +265,49 @@ def test_each_documented_error(owner: httpx.Client) -> None:
     assert owner.get("/extendedquerytags", params={"offset": "-1"}).status_code == 400
     assert owner.get("/operations/not-a-guid").status_code == 404
     assert owner.get(f"/operations/{records.new_id()}").status_code == 404
+
+
+SYNTAX = "The syntax of the request body is invalid."
+HOSTILE_BODIES: list[tuple[bytes, str, int, str]] = [
+    (b"[" * 5000 + b"]" * 5000, "application/json", 400, SYNTAX),
+    (b'{"a":' * 3000 + b"1" + b"}" * 3000, "application/json", 400, SYNTAX),
+    (b"\xff\xfe[", "application/json", 400, SYNTAX),
+    (b"[" + b" " * 70_000 + b"]", "application/json", 413, "allowed limit of 65536 bytes"),
+    (b"[]", "text/plain", 415, "The specified content type 'text/plain' is not supported."),
+    (b"[]", "", 415, "The specified content type '' is not supported."),
+]
+
+
+def test_hostile_bodies_and_parameters_are_refused_in_the_error_format(owner: httpx.Client) -> None:
+    """Deep, oversized, undecodable or mistyped bodies and out-of-range paging are a 4xx in
+    text/plain, never a 500, and change nothing."""
+    add_tags(owner, {"path": "PatientAge", "level": "Study"})
+    before = owner.get("/extendedquerytags").json()
+    targets = [
+        ("POST", "/extendedquerytags"),
+        ("PATCH", "/extendedquerytags/PatientAge"),
+        ("POST", "/export"),
+    ]
+    for method, url in targets:
+        for body, media, status, message in HOSTILE_BODIES:
+            headers = {"Content-Type": media} if media else {}
+            response = owner.request(method, url, content=body, headers=headers)
+            outcome = (response.status_code, message in response.text)
+            assert outcome == (status, True), (url, body[:9])
+            assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    huge = str(2**63)
+    for url in ("/extendedquerytags", "/extendedquerytags/PatientAge/errors"):
+        for params in ({"offset": huge}, {"offset": "-1"}, {"limit": huge}, {"limit": "x"}):
+            response = owner.get(url, params=params)
+            assert response.status_code == 400, (url, params)
+            assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert owner.get("/extendedquerytags").json() == before
+    enabled = {"queryStatus": "Enabled"}  # other tests' files may hold values it cannot index
+    assert owner.patch("/extendedquerytags/PatientAge", json=enabled).status_code == 200
+    for value in ("é", "\x00", "9" * 5000, "*", "097Y-", "1Y\\2Y", "%"):
+        found = owner.get("/studies", params={"PatientAge": value})
+        assert found.status_code in (200, 204, 400), value
+        assert found.status_code != 400 or found.headers["content-type"].startswith("text/plain")
 
 
 def test_a_tag_cannot_be_added_while_a_reindex_runs(owner: httpx.Client, admin: Admin) -> None:

@@ -192,6 +192,10 @@ def test_paging_and_204(writer: httpx.Client, patient: dict[str, str]) -> None:
         {"SOPInstanceUID": "1.2"},  # not searchable at study level
         {"fuzzymatching": "maybe"},
         {"includefield": "NotAKeyword"},
+        {"PatientID": "\x00"},  # no DICOM value holds a NUL (PostgreSQL's text cannot)
+        {"PatientName": "a\x00", "fuzzymatching": "true"},
+        {"AccessionNumber": "a\x00*"},
+        {"StudyInstanceUID": "1.2\x00"},
     ],
 )
 def test_bad_parameters_are_400(writer: httpx.Client, params: dict[str, str]) -> None:

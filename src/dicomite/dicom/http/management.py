@@ -28,6 +28,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 Guard = Callable[[Action, Handler], Handler]
 MAX_BODY_BYTES = 64 * 1024  # 128 entries of a few fields fit many times over
 MAX_LIMIT, DEFAULT_LIMIT = 200, 100
+MAX_OFFSET = 2**31  # as QIDO's: beyond any page, and within every database's integer range
 _QUERY_STATUSES = {ENABLED: ENABLED, DISABLED: DISABLED}
 
 
@@ -145,7 +146,7 @@ async def _json_body(request: Request) -> Any:
             )
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # deep nesting fits in the limit: ``[`` is one byte
         raise BadRequest("The syntax of the request body is invalid.") from None
 
 
@@ -176,6 +177,8 @@ def _paging(query: Mapping[str, str]) -> tuple[int, int]:
         )
     if offset < 0:
         raise BadRequest(f"Specified offset value {offset} cannot be negative.")
+    if offset > MAX_OFFSET:
+        raise BadRequest(f"Specified offset value {offset} is over the maximum of {MAX_OFFSET}.")
     return limit, offset
 
 

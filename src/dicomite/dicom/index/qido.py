@@ -119,6 +119,8 @@ def parse(params: list[tuple[str, str]], scope: Scope) -> Query:
     query = Query()
     allowed = scope.searchable()
     for name, value in params:
+        if "\x00" in value:  # no DICOM value holds one, and PostgreSQL's text cannot
+            raise BadRequest(f"The value of '{name[:64]}' holds a NUL character.")
         lowered = name.lower()
         if lowered == "includefield":
             _include(query, value)

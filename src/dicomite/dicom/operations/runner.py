@@ -90,9 +90,16 @@ class OperationRunner:
         if count < MAX_FAILURES:
             return
         del self._failures[claimed.id]
-        results = {"errors": [f"{type(error).__name__}: {error}"[:1000]]}
+        results = {"errors": [f"{type(error).__name__}: {_reason(error)}"[:1000]]}
         with self._store.transaction(write=True) as db:
             if records.hold(db, claimed, self.owner):
                 records.save(
                     db, claimed, self.owner, utcnow(), status=records.FAILED, results=results
                 )
+
+
+def _reason(error: Exception) -> str:
+    """What the caller may read: an OS error without the server's own file names."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)

@@ -4,8 +4,10 @@ with ``--data-partitions``, then without the flag again (partitions stay on)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,8 +21,8 @@ from dicomite.settings import Settings
 from tests.dicom.conftest import DEPLOYMENTS
 from tests.dicom.http.test_management import store_dataset
 from tests.fixtures.azurite import Azurite
-from tests.fixtures.dicom import dicom_client, make_dataset, token_for
-from tests.fixtures.directory import Admin
+from tests.fixtures.dicom import dicom_client, make_dataset, to_bytes, token_for
+from tests.fixtures.directory import Admin, RegisteredApp
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.server import Server, make_server
 
@@ -32,6 +34,7 @@ JSON = {"Accept": "application/dicom+json"}
 @dataclass
 class Deployment:
     server: Server
+    app: RegisteredApp
     token: str
     before: Dataset  # stored before partitions were turned on
     while_off: list[httpx.Response]  # partition routes answered before they were turned on
@@ -64,7 +67,8 @@ def deployment(
     try:
         app = Admin(context).register(roles=("Dicom.ReadWrite",))
         assert app.secret is not None
-        made = Deployment(server, token_for(server, app.app_id, app.secret), make_dataset(), [])
+        token = token_for(server, app.app_id, app.secret)
+        made = Deployment(server, app, token, make_dataset(), [])
         with made.client() as client:
             assert store_dataset(client, made.before).status_code == 200
             made.while_off += [client.get("/partitions"), client.get("/partitions/p1/studies")]
@@ -190,6 +194,27 @@ def test_dicomweb_client_works_in_a_partition(deployment: Deployment) -> None:
     assert found["0020000D"]["Value"] == [dataset.StudyInstanceUID]
     uids = dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID
     assert client.retrieve_instance(*uids).SOPInstanceUID == dataset.SOPInstanceUID
+
+
+def test_cli_stores_and_searches_in_a_partition_and_lists_partitions(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    server, app = deployment.server, deployment.app
+    common = ["--client-id", app.app_id, "--client-secret", str(app.secret)]
+    common += ["--url", f"{server.base_url}/dicom/v1", "--authority", server.authority]
+    dataset = make_dataset()
+    (tmp_path / "one.dcm").write_bytes(to_bytes(dataset))
+    stored = server.cli("dicom", "upload", str(tmp_path), "--partition", "cli", *common)
+    assert "stored: 1" in stored.stdout
+    uid = f"StudyInstanceUID={dataset.StudyInstanceUID}"
+    found = server.cli("dicom", "search", "--partition", "cli", "--filter", uid, *common)
+    assert len(json.loads(found.stdout)) == 1
+    elsewhere = server.cli(
+        "dicom", "search", "--partition", "Microsoft.Default", "--filter", uid, *common
+    )
+    assert json.loads(elsewhere.stdout) == []
+    listed = json.loads(server.cli("dicom", "partitions", *common).stdout)
+    assert {"Microsoft.Default", "cli"} <= {p["partitionName"] for p in listed}
 
 
 def _patients(client: httpx.Client, path: str) -> list[str]:

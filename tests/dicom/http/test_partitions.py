@@ -5,6 +5,7 @@ with ``--data-partitions``, then without the flag again (partitions stay on)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +14,13 @@ import httpx
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
-from pydicom import Dataset
+from pydicom import Dataset, dcmread
 from pydicom.uid import generate_uid
 
 from dicomite.bootstrap import open_context
 from dicomite.settings import Settings
 from tests.dicom.conftest import DEPLOYMENTS
-from tests.dicom.http.test_management import store_dataset
+from tests.dicom.http.test_management import store_dataset, wait_done
 from tests.fixtures.azurite import Azurite
 from tests.fixtures.dicom import dicom_client, make_dataset, to_bytes, token_for
 from tests.fixtures.directory import Admin, RegisteredApp
@@ -167,6 +168,28 @@ def test_the_same_uids_live_in_two_partitions_independently(deployment: Deployme
         assert _patients(b, f"/studies/{study}/series/{series}/metadata") == [patients["iso-b"]]
         found = b.get("/studies", params={"StudyInstanceUID": study}, headers=JSON)
         assert found.status_code == 200 and len(found.json()) == 1
+
+
+def test_an_export_in_a_partition_copies_its_instances_only(deployment: Deployment) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    for partition in ("export-a", "export-b"):
+        dataset = make_dataset(study, series, sop, PatientID=partition)
+        with deployment.client(partition) as client:
+            assert store_dataset(client, dataset).status_code == 200
+    folder = f"runs/{uuid.uuid4().hex}"
+    body = {
+        "source": {"type": "identifiers", "settings": {"values": [study]}},
+        "destination": {"type": "folder", "settings": {"path": folder}},
+    }
+    with deployment.client("export-a") as client:
+        started = client.post("/export", json=body)
+    assert started.status_code == 202, started.text
+    with deployment.client() as client:
+        assert client.post("/export", json=body).text == MISSING
+        done = wait_done(client, started.json()["href"])
+    assert done["results"]["exported"] == 1
+    root = deployment.server.data_dir / "exports" / folder / done["operationId"] / "results"
+    assert dcmread(root / study / series / f"{sop}.dcm").PatientID == "export-a"
 
 
 def test_change_feed_entries_name_their_partition(deployment: Deployment) -> None:

@@ -47,19 +47,21 @@ logger = logging.getLogger(__name__)
 
 def dicom_app(service: DicomService, version: int) -> Starlette:
     api = _Api(service, version)
+    management = Management(service, version, api.base_url)
     routes: list[BaseRoute] = [
-        *_study_routes(api),
+        *_study_routes(api, management),
         Route("/partitions", api.guard(Action.SEARCH, api.partitions)),
-        Mount("/partitions/{partition}", routes=_study_routes(api)),
+        Mount("/partitions/{partition}", routes=_study_routes(api, management)),
         Route("/changefeed", api.guard(Action.CHANGEFEED, api.feed)),
         Route("/changefeed/latest", api.guard(Action.CHANGEFEED, api.latest)),
     ]
-    routes += Management(service, version, api.base_url).routes(api.guard)
+    routes += management.routes(api.guard)
     return Starlette(routes=routes, exception_handlers={HTTPException: routing_error})
 
 
-def _study_routes(api: _Api) -> list[BaseRoute]:
-    """STOW, QIDO, WADO and delete: the routes of a partition (data partitions, "API changes")."""
+def _study_routes(api: _Api, management: Management) -> list[BaseRoute]:
+    """STOW, QIDO, WADO, delete and export: the routes of a partition (data partitions, "API
+    changes")."""
     s, se, i = "/studies/{study}", "/series/{series}", "/instances/{instance}"
     on = api.in_partition
     routes: list[BaseRoute] = [
@@ -85,6 +87,7 @@ def _study_routes(api: _Api) -> list[BaseRoute]:
         Route(s, on(Action.DELETE, api.delete), methods=["DELETE"]),
         Route(f"{s}{se}", on(Action.DELETE, api.delete), methods=["DELETE"]),
         Route(f"{s}{se}{i}", on(Action.DELETE, api.delete), methods=["DELETE"]),
+        Route("/export", on(Action.EXPORT, management.export), methods=["POST"]),
     ]
     if api.version >= 2:  # upsert is new in v2 (conformance statement v2, "Store")
         routes.insert(

@@ -106,6 +106,12 @@ def test_data_stored_before_is_in_microsoft_default_and_partitions_stay_on(
     assert metadata.status_code == 200
 
 
+def test_the_viewer_reads_microsoft_default(deployment: Deployment) -> None:
+    with deployment.server.client() as client:
+        script = client.get("/viewer/app-config.js").text
+    assert f"{deployment.server.base_url}/dicom/v2/partitions/Microsoft.Default" in script
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [("GET", "/studies"), ("GET", "/studies/1.2.3/metadata"), ("DELETE", "/studies/1.2.3")],

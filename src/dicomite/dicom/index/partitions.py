@@ -128,6 +128,11 @@ class Partitions:
                 self._known[name] = found
         return found
 
+    @property
+    def default(self) -> Partition:
+        """Where the portal and the viewer work: ``Microsoft.Default`` when partitions are on."""
+        return Partition(DEFAULT_KEY, DEFAULT_NAME) if self.on else UNPARTITIONED
+
     def known(self, name: str | None) -> bool:
         """Whether :meth:`resolve` answers without the database."""
         return not self.on or name is None or name in self._known

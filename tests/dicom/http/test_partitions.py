@@ -27,7 +27,7 @@ from tests.fixtures.directory import Admin, RegisteredApp
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.server import Server, make_server
 
-DISABLED = "Data partitions feature is disabled."
+DISABLED = "Data partitions feature is disabled."  # the messages of Azure's docs
 MISSING = "PartitionName value is missing in the route segment."
 JSON = {"Accept": "application/dicom+json"}
 

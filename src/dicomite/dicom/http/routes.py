@@ -137,7 +137,7 @@ class _Api:
     async def partitions(self, request: Request) -> Response:
         """``GET /partitions``: 200 with the list, 204 when there is none."""
         if not self.service.partitions.on:
-            raise partitions.PartitionsDisabled()
+            raise partitions.PartitionRefused(partitions.DISABLED)
         found = await self.service.store.read_index(self._partitions)
         return JSONResponse(found) if found else Response(status_code=204)
 

@@ -45,32 +45,23 @@ class Partition:
 UNPARTITIONED = Partition(DEFAULT_KEY, DEFAULT_NAME, scoped=False)
 
 
-class PartitionsDisabled(BadRequest):
-    def __init__(self) -> None:
-        super().__init__("Data partitions feature is disabled.")
+class PartitionRefused(BadRequest):
+    """A request the deployment's partitions refuse, with the messages of data partitions' "New
+    responses" table (400 each)."""
 
 
-class PartitionMissing(BadRequest):
-    def __init__(self) -> None:
-        super().__init__("PartitionName value is missing in the route segment.")
-
-
-class PartitionNotFound(BadRequest):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"Specified PartitionName {name} does not exist.")
-
-
-class InvalidPartitionName(BadRequest):
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"The PartitionName '{name[:80]}' is invalid: up to 64 characters, each a letter, "
-            "a digit, '.', '-' or '_'."
-        )
+DISABLED = "Data partitions feature is disabled."
+MISSING = "PartitionName value is missing in the route segment."
+NOT_FOUND = "Specified PartitionName {} does not exist."
+INVALID = (
+    "The PartitionName '{}' is invalid: up to 64 characters, each a letter, a digit, '.', '-' "
+    "or '_'."
+)
 
 
 def check_name(name: str) -> str:
     if not _NAME.fullmatch(name):
-        raise InvalidPartitionName(name)
+        raise PartitionRefused(INVALID.format(name[:80]))
     return name
 
 
@@ -117,10 +108,10 @@ class Partitions:
         creates it when new. Blocking on a miss: call it in a worker thread then."""
         if not self.on:
             if name is not None:
-                raise PartitionsDisabled()
+                raise PartitionRefused(DISABLED)
             return UNPARTITIONED
         if name is None:
-            raise PartitionMissing()
+            raise PartitionRefused(MISSING)
         found = self._known.get(name)
         if found is None:
             found = self._load(check_name(name), create)
@@ -143,7 +134,7 @@ class Partitions:
         if found is not None:
             return found
         if not create:
-            raise PartitionNotFound(name)
+            raise PartitionRefused(NOT_FOUND.format(name))
         try:
             with self._store.transaction(write=True) as db:
                 key = db.execute(

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dicomite.clock import utcnow
+from dicomite.dicom.index import partitions
 from dicomite.identity import (
     builtin,
     consent,
@@ -114,6 +115,9 @@ def prepare(settings: Settings) -> Context:
         ensure_signing_key(session, protection, now)
         context = Context(settings, store, protection, tenant.id, tenant.domain)
         _ensure_bootstrap_accounts(session, context)
+    if settings.data_partitions:
+        with store.transaction(write=True) as db:
+            partitions.enable(db)
     return context
 
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     dicom_max_request_bytes: int = Field(default=2 * 1024**3, ge=1)
     # What one request may inflate: Deflate-decompressed bytes and decoded pixels together.
     dicom_max_inflated_bytes: int = Field(default=512 * 1024**2, ge=1024**2)
+    # Turns data partitions on for good at this start (recorded in the index; see
+    # dicom.index.partitions); unset, a deployment keeps what it has.
+    data_partitions: bool = False
 
     # Peers whose X-Forwarded-For is believed (comma-separated addresses or CIDR networks);
     # empty: none, the socket peer is the client address.

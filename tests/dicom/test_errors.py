@@ -21,6 +21,7 @@ from dicomite.dicom.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from dicomite.dicom.index.partitions import PartitionRefused
 from dicomite.dicom.operations.export_destinations import OutsideExportFolder
 
 STATUS: dict[type[DicomError], int] = {
@@ -35,6 +36,7 @@ STATUS: dict[type[DicomError], int] = {
     UnsupportedMediaType: 415,
     InsufficientStorage: 507,
     OutsideExportFolder: 400,
+    PartitionRefused: 400,
 }
 TEXT = "text/plain; charset=utf-8"
 MESSAGE = "The study 1.2.3 was not found (Müller)."

@@ -25,11 +25,20 @@ from sqlalchemy import (
     select,
     table,
 )
+from sqlalchemy.exc import IntegrityError
 
 from dicomite.bootstrap import BOOTSTRAP_APP_NAME, Context, prepare
 from dicomite.store.db import Store, sqlite_foreign_keys
 from dicomite.store.migrate import alembic_config, upgrade
-from dicomite.store.tables import Application, Base, SigningKey, Tenant
+from dicomite.store.tables import (
+    Application,
+    Base,
+    DicomPartition,
+    DicomSeries,
+    DicomStudy,
+    SigningKey,
+    Tenant,
+)
 from tests.fixtures.stores import sqlite_url, store_settings
 
 
@@ -234,3 +243,48 @@ def test_an_upgrade_leaving_a_dangling_row_commits_nothing(data_dir: Path) -> No
     finally:
         store.dispose()
     assert current == ("0005",)
+
+
+_STUDIES_0010 = table(
+    "dicom_studies",
+    column("pk", Integer),
+    column("study_uid", String),
+    column("attributes", String),
+    column("updated_at", DateTime(timezone=True)),
+)
+_SERIES_0010 = table(
+    "dicom_series",
+    column("study_pk", Integer),
+    column("series_uid", String),
+    column("attributes", String),
+    column("updated_at", DateTime(timezone=True)),
+)
+
+
+def test_0011_puts_the_existing_studies_in_microsoft_default(
+    data_dir: Path, store_url: str
+) -> None:
+    """Data stored before partitions is partition 1's, its series kept; afterwards a study UID
+    is unique per partition only."""
+    data_dir.mkdir(parents=True)
+    store = Store(store_url)
+    now = datetime.now(UTC)
+    try:
+        upgrade(store, "0010")
+        with store.engine.begin() as connection:
+            row = {"study_uid": "1.2.3", "attributes": "{}", "updated_at": now}
+            pk = connection.execute(insert(_STUDIES_0010).values(row).returning(column("pk")))
+            series = {"series_uid": "1.2.3.4", "attributes": "{}", "updated_at": now}
+            connection.execute(insert(_SERIES_0010).values(study_pk=pk.scalar_one(), **series))
+        upgrade(store)
+        with store.engine.begin() as connection:
+            partitions = connection.execute(select(DicomPartition.key, DicomPartition.name)).all()
+            keys = connection.scalars(select(DicomStudy.partition_key)).all()
+            series_count = connection.scalar(select(func.count()).select_from(DicomSeries))
+            connection.execute(insert(DicomPartition).values(key=2, name="p2", created_at=now))
+            connection.execute(insert(DicomStudy).values(partition_key=2, **row))
+        with pytest.raises(IntegrityError), store.engine.begin() as connection:
+            connection.execute(insert(DicomStudy).values(partition_key=2, **row))
+    finally:
+        store.dispose()
+    assert (partitions, keys, series_count) == ([(1, "Microsoft.Default")], [1], 1)

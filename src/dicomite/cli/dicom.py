@@ -1,5 +1,6 @@
-"""``dicomite dicom upload|search|get`` (and ``tags``, ``operations``: ``dicom_manage``): a
-DICOMweb client of a running server.
+"""``dicomite dicom upload|search|get|partitions`` (and ``tags``, ``operations``:
+``dicom_manage``): a DICOMweb client of a running server; ``--partition`` names the data
+partition of ``upload``, ``search`` and ``get``.
 
 It authenticates like any service client: a client-credentials token for the DICOM resource
 (``dicomite token get`` does the same request), then plain STOW-RS, QIDO-RS and WADO-RS calls.
@@ -31,8 +32,10 @@ from dicomite.cli.dicom_session import (
     CaFile,
     ClientId,
     ClientSecret,
+    PartitionName,
     Session,
     Url,
+    in_partition,
     open_session,
 )
 from dicomite.cli.dicom_table import COLUMNS, results_table
@@ -180,6 +183,7 @@ def upload(
             help="Files sent at once (files of one SOP Instance UID go one after another)",
         ),
     ] = 4,
+    partition: PartitionName = None,
     url: Url = None,
     authority: Authority = None,
     ca_file: CaFile = None,
@@ -188,8 +192,9 @@ def upload(
 ) -> None:
     """Store files with STOW-RS, several at once, and summarise what happened."""
     files = list(_files(paths))
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    session = in_partition(
+        open_session(client_id, client_secret, url, authority, ca_file, data_dir, database_url),
+        partition,
     )
     summary = Summary()
     columns = (TextColumn("Uploading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -232,6 +237,7 @@ def search(
             help="table or json (DICOM JSON) \\[default: table on a terminal, else json]",
         ),
     ] = None,
+    partition: PartitionName = None,
     url: Url = None,
     authority: Authority = None,
     ca_file: CaFile = None,
@@ -253,8 +259,9 @@ def search(
     wanted = output or (Output.TABLE if console.is_terminal else Output.JSON)
     if wanted is Output.TABLE:  # the table's columns, some of which QIDO returns only if asked
         params += [("includefield", keyword) for _, keyword in COLUMNS[level]]
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    session = in_partition(
+        open_session(client_id, client_secret, url, authority, ca_file, data_dir, database_url),
+        partition,
     )
     with session.client:
         response = session.client.get(f"{session.base}/{level}", params=params)
@@ -290,6 +297,7 @@ def get(
         "."
     ),
     metadata: Annotated[bool, typer.Option("--metadata", help="Print metadata instead")] = False,
+    partition: PartitionName = None,
     url: Url = None,
     authority: Authority = None,
     ca_file: CaFile = None,
@@ -299,8 +307,9 @@ def get(
     """Retrieve a study, series or instance as stored (transfer-syntax=*) into a folder."""
     path = f"/studies/{study}" + (f"/series/{series}" if series else "")
     path += f"/instances/{instance}" if instance and series else ""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    session = in_partition(
+        open_session(client_id, client_secret, url, authority, ca_file, data_dir, database_url),
+        partition,
     )
     with session.client:
         if metadata:
@@ -318,6 +327,34 @@ def get(
     for count, data in enumerate(_parts(response), start=1):
         (output / f"instance-{count:05d}.dcm").write_bytes(data)
     say(f"{count} instance(s) written to {escape(str(output))}")
+
+
+@app.command()
+def partitions(
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The data partitions: a table on a terminal, their JSON when piped."""
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    with session.client:
+        response = session.client.get(f"{session.base}/partitions")
+    if response.status_code not in (200, 204):
+        fail(f"HTTP {response.status_code}: {escape(response.text[:500])}")
+    found = response.json() if response.status_code == 200 else []
+    if not console.is_terminal:
+        print_json(found)
+        return
+    table = Table("Key", "Name", "Created")
+    for item in found:
+        table.add_row(str(item["partitionKey"]), item["partitionName"], item["createdDate"])
+    console.print(table if found else "No partitions.")
 
 
 def _parts(response: httpx.Response) -> list[bytes]:

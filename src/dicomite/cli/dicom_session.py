@@ -5,9 +5,10 @@ makes the same request)."""
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -25,6 +26,13 @@ Url = Annotated[
 Authority = Annotated[
     str | None,
     typer.Option("--authority", help="{public_url}/{tenant} \\[default: this deployment's]"),
+]
+PartitionName = Annotated[
+    str | None,
+    typer.Option(
+        "--partition",
+        help="The data partition (deployments with --data-partitions) \\[default: none]",
+    ),
 ]
 CaFile = Annotated[
     Path | None, typer.Option("--ca-file", help="CA to trust \\[default: DATA_DIR/tls/ca.pem]")
@@ -60,3 +68,11 @@ def open_session(
     token = request_token(token_url, form, tls_verify(settings, token_url, ca_file))
     headers = {"Authorization": f"Bearer {token}"}
     return Session(httpx.Client(verify=verify, headers=headers, timeout=300), base)
+
+
+def in_partition(session: Session, partition: str | None) -> Session:
+    """The session on the study routes of ``partition`` (``/partitions/{name}``, Azure's data
+    partitions), or as it is when none is given."""
+    if partition is None:
+        return session
+    return replace(session, base=f"{session.base}/partitions/{quote(partition, safe='')}")

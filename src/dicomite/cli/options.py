@@ -63,6 +63,14 @@ Http = Annotated[
         help="Plain HTTP, behind a TLS-terminating proxy \\[default: HTTPS, generated CA]",
     ),
 ]
+DataPartitions = Annotated[
+    bool | None,
+    typer.Option(
+        "--data-partitions",
+        help="Turn DICOM data partitions on, for good: data stored before is in "
+        "Microsoft.Default \\[env DICOMITE_DATA_PARTITIONS; default: as the deployment has it]",
+    ),
+]
 ViewerDir = Annotated[
     Path | None,
     typer.Option(

@@ -17,6 +17,7 @@ from dicomite.cli.options import (
     CorsOrigins,
     DatabaseUrl,
     DataDir,
+    DataPartitions,
     ExportDir,
     ForwardedAllowIps,
     Host,
@@ -73,6 +74,7 @@ def serve(
     issuer_ca_bundle: IssuerCaBundle = None,
     issuer_jwks: IssuerJwks = None,
     viewer_dir: ViewerDir = None,
+    data_partitions: DataPartitions = None,
 ) -> None:
     """Start identity, management API, DICOM service and portal on one port."""
     settings = build_settings(
@@ -93,6 +95,7 @@ def serve(
         issuer_ca_bundle=issuer_ca_bundle,
         issuer_jwks=issuer_jwks,
         viewer_dir=viewer_dir,
+        data_partitions=data_partitions,
     )
     with reported_errors():
         context = prepare(settings)

@@ -11,6 +11,7 @@ from pathlib import Path
 from dicomite.dicom.auth import DicomAuth
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.blobs.sweep import sweep
+from dicomite.dicom.index.partitions import Partitions
 from dicomite.dicom.operations.export import EXPORT, Exporter
 from dicomite.dicom.operations.runner import STEPS, OperationRunner
 from dicomite.dicom.stow.service import StowService
@@ -38,6 +39,7 @@ class DicomService:
         self.auth = auth
         self.public_url = public_url
         self.stow = StowService(store, blobs, max_request_bytes, max_inflated_bytes)
+        self.partitions = Partitions(store)
         self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
         self.export_root = export_root  # the only folder exports may write to
         steps = {**STEPS, EXPORT: Exporter(blobs, export_root).step}

@@ -8,12 +8,14 @@ directly; its ``DicomError``s become portal error pages with their status and me
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
 from starlette.responses import Response
 
 from dicomite.dicom.errors import DicomError, NotFound
 from dicomite.dicom.index import qido
+from dicomite.dicom.index.partitions import Partition
 from dicomite.dicom.model.dicomjson import JsonDataset, keyword_tag, person_name, tag_key
 from dicomite.dicom.model.uids import valid_uid
 from dicomite.dicom.service import DicomService
@@ -25,6 +27,11 @@ PATH_UIDS = ("study", "series", "instance")
 
 def service(page: Page) -> DicomService:
     return page.portal.services.dicom
+
+
+def partition(page: Page) -> Partition:
+    """The pages show ``Microsoft.Default`` on a deployment with data partitions."""
+    return service(page).partitions.default
 
 
 def dicom_page(handler: Handler) -> Handler:
@@ -52,6 +59,7 @@ def check_path_uids(page: Page) -> None:
 
 def search(page: Page, scope: qido.Scope, params: list[tuple[str, str]]) -> list[JsonDataset]:
     """QIDO-RS as the DICOMweb API answers it (same parsing, matching and paging)."""
+    scope = replace(scope, partition=partition(page))
     query = qido.parse(params, scope)
     with page.read_connection() as connection:
         return qido.search(connection, scope, query)

@@ -18,7 +18,7 @@ from dicomite.dicom.errors import BadRequest, NotFound
 from dicomite.dicom.index import schema
 from dicomite.dicom.index.schema import StoredInstance
 from dicomite.dicom.retrieve import rendered, thumbnails, wado
-from dicomite.portal.dicom_access import dicom_page, service, text
+from dicomite.portal.dicom_access import dicom_page, partition, service, text
 from dicomite.portal.web import Page, Portal, portal_url
 
 # What the instance view lists, in this order (label, keyword); empty ones are left out.
@@ -93,7 +93,9 @@ def routes(portal: Portal, instance: str) -> list[Route]:
 def stored_instance(page: Page) -> StoredInstance:
     path = page.params
     with page.read_connection() as connection:
-        found = schema.find_instances(connection, path["study"], path["series"], path["instance"])
+        found = schema.find_instances(
+            connection, path["study"], path["series"], path["instance"], partition(page)
+        )
     if not found:
         raise NotFound("There is no such instance in this series. It may have been deleted.")
     return found[0]
@@ -120,7 +122,7 @@ def instance_page(page: Page) -> Response:
     window = window_of(page)
     with page.read_connection() as connection:
         (_, stored), *_ = schema.metadata_of(
-            connection, instance.study_uid, instance.series_uid, instance.sop_uid
+            connection, instance.study_uid, instance.series_uid, instance.sop_uid, partition(page)
         )
     dataset = json.loads(stored)
     path = instance_path(instance)

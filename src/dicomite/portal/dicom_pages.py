@@ -17,7 +17,15 @@ from dicomite.dicom.index.schema import Level, name_words
 from dicomite.dicom.model.dicomjson import JsonDataset
 from dicomite.identity import policy
 from dicomite.portal import dicom_images, dicom_upload
-from dicomite.portal.dicom_access import dicom_page, number, search, service, text, values
+from dicomite.portal.dicom_access import (
+    dicom_page,
+    number,
+    partition,
+    search,
+    service,
+    text,
+    values,
+)
 from dicomite.portal.web import Page, Portal, portal_url
 
 PAGE_SIZES = (10, 25, 50, 100)
@@ -261,5 +269,6 @@ def _in_order(item: InstanceCard | SeriesSection) -> tuple[bool, int, str]:
 def delete_study(page: Page) -> Response:
     policy.require_write_dicom(page.user)
     dicom = service(page)
-    delete.delete_resource(dicom.store, dicom.blobs, page.params["study"])
+    study = page.params["study"]
+    delete.delete_resource(dicom.store, dicom.blobs, study, partition=partition(page))
     return page.redirect("/dicom/studies", notice="study-deleted")

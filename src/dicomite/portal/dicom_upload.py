@@ -19,7 +19,7 @@ from dicomite.dicom.multipart import MediaType
 from dicomite.dicom.stow.results import Outcome, Reason
 from dicomite.dicom.stow.service import DICOM, DICOM_JSON, StowRequest
 from dicomite.identity import policy
-from dicomite.portal.dicom_access import service
+from dicomite.portal.dicom_access import partition, service
 from dicomite.portal.web import Page
 
 # v2 stores an instance whose searchable attributes are invalid, with a warning (conformance
@@ -44,7 +44,8 @@ def upload(page: Page) -> Response:
     if MediaType.parse(page.request.headers.get("content-type", "")).value != DICOM:
         return _answer(415, False, f"Send one DICOM file per request, as {DICOM}.")
     dicom = service(page)
-    request = StowRequest(STOW_VERSION, None, False, f"{dicom.public_url}/dicom/v{STOW_VERSION}")
+    base_url = f"{dicom.public_url}/dicom/v{STOW_VERSION}"
+    request = StowRequest(STOW_VERSION, None, False, base_url, partition(page))
     headers = {
         "content-type": DICOM,
         "accept": DICOM_JSON,

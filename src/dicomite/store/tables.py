@@ -377,10 +377,23 @@ class DeviceCode(Base):
 # and /metadata return is precomputed DICOM JSON, so no request re-parses a file.
 
 
+class DicomPartition(Base):
+    """A data partition (Azure's "Enable data partitioning"): created by its first STOW, never
+    updated nor deleted; ``Microsoft.Default`` (key 1) holds the data of a deployment without
+    partitions."""
+
+    __tablename__ = "dicom_partitions"
+    key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
 class DicomStudy(Base):
     __tablename__ = "dicom_studies"
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    study_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    partition_key: Mapped[int] = mapped_column(ForeignKey("dicom_partitions.key"), default=1)
+    # Unique within its partition; looked up without one when partitions are off.
+    study_uid: Mapped[str] = mapped_column(String(64), index=True)
     patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
     patient_name: Mapped[str | None] = mapped_column(String(324))
     patient_name_words: Mapped[str | None] = mapped_column(String(400))
@@ -400,6 +413,7 @@ class DicomStudy(Base):
             "patient_name",
             postgresql_ops={"patient_name": "text_pattern_ops"},
         ),
+        UniqueConstraint("partition_key", "study_uid", name="uq_dicom_studies_partition_study"),
     )
 
 
@@ -440,6 +454,7 @@ class DicomInstance(Base):
 class DicomChange(Base):
     __tablename__ = "dicom_changes"
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partition_key: Mapped[int] = mapped_column(Integer, default=1)
     timestamp: Mapped[datetime] = mapped_column(index=True)
     action: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
@@ -460,6 +475,8 @@ class DicomIndexState(Base):
     __tablename__ = "dicom_index_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tags_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by the first start with --data-partitions; never cleared (Azure: "can't be turned off").
+    data_partitions: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class DicomExtendedQueryTag(Base):

@@ -37,10 +37,12 @@ class Deployment:
     public_url: str
     tenant_id: str
     dicom_resource_uri: str
+    partition: str | None = None  # the data partition shown, on deployments that have them
 
     @property
     def dicomweb_root(self) -> str:
-        return f"{self.public_url}/dicom/v2"
+        root = f"{self.public_url}/dicom/v2"
+        return root if self.partition is None else f"{root}/partitions/{self.partition}"
 
     @property
     def authority(self) -> str:

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from dicomite.blocking import run_blocking
 from dicomite.bootstrap import Context
+from dicomite.dicom.index import partitions
 from dicomite.viewer.build import (
     CONFIG,
     INDEX,
@@ -95,9 +96,12 @@ def viewer_routes(context: Context) -> list[BaseRoute]:
     """The viewer's routes, after all others: the build's names never shadow a route."""
     installed = InstalledBuild(context.settings.effective_viewer_dir)
     settings = context.settings
-    script = app_config_js(
-        Deployment(settings.effective_public_url, context.tenant_id, settings.dicom_resource_uri)
+    with context.store.transaction() as db:
+        shown = partitions.DEFAULT_NAME if partitions.enabled(db) else None
+    deployment = Deployment(
+        settings.effective_public_url, context.tenant_id, settings.dicom_resource_uri, shown
     )
+    script = app_config_js(deployment)
 
     async def app_config(_request: Request) -> Response:
         headers = {**_NOSNIFF, "Cache-Control": REVALIDATE}

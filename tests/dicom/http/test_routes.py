@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from dicomite.dicom.http.routes import _Api
 from dicomite.dicom.index import qido
+from dicomite.dicom.index.partitions import UNPARTITIONED
 from dicomite.dicom.index.schema import Level
 from dicomite.store.db import Store
 from tests.fixtures.loops import on_event_loop, run_async
@@ -32,5 +33,5 @@ def test_a_search_is_an_index_read(
     service = SimpleNamespace(public_url="https://localhost", store=store)
     handler = _Api(service, 2).search(Level.STUDY)  # type: ignore[arg-type]
     scope = {"type": "http", "method": "GET", "query_string": b"", "headers": [], "path_params": {}}
-    response = run_async(handler, Request(scope))
+    response = run_async(handler, Request(scope), UNPARTITIONED)
     assert response.status_code == 204 and on_loop == [sqlite]

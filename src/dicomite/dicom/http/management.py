@@ -20,6 +20,7 @@ from dicomite.dicom.errors import BadRequest, NotFound, PayloadTooLarge, Unsuppo
 from dicomite.dicom.http.responses import plain_json
 from dicomite.dicom.index import extended_tags, tag_entries, tag_errors
 from dicomite.dicom.index.extended_tags import DISABLED, ENABLED, QueryTag
+from dicomite.dicom.index.partitions import Partition
 from dicomite.dicom.multipart import MediaType
 from dicomite.dicom.operations import export, export_request, records, reindex
 from dicomite.dicom.service import DicomService
@@ -48,7 +49,6 @@ class Management:
             Route(tag, guard(Action.MANAGE_TAGS, self.update_tag), methods=["PATCH"]),
             Route(f"{tag}/errors", guard(Action.READ, self.errors), methods=["GET"]),
             Route("/operations/{id}", guard(Action.READ, self.operation), methods=["GET"]),
-            Route("/export", guard(Action.EXPORT, self.export), methods=["POST"]),
         ]
 
     async def add(self, request: Request) -> Response:
@@ -57,10 +57,11 @@ class Management:
         operation_id = await run_blocking(reindex.start, store, entries, self.base_url)
         return self._started(operation_id)
 
-    async def export(self, request: Request) -> Response:
+    async def export(self, request: Request, partition: Partition) -> Response:
+        """``POST /export``: a partition's route (data partitions, "API changes")."""
         wanted = export_request.parse(await _json_body(request))
-        root = self.service.export_root
-        operation_id = await run_blocking(export.start, self.service.store, wanted, root)
+        root, store = self.service.export_root, self.service.store
+        operation_id = await run_blocking(export.start, store, wanted, root, partition)
         return self._started(operation_id)
 
     def _started(self, operation_id: str) -> Response:

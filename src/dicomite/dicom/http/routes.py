@@ -1,6 +1,10 @@
 """The DICOMweb routes at ``/dicom/v1`` and ``/dicom/v2``: thin adapters from HTTP to the
 transactions (stow, wado, qido, delete, changefeed), each guarded by ``dicom.auth``; the data
-management routes (extended query tags, operations) are ``management``'s."""
+management routes (extended query tags, operations) are ``management``'s.
+
+The study routes are served twice: at the base URL, and below ``/partitions/{name}`` (Azure's
+data partitions); which of the two a deployment answers, and the partition each request is in,
+is ``dicom.index.partitions``'s to say, and the transactions get that partition."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from dicomite.blocking import run_blocking
 from dicomite.clock import utcnow
@@ -22,7 +26,8 @@ from dicomite.dicom.errors import BadRequest, DicomError, NotFound
 from dicomite.dicom.http.management import Management
 from dicomite.dicom.http.responses import dicom_json, error_response, routing_error, stow_response
 from dicomite.dicom.http.zerocopy import files_response
-from dicomite.dicom.index import changefeed, delete, qido, qido_tags, schema
+from dicomite.dicom.index import changefeed, delete, partitions, qido, qido_tags, schema
+from dicomite.dicom.index.partitions import Partition
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.model.uids import valid_uid
 from dicomite.dicom.multipart import new_boundary
@@ -35,43 +40,61 @@ from dicomite.dicom.stow.service import (
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
+# A study route's handler: the request, in the partition it names (or the whole index).
+InPartition = Callable[[Request, Partition], Awaitable[Response]]
 logger = logging.getLogger(__name__)
 
 
 def dicom_app(service: DicomService, version: int) -> Starlette:
     api = _Api(service, version)
-    s, se, i = "/studies/{study}", "/series/{series}", "/instances/{instance}"
-    routes = [
-        Route("/studies", api.guard(Action.WRITE, api.store), methods=["POST"]),
-        Route(s, api.guard(Action.WRITE, api.store), methods=["POST"]),
-        Route("/studies", api.guard(Action.SEARCH, api.search(Level.STUDY)), methods=["GET"]),
-        Route("/series", api.guard(Action.SEARCH, api.search(Level.SERIES))),
-        Route("/instances", api.guard(Action.SEARCH, api.search(Level.INSTANCE))),
-        Route(f"{s}/series", api.guard(Action.SEARCH, api.search(Level.SERIES))),
-        Route(f"{s}/instances", api.guard(Action.SEARCH, api.search(Level.INSTANCE))),
-        Route(f"{s}{se}/instances", api.guard(Action.SEARCH, api.search(Level.INSTANCE))),
-        Route(s, api.guard(Action.READ, api.retrieve), methods=["GET"]),
-        Route(f"{s}{se}", api.guard(Action.READ, api.retrieve), methods=["GET"]),
-        Route(f"{s}{se}{i}", api.guard(Action.READ, api.retrieve), methods=["GET"]),
-        Route(f"{s}/metadata", api.guard(Action.READ, api.metadata)),
-        Route(f"{s}{se}/metadata", api.guard(Action.READ, api.metadata)),
-        Route(f"{s}{se}{i}/metadata", api.guard(Action.READ, api.metadata)),
-        Route(f"{s}{se}{i}/frames/{{frames}}", api.guard(Action.READ, api.frames)),
-        Route(f"{s}{se}{i}/rendered", api.guard(Action.READ, api.rendered)),
-        Route(f"{s}{se}{i}/frames/{{frames}}/rendered", api.guard(Action.READ, api.rendered)),
-        Route(f"{s}{se}{i}/thumbnail", api.guard(Action.READ, api.thumbnail)),
-        Route(f"{s}{se}/thumbnail", api.guard(Action.READ, api.thumbnail)),
-        Route(s, api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
-        Route(f"{s}{se}", api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
-        Route(f"{s}{se}{i}", api.guard(Action.DELETE, api.delete), methods=["DELETE"]),
+    management = Management(service, version, api.base_url)
+    routes: list[BaseRoute] = [
+        *_study_routes(api, management),
+        Route("/partitions", api.guard(Action.SEARCH, api.partitions)),
+        Mount("/partitions/{partition}", routes=_study_routes(api, management)),
         Route("/changefeed", api.guard(Action.CHANGEFEED, api.feed)),
         Route("/changefeed/latest", api.guard(Action.CHANGEFEED, api.latest)),
     ]
-    routes += Management(service, version, api.base_url).routes(api.guard)
-    if version >= 2:  # upsert is new in v2 (conformance statement v2, "Store")
-        routes.insert(0, Route("/studies", api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
-        routes.insert(1, Route(s, api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
+    routes += management.routes(api.guard)
     return Starlette(routes=routes, exception_handlers={HTTPException: routing_error})
+
+
+def _study_routes(api: _Api, management: Management) -> list[BaseRoute]:
+    """STOW, QIDO, WADO, delete and export: the routes of a partition (data partitions, "API
+    changes")."""
+    s, se, i = "/studies/{study}", "/series/{series}", "/instances/{instance}"
+    on = api.in_partition
+    routes: list[BaseRoute] = [
+        Route("/studies", on(Action.WRITE, api.store, creates=True), methods=["POST"]),
+        Route(s, on(Action.WRITE, api.store, creates=True), methods=["POST"]),
+        Route("/studies", on(Action.SEARCH, api.search(Level.STUDY)), methods=["GET"]),
+        Route("/series", on(Action.SEARCH, api.search(Level.SERIES))),
+        Route("/instances", on(Action.SEARCH, api.search(Level.INSTANCE))),
+        Route(f"{s}/series", on(Action.SEARCH, api.search(Level.SERIES))),
+        Route(f"{s}/instances", on(Action.SEARCH, api.search(Level.INSTANCE))),
+        Route(f"{s}{se}/instances", on(Action.SEARCH, api.search(Level.INSTANCE))),
+        Route(s, on(Action.READ, api.retrieve), methods=["GET"]),
+        Route(f"{s}{se}", on(Action.READ, api.retrieve), methods=["GET"]),
+        Route(f"{s}{se}{i}", on(Action.READ, api.retrieve), methods=["GET"]),
+        Route(f"{s}/metadata", on(Action.READ, api.metadata)),
+        Route(f"{s}{se}/metadata", on(Action.READ, api.metadata)),
+        Route(f"{s}{se}{i}/metadata", on(Action.READ, api.metadata)),
+        Route(f"{s}{se}{i}/frames/{{frames}}", on(Action.READ, api.frames)),
+        Route(f"{s}{se}{i}/rendered", on(Action.READ, api.rendered)),
+        Route(f"{s}{se}{i}/frames/{{frames}}/rendered", on(Action.READ, api.rendered)),
+        Route(f"{s}{se}{i}/thumbnail", on(Action.READ, api.thumbnail)),
+        Route(f"{s}{se}/thumbnail", on(Action.READ, api.thumbnail)),
+        Route(s, on(Action.DELETE, api.delete), methods=["DELETE"]),
+        Route(f"{s}{se}", on(Action.DELETE, api.delete), methods=["DELETE"]),
+        Route(f"{s}{se}{i}", on(Action.DELETE, api.delete), methods=["DELETE"]),
+        Route("/export", on(Action.EXPORT, management.export), methods=["POST"]),
+    ]
+    if api.version >= 2:  # upsert is new in v2 (conformance statement v2, "Store")
+        routes.insert(
+            0, Route("/studies", on(Action.WRITE, api.upsert, creates=True), methods=["PUT"])
+        )
+        routes.insert(1, Route(s, on(Action.WRITE, api.upsert, creates=True), methods=["PUT"]))
+    return routes
 
 
 class _Api:
@@ -94,25 +117,58 @@ class _Api:
 
         return guarded
 
-    async def store(self, request: Request) -> Response:
-        return await self._stow(request, replace=False)
+    def in_partition(
+        self, action: Action, handler: InPartition, *, creates: bool = False
+    ) -> Handler:
+        """``handler`` guarded, in the partition the request names; ``creates``: a STOW, which
+        creates a partition it names for the first time (data partitions, "Manage")."""
 
-    async def upsert(self, request: Request) -> Response:
-        return await self._stow(request, replace=True)
+        async def partitioned(request: Request) -> Response:
+            name = request.path_params.get("partition")
+            known = self.service.partitions
+            if known.known(name):
+                partition = known.resolve(name, creates)
+            else:
+                partition = await run_blocking(known.resolve, name, creates)
+            return await handler(request, partition)
 
-    async def _stow(self, request: Request, *, replace: bool) -> Response:
-        stow_request = StowRequest(
-            self.version, request.path_params.get("study"), replace, self.base_url
-        )
+        return self.guard(action, partitioned)
+
+    async def partitions(self, request: Request) -> Response:
+        """``GET /partitions``: 200 with the list, 204 when there is none."""
+        if not self.service.partitions.on:
+            raise partitions.PartitionRefused(partitions.DISABLED)
+        found = await self.service.store.read_index(self._partitions)
+        return JSONResponse(found) if found else Response(status_code=204)
+
+    def _partitions(self) -> list[dict[str, Any]]:
+        with self.service.store.transaction() as connection:
+            return partitions.listed(connection)
+
+    def _base_url(self, partition: Partition) -> str:
+        if not partition.scoped:
+            return self.base_url
+        return f"{self.base_url}/partitions/{partition.name}"
+
+    async def store(self, request: Request, partition: Partition) -> Response:
+        return await self._stow(request, partition, replace=False)
+
+    async def upsert(self, request: Request, partition: Partition) -> Response:
+        return await self._stow(request, partition, replace=True)
+
+    async def _stow(self, request: Request, partition: Partition, *, replace: bool) -> Response:
+        base_url = self._base_url(partition)
+        study = request.path_params.get("study")
+        stow_request = StowRequest(self.version, study, replace, base_url, partition)
         headers = {k.lower(): v for k, v in request.headers.items()}
         outcome = await self.service.stow.handle(stow_request, headers, request.stream())
-        return stow_response(outcome, self.base_url)
+        return stow_response(outcome, base_url)
 
-    def search(self, level: Level) -> Handler:
-        async def handler(request: Request) -> Response:
+    def search(self, level: Level) -> InPartition:
+        async def handler(request: Request, partition: Partition) -> Response:
             check_accept_json(request.headers.get("accept"))
             params = request.path_params
-            scope = qido.Scope(level, params.get("study"), params.get("series"))
+            scope = qido.Scope(level, params.get("study"), params.get("series"), partition)
             query = qido.parse(list(request.query_params.multi_items()), scope)
             found = await self.service.store.read_index(self._search, scope, query)
             headers = None
@@ -128,20 +184,27 @@ class _Api:
         with self.service.store.transaction() as connection:
             return qido.find(connection, scope, query)
 
-    def _instances(self, params: dict[str, Any]) -> list[schema.StoredInstance]:
+    def _instances(
+        self, params: dict[str, Any], partition: Partition
+    ) -> list[schema.StoredInstance]:
         with self.service.store.transaction() as connection:
             found = schema.find_instances(
-                connection, params["study"], params.get("series"), params.get("instance")
+                connection,
+                params["study"],
+                params.get("series"),
+                params.get("instance"),
+                partition,
             )
         if not found:
             raise NotFound(_not_found(params))
         return found
 
-    async def retrieve(self, request: Request) -> Response:
+    async def retrieve(self, request: Request, partition: Partition) -> Response:
         single = "instance" in request.path_params
         accept = request.headers.get("accept")
         wanted = wado.negotiate(accept, wado.INSTANCE_TYPES, single_allowed=single)
-        instances = await self.service.store.read_index(self._instances, request.path_params)
+        params = request.path_params
+        instances = await self.service.store.read_index(self._instances, params, partition)
         plan = wado.plan(instances, wanted.syntax)
         blobs, limit = self.service.blobs, self.service.max_inflated_bytes
         ready = None
@@ -162,10 +225,10 @@ class _Api:
             return files_response(files, media, stream)
         return StreamingResponse(stream(), media_type=media)
 
-    async def metadata(self, request: Request) -> Response:
+    async def metadata(self, request: Request, partition: Partition) -> Response:
         check_accept_json(request.headers.get("accept"))
         params = request.path_params
-        found = await self.service.store.read_index(self._metadata, params)
+        found = await self.service.store.read_index(self._metadata, params, partition)
         if not found:
             raise NotFound(_not_found(params))
         tag = wado.etag([version for version, _ in found])
@@ -174,16 +237,21 @@ class _Api:
         body = "[" + ",".join(text for _, text in found) + "]"
         return Response(body, media_type=DICOM_JSON, headers={"ETag": tag})
 
-    def _metadata(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+    def _metadata(self, params: dict[str, Any], partition: Partition) -> list[tuple[str, str]]:
         with self.service.store.transaction() as connection:
             return schema.metadata_of(
-                connection, params["study"], params.get("series"), params.get("instance")
+                connection,
+                params["study"],
+                params.get("series"),
+                params.get("instance"),
+                partition,
             )
 
-    async def frames(self, request: Request) -> Response:
+    async def frames(self, request: Request, partition: Partition) -> Response:
         accept = request.headers.get("accept")
         wanted = wado.negotiate(accept, wado.FRAME_TYPES, single_allowed=True)
-        instance = (await self.service.store.read_index(self._instances, request.path_params))[0]
+        params = request.path_params
+        instance = (await self.service.store.read_index(self._instances, params, partition))[0]
         numbers = wado.parse_frames(request.path_params["frames"], instance.number_of_frames)
         wado.plan_frames(instance, wanted)
         boundary = new_boundary()
@@ -200,8 +268,9 @@ class _Api:
         media = f'multipart/related; type="{wanted.part_type}"; boundary={boundary}'
         return StreamingResponse(wado.stream(body), media_type=media)
 
-    async def rendered(self, request: Request) -> Response:
-        instance = (await self.service.store.read_index(self._instances, request.path_params))[0]
+    async def rendered(self, request: Request, partition: Partition) -> Response:
+        params = request.path_params
+        instance = (await self.service.store.read_index(self._instances, params, partition))[0]
         frame = rendered.frame_number(request.path_params.get("frames"), instance.number_of_frames)
         media = rendered.negotiate(request.headers.get("accept"))
         quality = rendered.quality(request.query_params.get("quality"))
@@ -212,11 +281,12 @@ class _Api:
         )
         return Response(image, media_type=media)
 
-    async def thumbnail(self, request: Request) -> Response:
+    async def thumbnail(self, request: Request, partition: Partition) -> Response:
         """A Dicomite extension (``dicom.retrieve.thumbnails``), guarded like WADO-RS retrieval."""
         media = rendered.negotiate(request.headers.get("accept"))
         pixels = thumbnails.size(request.query_params.get("size"))
-        instance = await self.service.store.read_index(self._thumbnail_source, request.path_params)
+        params = request.path_params
+        instance = await self.service.store.read_index(self._thumbnail_source, params, partition)
         tag = thumbnails.etag(instance, media, pixels)
         headers = {"ETag": tag, "Cache-Control": thumbnails.CACHE_CONTROL, "Vary": "Accept"}
         if request.headers.get("if-none-match") == tag:
@@ -225,16 +295,20 @@ class _Api:
         image = await run_blocking(thumbnails.thumbnail, blobs, instance, media, pixels, limit)
         return Response(image, media_type=media, headers=headers)
 
-    def _thumbnail_source(self, params: dict[str, Any]) -> schema.StoredInstance:
+    def _thumbnail_source(
+        self, params: dict[str, Any], partition: Partition
+    ) -> schema.StoredInstance:
         if "instance" in params:
-            return self._instances(params)[0]
+            return self._instances(params, partition)[0]
         with self.service.store.transaction() as connection:
-            found = thumbnails.series_representative(connection, params["study"], params["series"])
+            found = thumbnails.series_representative(
+                connection, params["study"], params["series"], partition
+            )
         if found is None:
             raise NotFound(_not_found(params))
         return found
 
-    async def delete(self, request: Request) -> Response:
+    async def delete(self, request: Request, partition: Partition) -> Response:
         params = request.path_params
         await run_blocking(
             delete.delete_resource,
@@ -243,6 +317,7 @@ class _Api:
             params["study"],
             params.get("series"),
             params.get("instance"),
+            partition,
         )
         return Response(status_code=204)
 
@@ -252,7 +327,9 @@ class _Api:
 
     def _feed(self, params: dict[str, str]) -> list[dict[str, Any]]:
         with self.service.store.transaction() as connection:
-            return changefeed.read_feed(connection, params, self.version)
+            return changefeed.read_feed(
+                connection, params, self.version, partitioned=self.service.partitions.on
+            )
 
     async def latest(self, request: Request) -> Response:
         params = {k.lower(): v for k, v in request.query_params.items()}
@@ -260,7 +337,7 @@ class _Api:
 
     def _latest(self, params: dict[str, str]) -> dict[str, Any] | None:
         with self.service.store.transaction() as connection:
-            return changefeed.latest(connection, params)
+            return changefeed.latest(connection, params, partitioned=self.service.partitions.on)
 
 
 def _check_uids(params: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 v1 pages by sequence: ``offset`` is the sequence to start after, ``limit`` 1 to 100 (default 10).
 v2 adds a time window: ``startTime``/``endTime`` (ISO 8601), ``offset`` counts skipped entries
 and ``limit`` is 1 to 200 (default 100). ``includemetadata`` (default true) adds the instance's
-current metadata when it still exists.
+current metadata when it still exists. On a deployment with data partitions each entry names its
+partition (``PartitionName``, as the ``ChangeFeedEntry`` of Microsoft's DICOM client).
 """
 
 from __future__ import annotations
@@ -12,20 +13,28 @@ import json
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, select
+from sqlalchemy import Connection, Row, Select, Table, select
 
 from dicomite.dicom.errors import BadRequest
-from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
+from dicomite.store.tables import (
+    DicomChange,
+    DicomInstance,
+    DicomPartition,
+    DicomSeries,
+    DicomStudy,
+)
 
 LIMITS = {1: (10, 100), 2: (100, 200)}
 _CHANGES = cast(Table, DicomChange.__table__)
 
 
-def read_feed(db: Connection, params: dict[str, str], version: int) -> list[dict[str, Any]]:
+def read_feed(
+    db: Connection, params: dict[str, str], version: int, *, partitioned: bool = False
+) -> list[dict[str, Any]]:
     default, maximum = LIMITS[version]
     limit = _integer(params, "limit", default, 1, maximum)
     offset = _integer(params, "offset", 0, 0, 2**62)
-    query = select(_CHANGES).order_by(_CHANGES.c.sequence)
+    query = _changes(partitioned).order_by(_CHANGES.c.sequence)
     if version == 1:
         query = query.where(_CHANGES.c.sequence > offset)
     else:
@@ -40,14 +49,26 @@ def read_feed(db: Connection, params: dict[str, str], version: int) -> list[dict
     return [_entry(db, change, with_metadata) for change in changes]
 
 
-def latest(db: Connection, params: dict[str, str]) -> dict[str, Any] | None:
-    change = db.execute(select(_CHANGES).order_by(_CHANGES.c.sequence.desc()).limit(1)).first()
+def latest(
+    db: Connection, params: dict[str, str], *, partitioned: bool = False
+) -> dict[str, Any] | None:
+    query = _changes(partitioned).order_by(_CHANGES.c.sequence.desc()).limit(1)
+    change = db.execute(query).first()
     return None if change is None else _entry(db, change, _boolean(params, "includemetadata"))
+
+
+def _changes(partitioned: bool) -> Select[Any]:
+    if not partitioned:
+        return select(_CHANGES)
+    return select(_CHANGES, DicomPartition.name.label("partition_name")).join(
+        DicomPartition, DicomPartition.key == _CHANGES.c.partition_key
+    )
 
 
 def _entry(db: Connection, change: Row[Any], with_metadata: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "Sequence": change.sequence,
+        **({"PartitionName": change.partition_name} if "partition_name" in change._fields else {}),
         "StudyInstanceUid": change.study_uid,
         "SeriesInstanceUid": change.series_uid,
         "SopInstanceUid": change.sop_uid,
@@ -66,6 +87,7 @@ def _metadata(db: Connection, change: Row[Any]) -> Any:
         .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
         .join(DicomStudy, DicomInstance.study_pk == DicomStudy.pk)
         .where(
+            DicomStudy.partition_key == change.partition_key,
             DicomStudy.study_uid == change.study_uid,
             DicomSeries.series_uid == change.series_uid,
             DicomInstance.sop_uid == change.sop_uid,

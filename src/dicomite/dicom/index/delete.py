@@ -14,21 +14,31 @@ from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.errors import NotFound
 from dicomite.dicom.index import schema
 from dicomite.dicom.index import write as index_write
+from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
 from dicomite.store.db import Store
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 
 
 def delete_resource(
-    store: Store, blobs: BlobStore, study: str, series: str | None = None, sop: str | None = None
+    store: Store,
+    blobs: BlobStore,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+    partition: Partition = UNPARTITIONED,
 ) -> None:
     now = utcnow()
     with store.transaction(write=True) as db:
-        found = schema.find_instances(db, study, series, sop)
+        found = schema.find_instances(db, study, series, sop, partition=partition)
         if not found:
             raise NotFound(_missing(study, series, sop))
-        pks = select(DicomStudy.pk).where(DicomStudy.study_uid == study).scalar_subquery()
+        pks = (
+            select(DicomStudy.pk)
+            .where(DicomStudy.partition_key == partition.key, DicomStudy.study_uid == study)
+            .scalar_subquery()
+        )
         deleted = [(i.study_uid, i.series_uid, i.sop_uid) for i in found]
-        index_write.record_deletes(db, deleted, now)
+        index_write.record_deletes(db, deleted, now, partition)
         rows = delete(DicomInstance).where(DicomInstance.study_pk == pks)
         if series is not None:
             series_pk = select(DicomSeries.pk).where(

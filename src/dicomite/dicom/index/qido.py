@@ -31,6 +31,7 @@ from sqlalchemy import (
 
 from dicomite.dicom.errors import BadRequest
 from dicomite.dicom.index import qido_tags
+from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
 from dicomite.dicom.index.schema import (
     ADDITIONAL_TAGS,
     BY_KEYWORD,
@@ -72,6 +73,7 @@ class Scope:
     level: Level
     study: str | None = None
     series: str | None = None
+    partition: Partition = UNPARTITIONED
 
     def searchable(self) -> frozenset[str]:
         """The conformance statement's "Searchable Attributes" table, per resource."""
@@ -320,6 +322,8 @@ def find(db: Connection, scope: Scope, query: Query) -> Found:
     if query.tags:
         resolved = qido_tags.resolve(db, query.tags, scope.levels(), query.fuzzy)
     where = _Where()
+    if scope.partition.scoped:  # first: its index (partition_key, study_uid) serves both
+        where.add("=", (Level.STUDY, "partition_key"), scope.partition.key)
     if scope.study is not None:
         where.add("=", (Level.STUDY, "study_uid"), scope.study)
     if scope.series is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, select
 
+from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
 from dicomite.dicom.model import dicomjson
 from dicomite.store.compiled import select_rows
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
@@ -192,21 +193,27 @@ class StoredInstance(InstanceFile):
 
 
 def find_instances(
-    db: Connection, study: str, series: str | None = None, sop: str | None = None
+    db: Connection,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+    partition: Partition = UNPARTITIONED,
 ) -> list[StoredInstance]:
-    rows = select_rows(
-        db, _matching(_FILES, series is not None, sop is not None), _uids(study, series, sop)
-    )
+    statement = _matching(_FILES, series is not None, sop is not None, partition.scoped)
+    rows = select_rows(db, statement, _uids(study, series, sop, partition))
     return [StoredInstance(*row) for row in rows]
 
 
 def metadata_of(
-    db: Connection, study: str, series: str | None = None, sop: str | None = None
+    db: Connection,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+    partition: Partition = UNPARTITIONED,
 ) -> list[tuple[str, str]]:
     """``(version, metadata JSON)`` of the matching instances."""
-    rows = select_rows(
-        db, _matching(_METADATA, series is not None, sop is not None), _uids(study, series, sop)
-    )
+    statement = _matching(_METADATA, series is not None, sop is not None, partition.scoped)
+    rows = select_rows(db, statement, _uids(study, series, sop, partition))
     return [(version, text) for version, text in rows]
 
 
@@ -228,10 +235,10 @@ _SELECTED: dict[str, tuple[Any, ...]] = {
 }
 
 
-@functools.cache  # four statements per kind: one object each, so each is compiled once
-def _matching(kind: str, by_series: bool, by_sop: bool) -> Select[Any]:
+@functools.cache  # eight statements per kind: one object each, so each is compiled once
+def _matching(kind: str, by_series: bool, by_sop: bool, by_partition: bool) -> Select[Any]:
     """The ``kind`` columns of the instances of study ``:study`` (and series ``:series``,
-    instance ``:sop`` when given), in the order they were stored."""
+    instance ``:sop``, partition ``:partition`` when given), in the order they were stored."""
     query: Select[Any] = (
         select(*_SELECTED[kind])
         .join(DicomSeries, DicomInstance.series_pk == DicomSeries.pk)
@@ -243,8 +250,12 @@ def _matching(kind: str, by_series: bool, by_sop: bool) -> Select[Any]:
         query = query.where(DicomSeries.series_uid == bindparam("series"))
     if by_sop:
         query = query.where(DicomInstance.sop_uid == bindparam("sop"))
+    if by_partition:
+        query = query.where(DicomStudy.partition_key == bindparam("partition"))
     return query
 
 
-def _uids(study: str, series: str | None, sop: str | None) -> dict[str, str | None]:
-    return {"study": study, "series": series, "sop": sop}
+def _uids(
+    study: str, series: str | None, sop: str | None, partition: Partition
+) -> dict[str, str | int | None]:
+    return {"study": study, "series": series, "sop": sop, "partition": partition.key}

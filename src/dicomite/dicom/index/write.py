@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from dicomite.dicom.index import extended_tags, tag_index
+from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
 from dicomite.dicom.index.schema import (
     INDEXED,
     LEVEL_KEYS,
@@ -94,8 +95,9 @@ class NewInstance(InstanceFile):
     def uids(self) -> Uids:
         return (self.study_uid, self.series_uid, self.sop_uid)
 
-    def change(self, now: datetime) -> dict[str, Any]:
+    def change(self, now: datetime, partition: Partition) -> dict[str, Any]:
         return {
+            "partition_key": partition.key,
             "timestamp": now,
             "action": "create",
             "state": "current",
@@ -133,7 +135,8 @@ _CHANGES = cast(Table, DicomChange.__table__)
 # Built once: each shape is compiled once, then runs from the engine's compiled cache (lists go
 # in expanding parameters, so a batch's size is not a new shape).
 _FIND_STUDIES = select(_STUDIES.c.study_uid, _STUDIES.c.pk).where(
-    _STUDIES.c.study_uid.in_(bindparam("uids", expanding=True))
+    _STUDIES.c.partition_key == bindparam("partition"),
+    _STUDIES.c.study_uid.in_(bindparam("uids", expanding=True)),
 )
 _FIND_SERIES = select(_SERIES.c.study_pk, _SERIES.c.series_uid, _SERIES.c.pk).where(
     _SERIES.c.study_pk.in_(bindparam("pks", expanding=True)),
@@ -158,6 +161,7 @@ _MARK = (
         _CHANGES.c.sop_uid == bindparam("b_sop"),
         _CHANGES.c.series_uid == bindparam("b_series"),
         _CHANGES.c.study_uid == bindparam("b_study"),
+        _CHANGES.c.partition_key == bindparam("b_partition"),
         _CHANGES.c.state == "current",
     )
     .values(state=bindparam("b_state"))
@@ -165,14 +169,20 @@ _MARK = (
 
 
 def store(
-    db: Connection, batch: Sequence[NewInstance], now: datetime, *, replace: bool
+    db: Connection,
+    batch: Sequence[NewInstance],
+    now: datetime,
+    *,
+    replace: bool,
+    partition: Partition = UNPARTITIONED,
 ) -> list[Stored | None]:
     """Index a batch, in order, in a handful of statements: per instance, how it was stored, or
     ``None`` when it was already stored and ``replace`` is false (45070). A replacing instance
     (the v2 ``PUT``) takes over the instance row and leaves its change feed rows ``replaced``;
     one instance stands for its study and series: the last of the batch (the latest instance
-    wins, conformance statement, QIDO "Additional Notes"). A batch of one is the single case."""
-    studies, series, found = _lookup(db, batch)
+    wins, conformance statement, QIDO "Additional Notes"). A batch of one is the single case.
+    Everything it meets and writes is in ``partition``."""
+    studies, series, found = _lookup(db, batch, partition)
     indexed = {uids for uids, met in found.items() if met.pk is not None}
     outcomes: list[Stored | None] = []
     kept: list[NewInstance] = []
@@ -186,21 +196,21 @@ def store(
         found[uids] = _Found(None if met is None else met.pk, new.blob_key)
         kept.append(new)
     if kept:
-        _write_levels(db, kept, studies, series, now)
+        _write_levels(db, kept, studies, series, now, partition)
         _write_instances(db, kept, studies, series, found, now)
         _write_tags(db, kept, studies, series)
-        _mark(db, sorted(indexed & {n.uids for n in kept}), "replaced")
-        _write_changes(db, kept, now)
+        _mark(db, sorted(indexed & {n.uids for n in kept}), "replaced", partition)
+        _write_changes(db, kept, now, partition)
     return outcomes
 
 
 def _lookup(
-    db: Connection, batch: Sequence[NewInstance]
+    db: Connection, batch: Sequence[NewInstance], partition: Partition
 ) -> tuple[dict[str, int], dict[tuple[str, str], int], dict[Uids, _Found]]:
-    """The batch's studies, series and instances already indexed."""
+    """The batch's studies, series and instances already indexed in ``partition``."""
     uids = sorted({n.study_uid for n in batch})
     studies: dict[str, int] = {}
-    for uid, pk in db.execute(_FIND_STUDIES, {"uids": uids}):
+    for uid, pk in db.execute(_FIND_STUDIES, {"uids": uids, "partition": partition.key}):
         studies[uid] = pk
     series: dict[tuple[str, str], int] = {}
     if studies:
@@ -223,6 +233,7 @@ def _write_levels(
     studies: dict[str, int],
     series: dict[tuple[str, str], int],
     now: datetime,
+    partition: Partition,
 ) -> None:
     """Each study and series once, with the values of its last instance in ``kept``; new rows'
     keys are added to ``studies`` and ``series``."""
@@ -232,7 +243,8 @@ def _write_levels(
         if uid in studies:
             db.execute(_UPDATE_STUDY, {**values, "b_pk": studies[uid]})
         else:
-            studies[uid] = db.execute(_INSERT_STUDY, {**values, "study_uid": uid}).scalar_one()
+            values.update(study_uid=uid, partition_key=partition.key)
+            studies[uid] = db.execute(_INSERT_STUDY, values).scalar_one()
     last_of_series = {(n.study_uid, n.series_uid): n for n in kept}
     for key in sorted(last_of_series):
         values = last_of_series[key].level_values(Level.SERIES, now)
@@ -312,10 +324,12 @@ def _instance_pks(
     }
 
 
-def _write_changes(db: Connection, kept: Sequence[NewInstance], now: datetime) -> None:
+def _write_changes(
+    db: Connection, kept: Sequence[NewInstance], now: datetime, partition: Partition
+) -> None:
     """A ``create`` row per instance stored, in order; of an instance stored twice, the
     earlier row is ``replaced`` (rows written before the batch are marked by :func:`_mark`)."""
-    rows = [new.change(now) for new in kept]
+    rows = [new.change(now, partition) for new in kept]
     latest: dict[Uids, dict[str, Any]] = {}
     for new, row in zip(kept, rows, strict=True):
         earlier = latest.get(new.uids)
@@ -325,13 +339,17 @@ def _write_changes(db: Connection, kept: Sequence[NewInstance], now: datetime) -
     db.execute(_INSERT_CHANGES, rows)
 
 
-def record_deletes(db: Connection, deleted: Sequence[Uids], now: datetime) -> None:
-    """A ``delete`` row per deleted instance; its earlier rows become ``deleted``."""
+def record_deletes(
+    db: Connection, deleted: Sequence[Uids], now: datetime, partition: Partition = UNPARTITIONED
+) -> None:
+    """A ``delete`` row per deleted instance of ``partition``; its earlier rows become
+    ``deleted``."""
     if not deleted:
         return
-    _mark(db, deleted, "deleted")
+    _mark(db, deleted, "deleted", partition)
     rows = [
         {
+            "partition_key": partition.key,
             "timestamp": now,
             "action": "delete",
             "state": "deleted",
@@ -344,14 +362,20 @@ def record_deletes(db: Connection, deleted: Sequence[Uids], now: datetime) -> No
     db.execute(_INSERT_CHANGES, rows)
 
 
-def _mark(db: Connection, instances: Sequence[Uids], state: str) -> None:
-    """Change feed rows of ``instances`` that are ``current`` become ``state``."""
+def _mark(db: Connection, instances: Sequence[Uids], state: str, partition: Partition) -> None:
+    """Change feed rows of ``instances`` in ``partition`` that are ``current`` become ``state``."""
     if not instances:
         return
     db.execute(
         _MARK,
         [
-            {"b_study": study, "b_series": series, "b_sop": sop, "b_state": state}
+            {
+                "b_study": study,
+                "b_series": series,
+                "b_sop": sop,
+                "b_state": state,
+                "b_partition": partition.key,
+            }
             for study, series, sop in instances
         ],
     )

@@ -21,10 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 
 from dicomite.clock import utcnow
 from dicomite.dicom.blobs.protocol import CHUNK, BlobStore
+from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
 from dicomite.dicom.operations import records
 from dicomite.dicom.operations.export_destinations import (
     Destination,
@@ -59,18 +71,22 @@ def errors_name(operation_id: str) -> str:
     return f"{operation_id}/errors.log"
 
 
-def start(store: Store, request: ExportRequest, export_root: Path) -> str:
-    """The new export operation's id."""
+def start(
+    store: Store, request: ExportRequest, export_root: Path, partition: Partition = UNPARTITIONED
+) -> str:
+    """The new export operation's id: it exports from ``partition``."""
     if request.destination["type"] == FOLDER:
         folder_below(export_root, request.destination["path"])
+    scoped = partition.key if partition.scoped else None
     with store.transaction() as db:
-        missing = _missing(db, request.sources)
-        count = select(func.count()).select_from(_JOINED).where(_matching(request.sources))
-        total = db.scalar(count) or 0
+        missing = _missing(db, request.sources, scoped)
+        matching = _matching(request.sources, scoped)
+        total = db.scalar(select(func.count()).select_from(_JOINED).where(matching)) or 0
     with store.transaction(write=True) as db:
         state = {
             "destination": request.destination,
             "sources": request.sources,
+            "partition": scoped,
             "missing": missing,
             "total": total + len(missing),
             "cursor": 0,
@@ -80,9 +96,12 @@ def start(store: Store, request: ExportRequest, export_root: Path) -> str:
         return records.create(db, EXPORT, [], state, utcnow())
 
 
-def _matching(sources: list[list[str]] | None) -> ColumnElement[bool]:
-    """A superset of the instances of ``sources`` (``_wanted`` keeps the exact ones): one
-    ``IN`` per level, as a thousand ORed conditions would exceed SQLite's expression depth."""
+def _matching(sources: list[list[str]] | None, partition: int | None) -> ColumnElement[bool]:
+    """A superset of the instances of ``sources`` (``_wanted`` keeps the exact ones) in
+    ``partition`` (None: partitions are off): one ``IN`` per level, as a thousand ORed
+    conditions would exceed SQLite's expression depth."""
+    if partition is not None:
+        return and_(_STUDIES.c.partition_key == partition, _matching(sources, None))
     if sources is None:
         return true()
     by_level: list[set[str]] = [set(), set(), set()]
@@ -96,10 +115,10 @@ def _wanted(uids: Sequence[str], sources: list[list[str]] | None) -> bool:
     return sources is None or any(list(uids[: len(path)]) == path for path in sources)
 
 
-def _missing(db: Connection, sources: list[list[str]] | None) -> list[str]:
+def _missing(db: Connection, sources: list[list[str]] | None, partition: int | None) -> list[str]:
     if sources is None:
         return []
-    rows = db.execute(select(*_UIDS).select_from(_JOINED).where(_matching(sources)))
+    rows = db.execute(select(*_UIDS).select_from(_JOINED).where(_matching(sources, partition)))
     present = {tuple(row[:depth]) for row in rows for depth in (1, 2, 3)}
     return ["/".join(uids) for uids in sources if tuple(uids) not in present]
 
@@ -122,7 +141,7 @@ class Exporter:
     def step(self, store: Store, claimed: Claimed, owner: str) -> None:
         state = claimed.state
         with store.transaction() as db:
-            statement = _next_rows(state["sources"], state["cursor"])
+            statement = _next_rows(state["sources"], state.get("partition"), state["cursor"])
             rows = db.execute(statement).all()
         destination = open_destination(state["destination"], self._export_root)
         try:
@@ -173,8 +192,8 @@ class Exporter:
         return None
 
 
-def _next_rows(sources: list[list[str]] | None, cursor: int) -> Select[Any]:
-    statement = _ROWS.where(_INSTANCES.c.pk > cursor, _matching(sources))
+def _next_rows(sources: list[list[str]] | None, partition: int | None, cursor: int) -> Select[Any]:
+    statement = _ROWS.where(_INSTANCES.c.pk > cursor, _matching(sources, partition))
     return statement.order_by(_INSTANCES.c.pk).limit(BATCH)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.errors import BadRequest
 from dicomite.dicom.index import schema
+from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
 from dicomite.dicom.index.schema import StoredInstance
 from dicomite.dicom.retrieve import rendered, wado
 
@@ -38,13 +39,16 @@ def size(value: str | None) -> int:
     return int(value)
 
 
-def series_representative(db: Connection, study: str, series: str) -> StoredInstance | None:
+def series_representative(
+    db: Connection, study: str, series: str, partition: Partition = UNPARTITIONED
+) -> StoredInstance | None:
     """The series' instance with the lowest InstanceNumber (then the lowest SOP Instance UID)."""
-    instances = {found.sop_uid: found for found in schema.find_instances(db, study, series)}
+    found = schema.find_instances(db, study, series, partition=partition)
+    instances = {instance.sop_uid: instance for instance in found}
     if not instances:
         return None
     numbers: dict[str, float] = {}
-    for _, text in schema.metadata_of(db, study, series):
+    for _, text in schema.metadata_of(db, study, series, partition=partition):
         attributes = json.loads(text)
         sop = _first(attributes, "00080018")
         if isinstance(sop, str):

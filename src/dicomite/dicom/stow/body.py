@@ -134,7 +134,7 @@ class RequestBody:
             return
         results[slot] = part.result
         if self.errors:
-            self.service.discard(part, self.owner)
+            self.service.discard(self.request, part, self.owner)
             return
         if part.new is not None:
             self.pending.append(part)

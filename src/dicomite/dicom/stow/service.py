@@ -35,6 +35,7 @@ from dicomite.dicom.errors import (
 from dicomite.dicom.index import tag_index
 from dicomite.dicom.index import write as index_write
 from dicomite.dicom.index.extended_tags import IndexedCache
+from dicomite.dicom.index.partitions import DEFAULT_KEY, UNPARTITIONED, Partition
 from dicomite.dicom.index.write import NewInstance, Uids
 from dicomite.dicom.model.header import Unreadable
 from dicomite.dicom.model.uids import valid_uid
@@ -76,7 +77,8 @@ class StowRequest:
     version: int
     study_uid: str | None
     replace: bool
-    base_url: str  # {public_url}/dicom/v{n}
+    base_url: str  # {public_url}/dicom/v{n}[/partitions/{name}]
+    partition: Partition = UNPARTITIONED
 
 
 @dataclass
@@ -92,20 +94,21 @@ Stored = tuple[Part, NewInstance, str | None]
 
 
 class InFlight:
-    """Instances claimed by requests of this process; another request's claim meets 45071."""
+    """Instances (of a partition) claimed by requests of this process; another request's claim
+    meets 45071."""
 
     def __init__(self) -> None:
-        self._owners: dict[Uids, object] = {}
+        self._owners: dict[tuple[int, Uids], object] = {}
         self._lock = threading.Lock()
 
-    def claim(self, uids: Uids, owner: object) -> bool:
+    def claim(self, uids: Uids, owner: object, partition: int = DEFAULT_KEY) -> bool:
         with self._lock:
-            return self._owners.setdefault(uids, owner) is owner
+            return self._owners.setdefault((partition, uids), owner) is owner
 
-    def release(self, uids: Uids, owner: object) -> None:
+    def release(self, uids: Uids, owner: object, partition: int = DEFAULT_KEY) -> None:
         with self._lock:
-            if self._owners.get(uids) is owner:
-                del self._owners[uids]
+            if self._owners.get((partition, uids)) is owner:
+                del self._owners[(partition, uids)]
 
 
 class StowService:
@@ -165,7 +168,8 @@ class StowService:
         part: Part | None = None
         try:
             part = self._check(request, upload, key, size)
-            if part.new is not None and not self.in_flight.claim(part.new.uids, owner):
+            new, partition = part.new, request.partition.key
+            if new is not None and not self.in_flight.claim(new.uids, owner, partition):
                 part.result.failure, part.new = Reason.PENDING, None
             return part
         finally:
@@ -238,9 +242,9 @@ class StowService:
         )
         return part
 
-    def discard(self, part: Part, owner: object) -> None:
+    def discard(self, request: StowRequest, part: Part, owner: object) -> None:
         if part.new is not None:
-            self.in_flight.release(part.new.uids, owner)
+            self.in_flight.release(part.new.uids, owner, request.partition.key)
             self.blobs.delete(part.new.blob_key)
 
     def index_batch(self, request: StowRequest, batch: list[Part], owner: object) -> None:
@@ -254,7 +258,7 @@ class StowService:
             kept = {id(part) for part, _, _ in stored}
             for part in batch:
                 if part.new is not None:
-                    self.in_flight.release(part.new.uids, owner)
+                    self.in_flight.release(part.new.uids, owner, request.partition.key)
                     if id(part) not in kept:
                         self.blobs.delete(part.new.blob_key)
         for part, new, replaced in stored:
@@ -275,7 +279,11 @@ class StowService:
             try:
                 with self.write_lock, self._store.transaction(write=True) as db:
                     outcomes = index_write.store(
-                        db, [new for _, new in indexed], utcnow(), replace=request.replace
+                        db,
+                        [new for _, new in indexed],
+                        utcnow(),
+                        replace=request.replace,
+                        partition=request.partition,
                     )
                 break
             except DBAPIError as error:

@@ -11,6 +11,7 @@ from pathlib import Path
 from dicomite.dicom.auth import DicomAuth
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.blobs.sweep import sweep
+from dicomite.dicom.operations.bulk_update import UPDATE, Updater
 from dicomite.dicom.operations.export import EXPORT, Exporter
 from dicomite.dicom.operations.runner import STEPS, OperationRunner
 from dicomite.dicom.stow.service import StowService
@@ -40,7 +41,11 @@ class DicomService:
         self.stow = StowService(store, blobs, max_request_bytes, max_inflated_bytes)
         self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
         self.export_root = export_root  # the only folder exports may write to
-        steps = {**STEPS, EXPORT: Exporter(blobs, export_root).step}
+        steps = {
+            **STEPS,
+            EXPORT: Exporter(blobs, export_root).step,
+            UPDATE: Updater(blobs, max_inflated_bytes).step,
+        }
         self.operations = OperationRunner(store, self.stow.write_lock, steps=steps)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

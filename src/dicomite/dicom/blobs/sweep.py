@@ -17,6 +17,7 @@ from itertools import islice
 from sqlalchemy import select
 
 from dicomite.dicom.blobs.protocol import BlobStore
+from dicomite.dicom.index import originals
 from dicomite.store.db import Store
 from dicomite.store.tables import DicomInstance
 
@@ -49,6 +50,7 @@ def sweep(store: Store, blobs: BlobStore, grace_seconds: float = GRACE_SECONDS) 
                     select(DicomInstance.blob_key).where(DicomInstance.blob_key.in_(batch))
                 )
             )
+            indexed |= originals.indexed_keys(connection, batch)
         for key in batch:
             if key not in indexed:
                 blobs.delete(key)

@@ -1,8 +1,9 @@
 """The data-management routes of ``/dicom/v{n}`` (Azure DICOM service, "Extended query tags"
 overview): ``extendedquerytags`` (add, list, get, delete, update, errors) and
-``operations/{id}``, and ``export`` (Azure DICOM service, "Export DICOM files"). Reading needs
-``Dicom.Read``, changing tags and exporting ``Dicom.ReadWrite`` (Azure's data actions ``read``,
-``manageExtendedQueryTags`` and ``export``). Bodies are JSON."""
+``operations/{id}``, ``export`` (Azure DICOM service, "Export DICOM files") and
+``studies/$bulkUpdate`` ("Update DICOM files"). Reading needs ``Dicom.Read``, changing tags,
+exporting and updating ``Dicom.ReadWrite`` (Azure's data actions ``read``,
+``manageExtendedQueryTags``, ``export`` and ``update``). Bodies are JSON."""
 
 from __future__ import annotations
 
@@ -21,7 +22,14 @@ from dicomite.dicom.http.responses import plain_json
 from dicomite.dicom.index import extended_tags, tag_entries, tag_errors
 from dicomite.dicom.index.extended_tags import DISABLED, ENABLED, QueryTag
 from dicomite.dicom.multipart import MediaType
-from dicomite.dicom.operations import export, export_request, records, reindex
+from dicomite.dicom.operations import (
+    bulk_update,
+    bulk_update_request,
+    export,
+    export_request,
+    records,
+    reindex,
+)
 from dicomite.dicom.service import DicomService
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -48,6 +56,7 @@ class Management:
             Route(f"{tag}/errors", guard(Action.READ, self.errors), methods=["GET"]),
             Route("/operations/{id}", guard(Action.READ, self.operation), methods=["GET"]),
             Route("/export", guard(Action.EXPORT, self.export), methods=["POST"]),
+            Route("/studies/$bulkUpdate", guard(Action.UPDATE, self.update), methods=["POST"]),
         ]
 
     async def add(self, request: Request) -> Response:
@@ -60,6 +69,12 @@ class Management:
         wanted = export_request.parse(await _json_body(request))
         root = self.service.export_root
         operation_id = await run_blocking(export.start, self.service.store, wanted, root)
+        return self._started(operation_id)
+
+    async def update(self, request: Request) -> Response:
+        wanted = bulk_update_request.parse(await _json_body(request))
+        store, base_url = self.service.store, self.base_url
+        operation_id = await run_blocking(bulk_update.start, store, wanted, base_url)
         return self._started(operation_id)
 
     def _started(self, operation_id: str) -> Response:

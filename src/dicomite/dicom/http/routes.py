@@ -22,7 +22,7 @@ from dicomite.dicom.errors import BadRequest, DicomError, NotFound
 from dicomite.dicom.http.management import Management
 from dicomite.dicom.http.responses import dicom_json, error_response, routing_error, stow_response
 from dicomite.dicom.http.zerocopy import files_response
-from dicomite.dicom.index import changefeed, delete, qido, qido_tags, schema
+from dicomite.dicom.index import changefeed, delete, originals, qido, qido_tags, schema
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.model.uids import valid_uid
 from dicomite.dicom.multipart import new_boundary
@@ -67,7 +67,8 @@ def dicom_app(service: DicomService, version: int) -> Starlette:
         Route("/changefeed", api.guard(Action.CHANGEFEED, api.feed)),
         Route("/changefeed/latest", api.guard(Action.CHANGEFEED, api.latest)),
     ]
-    routes += Management(service, version, api.base_url).routes(api.guard)
+    # first: POST /studies/$bulkUpdate before STOW's POST /studies/{study}
+    routes[:0] = Management(service, version, api.base_url).routes(api.guard)
     if version >= 2:  # upsert is new in v2 (conformance statement v2, "Store")
         routes.insert(0, Route("/studies", api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
         routes.insert(1, Route(s, api.guard(Action.WRITE, api.upsert), methods=["PUT"]))
@@ -128,10 +129,16 @@ class _Api:
         with self.service.store.transaction() as connection:
             return qido.find(connection, scope, query)
 
-    def _instances(self, params: dict[str, Any]) -> list[schema.StoredInstance]:
+    def _instances(
+        self, params: dict[str, Any], original: bool = False
+    ) -> list[schema.StoredInstance]:
         with self.service.store.transaction() as connection:
             found = schema.find_instances(
-                connection, params["study"], params.get("series"), params.get("instance")
+                connection,
+                params["study"],
+                params.get("series"),
+                params.get("instance"),
+                original=original,
             )
         if not found:
             raise NotFound(_not_found(params))
@@ -141,7 +148,10 @@ class _Api:
         single = "instance" in request.path_params
         accept = request.headers.get("accept")
         wanted = wado.negotiate(accept, wado.INSTANCE_TYPES, single_allowed=single)
-        instances = await self.service.store.read_index(self._instances, request.path_params)
+        original = originals.wants_original(request.headers.get(originals.REQUEST_ORIGINAL))
+        instances = await self.service.store.read_index(
+            self._instances, request.path_params, original
+        )
         plan = wado.plan(instances, wanted.syntax)
         blobs, limit = self.service.blobs, self.service.max_inflated_bytes
         ready = None
@@ -165,7 +175,8 @@ class _Api:
     async def metadata(self, request: Request) -> Response:
         check_accept_json(request.headers.get("accept"))
         params = request.path_params
-        found = await self.service.store.read_index(self._metadata, params)
+        original = originals.wants_original(request.headers.get(originals.REQUEST_ORIGINAL))
+        found = await self.service.store.read_index(self._metadata, params, original)
         if not found:
             raise NotFound(_not_found(params))
         tag = wado.etag([version for version, _ in found])
@@ -174,10 +185,14 @@ class _Api:
         body = "[" + ",".join(text for _, text in found) + "]"
         return Response(body, media_type=DICOM_JSON, headers={"ETag": tag})
 
-    def _metadata(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+    def _metadata(self, params: dict[str, Any], original: bool) -> list[tuple[str, str]]:
         with self.service.store.transaction() as connection:
             return schema.metadata_of(
-                connection, params["study"], params.get("series"), params.get("instance")
+                connection,
+                params["study"],
+                params.get("series"),
+                params.get("instance"),
+                original=original,
             )
 
     async def frames(self, request: Request) -> Response:

@@ -15,11 +15,11 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from dicomite.dicom.model import dicomjson
 from dicomite.store.compiled import select_rows
-from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
+from dicomite.store.tables import DicomInstance, DicomInstanceOriginal, DicomSeries, DicomStudy
 
 
 class Level(enum.IntEnum):
@@ -192,26 +192,45 @@ class StoredInstance(InstanceFile):
 
 
 def find_instances(
-    db: Connection, study: str, series: str | None = None, sop: str | None = None
+    db: Connection,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+    *,
+    original: bool = False,
 ) -> list[StoredInstance]:
+    """The latest versions of the matching instances; their originals if ``original`` (the
+    same, for instances never updated: ``index.originals``)."""
+    kind = _ORIGINAL_FILES if original else _FILES
     rows = select_rows(
-        db, _matching(_FILES, series is not None, sop is not None), _uids(study, series, sop)
+        db, _matching(kind, series is not None, sop is not None), _uids(study, series, sop)
     )
     return [StoredInstance(*row) for row in rows]
 
 
 def metadata_of(
-    db: Connection, study: str, series: str | None = None, sop: str | None = None
+    db: Connection,
+    study: str,
+    series: str | None = None,
+    sop: str | None = None,
+    *,
+    original: bool = False,
 ) -> list[tuple[str, str]]:
-    """``(version, metadata JSON)`` of the matching instances."""
+    """``(version, metadata JSON)`` of the matching instances (their originals if
+    ``original``, whose versions differ from the latest's, as ETags must)."""
+    kind = _ORIGINAL_METADATA if original else _METADATA
     rows = select_rows(
-        db, _matching(_METADATA, series is not None, sop is not None), _uids(study, series, sop)
+        db, _matching(kind, series is not None, sop is not None), _uids(study, series, sop)
     )
-    return [(version, text) for version, text in rows]
+    suffix = "-original" if original else ""
+    return [(version + suffix, text) for version, text in rows]
 
 
 _FILES = "files"
 _METADATA = "metadata"
+_ORIGINAL_FILES = "original files"
+_ORIGINAL_METADATA = "original metadata"
+_ORIGINAL = DicomInstanceOriginal
 _SELECTED: dict[str, tuple[Any, ...]] = {
     _FILES: (
         DicomStudy.study_uid,
@@ -225,6 +244,21 @@ _SELECTED: dict[str, tuple[Any, ...]] = {
         DicomInstance.version,
     ),
     _METADATA: (DicomInstance.version, DicomInstance.metadata_json),
+    _ORIGINAL_FILES: (
+        DicomStudy.study_uid,
+        DicomSeries.series_uid,
+        DicomInstance.sop_uid,
+        DicomInstance.sop_class_uid,
+        DicomInstance.transfer_syntax_uid,
+        DicomInstance.number_of_frames,
+        func.coalesce(_ORIGINAL.blob_key, DicomInstance.blob_key),
+        func.coalesce(_ORIGINAL.size, DicomInstance.size),
+        DicomInstance.version,
+    ),
+    _ORIGINAL_METADATA: (
+        DicomInstance.version,
+        func.coalesce(_ORIGINAL.metadata_json, DicomInstance.metadata_json),
+    ),
 }
 
 
@@ -239,6 +273,8 @@ def _matching(kind: str, by_series: bool, by_sop: bool) -> Select[Any]:
         .where(DicomStudy.study_uid == bindparam("study"))
         .order_by(DicomInstance.pk)
     )
+    if kind in (_ORIGINAL_FILES, _ORIGINAL_METADATA):
+        query = query.outerjoin(_ORIGINAL, _ORIGINAL.instance_pk == DicomInstance.pk)
     if by_series:
         query = query.where(DicomSeries.series_uid == bindparam("series"))
     if by_sop:

@@ -1,0 +1,140 @@
+"""The bulk update step: new versions in batches from the checkpoint, the original kept and
+intermediate versions dropped, the pixel data copied as stored, every version deleted with the
+instance, and the orphans of a step that never committed swept."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pydicom import Dataset, dcmread
+from pydicom.uid import generate_uid
+
+from dicomite.bootstrap import Context
+from dicomite.clock import utcnow
+from dicomite.dicom.blobs.folder import FileSystemBlobStore
+from dicomite.dicom.blobs.sweep import sweep
+from dicomite.dicom.index import delete, schema
+from dicomite.dicom.operations import bulk_update, records
+from dicomite.dicom.operations.bulk_update_request import parse
+from dicomite.dicom.stow.service import StowService
+from tests.dicom.stow.test_stow_service import REQUEST, _received
+from tests.fixtures.dicom import make_dataset, to_bytes
+
+
+def _stored(context: Context, blobs: FileSystemBlobStore, datasets: list[Dataset]) -> None:
+    service = StowService(context.store, blobs, 1024**3)
+    owner = object()
+    parts = [service.commit_part(REQUEST, _received(blobs, to_bytes(d)), owner) for d in datasets]
+    service.index_batch(REQUEST, parts, owner)
+
+
+def _update(context: Context, blobs: FileSystemBlobStore, name: str, *studies: str) -> str:
+    """Run a bulk update setting PatientName to ``name``, one step at a time, to its end."""
+    change = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": name}]}}
+    request = parse({"studyInstanceUids": list(studies), "changeDataset": change})
+    operation_id = bulk_update.start(context.store, request, "https://x/dicom/v2")
+    updater, owner = bulk_update.Updater(blobs, 1024**3), records.owner_id()
+    while (claimed := records.claim(context.store, owner, utcnow())) is not None:
+        updater.step(context.store, claimed, owner)
+    return operation_id
+
+
+def _result(context: Context, operation_id: str) -> records.Operation:
+    with context.store.transaction() as db:
+        found = records.get(db, operation_id)
+    assert found is not None
+    return found
+
+
+def _files(context: Context, study: str, *, original: bool) -> list[schema.StoredInstance]:
+    with context.store.transaction() as db:
+        return schema.find_instances(db, study, original=original)
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> FileSystemBlobStore:
+    return FileSystemBlobStore(tmp_path / "blobs")
+
+
+def test_each_instance_gets_a_new_version_in_batches_and_keeps_its_original(
+    context: Context, blobs: FileSystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = generate_uid()
+    datasets = [make_dataset(study=study, frames=1) for _ in range(3)]
+    _stored(context, blobs, datasets)
+    before = {
+        i.sop_uid: blobs.open(i.blob_key).read() for i in _files(context, study, original=False)
+    }
+    monkeypatch.setattr(bulk_update, "BATCH", 2)  # two steps for the study
+
+    found = _result(context, _update(context, blobs, "Roe^Jane", study))
+
+    assert (found.status, found.results) == (
+        records.SUCCEEDED,
+        {"studyUpdated": 1, "instanceUpdated": 3},
+    )
+    for latest in _files(context, study, original=False):
+        dataset = dcmread(blobs.open(latest.blob_key))
+        assert str(dataset.PatientName) == "Roe^Jane"
+        original = dcmread(io.BytesIO(before[latest.sop_uid]))
+        assert dataset.PixelData == original.PixelData
+        assert dataset.PatientID == original.PatientID
+    originals = {
+        i.sop_uid: blobs.open(i.blob_key).read() for i in _files(context, study, original=True)
+    }
+    assert originals == before
+
+
+def test_a_second_update_drops_the_intermediate_version_and_delete_removes_every_version(
+    context: Context, blobs: FileSystemBlobStore
+) -> None:
+    dataset = make_dataset(frames=1)
+    study = dataset.StudyInstanceUID
+    _stored(context, blobs, [dataset])
+    [first] = _files(context, study, original=False)
+    _update(context, blobs, "Roe^Jane", study)
+    [intermediate] = _files(context, study, original=False)
+    _update(context, blobs, "Poe^Edgar", study)
+    [latest] = _files(context, study, original=False)
+    [original] = _files(context, study, original=True)
+
+    assert original.blob_key == first.blob_key
+    assert sorted(blobs.keys()) == sorted([first.blob_key, latest.blob_key])
+    assert intermediate.blob_key not in set(blobs.keys())
+    with context.store.transaction() as db:
+        [(_, text)] = schema.metadata_of(db, study)
+        [(_, first_text)] = schema.metadata_of(db, study, original=True)
+    assert json.loads(text)["00100010"]["Value"] == [{"Alphabetic": "Poe^Edgar"}]
+    assert json.loads(first_text)["00100010"]["Value"] == [{"Alphabetic": "Doe^John"}]
+
+    delete.delete_resource(context.store, blobs, study)
+    assert list(blobs.keys()) == []
+
+
+def test_an_unknown_study_fails_and_the_others_are_updated(
+    context: Context, blobs: FileSystemBlobStore
+) -> None:
+    dataset, missing = make_dataset(frames=1), generate_uid()
+    _stored(context, blobs, [dataset])
+
+    found = _result(context, _update(context, blobs, "Roe^Jane", missing, dataset.StudyInstanceUID))
+
+    assert found.status == records.FAILED
+    assert found.results == {
+        "studyUpdated": 1,
+        "studyFailed": 1,
+        "instanceUpdated": 1,
+        "errors": [f"Failed to update instances for study {missing}"],
+    }
+
+
+def test_the_sweep_keeps_original_versions(context: Context, blobs: FileSystemBlobStore) -> None:
+    dataset = make_dataset(frames=1)
+    _stored(context, blobs, [dataset])
+    _update(context, blobs, "Roe^Jane", dataset.StudyInstanceUID)
+
+    assert sweep(context.store, blobs, grace_seconds=-1) == (0, 0)
+    assert len(list(blobs.keys())) == 2

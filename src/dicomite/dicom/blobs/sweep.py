@@ -1,5 +1,6 @@
 """Removes what crashes leave behind (ARCHITECTURE.md, storage rules): temporary files of writers
-that never committed, and committed blobs whose index row never committed (a crash between the
+that never committed, and committed blobs whose index row (an instance's, or an updated
+instance's original version) never committed (a crash between the
 two steps of a STOW) or whose row was deleted before the blob (a crash inside DELETE).
 
 A blob's key starts with a UUIDv7 (``blobs.new_blob_key``), so its age is known without a
@@ -17,9 +18,8 @@ from itertools import islice
 from sqlalchemy import select
 
 from dicomite.dicom.blobs.protocol import BlobStore
-from dicomite.dicom.index import originals
 from dicomite.store.db import Store
-from dicomite.store.tables import DicomInstance
+from dicomite.store.tables import DicomInstance, DicomInstanceOriginal
 
 GRACE_SECONDS = 3600.0
 _BATCH = 500
@@ -50,7 +50,13 @@ def sweep(store: Store, blobs: BlobStore, grace_seconds: float = GRACE_SECONDS) 
                     select(DicomInstance.blob_key).where(DicomInstance.blob_key.in_(batch))
                 )
             )
-            indexed |= originals.indexed_keys(connection, batch)
+            indexed |= set(  # original versions of updated instances
+                connection.scalars(
+                    select(DicomInstanceOriginal.blob_key).where(
+                        DicomInstanceOriginal.blob_key.in_(batch)
+                    )
+                )
+            )
         for key in batch:
             if key not in indexed:
                 blobs.delete(key)

@@ -6,7 +6,6 @@ a row here, made by the first update, is the original: its blob, size and metada
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import Connection, Table, insert, select
@@ -36,8 +35,3 @@ def keep(db: Connection, instance_pk: int, blob_key: str, size: int, metadata_js
     }
     db.execute(insert(ORIGINALS).values(**row))
     return True
-
-
-def indexed_keys(db: Connection, keys: Sequence[str]) -> set[str]:
-    """Those of ``keys`` that are original versions (the sweep keeps them)."""
-    return set(db.scalars(select(ORIGINALS.c.blob_key).where(ORIGINALS.c.blob_key.in_(keys))))

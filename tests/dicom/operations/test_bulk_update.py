@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydicom import Dataset, dcmread
 from pydicom.uid import generate_uid
+from sqlalchemy import update
 
 from dicomite.bootstrap import Context
 from dicomite.clock import utcnow
@@ -20,6 +21,7 @@ from dicomite.dicom.index import delete, schema
 from dicomite.dicom.operations import bulk_update, records
 from dicomite.dicom.operations.bulk_update_request import parse
 from dicomite.dicom.stow.service import StowService
+from dicomite.store.tables import DicomOperation
 from tests.dicom.stow.test_stow_service import REQUEST, _received
 from tests.fixtures.dicom import make_dataset, to_bytes
 
@@ -137,4 +139,30 @@ def test_the_sweep_keeps_original_versions(context: Context, blobs: FileSystemBl
     _update(context, blobs, "Roe^Jane", dataset.StudyInstanceUID)
 
     assert sweep(context.store, blobs, grace_seconds=-1) == (0, 0)
+    assert len(list(blobs.keys())) == 2
+
+
+def test_a_step_that_lost_its_lease_leaves_nothing_and_the_next_holder_goes_on(
+    context: Context, blobs: FileSystemBlobStore
+) -> None:
+    dataset = make_dataset(frames=1)
+    _stored(context, blobs, [dataset])
+    change = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Roe^Jane"}]}}
+    request = parse({"studyInstanceUids": [dataset.StudyInstanceUID], "changeDataset": change})
+    operation_id = bulk_update.start(context.store, request, "https://x/dicom/v2")
+    updater, first, second = bulk_update.Updater(blobs, 1024**3), "gone/1/a", "here/2/b"
+    claimed = records.claim(context.store, first, utcnow())
+    assert claimed is not None
+    with context.store.transaction(write=True) as db:  # the lease passed to another process
+        db.execute(
+            update(DicomOperation)
+            .where(DicomOperation.id == operation_id)
+            .values(lease_owner=second)
+        )
+    updater.step(context.store, claimed, first)
+    assert len(list(blobs.keys())) == 1  # its new version deleted, nothing indexed
+
+    while (again := records.claim(context.store, second, utcnow())) is not None:
+        updater.step(context.store, again, second)
+    assert _result(context, operation_id).results == {"studyUpdated": 1, "instanceUpdated": 1}
     assert len(list(blobs.keys())) == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from pydicom.errors import InvalidDicomError
 from sqlalchemy import Connection, Table, bindparam, select
 
 from dicomite.clock import utcnow
@@ -142,7 +143,7 @@ class Updater:
         for row in rows:
             try:
                 key, size = rewrite(self._blobs, row.blob_key, changes)
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, InvalidDicomError) as error:
                 batch.errors.append(f"{_uids(study, row)}: {type(error).__name__}")
                 continue
             try:

@@ -54,7 +54,7 @@ def _read_header(source: BinaryIO) -> tuple[Dataset, int | None]:
         stopped.append(int(tag) in PIXEL_TAGS)
         return stopped[-1]
 
-    dataset = read_partial(source, at_pixels)
+    dataset = read_partial(source, at_pixels, force=True)  # as STOW: a Part 10 prefix or not
     return dataset, source.tell() if stopped and stopped[-1] else None
 
 

@@ -10,6 +10,7 @@ import io
 from typing import BinaryIO
 
 from pydicom import Dataset, dcmwrite
+from pydicom.charset import convert_encodings
 from pydicom.dataelem import DataElement
 from pydicom.filereader import read_partial
 from pydicom.tag import BaseTag
@@ -59,9 +60,34 @@ def _read_header(source: BinaryIO) -> tuple[Dataset, int | None]:
 
 
 def _apply(dataset: Dataset, changes: Changes) -> None:
+    _character_set(dataset, [value for _, values in changes.values() for value in values])
     for tag, (vr, values) in changes.items():
         number = int(tag, 16)
         group_length = number & 0xFFFF0000
         if group_length in dataset:  # retired (PS3.5 §7.2): it would no longer be true
             del dataset[group_length]
         dataset[number] = DataElement(number, vr, values[0] if len(values) == 1 else values)
+
+
+def _character_set(dataset: Dataset, texts: list[str]) -> None:
+    """Text beyond ASCII in a dataset of the default repertoire makes it UTF-8 ("ISO_IR 192",
+    PS3.3 C.12.1.1.2; its other values are ASCII, the same in UTF-8); in a dataset of another
+    character set it must be encodable in it (else pydicom would write "?" for what is not)."""
+    if all(text.isascii() for text in texts):
+        return
+    declared = dataset.get("SpecificCharacterSet")
+    if not declared:
+        dataset.SpecificCharacterSet = "ISO_IR 192"
+        return
+    codecs = convert_encodings(declared)
+    for text in texts:
+        if not any(_encodes(text, codec) for codec in codecs):
+            raise NotRewritable(f"'{text[:64]}' cannot be written in the character set {declared}.")
+
+
+def _encodes(text: str, codec: str) -> bool:
+    try:
+        text.encode(codec)
+    except (UnicodeError, LookupError):
+        return False
+    return True

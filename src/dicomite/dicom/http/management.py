@@ -1,9 +1,10 @@
 """The data-management routes of ``/dicom/v{n}`` (Azure DICOM service, "Extended query tags"
 overview): ``extendedquerytags`` (add, list, get, delete, update, errors) and
 ``operations/{id}``, ``export`` (Azure DICOM service, "Export DICOM files") and
-``studies/$bulkUpdate`` ("Update DICOM files"). Reading needs ``Dicom.Read``, changing tags,
-exporting and updating ``Dicom.ReadWrite`` (Azure's data actions ``read``,
-``manageExtendedQueryTags``, ``export`` and ``update``). Bodies are JSON."""
+``studies/$bulkUpdate`` ("Update DICOM files"). Reading needs ``Dicom.Read``; changing tags,
+exporting and updating need ``Dicom.ReadWrite`` (Azure's data actions ``read``,
+``manageExtendedQueryTags`` and ``export``; updating is the DICOM Data Owner's). Bodies are
+JSON."""
 
 from __future__ import annotations
 

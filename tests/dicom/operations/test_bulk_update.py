@@ -6,22 +6,27 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom import Dataset, dcmread
 from pydicom.uid import generate_uid
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from dicomite.bootstrap import Context
 from dicomite.clock import utcnow
 from dicomite.dicom.blobs.folder import FileSystemBlobStore
 from dicomite.dicom.blobs.sweep import sweep
 from dicomite.dicom.index import delete, schema
-from dicomite.dicom.operations import bulk_update, records
+from dicomite.dicom.index.schema import Level
+from dicomite.dicom.index.tag_entries import TagEntry
+from dicomite.dicom.operations import bulk_update, records, reindex
 from dicomite.dicom.operations.bulk_update_request import parse
 from dicomite.dicom.stow.service import StowService
-from dicomite.store.tables import DicomOperation
+from dicomite.store.db import Store
+from dicomite.store.tables import DicomOperation, DicomStudy, DicomStudyTagValue
 from tests.dicom.stow.test_stow_service import REQUEST, _received
 from tests.fixtures.dicom import make_dataset, to_bytes
 
@@ -33,15 +38,22 @@ def _stored(context: Context, blobs: FileSystemBlobStore, datasets: list[Dataset
     service.index_batch(REQUEST, parts, owner)
 
 
-def _update(context: Context, blobs: FileSystemBlobStore, name: str, *studies: str) -> str:
-    """Run a bulk update setting PatientName to ``name``, one step at a time, to its end."""
-    change = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": name}]}}
+def _update(
+    context: Context, blobs: FileSystemBlobStore, name: str, *studies: str, **more: Any
+) -> str:
+    """Run a bulk update setting PatientName to ``name`` (and ``more`` elements), one step at a
+    time, to its end."""
+    change = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": name}]}, **more}
     request = parse({"studyInstanceUids": list(studies), "changeDataset": change})
     operation_id = bulk_update.start(context.store, request, "https://x/dicom/v2")
-    updater, owner = bulk_update.Updater(blobs, 1024**3), records.owner_id()
-    while (claimed := records.claim(context.store, owner, utcnow())) is not None:
-        updater.step(context.store, claimed, owner)
+    _run(context, bulk_update.Updater(blobs, 1024**3).step)
     return operation_id
+
+
+def _run(context: Context, step: Callable[[Store, records.Claimed, str], None]) -> None:
+    owner = records.owner_id()
+    while (claimed := records.claim(context.store, owner, utcnow())) is not None:
+        step(context.store, claimed, owner)
 
 
 def _result(context: Context, operation_id: str) -> records.Operation:
@@ -166,3 +178,24 @@ def test_a_step_that_lost_its_lease_leaves_nothing_and_the_next_holder_goes_on(
         updater.step(context.store, again, second)
     assert _result(context, operation_id).results == {"studyUpdated": 1, "instanceUpdated": 1}
     assert len(list(blobs.keys())) == 2
+
+
+def test_extended_query_tag_values_follow_the_update(
+    context: Context, blobs: FileSystemBlobStore
+) -> None:
+    dataset = make_dataset(frames=1, PatientSex="M")
+    _stored(context, blobs, [dataset])
+    entry = TagEntry("00100040", "CS", None, Level.STUDY)
+    reindex.start(context.store, [entry], "https://x/dicom/v2")
+    _run(context, reindex.step)
+
+    sex = {"00100040": {"vr": "CS", "Value": ["F"]}}
+    _update(context, blobs, "Roe^Jane", dataset.StudyInstanceUID, **sex)
+
+    with context.store.transaction() as db:
+        values = db.execute(
+            select(DicomStudyTagValue.text_value)
+            .join(DicomStudy, DicomStudy.pk == DicomStudyTagValue.resource_pk)
+            .where(DicomStudy.study_uid == dataset.StudyInstanceUID)
+        ).scalars()
+        assert list(values) == ["f"]  # stored folded for matching; it was "m"

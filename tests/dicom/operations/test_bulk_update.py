@@ -50,10 +50,13 @@ def _update(
     return operation_id
 
 
-def _run(context: Context, step: Callable[[Store, records.Claimed, str], None]) -> None:
-    owner = records.owner_id()
+def _run(context: Context, step: Callable[[Store, records.Claimed, str], None]) -> int:
+    """Steps run, one at a time, until no operation is left: how many."""
+    owner, steps = records.owner_id(), 0
     while (claimed := records.claim(context.store, owner, utcnow())) is not None:
         step(context.store, claimed, owner)
+        steps += 1
+    return steps
 
 
 def _result(context: Context, operation_id: str) -> records.Operation:
@@ -73,8 +76,18 @@ def blobs(tmp_path: Path) -> FileSystemBlobStore:
     return FileSystemBlobStore(tmp_path / "blobs")
 
 
+@pytest.mark.parametrize(
+    ("batch", "batch_bytes", "steps"),
+    [(2, 1024**3, 2), (50, 1, 3)],
+    ids=["by-count", "by-bytes"],
+)
 def test_each_instance_gets_a_new_version_in_batches_and_keeps_its_original(
-    context: Context, blobs: FileSystemBlobStore, monkeypatch: pytest.MonkeyPatch
+    context: Context,
+    blobs: FileSystemBlobStore,
+    monkeypatch: pytest.MonkeyPatch,
+    batch: int,
+    batch_bytes: int,
+    steps: int,
 ) -> None:
     study = generate_uid()
     datasets = [make_dataset(study=study, frames=1) for _ in range(3)]
@@ -82,9 +95,14 @@ def test_each_instance_gets_a_new_version_in_batches_and_keeps_its_original(
     before = {
         i.sop_uid: blobs.open(i.blob_key).read() for i in _files(context, study, original=False)
     }
-    monkeypatch.setattr(bulk_update, "BATCH", 2)  # two steps for the study
+    monkeypatch.setattr(bulk_update, "BATCH", batch)
+    monkeypatch.setattr(bulk_update, "BATCH_BYTES", batch_bytes)
+    change = {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Roe^Jane"}]}}
+    request = parse({"studyInstanceUids": [study], "changeDataset": change})
+    operation_id = bulk_update.start(context.store, request, "https://x/dicom/v2")
 
-    found = _result(context, _update(context, blobs, "Roe^Jane", study))
+    assert _run(context, bulk_update.Updater(blobs, 1024**3).step) == steps
+    found = _result(context, operation_id)
 
     assert (found.status, found.results) == (
         records.SUCCEEDED,

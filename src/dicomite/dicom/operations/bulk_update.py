@@ -40,6 +40,9 @@ from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 
 UPDATE = "update"
 BATCH = 50
+# A step must end well within the lease (``records.LEASE``, 30 s): each instance is read and
+# written once, so 64 MiB is 30 s at about 4 MB/s (as ``export.BATCH_BYTES``).
+BATCH_BYTES = 64 * 1024 * 1024
 _INSTANCES = cast(Table, DicomInstance.__table__)
 _SERIES = cast(Table, DicomSeries.__table__)
 _STUDIES = cast(Table, DicomStudy.__table__)
@@ -121,7 +124,9 @@ class Updater:
         study = state["studies"][state["study"]]
         with store.transaction() as db:
             params = {"study": study, "cursor": state["cursor"], "limit": BATCH}
-            rows = [_Row(*row) for row in select_rows(db, _READ, params)]
+            found = [_Row(*row) for row in select_rows(db, _READ, params)]
+        rows = _within_budget(found)
+        more = len(rows) < len(found) or len(found) == BATCH
         changes = UpdateRequest(state["studies"], state["changes"]).values()
         batch = self._rewrite(study, rows, changes)
         indexed: list[str] = []  # new blobs the index points at
@@ -130,7 +135,7 @@ class Updater:
             with store.transaction(write=True) as db:
                 if records.hold(db, claimed, owner):
                     indexed, replaced = _index(db, batch)
-                    _advance(db, claimed, owner, study, batch, len(indexed), len(rows))
+                    _advance(db, claimed, owner, study, batch, len(indexed), more)
         finally:
             for _, new in batch.updated:
                 if new.blob_key not in indexed:
@@ -175,6 +180,16 @@ class Updater:
         )
 
 
+def _within_budget(rows: list[_Row]) -> list[_Row]:
+    """The first rows up to ``BATCH_BYTES`` (at least one)."""
+    total = 0
+    for count, row in enumerate(rows):
+        total += row.size
+        if total > BATCH_BYTES and count:
+            return rows[:count]
+    return rows
+
+
 def _uids(study: str, row: _Row) -> str:
     """As Azure names an instance in ``errors``."""
     return (
@@ -208,15 +223,15 @@ def _advance(
     study: str,
     batch: _Batch,
     updated: int,
-    count: int,
+    more: bool,
 ) -> None:
     state = dict(claimed.state)
     state["instanceUpdated"] += updated
     state["errors"] = state["errors"] + batch.errors
     # a study without instances fails, as one with an instance that could not be updated
-    empty = state["cursor"] == 0 and count == 0
+    empty = state["cursor"] == 0 and batch.last == 0
     state["studyFailing"] = state["studyFailing"] or bool(batch.errors) or empty
-    if count == BATCH:
+    if more:
         state["cursor"] = batch.last
     else:
         _end_study(state, study)

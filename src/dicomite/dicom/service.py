@@ -12,6 +12,7 @@ from dicomite.dicom.auth import DicomAuth
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.blobs.sweep import sweep
 from dicomite.dicom.index.partitions import Partitions
+from dicomite.dicom.operations.bulk_update import UPDATE, Updater
 from dicomite.dicom.operations.export import EXPORT, Exporter
 from dicomite.dicom.operations.runner import STEPS, OperationRunner
 from dicomite.dicom.stow.service import StowService
@@ -42,7 +43,11 @@ class DicomService:
         self.partitions = Partitions(store)
         self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
         self.export_root = export_root  # the only folder exports may write to
-        steps = {**STEPS, EXPORT: Exporter(blobs, export_root).step}
+        steps = {
+            **STEPS,
+            EXPORT: Exporter(blobs, export_root).step,
+            UPDATE: Updater(blobs, max_inflated_bytes).step,
+        }
         self.operations = OperationRunner(store, self.stow.write_lock, steps=steps)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

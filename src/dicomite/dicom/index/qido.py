@@ -340,15 +340,16 @@ def find(db: Connection, scope: Scope, query: Query) -> Found:
     found = select_rows(db, _statement(scope.level, tuple(where.shapes), shapes), params)
     computed = _computed(db, scope.level, [row[0] for row in found], query)
     returned = _returned_keys(scope, query)
+    page = _Page(returned)
     results = [
-        _result(scope, returned, row, computed.get(row[0], {}), resolved.matched) for row in found
+        _result(scope, page, row, computed.get(row[0], {}), resolved.matched) for row in found
     ]
     return Found(results, resolved.erroneous)
 
 
 def _result(
     scope: Scope,
-    returned: Mapping[Level, Sequence[str]],
+    page: _Page,
     row: Any,
     computed: dict[str, Any],
     tags: Sequence[qido_tags.Matched] = (),
@@ -360,7 +361,7 @@ def _result(
         computed = {**computed, _MODALITIES_KEY: {"vr": "CS", "Value": modalities}}
     if tags:
         computed = {**computed, **qido_tags.returned(tags, row[len(row) - len(tags) :])}
-    return _dataset(scope, returned, row[1 : 1 + stored], computed)
+    return _dataset(scope, page, row[1 : 1 + stored], computed)
 
 
 def _condition(where: _Where, keyword: str, value: str, fuzzy: bool, by_code_point: bool) -> None:
@@ -489,15 +490,31 @@ _MODALITIES_KEY = dicomjson.tag_key(MODALITIES_IN_STUDY)
 _SERIES_UID = dicomjson.tag_key(_T("SeriesInstanceUID"))
 
 
-def _dataset(
-    scope: Scope, returned: Mapping[Level, Sequence[str]], row: Any, computed: dict[str, Any]
-) -> dict[str, Any]:
+class _Page:
+    """The attributes a page's results return from each level's stored attributes, decoded
+    once per study or series: a page of series or instances holds the same few studies' and
+    series' attributes row after row."""
+
+    def __init__(self, returned: Mapping[Level, Sequence[str]]) -> None:
+        self.returned = returned
+        self._picked: dict[tuple[Level, str | None], dict[str, Any]] = {}
+
+    def picked(self, level: Level, stored: str | None) -> dict[str, Any]:
+        found = self._picked.get((level, stored))
+        if found is None:
+            attributes = json.loads(stored or "{}")
+            found = {key: attributes[key] for key in self.returned[level] if key in attributes}
+            self._picked[(level, stored)] = found
+        return found
+
+
+def _dataset(scope: Scope, page: _Page, row: Any, computed: dict[str, Any]) -> dict[str, Any]:
     # the stored attributes of each level down to the searched one
     stored = dict(zip(_LEVELS, row, strict=False))
+    returned = page.returned
     result: dict[str, Any] = {}
-    for level, keys in returned.items():
-        attributes = json.loads(stored[level] or "{}")
-        result |= {key: attributes[key] for key in keys if key in attributes}
+    for level in returned:
+        result |= page.picked(level, stored[level])
     if scope.study is not None and Level.STUDY not in returned:
         result[_STUDY_UID] = dicomjson.uid_element(scope.study)
     if scope.series is not None and Level.SERIES not in returned:

@@ -62,7 +62,9 @@ def build_services(context: Context) -> Services:
         people=people,
         external_keys=external_keys,
     )
-    published_keys = PublishedKeys.of_store(context.store)
+    published_keys = PublishedKeys.of_store(
+        context.store, max_age=settings.signing_keys_max_age_seconds
+    )
     auth = DicomAuth(
         published_keys,
         settings.effective_public_url,

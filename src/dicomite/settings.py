@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     http_header_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     access_token_lifetime_seconds: int = Field(default=3599, ge=300, le=86400)
+    # How long a process verifies tokens with the signing keys it last read before reading them
+    # again: a key retired early or withdrawn (on any host) is refused within this.
+    signing_keys_max_age_seconds: float = Field(default=30.0, ge=1, le=300)
     log_level: str = "info"
 
     @field_validator("public_url")

@@ -81,6 +81,7 @@ def build_services(context: Context) -> Services:
         settings.dicom_max_request_bytes,
         max_inflated_bytes=settings.dicom_max_inflated_bytes,
         export_root=settings.export_root,
+        operation_batch_size=settings.dicom_operation_batch_size,
     )
     return Services(
         context=context,

@@ -311,7 +311,7 @@ def test_a_rotated_key_is_honoured_at_once_and_a_retired_one_refused_within_the_
     for path, token in old.items():  # every worker now holds the old key
         assert _statuses(server, path, token) == {200}
 
-    server.cli("keys", "rotate", "--lead", "0")
+    server.invoke("keys", "rotate", "--lead", "0")
     new_kid = _newest_kid(admin)
     assert new_kid != old_kid
     new = {path: _token_signed_by(server, new_kid, *client) for path, client in clients.items()}

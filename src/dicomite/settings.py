@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     # Turns data partitions on for good at this start (recorded in the index; see
     # dicom.index.partitions); unset, a deployment keeps what it has.
     data_partitions: bool = False
-    # Instances one step of a long-running operation (reindex, export) handles, each step its
-    # own transaction and checkpoint; unset: 1,000 for a reindex, 500 for an export.
+    # Instances one step of a reindex or an export handles, each step its own transaction and
+    # checkpoint; unset: 1,000 for a reindex, 500 for an export.
     dicom_operation_batch_size: int | None = Field(default=None, ge=10, le=10_000)
 
     # Peers whose X-Forwarded-For is believed (comma-separated addresses or CIDR networks);

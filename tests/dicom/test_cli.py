@@ -187,3 +187,29 @@ def test_export(server: Server, admin: Admin, tmp_path: Path) -> None:
     assert [p.name for p in results.rglob("*.dcm")] == [f"{dataset.SOPInstanceUID}.dcm"]
     refused = server.invoke("dicom", "export", "--folder", "../up", *common, check=False)
     assert refused.returncode == 1 and "HTTP 400" in refused.stdout + refused.stderr
+
+
+def test_update(server: Server, admin: Admin, tmp_path: Path) -> None:
+    common = credentials(server, admin)
+    dataset = make_dataset()
+    (tmp_path / "one.dcm").write_bytes(to_bytes(dataset))
+    server.invoke("dicom", "upload", str(tmp_path / "one.dcm"), *common)
+    changes = tmp_path / "changes.json"
+    changes.write_text(json.dumps({"00081030": {"vr": "LO", "Value": ["From a file"]}}))
+    study = dataset.StudyInstanceUID
+    ran = server.invoke(
+        "dicom", "update", study, "--set", "PatientName=Roe^Jane", "--change-dataset",
+        str(changes), *common,
+    )  # fmt: skip
+    done = json.loads(ran.stdout.split("\n", 1)[1])
+    assert (done["type"], done["status"], done["results"]) == (
+        "update",
+        "completed",
+        {"studyUpdated": 1, "instanceUpdated": 1},
+    )
+    search = ["dicom", "search", "--filter", f"StudyInstanceUID={study}", "-o", "json", *common]
+    found = json.loads(server.invoke(*search).stdout)
+    assert found[0]["00100010"]["Value"] == [{"Alphabetic": "Roe^Jane"}]
+    assert found[0]["00081030"]["Value"] == ["From a file"]
+    refused = server.invoke("dicom", "update", study, "--set", "Modality=MR", *common, check=False)
+    assert refused.returncode == 1 and "HTTP 400" in refused.stdout + refused.stderr

@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from pydicom.uid import generate_uid
+
 from dicomite.bootstrap import Context
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.index.tag_entries import TagEntry
-from dicomite.dicom.operations import export, records, reindex
+from dicomite.dicom.operations import bulk_update, bulk_update_request, export, records, reindex
 from dicomite.dicom.operations.export_request import ExportRequest
 from tests.portal.conftest import PortalClient
 from tests.portal.test_dicom_pages import ct, store
@@ -62,6 +64,21 @@ def test_exports_are_listed_with_what_they_exported(
     operation_id = _finished(portal_context, export.start(portal_context.store, wanted, root))
     page = owner.get(TAGS).text
     assert f"<code>{operation_id}</code>" in page and "exported 2, skipped 0" in page
+
+
+def test_updates_are_listed_with_what_they_updated(
+    signed_in: Clients, portal_context: Context
+) -> None:
+    owner = signed_in("owner")
+    studies = [generate_uid(), generate_uid()]
+    store(owner, *(ct(study) for study in studies))
+    change = {"00100020": {"vr": "LO", "Value": ["P-2"]}}
+    wanted = bulk_update_request.parse({"studyInstanceUids": studies, "changeDataset": change})
+    started = bulk_update.start(portal_context.store, wanted, "https://testserver/dicom/v2")
+    operation_id = _finished(portal_context, started)
+    page = owner.get(TAGS).text
+    assert f"<code>{operation_id}</code>" in page and "<td>update</td>" in page
+    assert "studies updated 2, failed 0; instances updated 2" in page
 
 
 def test_people_without_a_dicom_role_get_403(signed_in: Clients) -> None:

@@ -45,6 +45,7 @@ app = typer.Typer(help="Store, search and retrieve DICOM data (DICOMweb).", no_a
 app.add_typer(dicom_manage.tags, name="tags")
 app.add_typer(dicom_manage.operations, name="operations")
 app.command("export")(dicom_manage.export)
+app.command("update")(dicom_manage.update)
 
 DUPLICATE, FAILED_SEQUENCE, REASON = 45070, "00081198", "00081197"
 UNBOUNDED_WIDTH = 10_000

@@ -1,16 +1,20 @@
-"""``dicomite dicom tags …``, ``dicomite dicom operations …`` and ``dicomite dicom export``: the
-DICOM service's extended query tags, long-running operations and export, through its API
-(``/extendedquerytags``, ``/operations``, ``/export``), as any service client with
-``Dicom.ReadWrite`` (changes) or ``Dicom.Read``."""
+"""``dicomite dicom tags …``, ``dicomite dicom operations …``, ``dicomite dicom export`` and
+``dicomite dicom update``: the DICOM service's extended query tags, long-running operations,
+export and bulk update, through its API (``/extendedquerytags``, ``/operations``, ``/export``,
+``/studies/$bulkUpdate``), as any service client with ``Dicom.ReadWrite`` (changes) or
+``Dicom.Read``."""
 
 from __future__ import annotations
 
+import json
 import time
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -27,7 +31,9 @@ from dicomite.cli.dicom_session import (
 from dicomite.cli.shared import DatabaseUrl, DataDir, escape, fail, print_json, say
 
 tags = typer.Typer(help="Extended query tags: search on more attributes.", no_args_is_help=True)
-operations = typer.Typer(help="Long-running operations (reindexing, export).", no_args_is_help=True)
+operations = typer.Typer(
+    help="Long-running operations (reindexing, export, update).", no_args_is_help=True
+)
 
 TagPath = Annotated[str, typer.Argument(help="Keyword (PatientAge) or tag (00101010)")]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the operation ends")]
@@ -293,3 +299,53 @@ def export(
         say(f"Operation {reference['id']} exports the instances.")
         if wait:
             print_json(_watch(session, reference["href"]))
+
+
+def update(
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    studies: Annotated[list[str], typer.Argument(help="Study instance UIDs (at most 50)")],
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEYWORD=VALUE (several values split by \\\\)"),
+    ] = None,
+    change_file: Annotated[
+        Path | None, typer.Option("--change-dataset", help="A DICOM JSON file of the changes")
+    ] = None,
+    wait: Wait = True,
+    url: Url = None,
+    authority: Authority = None,
+    ca_file: CaFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Update patient and study attributes of every instance of the studies (an operation);
+    the original versions are kept."""
+    change = json.loads(change_file.read_text()) if change_file is not None else {}
+    change.update(_assigned(assignments or []))
+    body = {"studyInstanceUids": studies, "changeDataset": change}
+    session = open_session(
+        client_id, client_secret, url, authority, ca_file, data_dir, database_url
+    )
+    with session.client:
+        reference = _answer(session.client.post(f"{session.base}/studies/$bulkUpdate", json=body))
+        say(f"Operation {reference['id']} updates the studies.")
+        if wait:
+            print_json(_watch(session, reference["href"]))
+
+
+def _assigned(assignments: list[str]) -> dict[str, Any]:
+    """``KEYWORD=VALUE`` as DICOM JSON elements (PS3.18 §F.2), a person name as its
+    alphabetic group; the server checks them."""
+    change: dict[str, Any] = {}
+    for assignment in assignments:
+        keyword, _, value = assignment.partition("=")
+        tag = tag_for_keyword(keyword.strip())
+        if tag is None or not value:
+            fail(f"Expected KEYWORD=VALUE with a DICOM keyword, not {assignment!r}.")
+        vr = dictionary_VR(tag)
+        values: list[Any] = value.split("\\")
+        if vr == "PN":
+            values = [{"Alphabetic": name} for name in values]
+        change[f"{tag:08X}"] = {"vr": vr, "Value": values}
+    return change

@@ -41,6 +41,7 @@ class Action(enum.Enum):
     DELETE = "delete"
     MANAGE_TAGS = "manageExtendedQueryTags"
     EXPORT = "export"
+    UPDATE = "update"  # bulk update
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {

@@ -14,6 +14,7 @@ from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.blobs.sweep import sweep
 from dicomite.dicom.index.partitions import Partitions
 from dicomite.dicom.operations import export, reindex
+from dicomite.dicom.operations.bulk_update import UPDATE, Updater
 from dicomite.dicom.operations.export import EXPORT, Exporter
 from dicomite.dicom.operations.reindex import REINDEX
 from dicomite.dicom.operations.runner import OperationRunner, Step
@@ -23,11 +24,15 @@ from dicomite.store.db import Store
 logger = logging.getLogger(__name__)
 
 
-def _steps(blobs: BlobStore, export_root: Path, batch_size: int | None) -> dict[str, Step]:
-    """The operations' steps, with the deployment's batch size (None: each its own default)."""
+def _steps(
+    blobs: BlobStore, export_root: Path, max_inflated_bytes: int, batch_size: int | None
+) -> dict[str, Step]:
+    """The operations' steps; reindexes and exports in steps of the deployment's batch size
+    (None: each its own default)."""
     return {
         REINDEX: functools.partial(reindex.step, batch_size=batch_size or reindex.BATCH),
         EXPORT: Exporter(blobs, export_root, batch_size or export.BATCH).step,
+        UPDATE: Updater(blobs, max_inflated_bytes).step,
     }
 
 
@@ -54,7 +59,7 @@ class DicomService:
         self.partitions = Partitions(store)
         self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
         self.export_root = export_root  # the only folder exports may write to
-        steps = _steps(blobs, export_root, operation_batch_size)
+        steps = _steps(blobs, export_root, max_inflated_bytes, operation_batch_size)
         self.operations = OperationRunner(store, self.stow.write_lock, steps=steps)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

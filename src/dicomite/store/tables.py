@@ -451,6 +451,19 @@ class DicomInstance(Base):
     __table_args__ = (UniqueConstraint("series_pk", "sop_uid"),)
 
 
+class DicomInstanceOriginal(Base):
+    """An updated instance's original version (Azure DICOM "Update DICOM files"): its blob and
+    metadata as first stored; the instance row holds the latest version."""
+
+    __tablename__ = "dicom_instance_originals"
+    instance_pk: Mapped[int] = mapped_column(
+        ForeignKey("dicom_instances.pk", ondelete="CASCADE"), primary_key=True
+    )
+    blob_key: Mapped[str] = mapped_column(String(256), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    metadata_json: Mapped[str] = mapped_column(Text)
+
+
 class DicomChange(Base):
     __tablename__ = "dicom_changes"
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -198,6 +198,31 @@ def test_an_export_in_a_partition_copies_its_instances_only(deployment: Deployme
     assert dcmread(root / study / series / f"{sop}.dcm").PatientID == "export-a"
 
 
+def test_a_bulk_update_in_a_partition_changes_its_copy_only(deployment: Deployment) -> None:
+    study, series, sop = generate_uid(), generate_uid(), generate_uid()
+    for partition in ("update-a", "update-b"):
+        with deployment.client(partition) as client:
+            stored = store_dataset(client, make_dataset(study, series, sop, PatientID="OLD"))
+            assert stored.status_code == 200
+    body = {
+        "studyInstanceUids": [study],
+        "changeDataset": {"00100020": {"vr": "LO", "Value": ["NEW"]}},
+    }
+    with deployment.client("update-a") as client:
+        started = client.post("/studies/$bulkUpdate", json=body)
+    assert started.status_code == 202, started.text
+    with deployment.client() as client:
+        assert client.post("/studies/$bulkUpdate", json=body).text == MISSING
+        done = wait_done(client, started.json()["href"])
+    assert done["results"]["instanceUpdated"] == 1, done
+    with deployment.client("update-a") as a, deployment.client("update-b") as b:
+        assert _patients(a, f"/studies/{study}/metadata") == ["NEW"]
+        assert _patients(b, f"/studies/{study}/metadata") == ["OLD"]
+        original = {**JSON, "msdicom-request-original": "true"}
+        response = a.get(f"/studies/{study}/metadata", headers=original)
+        assert [item["00100020"]["Value"][0] for item in response.json()] == ["OLD"]
+
+
 def test_change_feed_entries_name_their_partition(deployment: Deployment) -> None:
     dataset = make_dataset()
     with deployment.client("feed") as client:

@@ -1,5 +1,6 @@
 """Removes what crashes leave behind (ARCHITECTURE.md, storage rules): temporary files of writers
-that never committed, and committed blobs whose index row never committed (a crash between the
+that never committed, and committed blobs whose index row (an instance's, or an updated
+instance's original version) never committed (a crash between the
 two steps of a STOW) or whose row was deleted before the blob (a crash inside DELETE).
 
 A blob's key starts with a UUIDv7 (``blobs.new_blob_key``), so its age is known without a
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.store.db import Store
-from dicomite.store.tables import DicomInstance
+from dicomite.store.tables import DicomInstance, DicomInstanceOriginal
 
 GRACE_SECONDS = 3600.0
 _BATCH = 500
@@ -47,6 +48,13 @@ def sweep(store: Store, blobs: BlobStore, grace_seconds: float = GRACE_SECONDS) 
             indexed = set(
                 connection.scalars(
                     select(DicomInstance.blob_key).where(DicomInstance.blob_key.in_(batch))
+                )
+            )
+            indexed |= set(  # original versions of updated instances
+                connection.scalars(
+                    select(DicomInstanceOriginal.blob_key).where(
+                        DicomInstanceOriginal.blob_key.in_(batch)
+                    )
                 )
             )
         for key in batch:

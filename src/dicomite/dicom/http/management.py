@@ -1,8 +1,10 @@
 """The data-management routes of ``/dicom/v{n}`` (Azure DICOM service, "Extended query tags"
 overview): ``extendedquerytags`` (add, list, get, delete, update, errors) and
-``operations/{id}``, and ``export`` (Azure DICOM service, "Export DICOM files"). Reading needs
-``Dicom.Read``, changing tags and exporting ``Dicom.ReadWrite`` (Azure's data actions ``read``,
-``manageExtendedQueryTags`` and ``export``). Bodies are JSON."""
+``operations/{id}``, ``export`` (Azure DICOM service, "Export DICOM files") and
+``studies/$bulkUpdate`` ("Update DICOM files"). Reading needs ``Dicom.Read``; changing tags,
+exporting and updating need ``Dicom.ReadWrite`` (Azure's data actions ``read``,
+``manageExtendedQueryTags`` and ``export``; updating is the DICOM Data Owner's). Bodies are
+JSON."""
 
 from __future__ import annotations
 
@@ -22,7 +24,14 @@ from dicomite.dicom.index import extended_tags, tag_entries, tag_errors
 from dicomite.dicom.index.extended_tags import DISABLED, ENABLED, QueryTag
 from dicomite.dicom.index.partitions import Partition
 from dicomite.dicom.multipart import MediaType
-from dicomite.dicom.operations import export, export_request, records, reindex
+from dicomite.dicom.operations import (
+    bulk_update,
+    bulk_update_request,
+    export,
+    export_request,
+    records,
+    reindex,
+)
 from dicomite.dicom.service import DicomService
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -62,6 +71,13 @@ class Management:
         wanted = export_request.parse(await _json_body(request))
         root, store = self.service.export_root, self.service.store
         operation_id = await run_blocking(export.start, store, wanted, root, partition)
+        return self._started(operation_id)
+
+    async def update(self, request: Request, partition: Partition) -> Response:
+        """``POST /studies/$bulkUpdate``: a partition's route, as export."""
+        wanted = bulk_update_request.parse(await _json_body(request))
+        store, base_url = self.service.store, self.base_url
+        operation_id = await run_blocking(bulk_update.start, store, wanted, base_url, partition)
         return self._started(operation_id)
 
     def _started(self, operation_id: str) -> Response:

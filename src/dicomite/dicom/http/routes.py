@@ -26,7 +26,7 @@ from dicomite.dicom.errors import BadRequest, DicomError, NotFound
 from dicomite.dicom.http.management import Management
 from dicomite.dicom.http.responses import dicom_json, error_response, routing_error, stow_response
 from dicomite.dicom.http.zerocopy import files_response
-from dicomite.dicom.index import changefeed, delete, partitions, qido, qido_tags, schema
+from dicomite.dicom.index import changefeed, delete, originals, partitions, qido, qido_tags, schema
 from dicomite.dicom.index.partitions import Partition
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.model.uids import valid_uid
@@ -60,11 +60,13 @@ def dicom_app(service: DicomService, version: int) -> Starlette:
 
 
 def _study_routes(api: _Api, management: Management) -> list[BaseRoute]:
-    """STOW, QIDO, WADO, delete and export: the routes of a partition (data partitions, "API
-    changes")."""
+    """STOW, QIDO, WADO, delete, export and bulk update: the routes of a partition (data
+    partitions, "API changes")."""
     s, se, i = "/studies/{study}", "/series/{series}", "/instances/{instance}"
     on = api.in_partition
     routes: list[BaseRoute] = [
+        # bulk update before STOW's POST /studies/{study}
+        Route("/studies/$bulkUpdate", on(Action.UPDATE, management.update), methods=["POST"]),
         Route("/studies", on(Action.WRITE, api.store, creates=True), methods=["POST"]),
         Route(s, on(Action.WRITE, api.store, creates=True), methods=["POST"]),
         Route("/studies", on(Action.SEARCH, api.search(Level.STUDY)), methods=["GET"]),
@@ -185,7 +187,7 @@ class _Api:
             return qido.find(connection, scope, query)
 
     def _instances(
-        self, params: dict[str, Any], partition: Partition
+        self, params: dict[str, Any], partition: Partition, original: bool = False
     ) -> list[schema.StoredInstance]:
         with self.service.store.transaction() as connection:
             found = schema.find_instances(
@@ -194,6 +196,7 @@ class _Api:
                 params.get("series"),
                 params.get("instance"),
                 partition,
+                original=original,
             )
         if not found:
             raise NotFound(_not_found(params))
@@ -203,8 +206,11 @@ class _Api:
         single = "instance" in request.path_params
         accept = request.headers.get("accept")
         wanted = wado.negotiate(accept, wado.INSTANCE_TYPES, single_allowed=single)
+        original = originals.wants_original(request.headers.get(originals.REQUEST_ORIGINAL))
         params = request.path_params
-        instances = await self.service.store.read_index(self._instances, params, partition)
+        instances = await self.service.store.read_index(
+            self._instances, params, partition, original
+        )
         plan = wado.plan(instances, wanted.syntax)
         blobs, limit = self.service.blobs, self.service.max_inflated_bytes
         ready = None
@@ -228,7 +234,8 @@ class _Api:
     async def metadata(self, request: Request, partition: Partition) -> Response:
         check_accept_json(request.headers.get("accept"))
         params = request.path_params
-        found = await self.service.store.read_index(self._metadata, params, partition)
+        original = originals.wants_original(request.headers.get(originals.REQUEST_ORIGINAL))
+        found = await self.service.store.read_index(self._metadata, params, partition, original)
         if not found:
             raise NotFound(_not_found(params))
         tag = wado.etag([version for version, _ in found])
@@ -237,7 +244,9 @@ class _Api:
         body = "[" + ",".join(text for _, text in found) + "]"
         return Response(body, media_type=DICOM_JSON, headers={"ETag": tag})
 
-    def _metadata(self, params: dict[str, Any], partition: Partition) -> list[tuple[str, str]]:
+    def _metadata(
+        self, params: dict[str, Any], partition: Partition, original: bool
+    ) -> list[tuple[str, str]]:
         with self.service.store.transaction() as connection:
             return schema.metadata_of(
                 connection,
@@ -245,6 +254,7 @@ class _Api:
                 params.get("series"),
                 params.get("instance"),
                 partition,
+                original=original,
             )
 
     async def frames(self, request: Request, partition: Partition) -> Response:

@@ -46,7 +46,7 @@ def read_feed(
         query = query.offset(offset)
     changes = db.execute(query.limit(limit)).all()
     with_metadata = _boolean(params, "includemetadata")
-    return [_entry(db, change, with_metadata) for change in changes]
+    return [_entry(db, change, with_metadata, partitioned) for change in changes]
 
 
 def latest(
@@ -54,7 +54,9 @@ def latest(
 ) -> dict[str, Any] | None:
     query = _changes(partitioned).order_by(_CHANGES.c.sequence.desc()).limit(1)
     change = db.execute(query).first()
-    return None if change is None else _entry(db, change, _boolean(params, "includemetadata"))
+    if change is None:
+        return None
+    return _entry(db, change, _boolean(params, "includemetadata"), partitioned)
 
 
 def _changes(partitioned: bool) -> Select[Any]:
@@ -65,10 +67,12 @@ def _changes(partitioned: bool) -> Select[Any]:
     )
 
 
-def _entry(db: Connection, change: Row[Any], with_metadata: bool) -> dict[str, Any]:
+def _entry(
+    db: Connection, change: Row[Any], with_metadata: bool, partitioned: bool
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "Sequence": change.sequence,
-        **({"PartitionName": change.partition_name} if "partition_name" in change._fields else {}),
+        **({"PartitionName": change.partition_name} if partitioned else {}),
         "StudyInstanceUid": change.study_uid,
         "SeriesInstanceUid": change.series_uid,
         "SopInstanceUid": change.sop_uid,

@@ -47,10 +47,12 @@ def delete_resource(
             rows = rows.where(DicomInstance.series_pk.in_(series_pk))
         if sop is not None:
             rows = rows.where(DicomInstance.sop_uid == sop)
+        # every version goes ("Update DICOM files", "Delete"); the originals' rows cascade
+        first = schema.find_instances(db, study, series, sop, original=True)
         db.execute(rows)
         _drop_empty(db)
-    for instance in found:
-        blobs.delete(instance.blob_key)
+    for key in dict.fromkeys(instance.blob_key for instance in found + first):
+        blobs.delete(key)
 
 
 def _drop_empty(db: Connection) -> None:

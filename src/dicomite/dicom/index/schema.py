@@ -15,12 +15,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
 from dicomite.dicom.model import dicomjson
 from dicomite.store.compiled import select_rows
-from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
+from dicomite.store.tables import DicomInstance, DicomInstanceOriginal, DicomSeries, DicomStudy
 
 
 class Level(enum.IntEnum):
@@ -198,8 +198,13 @@ def find_instances(
     series: str | None = None,
     sop: str | None = None,
     partition: Partition = UNPARTITIONED,
+    *,
+    original: bool = False,
 ) -> list[StoredInstance]:
-    statement = _matching(_FILES, series is not None, sop is not None, partition.scoped)
+    """The latest versions of the matching instances; their originals if ``original`` (the
+    same, for instances never updated: ``index.originals``)."""
+    kind = _ORIGINAL_FILES if original else _FILES
+    statement = _matching(kind, series is not None, sop is not None, partition.scoped)
     rows = select_rows(db, statement, _uids(study, series, sop, partition))
     return [StoredInstance(*row) for row in rows]
 
@@ -210,15 +215,23 @@ def metadata_of(
     series: str | None = None,
     sop: str | None = None,
     partition: Partition = UNPARTITIONED,
+    *,
+    original: bool = False,
 ) -> list[tuple[str, str]]:
-    """``(version, metadata JSON)`` of the matching instances."""
-    statement = _matching(_METADATA, series is not None, sop is not None, partition.scoped)
+    """``(version, metadata JSON)`` of the matching instances (their originals if
+    ``original``, whose versions differ from the latest's, as ETags must)."""
+    kind = _ORIGINAL_METADATA if original else _METADATA
+    statement = _matching(kind, series is not None, sop is not None, partition.scoped)
     rows = select_rows(db, statement, _uids(study, series, sop, partition))
-    return [(version, text) for version, text in rows]
+    suffix = "-original" if original else ""
+    return [(version + suffix, text) for version, text in rows]
 
 
 _FILES = "files"
 _METADATA = "metadata"
+_ORIGINAL_FILES = "original files"
+_ORIGINAL_METADATA = "original metadata"
+_ORIGINAL = DicomInstanceOriginal
 _SELECTED: dict[str, tuple[Any, ...]] = {
     _FILES: (
         DicomStudy.study_uid,
@@ -232,6 +245,21 @@ _SELECTED: dict[str, tuple[Any, ...]] = {
         DicomInstance.version,
     ),
     _METADATA: (DicomInstance.version, DicomInstance.metadata_json),
+    _ORIGINAL_FILES: (
+        DicomStudy.study_uid,
+        DicomSeries.series_uid,
+        DicomInstance.sop_uid,
+        DicomInstance.sop_class_uid,
+        DicomInstance.transfer_syntax_uid,
+        DicomInstance.number_of_frames,
+        func.coalesce(_ORIGINAL.blob_key, DicomInstance.blob_key),
+        func.coalesce(_ORIGINAL.size, DicomInstance.size),
+        DicomInstance.version,
+    ),
+    _ORIGINAL_METADATA: (
+        DicomInstance.version,
+        func.coalesce(_ORIGINAL.metadata_json, DicomInstance.metadata_json),
+    ),
 }
 
 
@@ -246,6 +274,8 @@ def _matching(kind: str, by_series: bool, by_sop: bool, by_partition: bool) -> S
         .where(DicomStudy.study_uid == bindparam("study"))
         .order_by(DicomInstance.pk)
     )
+    if kind in (_ORIGINAL_FILES, _ORIGINAL_METADATA):
+        query = query.outerjoin(_ORIGINAL, _ORIGINAL.instance_pk == DicomInstance.pk)
     if by_series:
         query = query.where(DicomSeries.series_uid == bindparam("series"))
     if by_sop:

@@ -47,6 +47,8 @@ class NewInstance(InstanceFile):
     columns: dict[str, str]
     # Values of extended query tags that passed validation.
     tags: tag_index.InstanceTags = tag_index.NO_TAGS
+    # The change feed's action: ``update`` for a bulk update's new version (Azure "Change Feed").
+    action: str = "create"
     _levels: dict[Level, dict[str, Any]] = field(init=False, repr=False, compare=False)
     _row: dict[str, Any] = field(init=False, repr=False, compare=False)
 
@@ -99,7 +101,7 @@ class NewInstance(InstanceFile):
         return {
             "partition_key": partition.key,
             "timestamp": now,
-            "action": "create",
+            "action": self.action,
             "state": "current",
             "study_uid": self.study_uid,
             "series_uid": self.series_uid,

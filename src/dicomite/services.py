@@ -62,7 +62,9 @@ def build_services(context: Context) -> Services:
         people=people,
         external_keys=external_keys,
     )
-    published_keys = PublishedKeys.of_store(context.store)
+    published_keys = PublishedKeys.of_store(
+        context.store, max_age=settings.signing_keys_max_age_seconds
+    )
     auth = DicomAuth(
         published_keys,
         settings.effective_public_url,
@@ -79,6 +81,7 @@ def build_services(context: Context) -> Services:
         settings.dicom_max_request_bytes,
         max_inflated_bytes=settings.dicom_max_inflated_bytes,
         export_root=settings.export_root,
+        operation_batch_size=settings.dicom_operation_batch_size,
     )
     return Services(
         context=context,

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Turns data partitions on for good at this start (recorded in the index; see
     # dicom.index.partitions); unset, a deployment keeps what it has.
     data_partitions: bool = False
+    # Instances one step of a reindex or an export handles, each step its own transaction and
+    # checkpoint; unset: 1,000 for a reindex, 500 for an export.
+    dicom_operation_batch_size: int | None = Field(default=None, ge=10, le=10_000)
 
     # Peers whose X-Forwarded-For is believed (comma-separated addresses or CIDR networks);
     # empty: none, the socket peer is the client address.
@@ -77,6 +80,9 @@ class Settings(BaseSettings):
     http_header_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     access_token_lifetime_seconds: int = Field(default=3599, ge=300, le=86400)
+    # How long a process verifies tokens with the signing keys it last read before reading them
+    # again: a key retired early or withdrawn (on any host) is refused within this.
+    signing_keys_max_age_seconds: float = Field(default=30.0, ge=1, le=300)
     log_level: str = "info"
 
     @field_validator("public_url")

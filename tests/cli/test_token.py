@@ -1,4 +1,5 @@
-"""``dicomite token get`` against a real HTTPS server, after setting the app up with the CLI."""
+"""``dicomite token get`` against a real HTTPS server, after setting the app up with the CLI (run
+in this process but where a test says otherwise)."""
 
 from __future__ import annotations
 
@@ -18,21 +19,23 @@ DICOM_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
 
 
 def cli_json(server: Server, *args: str) -> Any:
-    return json.loads(server.cli(*args, "--json").stdout)
+    return json.loads(server.invoke(*args, "--json").stdout)
 
 
 @pytest.fixture(scope="module")
 def dicom_writer(server: Server) -> dict[str, str]:
     """An app registered, permitted, consented and given a secret, all with the CLI."""
     app = cli_json(server, "app", "create", unique("writer"))["appId"]
-    server.cli("app", "permission", "add", app, "--api", "dicom", "--permission", "Dicom.ReadWrite")
-    server.cli("app", "consent", app)
+    server.invoke(
+        "app", "permission", "add", app, "--api", "dicom", "--permission", "Dicom.ReadWrite"
+    )
+    server.invoke("app", "consent", app)
     secret = cli_json(server, "app", "secret", "add", app, "--description", "test")
     return {"app_id": app, "secret": secret["secretText"], "key_id": secret["keyId"]}
 
 
 def token_get(server: Server, *args: str, check: bool = True) -> Any:
-    return server.cli("token", "get", "--authority", server.authority, *args, check=check)
+    return server.invoke("token", "get", "--authority", server.authority, *args, check=check)
 
 
 def test_secret_token_has_the_consented_role(server: Server, dicom_writer: dict[str, str]) -> None:
@@ -52,8 +55,12 @@ def test_secret_token_has_the_consented_role(server: Server, dicom_writer: dict[
 
 
 def test_token_is_printed_raw_for_scripts(server: Server, dicom_writer: dict[str, str]) -> None:
-    result = token_get(
-        server,
+    """The real ``dicomite`` program, its output piped (the other tests run it in-process)."""
+    result = server.cli(
+        "token",
+        "get",
+        "--authority",
+        server.authority,
         "--client-id",
         dicom_writer["app_id"],
         "--client-secret",
@@ -70,7 +77,7 @@ def test_default_authority_comes_from_the_data_dir(
     server: Server, dicom_writer: dict[str, str]
 ) -> None:
     """Without --authority the deployment's tenant and public URL are used."""
-    result = server.cli(
+    result = server.invoke(
         "token",
         "get",
         "--client-id",
@@ -88,10 +95,10 @@ def test_default_authority_comes_from_the_data_dir(
 
 def test_certificate_token(server: Server, tmp_path: Path) -> None:
     app = cli_json(server, "app", "create", unique("cert-client"))["appId"]
-    server.cli("app", "permission", "add", app, "--api", "dicom", "--permission", "Dicom.Read")
-    server.cli("app", "consent", app)
+    server.invoke("app", "permission", "add", app, "--api", "dicom", "--permission", "Dicom.Read")
+    server.invoke("app", "consent", app)
     pair = make_certificate(tmp_path)
-    server.cli("app", "cert", "add", app, str(pair.certificate))
+    server.invoke("app", "cert", "add", app, str(pair.certificate))
     result = token_get(
         server,
         "--client-id",
@@ -179,7 +186,7 @@ def test_sign_ins_show_the_requests(server: Server, dicom_writer: dict[str, str]
     failures = cli_json(server, "signins", "--app", app, "--failures")
     assert failures
     assert all(r["result"].startswith("AADSTS7000215") for r in failures)
-    assert "AADSTS7000215" in server.cli("signins", "--app", app, "--failures").stdout
+    assert "AADSTS7000215" in server.invoke("signins", "--app", app, "--failures").stdout
 
 
 def test_secret_from_stdin_in_process(server: Server, dicom_writer: dict[str, str]) -> None:

@@ -249,11 +249,17 @@ def test_a_verified_token_is_still_checked_for_expiry(
 
 WORKERS = 2
 FRESH_CONNECTIONS = 24  # per check: new connections land on every worker
+KEYS_MAX_AGE = 3  # seconds (DICOMITE_SIGNING_KEYS_MAX_AGE_SECONDS; the default is 30)
 
 
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[Server, Admin]]:
-    running = make_server(tmp_path, http=True, extra_args=["--workers", str(WORKERS)])
+    running = make_server(
+        tmp_path,
+        http=True,
+        extra_args=["--workers", str(WORKERS)],
+        extra_env={"DICOMITE_SIGNING_KEYS_MAX_AGE_SECONDS": str(KEYS_MAX_AGE)},
+    )
     running.start()
     context = open_context(Settings(data_dir=running.data_dir, tenant_id=running.tenant_id))
     yield running, Admin(context)
@@ -290,7 +296,7 @@ def _newest_kid(admin: Admin) -> str:
         return str(session.scalar(newest))
 
 
-def test_a_rotated_key_is_honoured_at_once_and_a_retired_one_refused_within_a_minute(
+def test_a_rotated_key_is_honoured_at_once_and_a_retired_one_refused_within_the_max_age(
     two_workers: tuple[Server, Admin],
 ) -> None:
     server, admin = two_workers
@@ -305,7 +311,7 @@ def test_a_rotated_key_is_honoured_at_once_and_a_retired_one_refused_within_a_mi
     for path, token in old.items():  # every worker now holds the old key
         assert _statuses(server, path, token) == {200}
 
-    server.cli("keys", "rotate", "--lead", "0")
+    server.invoke("keys", "rotate", "--lead", "0")
     new_kid = _newest_kid(admin)
     assert new_kid != old_kid
     new = {path: _token_signed_by(server, new_kid, *client) for path, client in clients.items()}
@@ -317,7 +323,7 @@ def test_a_rotated_key_is_honoured_at_once_and_a_retired_one_refused_within_a_mi
         retired = session.get(SigningKey, old_kid)
         assert retired is not None
         retired.retires_at = utcnow() - timedelta(seconds=1)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + KEYS_MAX_AGE + 10  # the slack: a check's 24 requests
     for path, token in old.items():
         while _statuses(server, path, token) != {401}:
             assert time.monotonic() < deadline, f"{path}: a retired key is still trusted"

@@ -4,6 +4,7 @@ runner of long-running operations."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -12,13 +13,27 @@ from dicomite.dicom.auth import DicomAuth
 from dicomite.dicom.blobs.protocol import BlobStore
 from dicomite.dicom.blobs.sweep import sweep
 from dicomite.dicom.index.partitions import Partitions
+from dicomite.dicom.operations import export, reindex
 from dicomite.dicom.operations.bulk_update import UPDATE, Updater
 from dicomite.dicom.operations.export import EXPORT, Exporter
-from dicomite.dicom.operations.runner import STEPS, OperationRunner
+from dicomite.dicom.operations.reindex import REINDEX
+from dicomite.dicom.operations.runner import OperationRunner, Step
 from dicomite.dicom.stow.service import StowService
 from dicomite.store.db import Store
 
 logger = logging.getLogger(__name__)
+
+
+def _steps(
+    blobs: BlobStore, export_root: Path, max_inflated_bytes: int, batch_size: int | None
+) -> dict[str, Step]:
+    """The operations' steps; reindexes and exports in steps of the deployment's batch size
+    (None: each its own default)."""
+    return {
+        REINDEX: functools.partial(reindex.step, batch_size=batch_size or reindex.BATCH),
+        EXPORT: Exporter(blobs, export_root, batch_size or export.BATCH).step,
+        UPDATE: Updater(blobs, max_inflated_bytes).step,
+    }
 
 
 class DicomService:
@@ -34,6 +49,7 @@ class DicomService:
         *,
         max_inflated_bytes: int,
         export_root: Path,
+        operation_batch_size: int | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -43,11 +59,7 @@ class DicomService:
         self.partitions = Partitions(store)
         self.max_inflated_bytes = max_inflated_bytes  # what one retrieval may inflate
         self.export_root = export_root  # the only folder exports may write to
-        steps = {
-            **STEPS,
-            EXPORT: Exporter(blobs, export_root).step,
-            UPDATE: Updater(blobs, max_inflated_bytes).step,
-        }
+        steps = _steps(blobs, export_root, max_inflated_bytes, operation_batch_size)
         self.operations = OperationRunner(store, self.stow.write_lock, steps=steps)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

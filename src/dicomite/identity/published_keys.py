@@ -7,8 +7,8 @@ the keys from the store rather than over HTTP. Each process keeps them by ``kid`
   (even with ``--lead 0``, on another process or host) is honoured on its first token; at most
   once per ``MIN_RELOAD_SECONDS``, so that forged ``kid`` values cannot hammer the database;
 - a key past its ``retires_at`` is refused at once, and the keys are re-read at least every
-  ``MAX_AGE_SECONDS``, so a key retired early or withdrawn from the store is refused within a
-  minute.
+  ``max_age`` (``MAX_AGE_SECONDS`` unless the setting ``signing_keys_max_age_seconds`` says
+  otherwise), so a key retired early or withdrawn from the store is refused within it.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ class PublishedKeys:
         self._lock = threading.Lock()
 
     @classmethod
-    def of_store(cls, store: Store) -> PublishedKeys:
-        return cls(lambda: load_from_store(store))
+    def of_store(cls, store: Store, max_age: float = MAX_AGE_SECONDS) -> PublishedKeys:
+        return cls(lambda: load_from_store(store), max_age=max_age)
 
     def public_key(self, kid: str, now: datetime) -> rsa.RSAPublicKey | None:
         """The key ``kid`` if it is published at ``now``, else None."""

@@ -17,8 +17,7 @@ from pydicom.uid import generate_uid
 from sqlalchemy import select
 
 from dicomite.bootstrap import open_context
-from dicomite.dicom.operations import export, records
-from dicomite.dicom.operations.reindex import BATCH
+from dicomite.dicom.operations import records
 from dicomite.settings import Settings
 from dicomite.store.db import Store
 from dicomite.store.tables import DicomOperation
@@ -37,19 +36,20 @@ from tests.fixtures.directory import Admin
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.server import Server, make_server
 
-INSTANCES = 2 * BATCH + 300  # three steps; 23 instances of each PatientAge
+# Steps of this many instances (DICOMITE_DICOM_OPERATION_BATCH_SIZE, its least): a few hundred
+# instances take tens of steps, long enough together for the test to halt one midway.
+BATCH = 10
+INSTANCES = 30 * BATCH  # three instances of each PatientAge
 
 
 @pytest.fixture(params=DEPLOYMENTS)
 def killable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    environment = {}
+    environment = {"DICOMITE_DICOM_OPERATION_BATCH_SIZE": str(BATCH)}
     if request.param == "postgresql":
         postgres: PostgresServer = request.getfixturevalue("postgres_server")
         azurite: Azurite = request.getfixturevalue("azurite")
-        environment = {
-            "DICOMITE_DATABASE_URL": postgres.create_database(),
-            "DICOMITE_BLOB_URL": azurite.new_url(),
-        }
+        environment["DICOMITE_DATABASE_URL"] = postgres.create_database()
+        environment["DICOMITE_BLOB_URL"] = azurite.new_url()
     server = make_server(tmp_path, extra_env=environment)
     server.start()
     yield server
@@ -112,7 +112,7 @@ def test_a_reindex_killed_midway_resumes_after_a_restart(killable: Server) -> No
         context.store.dispose()
 
 
-EXPORTED = 2 * export.BATCH + 100  # three steps
+EXPORTED = 20 * BATCH + 5
 
 
 def _inodes(folder: Path) -> dict[Path, int]:

@@ -257,19 +257,23 @@ def _restarted_with_limit(server: Server, limit: int) -> None:
     server.start()
 
 
+LOWER_LIMIT = 8 * MIB  # DICOMITE_DICOM_MAX_INFLATED_BYTES
+LARGE = 2 * MIB
+
+
 def test_a_lower_limit_refuses_with_406(tmp_path: Path) -> None:
-    """Stored under the default limit, then served under 64 MiB: what would inflate or decode
+    """Stored under the default limit, then served under 8 MiB: what would inflate or decode
     past it is a 406 saying so; the instance as stored is still there."""
     server = make_server(tmp_path)
     server.start()
     try:
         with _client(server) as client:
-            bomb, data = deflated_instance(512, 512, 512)
+            bomb, data = deflated_instance(64, 512, 512)  # 32 MiB inflated
             _store(client, data)
-            # 16 MiB of 16-bit pixels: rendering holds about 7 bytes a pixel byte, past 64 MiB
-            large = make_dataset(frames=1, Rows=4096, Columns=2048, PixelData=bytes(16 * MIB))
+            # 2 MiB of 16-bit pixels: rendering holds about 7 bytes a pixel byte, past 8 MiB
+            large = make_dataset(frames=1, Rows=1024, Columns=1024, PixelData=bytes(LARGE))
             _store(client, to_bytes(large))
-            _restarted_with_limit(server, 64 * MIB)
+            _restarted_with_limit(server, LOWER_LIMIT)
             _check_refusals(client, bomb, large)
     finally:
         server.stop()
@@ -279,7 +283,7 @@ def _check_refusals(client: httpx.Client, bomb: pydicom.Dataset, large: pydicom.
     for url in ("/rendered", "/thumbnail", "/frames/1", ""):
         response = client.get(f"{_path(bomb)}{url}")
         assert response.status_code == 406, (url, response.text)
-        assert "inflates to more than 67108864 bytes" in response.text, url
+        assert f"inflates to more than {LOWER_LIMIT} bytes" in response.text, url
     assert client.get(_path(bomb), headers=AS_STORED).status_code == 200
     for url in ("/rendered", "/thumbnail"):
         response = client.get(f"{_path(large)}{url}")
@@ -287,7 +291,7 @@ def _check_refusals(client: httpx.Client, bomb: pydicom.Dataset, large: pydicom.
         assert "too large to render or transcode" in response.text, url
     frame = client.get(f"{_path(large)}/frames/1")
     assert frame.status_code == 200
-    assert _parts(frame.headers["content-type"], frame.content) == [bytes(16 * MIB)]
+    assert _parts(frame.headers["content-type"], frame.content) == [bytes(LARGE)]
 
 
 def test_frames_in_the_stored_syntax_are_sent_as_stored(own: tuple[Server, httpx.Client]) -> None:

@@ -4,10 +4,11 @@ identifiers (all when there is no source) are copied, in the order they were sto
 be read and identifiers that match nothing are ``skipped`` and told in ``{operationId}/
 errors.log``, one JSON object a line (``Timestamp``, ``Identifier``, ``Error``).
 
-A step copies a batch (``BATCH`` instances or ``BATCH_BYTES``, whichever comes first) outside
-any transaction, makes the files durable, appends the batch's errors, then commits the
-checkpoint (the last instance copied) if it still holds the lease. A process killed in between
-copies the batch again from the checkpoint: writes replace files whole, so that is harmless.
+A step copies a batch (``BATCH`` instances, or the deployment's batch size, or ``BATCH_BYTES``,
+whichever comes first) outside any transaction, makes the files durable, appends the batch's
+errors, then commits the checkpoint (the last instance copied) if it still holds the lease. A
+process killed in between copies the batch again from the checkpoint: writes replace files
+whole, so that is harmless.
 A destination that refuses a write fails the step (the runner retries it, then fails the
 operation with the error); only the source's problems are an instance's.
 """
@@ -49,7 +50,7 @@ from dicomite.store.db import Store
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 
 EXPORT = "export"
-BATCH = 500
+BATCH = 500  # instances a step copies unless the deployment says (``Settings``)
 # A step must end well within the lease (``records.LEASE``, 30 s), or another process of the
 # deployment takes the operation over and copies the batch again: 64 MiB is 30 s at 2 MB/s.
 BATCH_BYTES = 64 * 1024 * 1024
@@ -134,14 +135,16 @@ class _Batch:
 class Exporter:
     """The export step, with what it reads from and where folder destinations may be."""
 
-    def __init__(self, blobs: BlobStore, export_root: Path) -> None:
+    def __init__(self, blobs: BlobStore, export_root: Path, batch_size: int = BATCH) -> None:
         self._blobs = blobs
         self._export_root = export_root
+        self._batch_size = batch_size
 
     def step(self, store: Store, claimed: Claimed, owner: str) -> None:
         state = claimed.state
         with store.transaction() as db:
-            statement = _next_rows(state["sources"], state.get("partition"), state["cursor"])
+            sources, partition = state["sources"], state.get("partition")
+            statement = _next_rows(sources, partition, state["cursor"], self._batch_size)
             rows = db.execute(statement).all()
         destination = open_destination(state["destination"], self._export_root)
         try:
@@ -160,7 +163,7 @@ class Exporter:
     def _copy(
         self, destination: Destination, operation_id: str, rows: Sequence[Any], state: Any
     ) -> _Batch:
-        batch = _Batch(position=state["cursor"], finished=len(rows) < BATCH)
+        batch = _Batch(position=state["cursor"], finished=len(rows) < self._batch_size)
         batch.errors = [_error(path, NOT_FOUND) for path in state["missing"]]
         copied = 0
         for pk, study, series, sop, key, size in rows:
@@ -192,9 +195,11 @@ class Exporter:
         return None
 
 
-def _next_rows(sources: list[list[str]] | None, partition: int | None, cursor: int) -> Select[Any]:
+def _next_rows(
+    sources: list[list[str]] | None, partition: int | None, cursor: int, limit: int
+) -> Select[Any]:
     statement = _ROWS.where(_INSTANCES.c.pk > cursor, _matching(sources, partition))
-    return statement.order_by(_INSTANCES.c.pk).limit(BATCH)
+    return statement.order_by(_INSTANCES.c.pk).limit(limit)
 
 
 def _error(identifier: str, message: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ from dicomite.store.db import Store
 from dicomite.store.tables import DicomInstance
 
 REINDEX = "reindex"
-BATCH = 1_000
+BATCH = 1_000  # instances a step indexes unless the deployment says (``Settings``)
 _INSTANCES = cast(Table, DicomInstance.__table__)
 _READ = (
     select(
@@ -86,11 +86,11 @@ class _Read:
     tags: tag_index.InstanceTags
 
 
-def step(store: Store, claimed: Claimed, owner: str) -> None:
-    """Index the next batch on the operation's tags, or finish it."""
+def step(store: Store, claimed: Claimed, owner: str, batch_size: int = BATCH) -> None:
+    """Index the next ``batch_size`` instances on the operation's tags, or finish it."""
     with store.transaction() as db:
         tags = [t for t in extended_tags.of_operation(db, claimed.id) if t.status == ADDING]
-        params = {"cursor": claimed.state["cursor"], "limit": BATCH}
+        params = {"cursor": claimed.state["cursor"], "limit": batch_size}
         rows = select_rows(db, _READ, params) if tags else []  # none left: deleted
     indexed = Indexed(0, tuple(tags))
     batch = [
@@ -101,7 +101,8 @@ def step(store: Store, claimed: Claimed, owner: str) -> None:
         if not records.hold(db, claimed, owner):
             return  # another process took the lease over
         _write(db, batch, tags)
-        _advance(db, claimed, owner, tags, len(rows), batch[-1].pk if batch else None)
+        last = batch[-1].pk if batch else None
+        _advance(db, claimed, owner, tags, len(rows) == batch_size, len(rows), last)
 
 
 def _lookup(text: str) -> tag_index.Lookup:
@@ -141,6 +142,7 @@ def _advance(
     claimed: Claimed,
     owner: str,
     tags: list[QueryTag],
+    full: bool,
     count: int,
     last: int | None,
 ) -> None:
@@ -149,7 +151,7 @@ def _advance(
     if last is not None:
         state["cursor"] = last
     now = utcnow()
-    if count == BATCH:
+    if full:  # a short batch was the last
         percent = min(99, state["done"] * 100 // max(1, state["total"]))
         records.save(db, claimed, owner, now, state=state, percent_complete=percent)
         return

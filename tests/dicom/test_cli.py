@@ -197,10 +197,8 @@ def test_update(server: Server, admin: Admin, tmp_path: Path) -> None:
     changes = tmp_path / "changes.json"
     changes.write_text(json.dumps({"00081030": {"vr": "LO", "Value": ["From a file"]}}))
     study = dataset.StudyInstanceUID
-    ran = server.invoke(
-        "dicom", "update", study, "--set", "PatientName=Roe^Jane", "--change-dataset",
-        str(changes), *common,
-    )  # fmt: skip
+    assigned = ["--set", "PatientName=Roe^Jane", "--change-dataset", str(changes)]
+    ran = server.invoke("dicom", "update", study, *assigned, *common)
     done = json.loads(ran.stdout.split("\n", 1)[1])
     assert (done["type"], done["status"], done["results"]) == (
         "update",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -165,3 +167,27 @@ def http_request(
             return resp.status, dict(resp.headers.items()), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers.items()), exc.read()
+
+
+OPERATION_TIMEOUT_S = 3_600.0
+
+
+def run_operation(server: Server, path: str, body: Any) -> tuple[float, dict[str, Any]]:
+    """POST ``body`` to ``path`` (an endpoint starting a long-running operation) and poll the
+    operation until it answers 200: the seconds from the POST, and its last state."""
+    headers = {**server.headers, "Content-Type": "application/json", "Accept": "application/json"}
+    started = time.perf_counter()
+    status, _, answer = http_request(
+        "POST", f"{server.base}{path}", headers, json.dumps(body).encode()
+    )
+    if status != 202:
+        raise SystemExit(f"POST {path} answered {status}: {answer[:300]!r}")
+    href = json.loads(answer)["href"]
+    while time.perf_counter() - started < OPERATION_TIMEOUT_S:
+        status, _, answer = http_request("GET", href, server.headers)
+        if status == 200:
+            return time.perf_counter() - started, json.loads(answer)
+        if status != 202:
+            raise SystemExit(f"the operation answered {status}: {answer[:300]!r}")
+        time.sleep(0.05)
+    raise SystemExit(f"the operation of POST {path} did not finish in time")

@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import signal
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _dicom_base import STOW_CONCURRENCY, Server, http_request
+from _dicom_base import STOW_CONCURRENCY, run_operation
 from _dicom_client import stow_batches
 from _dicom_dicomite import start_servers
 from _processes import RESULTS_DIR, base_meta, raise_on_sigterm
@@ -37,7 +35,6 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 RESULTS_FILE = RESULTS_DIR / "dicom_export.json"
 TARGET_MB_PER_S = 50.0
 PER_STUDY = 10
-TIMEOUT_S = 3_600.0
 
 
 def instance(study: str, series: str, columns: int, pixels: bytes) -> bytes:
@@ -69,26 +66,6 @@ def study_maker(kib: int) -> Callable[[], list[bytes]]:
     return make
 
 
-def export_all(server: Server) -> tuple[float, dict[str, Any]]:
-    headers = {**server.headers, "Content-Type": "application/json", "Accept": "application/json"}
-    body = {"destination": {"type": "folder", "settings": {"path": "bench"}}}
-    started = time.perf_counter()
-    status, _, answer = http_request(
-        "POST", f"{server.base}/export", headers, json.dumps(body).encode()
-    )
-    if status != 202:
-        raise SystemExit(f"export answered {status}: {answer[:300]!r}")
-    href = json.loads(answer)["href"]
-    while time.perf_counter() - started < TIMEOUT_S:
-        status, _, answer = http_request("GET", href, server.headers)
-        if status == 200:
-            return time.perf_counter() - started, json.loads(answer)
-        if status != 202:
-            raise SystemExit(f"the operation answered {status}: {answer[:300]!r}")
-        time.sleep(0.05)
-    raise SystemExit("the export did not finish in time")
-
-
 def run(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {**base_meta(), "instances": args.instances, "kib": args.instance_kib}
     with (
@@ -104,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"stored {stats.instances} instances in {elapsed:.0f} s", flush=True)
         if stats.failed_instances:
             raise SystemExit(f"STOW failed: {stats.first_error}")
-        seconds, operation = export_all(server)
+        body = {"destination": {"type": "folder", "settings": {"path": "bench"}}}
+        seconds, operation = run_operation(server, "/export", body)
         server.check_alive()
         files = list((work / "dicomite" / "exports" / "bench").rglob("*.dcm"))
         written = sum(path.stat().st_size for path in files)

@@ -24,7 +24,6 @@ import json
 import signal
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -40,6 +39,7 @@ from _dicom_base import (
     STOW_CONCURRENCY,
     Server,
     http_request,
+    run_operation,
 )
 from _dicom_client import eof_delimited, stow_batches
 from _dicom_dicomite import start_servers
@@ -55,7 +55,6 @@ TAGS = [
     {"path": "ContentDate", "level": "Instance"},
     {"path": "BodyPartExamined", "level": "Series"},
 ]
-REINDEX_TIMEOUT_S = 3_600.0
 
 
 def store_corpus(server: Server, count: int) -> list[tuple[str, str, str]]:
@@ -89,26 +88,6 @@ def store_corpus(server: Server, count: int) -> list[tuple[str, str, str]]:
 def week(day: str) -> str:
     end = datetime.strptime(day, "%Y%m%d") + timedelta(days=6)
     return f"{day}-{end:%Y%m%d}"
-
-
-def reindex(server: Server) -> tuple[float, dict[str, Any]]:
-    """POST the tags, poll the operation until it answers 200; seconds and its last state."""
-    headers = {**server.headers, "Content-Type": "application/json", "Accept": "application/json"}
-    started = time.perf_counter()
-    status, _, body = http_request(
-        "POST", f"{server.base}/extendedquerytags", headers, json.dumps(TAGS).encode()
-    )
-    if status != 202:
-        raise SystemExit(f"adding the tags answered {status}: {body[:300]!r}")
-    href = json.loads(body)["href"]
-    while time.perf_counter() - started < REINDEX_TIMEOUT_S:
-        status, _, body = http_request("GET", href, server.headers)
-        if status == 200:
-            return time.perf_counter() - started, json.loads(body)
-        if status != 202:
-            raise SystemExit(f"the operation answered {status}: {body[:300]!r}")
-        time.sleep(0.05)
-    raise SystemExit("the reindex did not finish in time")
 
 
 def measure(
@@ -158,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             "plain_patient_id_before": measure(server, work, "plain_before", plain, args.duration)
         }
 
-        seconds, operation = reindex(server)
+        seconds, operation = run_operation(server, "/extendedquerytags", TAGS)
         rate = args.instances / seconds
         print(
             f"reindexed {args.instances} instances on {len(TAGS)} tags in {seconds:.1f} s:"

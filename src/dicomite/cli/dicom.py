@@ -28,18 +28,14 @@ from rich.table import Table
 from dicomite.cli import dicom_manage
 from dicomite.cli.console import console
 from dicomite.cli.dicom_session import (
-    Authority,
-    CaFile,
-    ClientId,
-    ClientSecret,
+    Connection,
     PartitionName,
     Session,
-    Url,
+    connected,
     in_partition,
-    open_session,
 )
 from dicomite.cli.dicom_table import COLUMNS, results_table
-from dicomite.cli.shared import DatabaseUrl, DataDir, escape, fail, print_json, say
+from dicomite.cli.shared import escape, fail, print_json, say
 
 app = typer.Typer(help="Store, search and retrieve DICOM data (DICOMweb).", no_args_is_help=True)
 app.add_typer(dicom_manage.tags, name="tags")
@@ -171,10 +167,10 @@ def _upload_group(session: Session, paths: list[Path]) -> list[tuple[Path, str, 
 
 
 @app.command()
+@connected
 def upload(
+    connection: Connection,
     paths: Annotated[list[Path], typer.Argument(help="DICOM files and folders (recursive)")],
-    client_id: ClientId,
-    client_secret: ClientSecret,
     concurrency: Annotated[
         int,
         typer.Option(
@@ -185,16 +181,11 @@ def upload(
         ),
     ] = 4,
     partition: PartitionName = None,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Store files with STOW-RS, several at once, and summarise what happened."""
     files = list(_files(paths))
     session = in_partition(
-        open_session(client_id, client_secret, url, authority, ca_file, data_dir, database_url),
+        connection.open(),
         partition,
     )
     summary = Summary()
@@ -220,9 +211,9 @@ def upload(
 
 
 @app.command()
+@connected
 def search(
-    client_id: ClientId,
-    client_secret: ClientSecret,
+    connection: Connection,
     level: Annotated[str, typer.Option("--level", help="studies, series or instances")] = "studies",
     filters: Annotated[
         list[str] | None, typer.Option("--filter", help="KEYWORD=VALUE (repeatable)")
@@ -239,11 +230,6 @@ def search(
         ),
     ] = None,
     partition: PartitionName = None,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Search with QIDO-RS: a table of the matches, or their DICOM JSON."""
     if level not in ("studies", "series", "instances"):
@@ -261,7 +247,7 @@ def search(
     if wanted is Output.TABLE:  # the table's columns, some of which QIDO returns only if asked
         params += [("includefield", keyword) for _, keyword in COLUMNS[level]]
     session = in_partition(
-        open_session(client_id, client_secret, url, authority, ca_file, data_dir, database_url),
+        connection.open(),
         partition,
     )
     with session.client:
@@ -288,10 +274,10 @@ def _natural_console(table: Table) -> Console:
 
 
 @app.command()
+@connected
 def get(
+    connection: Connection,
     study: Annotated[str, typer.Argument(help="StudyInstanceUID")],
-    client_id: ClientId,
-    client_secret: ClientSecret,
     series: Annotated[str | None, typer.Argument(help="SeriesInstanceUID")] = None,
     instance: Annotated[str | None, typer.Argument(help="SOPInstanceUID")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the files")] = Path(
@@ -299,17 +285,12 @@ def get(
     ),
     metadata: Annotated[bool, typer.Option("--metadata", help="Print metadata instead")] = False,
     partition: PartitionName = None,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Retrieve a study, series or instance as stored (transfer-syntax=*) into a folder."""
     path = f"/studies/{study}" + (f"/series/{series}" if series else "")
     path += f"/instances/{instance}" if instance and series else ""
     session = in_partition(
-        open_session(client_id, client_secret, url, authority, ca_file, data_dir, database_url),
+        connection.open(),
         partition,
     )
     with session.client:
@@ -331,19 +312,12 @@ def get(
 
 
 @app.command()
+@connected
 def partitions(
-    client_id: ClientId,
-    client_secret: ClientSecret,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
+    connection: Connection,
 ) -> None:
     """The data partitions: a table on a terminal, their JSON when piped."""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     with session.client:
         response = session.client.get(f"{session.base}/partitions")
     if response.status_code not in (200, 204):

@@ -19,16 +19,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dicomite.cli.console import console
-from dicomite.cli.dicom_session import (
-    Authority,
-    CaFile,
-    ClientId,
-    ClientSecret,
-    Session,
-    Url,
-    open_session,
-)
-from dicomite.cli.shared import DatabaseUrl, DataDir, escape, fail, print_json, say
+from dicomite.cli.dicom_session import Connection, Session, connected
+from dicomite.cli.shared import escape, fail, print_json, say
 
 tags = typer.Typer(help="Extended query tags: search on more attributes.", no_args_is_help=True)
 operations = typer.Typer(
@@ -59,27 +51,20 @@ def _answer(response: httpx.Response) -> Any:
 
 
 @tags.command("add")
+@connected
 def add(
+    connection: Connection,
     path: TagPath,
-    client_id: ClientId,
-    client_secret: ClientSecret,
     level: Annotated[Level, typer.Option("--level", help="Where the tag's value is kept")],
     vr: Annotated[str | None, typer.Option("--vr", help="Required for private tags")] = None,
     private_creator: Annotated[
         str | None, typer.Option("--private-creator", help="Of a private tag's block")
     ] = None,
     wait: Wait = True,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Add an extended query tag; the stored instances are reindexed on it (an operation)."""
     entry = {"path": path, "level": level.value, "vr": vr, "privateCreator": private_creator}
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     with session.client:
         response = session.client.post(
             f"{session.base}/extendedquerytags",
@@ -108,19 +93,12 @@ def _watch(session: Session, href: str) -> dict[str, Any]:
 
 
 @tags.command("list")
+@connected
 def list_tags(
-    client_id: ClientId,
-    client_secret: ClientSecret,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
+    connection: Connection,
 ) -> None:
     """The extended query tags: a table on a terminal, their JSON when piped."""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     found = _call(session, "GET", "/extendedquerytags", params={"limit": "200"})
     if not console.is_terminal:
         print_json(found)
@@ -134,97 +112,62 @@ def list_tags(
 
 
 @tags.command("show")
+@connected
 def show(
+    connection: Connection,
     path: TagPath,
-    client_id: ClientId,
-    client_secret: ClientSecret,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """One extended query tag (status, query status, errors, its operation)."""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     print_json(_call(session, "GET", f"/extendedquerytags/{path}"))
 
 
 @tags.command("errors")
+@connected
 def errors(
+    connection: Connection,
     path: TagPath,
-    client_id: ClientId,
-    client_secret: ClientSecret,
     limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 100,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """The instances a reindex could not index on the tag, and why."""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     params = {"limit": str(limit), "offset": str(offset)}
     print_json(_call(session, "GET", f"/extendedquerytags/{path}/errors", params=params))
 
 
 @tags.command("delete")
+@connected
 def delete(
+    connection: Connection,
     path: TagPath,
-    client_id: ClientId,
-    client_secret: ClientSecret,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Delete an extended query tag and its values."""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     _call(session, "DELETE", f"/extendedquerytags/{path}")
     say(f"Deleted {escape(path)}.")
 
 
 @tags.command("enable")
+@connected
 def enable(
+    connection: Connection,
     path: TagPath,
-    client_id: ClientId,
-    client_secret: ClientSecret,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Allow QIDO on a tag whose reindex found errors (searches by it then name it in the
     ``erroneous-dicom-attributes`` header)."""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     _query_status(session, path, "Enabled")
 
 
 @tags.command("disable")
+@connected
 def disable(
+    connection: Connection,
     path: TagPath,
-    client_id: ClientId,
-    client_secret: ClientSecret,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Refuse QIDO on a tag (400 until it is enabled again)."""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     _query_status(session, path, "Disabled")
 
 
@@ -233,29 +176,22 @@ def _query_status(session: Session, path: str, status: str) -> None:
 
 
 @operations.command("show")
+@connected
 def show_operation(
+    connection: Connection,
     operation_id: Annotated[str, typer.Argument(help="The operation's ID")],
-    client_id: ClientId,
-    client_secret: ClientSecret,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it ends")] = False,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """A long-running operation's status and progress."""
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     href = f"{session.base}/operations/{operation_id}"
     with session.client:
         print_json(_watch(session, href) if wait else _answer(session.client.get(href)))
 
 
+@connected
 def export(
-    client_id: ClientId,
-    client_secret: ClientSecret,
+    connection: Connection,
     identifiers: Annotated[
         list[str] | None,
         typer.Argument(help="STUDY, STUDY/SERIES or STUDY/SERIES/INSTANCE UIDs \\[default: all]"),
@@ -271,11 +207,6 @@ def export(
     ] = None,
     container_name: Annotated[str | None, typer.Option("--blob-container-name")] = None,
     wait: Wait = True,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Export instances (an operation) to Azure Blob Storage or to a folder of the server."""
     if folder is not None:
@@ -291,9 +222,7 @@ def export(
     body: dict[str, Any] = {"destination": destination}
     if identifiers:
         body["source"] = {"type": "identifiers", "settings": {"values": identifiers}}
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     with session.client:
         reference = _answer(session.client.post(f"{session.base}/export", json=body))
         say(f"Operation {reference['id']} exports the instances.")
@@ -301,9 +230,9 @@ def export(
             print_json(_watch(session, reference["href"]))
 
 
+@connected
 def update(
-    client_id: ClientId,
-    client_secret: ClientSecret,
+    connection: Connection,
     studies: Annotated[list[str], typer.Argument(help="Study instance UIDs (at most 50)")],
     assignments: Annotated[
         list[str] | None,
@@ -313,20 +242,13 @@ def update(
         Path | None, typer.Option("--change-dataset", help="A DICOM JSON file of the changes")
     ] = None,
     wait: Wait = True,
-    url: Url = None,
-    authority: Authority = None,
-    ca_file: CaFile = None,
-    data_dir: DataDir = None,
-    database_url: DatabaseUrl = None,
 ) -> None:
     """Update patient and study attributes of every instance of the studies (an operation);
     the original versions are kept."""
     change = json.loads(change_file.read_text()) if change_file is not None else {}
     change.update(_assigned(assignments or []))
     body = {"studyInstanceUids": studies, "changeDataset": change}
-    session = open_session(
-        client_id, client_secret, url, authority, ca_file, data_dir, database_url
-    )
+    session = connection.open()
     with session.client:
         reference = _answer(session.client.post(f"{session.base}/studies/$bulkUpdate", json=body))
         say(f"Operation {reference['id']} updates the studies.")

@@ -94,7 +94,7 @@ def stored_instance(page: Page) -> StoredInstance:
     path = page.params
     with page.read_connection() as connection:
         found = schema.find_instances(
-            connection, path["study"], path["series"], path["instance"], partition(page)
+            connection, path["study"], path["series"], path["instance"], partition=partition(page)
         )
     if not found:
         raise NotFound("There is no such instance in this series. It may have been deleted.")
@@ -122,7 +122,11 @@ def instance_page(page: Page) -> Response:
     window = window_of(page)
     with page.read_connection() as connection:
         (_, stored), *_ = schema.metadata_of(
-            connection, instance.study_uid, instance.series_uid, instance.sop_uid, partition(page)
+            connection,
+            instance.study_uid,
+            instance.series_uid,
+            instance.sop_uid,
+            partition=partition(page),
         )
     dataset = json.loads(stored)
     path = instance_path(instance)

@@ -4,6 +4,7 @@ with ``--data-partitions``, then without the flag again (partitions stay on)."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -172,6 +173,9 @@ def test_the_same_uids_live_in_two_partitions_independently(deployment: Deployme
         assert a.delete(f"/studies/{study}").status_code == 204
         assert a.get(f"/studies/{study}/metadata", headers=JSON).status_code == 404
         assert _patients(b, f"/studies/{study}/series/{series}/metadata") == [patients["iso-b"]]
+        kept = b.get(instance, headers={"Accept": "application/dicom; transfer-syntax=*"})
+        assert kept.status_code == 200  # its file too: the delete in iso-a left it
+        assert dcmread(io.BytesIO(kept.content)).PatientID == patients["iso-b"]
         found = b.get("/studies", params={"StudyInstanceUID": study}, headers=JSON)
         assert found.status_code == 200 and len(found.json()) == 1
 

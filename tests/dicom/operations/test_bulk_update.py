@@ -20,6 +20,7 @@ from dicomite.clock import utcnow
 from dicomite.dicom.blobs.folder import FileSystemBlobStore
 from dicomite.dicom.blobs.sweep import sweep
 from dicomite.dicom.index import delete, schema
+from dicomite.dicom.index.partitions import UNPARTITIONED
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.index.tag_entries import TagEntry
 from dicomite.dicom.operations import bulk_update, records, reindex
@@ -68,7 +69,7 @@ def _result(context: Context, operation_id: str) -> records.Operation:
 
 def _files(context: Context, study: str, *, original: bool) -> list[schema.StoredInstance]:
     with context.store.transaction() as db:
-        return schema.find_instances(db, study, original=original)
+        return schema.find_instances(db, study, partition=UNPARTITIONED, original=original)
 
 
 @pytest.fixture
@@ -137,8 +138,8 @@ def test_a_second_update_drops_the_intermediate_version_and_delete_removes_every
     assert sorted(blobs.keys()) == sorted([first.blob_key, latest.blob_key])
     assert intermediate.blob_key not in set(blobs.keys())
     with context.store.transaction() as db:
-        [(_, text)] = schema.metadata_of(db, study)
-        [(_, first_text)] = schema.metadata_of(db, study, original=True)
+        [(_, text)] = schema.metadata_of(db, study, partition=UNPARTITIONED)
+        [(_, first_text)] = schema.metadata_of(db, study, partition=UNPARTITIONED, original=True)
     assert json.loads(text)["00100010"]["Value"] == [{"Alphabetic": "Poe^Edgar"}]
     assert json.loads(first_text)["00100010"]["Value"] == [{"Alphabetic": "Doe^John"}]
 

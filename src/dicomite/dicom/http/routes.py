@@ -195,7 +195,7 @@ class _Api:
                 params["study"],
                 params.get("series"),
                 params.get("instance"),
-                partition,
+                partition=partition,
                 original=original,
             )
         if not found:
@@ -253,7 +253,7 @@ class _Api:
                 params["study"],
                 params.get("series"),
                 params.get("instance"),
-                partition,
+                partition=partition,
                 original=original,
             )
 

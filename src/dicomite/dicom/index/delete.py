@@ -32,23 +32,23 @@ def delete_resource(
         found = schema.find_instances(db, study, series, sop, partition=partition)
         if not found:
             raise NotFound(_missing(study, series, sop))
-        pks = (
-            select(DicomStudy.pk)
-            .where(DicomStudy.partition_key == partition.key, DicomStudy.study_uid == study)
-            .scalar_subquery()
-        )
+        study_pk = db.execute(
+            select(DicomStudy.pk).where(
+                DicomStudy.partition_key == partition.key, DicomStudy.study_uid == study
+            )
+        ).scalar_one()
         deleted = [(i.study_uid, i.series_uid, i.sop_uid) for i in found]
         index_write.record_deletes(db, deleted, now, partition)
-        rows = delete(DicomInstance).where(DicomInstance.study_pk == pks)
+        rows = delete(DicomInstance).where(DicomInstance.study_pk == study_pk)
         if series is not None:
             series_pk = select(DicomSeries.pk).where(
-                DicomSeries.study_pk == pks, DicomSeries.series_uid == series
+                DicomSeries.study_pk == study_pk, DicomSeries.series_uid == series
             )
             rows = rows.where(DicomInstance.series_pk.in_(series_pk))
         if sop is not None:
             rows = rows.where(DicomInstance.sop_uid == sop)
         # every version goes ("Update DICOM files", "Delete"); the originals' rows cascade
-        first = schema.find_instances(db, study, series, sop, original=True)
+        first = schema.find_instances(db, study, series, sop, partition=partition, original=True)
         db.execute(rows)
         _drop_empty(db)
     for key in dict.fromkeys(instance.blob_key for instance in found + first):

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, func, select
 
-from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
+from dicomite.dicom.index.partitions import Partition
 from dicomite.dicom.model import dicomjson
 from dicomite.store.compiled import select_rows
 from dicomite.store.tables import DicomInstance, DicomInstanceOriginal, DicomSeries, DicomStudy
@@ -197,8 +197,8 @@ def find_instances(
     study: str,
     series: str | None = None,
     sop: str | None = None,
-    partition: Partition = UNPARTITIONED,
     *,
+    partition: Partition,  # no default: a read without one would reach every partition
     original: bool = False,
 ) -> list[StoredInstance]:
     """The latest versions of the matching instances; their originals if ``original`` (the
@@ -214,8 +214,8 @@ def metadata_of(
     study: str,
     series: str | None = None,
     sop: str | None = None,
-    partition: Partition = UNPARTITIONED,
     *,
+    partition: Partition,  # no default: a read without one would reach every partition
     original: bool = False,
 ) -> list[tuple[str, str]]:
     """``(version, metadata JSON)`` of the matching instances (their originals if

@@ -288,3 +288,44 @@ def test_0011_puts_the_existing_studies_in_microsoft_default(
     finally:
         store.dispose()
     assert (partitions, keys, series_count) == ([(1, "Microsoft.Default")], [1], 1)
+
+
+def test_0013_gives_existing_studies_their_modalities(data_dir: Path, store_url: str) -> None:
+    """Studies stored before 0013 get ModalitiesInStudy from their series; a study without a
+    modality keeps none."""
+    data_dir.mkdir(parents=True)
+    store = Store(store_url)
+    now = datetime.now(UTC)
+    series = table(
+        "dicom_series",
+        column("study_pk", Integer),
+        column("series_uid", String),
+        column("modality", String),
+        column("attributes", String),
+        column("updated_at", DateTime(timezone=True)),
+    )
+    try:
+        upgrade(store, "0012")
+        with store.engine.begin() as connection:
+            pks = []
+            for uid in ("1.2.3", "1.2.4"):
+                row = {"study_uid": uid, "attributes": "{}", "updated_at": now}
+                inserted = insert(_STUDIES_0010).values(row).returning(column("pk"))
+                pks.append(connection.execute(inserted).scalar_one())
+            rows = [
+                (pks[0], f"1.2.3.{n}", modality) for n, modality in enumerate(["MR", "CT", "MR"])
+            ]
+            rows.append((pks[1], "1.2.4.1", None))
+            for study_pk, uid, modality in rows:
+                values = {"series_uid": uid, "attributes": "{}", "updated_at": now}
+                connection.execute(
+                    insert(series).values(study_pk=study_pk, modality=modality, **values)
+                )
+        upgrade(store)
+        with store.engine.begin() as connection:
+            rows = connection.execute(select(DicomStudy.study_uid, DicomStudy.modalities))
+            found = dict(rows.all())
+    finally:
+        store.dispose()
+    assert sorted(found["1.2.3"].split(",")) == ["CT", "MR"]
+    assert found["1.2.4"] is None

@@ -403,6 +403,9 @@ class DicomStudy(Base):
     referring_physician_name_words: Mapped[str | None] = mapped_column(String(400))
     study_date: Mapped[str | None] = mapped_column(String(8), index=True)
     study_description: Mapped[str | None] = mapped_column(String(256))
+    # ModalitiesInStudy: its series' distinct modalities joined by store.functions.SEPARATOR,
+    # kept by the index writer whenever its series change, so a study search reads no series.
+    modalities: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
     # Prefix searches (``PatientName=SMITH^J*``) read this index: by code point on SQLite

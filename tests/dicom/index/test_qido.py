@@ -88,6 +88,32 @@ def test_a_study_search_returns_modalities_in_study_without_includefield(
     assert "00201208" not in found and "00201206" not in found  # counts only when asked for
 
 
+def test_modalities_in_study_follow_the_series_as_they_change(
+    writer: httpx.Client, writer_v2: httpx.Client
+) -> None:
+    """The study row keeps its series' modalities: a series replaced by a v2 PUT with another
+    modality, and a series deleted, change them; deleting the last series leaves no study."""
+    pid, study = f"Q-{uuid.uuid4().hex[:12]}", generate_uid()
+    ct, mr = generate_uid(), generate_uid()
+    first = make_dataset(study=study, series=ct, PatientID=pid, Modality="CT")
+    parts = [to_bytes(first), to_bytes(make_dataset(study=study, series=mr, Modality="MR"))]
+    assert writer.post("/studies", content=multipart(*parts), headers=stow_headers()).is_success
+
+    def modalities() -> list[str]:
+        [found] = search(writer, "/studies", StudyInstanceUID=study)
+        return list(found["00080061"]["Value"])
+
+    assert modalities() == ["CT", "MR"]
+    first.Modality = "US"  # the same instance, stored again: its series is US now
+    replaced = writer_v2.put("/studies", content=multipart(to_bytes(first)), headers=stow_headers())
+    assert replaced.status_code == 200, replaced.text
+    assert modalities() == ["MR", "US"]
+    assert writer.delete(f"/studies/{study}/series/{mr}").status_code == 204
+    assert modalities() == ["US"]
+    assert writer.delete(f"/studies/{study}/series/{ct}").status_code == 204
+    assert writer.get("/studies", params={"StudyInstanceUID": study}).status_code == 204
+
+
 def test_a_study_page_reads_modalities_in_its_search_statement(
     admin: Admin, patient: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,6 +51,7 @@ def delete_resource(
         first = schema.find_instances(db, study, series, sop, partition=partition, original=True)
         db.execute(rows)
         _drop_empty(db)
+        index_write.join_modalities(db, [study_pk])  # a series may have gone (none if it did)
     for key in dict.fromkeys(instance.blob_key for instance in found + first):
         blobs.delete(key)
 

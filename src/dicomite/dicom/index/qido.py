@@ -44,7 +44,7 @@ from dicomite.dicom.index.schema import (
 )
 from dicomite.dicom.model import dicomjson
 from dicomite.store.compiled import select_rows
-from dicomite.store.functions import SEPARATOR, DistinctJoined
+from dicomite.store.functions import SEPARATOR
 from dicomite.store.tables import DicomInstance, DicomSeries, DicomStudy
 
 MAX_LIMIT, DEFAULT_LIMIT = 200, 100
@@ -61,8 +61,8 @@ COMPUTED = {
 # Computed attributes returned without includefield (when they have a value): ModalitiesInStudy,
 # which the conformance statement's default study attributes lack (a divergence the README
 # documents), because OHIF's study list offers no mode to open a study whose result lacks it.
-# It is read in the search's own statement (_MODALITIES_JOINED); the counts read every instance
-# of the page's studies, so they are returned only when asked for.
+# It is a column of the study row (index.write keeps it); the counts read every instance of the
+# page's studies, so they are returned only when asked for.
 _DATE = re.compile(r"^\d{8}$")
 
 
@@ -217,14 +217,6 @@ _STUDY_COUNTS = (
     .where(_INSTANCES.c.study_pk.in_(_PKS))
     .group_by(_INSTANCES.c.study_pk)
 )
-# ModalitiesInStudy of each study found, in the search's own statement: a subquery per result
-# row (the series of one study, by the unique (study_pk, series_uid) index) costs less than a
-# second statement per page (measured: ~80-140 us per study search on SQLite).
-_MODALITIES_JOINED = (
-    select(DistinctJoined(_SERIES.c.modality))
-    .where(_SERIES.c.study_pk == _STUDIES.c.pk)
-    .scalar_subquery()
-)
 # A condition's shape: a comparison, and the level and name of the column compared.
 Shape = tuple[str, Level, str]
 _COMPARISONS: dict[str, Callable[[Column[Any], BindParameter[Any]], ColumnElement[bool]]] = {
@@ -251,8 +243,8 @@ def _statement(
 ) -> Select[Any]:
     """The search of ``level`` with ``shapes`` ANDed, their values parameters ``p0``, ``p1``…,
     and the conditions on extended query tags ``tags`` (``qido_tags``); its key, the stored
-    attributes of the levels above and its own, for studies their modalities joined
-    (``_MODALITIES_JOINED``), and the tags' elements."""
+    attributes of the levels above and its own, for studies their modalities joined, and the
+    tags' elements."""
     table = _TABLE[level]
     conditions = [
         _COMPARISONS[comparison](
@@ -268,7 +260,7 @@ def _statement(
     columns: list[Any] = [table.c.pk]
     columns += [_TABLE[above].c.attributes for above in _STORED_LEVELS[level]]
     if level == Level.STUDY:
-        columns.append(_MODALITIES_JOINED)
+        columns.append(_STUDIES.c.modalities)  # kept by the index writer
     columns += [
         qido_tags.element(n, shape[0], _TABLE[shape[0]].c.pk) for n, shape in enumerate(tags)
     ]
@@ -439,7 +431,7 @@ def _computed(
     db: Connection, level: Level, pks: list[int], query: Query
 ) -> dict[int, dict[str, Any]]:
     """The computed attributes of a page's results, by key: one query per kind, for the page."""
-    # ModalitiesInStudy comes with every study, from the search's statement (_MODALITIES_JOINED)
+    # ModalitiesInStudy comes with every study, from the search's statement (a study column)
     wanted = {
         t
         for t in COMPUTED[level]

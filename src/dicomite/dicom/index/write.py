@@ -28,6 +28,7 @@ from dicomite.dicom.index.schema import (
 )
 from dicomite.dicom.model import dicomjson
 from dicomite.dicom.model.dicomjson import Fragments
+from dicomite.store.functions import DistinctJoined
 from dicomite.store.tables import DicomChange, DicomInstance, DicomSeries, DicomStudy
 
 Uids = tuple[str, str, str]
@@ -157,6 +158,15 @@ _INSERT_CHANGES = insert(_CHANGES)
 _UPDATE_STUDY = update(_STUDIES).where(_STUDIES.c.pk == bindparam("b_pk"))
 _UPDATE_SERIES = update(_SERIES).where(_SERIES.c.pk == bindparam("b_pk"))
 _UPDATE_INSTANCE = update(_INSTANCES).where(_INSTANCES.c.pk == bindparam("b_pk"))
+_JOIN_MODALITIES = (
+    update(_STUDIES)
+    .where(_STUDIES.c.pk.in_(bindparam("pks", expanding=True)))
+    .values(
+        modalities=select(DistinctJoined(_SERIES.c.modality))
+        .where(_SERIES.c.study_pk == _STUDIES.c.pk)
+        .scalar_subquery()
+    )
+)
 _MARK = (
     update(_CHANGES)
     .where(
@@ -255,6 +265,13 @@ def _write_levels(
         else:
             values.update(study_pk=studies[key[0]], series_uid=key[1])
             series[key] = db.execute(_INSERT_SERIES, values).scalar_one()
+    join_modalities(db, [studies[uid] for uid in sorted(last_of_study)])
+
+
+def join_modalities(db: Connection, study_pks: Sequence[int]) -> None:
+    """Each study's ``modalities`` (ModalitiesInStudy) from its series as they are now: after
+    a series is written (its modality is its last instance's) or deleted."""
+    db.execute(_JOIN_MODALITIES, {"pks": list(study_pks)})
 
 
 def _write_instances(

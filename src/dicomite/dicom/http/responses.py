@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from dicomite.dicom.errors import DicomError
+from dicomite.dicom.model import dicomjson
 from dicomite.dicom.stow.results import Outcome, response_dataset
 from dicomite.dicom.stow.service import DICOM_JSON
 
@@ -24,13 +24,13 @@ def error_response(error: DicomError) -> Response:
 
 
 def dicom_json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    content = dicomjson.encode(body)
     return Response(content, status_code=status, media_type=DICOM_JSON, headers=headers)
 
 
 def plain_json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """``application/json``, as the management APIs (extended query tags, operations) answer."""
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    content = dicomjson.encode(body)
     return Response(content, status_code=status, media_type=JSON, headers=headers)
 
 

@@ -9,13 +9,13 @@ partition (``PartitionName``, as the ``ChangeFeedEntry`` of Microsoft's DICOM cl
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Select, Table, select
 
 from dicomite.dicom.errors import BadRequest
+from dicomite.dicom.model import dicomjson
 from dicomite.store.tables import (
     DicomChange,
     DicomInstance,
@@ -97,7 +97,7 @@ def _metadata(db: Connection, change: Row[Any]) -> Any:
             DicomInstance.sop_uid == change.sop_uid,
         )
     )
-    return json.loads(text) if text else None
+    return dicomjson.decode(text) if text else None
 
 
 def _integer(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -5,7 +5,6 @@ conformance statement describes (attributes per level, matching kinds, paging, 2
 from __future__ import annotations
 
 import functools
-import json
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -494,7 +493,7 @@ class _Page:
     def picked(self, level: Level, stored: str | None) -> dict[str, Any]:
         found = self._picked.get((level, stored))
         if found is None:
-            attributes = json.loads(stored or "{}")
+            attributes = dicomjson.decode(stored or "{}")
             found = {key: attributes[key] for key in self.returned[level] if key in attributes}
             self._picked[(level, stored)] = found
         return found

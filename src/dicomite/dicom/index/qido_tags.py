@@ -15,7 +15,6 @@ tag's key is a parameter).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from dicomite.dicom.index import extended_tags
 from dicomite.dicom.index.extended_tags import VALUES, QueryTag
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.index.tag_values import Condition, conditions
+from dicomite.dicom.model import dicomjson
 
 ERRONEOUS_HEADER = "erroneous-dicom-attributes"
 
@@ -129,7 +129,7 @@ def element(n: int, level: Level, pk: ColumnElement[int]) -> ScalarSelect[Any]:
 def returned(matched: Sequence[Matched], elements: Sequence[str | None]) -> Mapping[str, Any]:
     """The tags' elements of one result, by tag key, as QIDO returns them."""
     return {
-        m.tag.path: json.loads(text)
+        m.tag.path: dicomjson.decode(text)
         for m, text in zip(matched, elements, strict=True)
         if text is not None
     }

@@ -8,7 +8,6 @@ attributes (QIDO "Additional Notes"): the values of a resource are replaced as a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, insert
 from dicomite.dicom.index.extended_tags import VALUES, Indexed, QueryTag
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.index.tag_values import InvalidValue, Stored, stored
+from dicomite.dicom.model import dicomjson
 from dicomite.dicom.model.dicomjson import Fragments
 
 Lookup = Callable[[str], "dict[str, Any] | None"]  # tag key -> DICOM JSON element
@@ -68,7 +68,7 @@ def fragments_lookup(fragments: Fragments) -> Lookup:
 
     def lookup(key: str) -> dict[str, Any] | None:
         text = fragments.get(key)
-        return None if text is None else dict(json.loads(text))
+        return None if text is None else dict(dicomjson.decode(text))
 
     return lookup
 

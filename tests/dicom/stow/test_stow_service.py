@@ -16,6 +16,7 @@ from dicomite.bootstrap import Context
 from dicomite.dicom.blobs.folder import FileSystemBlobStore
 from dicomite.dicom.blobs.protocol import BlobWriter
 from dicomite.dicom.errors import InsufficientStorage
+from dicomite.dicom.index.extended_tags import Indexed
 from dicomite.dicom.stow.results import Reason
 from dicomite.dicom.stow.service import StowRequest, StowService, out_of_space
 from dicomite.dicom.stow.upload import PartUpload
@@ -90,6 +91,22 @@ def test_a_full_file_system_is_507_and_leaves_no_files(context: Context, tmp_pat
     assert raised.value.status == 507 and "out of storage space" in raised.value.message
     assert list(blobs.keys()) == []
     assert blobs.sweep_temporary(older_than_seconds=-1) == 0  # no partial file left behind
+
+
+def test_a_request_reads_the_extended_query_tags_once(
+    context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once when it starts, not once per part: parts are checked in several threads at once."""
+    service = StowService(context.store, FileSystemBlobStore(tmp_path / "blobs"), 1024**3)
+    reads: list[Indexed] = []
+    read = service.tags.current
+    monkeypatch.setattr(service.tags, "current", lambda: reads.append(read()) or reads[-1])
+    body = multipart(*(to_bytes(make_dataset()) for _ in range(3)))
+    headers = {name.lower(): value for name, value in stow_headers().items()}
+    outcome = run_async(service.handle, REQUEST, headers, _body(body))
+    assert [result.failure for result in outcome.results] == [None] * 3
+    assert len(reads) == 1
+    assert REQUEST.indexed is None  # the caller's request is left as it was
 
 
 def test_a_full_database_is_out_of_space(tmp_path: Path) -> None:

@@ -32,10 +32,12 @@ def delete_resource(
         found = schema.find_instances(db, study, series, sop, partition=partition)
         if not found:
             raise NotFound(_missing(study, series, sop))
+        # Locked (PostgreSQL) as STOW locks it, so that the ModalitiesInStudy joined below
+        # reads every series committed before, a concurrent STOW's too.
         study_pk = db.execute(
-            select(DicomStudy.pk).where(
-                DicomStudy.partition_key == partition.key, DicomStudy.study_uid == study
-            )
+            select(DicomStudy.pk)
+            .where(DicomStudy.partition_key == partition.key, DicomStudy.study_uid == study)
+            .with_for_update()
         ).scalar_one()
         deleted = [(i.study_uid, i.series_uid, i.sop_uid) for i in found]
         index_write.record_deletes(db, deleted, now, partition)
@@ -51,7 +53,7 @@ def delete_resource(
         first = schema.find_instances(db, study, series, sop, partition=partition, original=True)
         db.execute(rows)
         _drop_empty(db)
-        index_write.join_modalities(db, [study_pk])  # a series may have gone (none if it did)
+        index_write.join_modalities(db, [study_pk])  # fewer series now, or no study left
     for key in dict.fromkeys(instance.blob_key for instance in found + first):
         blobs.delete(key)
 

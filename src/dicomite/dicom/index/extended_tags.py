@@ -213,7 +213,7 @@ def indexed(db: Connection) -> Indexed:
 
 class IndexedCache:
     """The tags STOW indexes, read again when the set's version moves: a one-value probe per
-    part (``Store.scalar``), the tags only after a change."""
+    STOW request (``Store.scalar``), the tags only after a change."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -18,7 +18,7 @@ import errno
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -34,7 +34,7 @@ from dicomite.dicom.errors import (
 )
 from dicomite.dicom.index import tag_index
 from dicomite.dicom.index import write as index_write
-from dicomite.dicom.index.extended_tags import IndexedCache
+from dicomite.dicom.index.extended_tags import Indexed, IndexedCache
 from dicomite.dicom.index.partitions import DEFAULT_KEY, UNPARTITIONED, Partition
 from dicomite.dicom.index.write import NewInstance, Uids
 from dicomite.dicom.model.header import Unreadable
@@ -79,6 +79,12 @@ class StowRequest:
     replace: bool
     base_url: str  # {public_url}/dicom/v{n}[/partitions/{name}]
     partition: Partition = UNPARTITIONED
+    # The extended query tags its parts are checked against, read when the request starts
+    # (StowService.handle: an index read, on SQLite on the event loop), not by each part: parts
+    # are checked in several pool threads at once, and their probes queued on the store's one
+    # probe connection. A set that changes before a part is indexed is the one it is indexed on
+    # (index.write). None: each part reads it.
+    indexed: Indexed | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -139,6 +145,7 @@ class StowService:
         if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
             raise PayloadTooLarge(f"The request exceeds the limit of {self.max_bytes} bytes.")
         content_type = MediaType.parse(headers.get("content-type", ""))
+        request = replace(request, indexed=await self._store.read_index(self.tags.current))
         upload = RequestBody(self, request)
         try:
             if content_type.value == DICOM:
@@ -205,9 +212,8 @@ class StowService:
         result.sop_class_uid = instance.uid("SOPClassUID")
         result.sop_uid = instance.uid("SOPInstanceUID")
         checked = validation.check(instance.values)
-        tags = tag_index.extract(
-            self.tags.current(), tag_index.fragments_lookup(instance.fragments)
-        )
+        indexed = request.indexed if request.indexed is not None else self.tags.current()
+        tags = tag_index.extract(indexed, tag_index.fragments_lookup(instance.fragments))
         checked.warnings += validation.extended_problems(tags.problems)
         if instance.truncated:
             checked.errors.append("The pixel data is truncated.")

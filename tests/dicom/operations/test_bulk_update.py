@@ -28,14 +28,15 @@ from dicomite.dicom.operations.bulk_update_request import parse
 from dicomite.dicom.stow.service import StowService
 from dicomite.store.db import Store
 from dicomite.store.tables import DicomOperation, DicomStudy, DicomStudyTagValue
-from tests.dicom.stow.test_stow_service import REQUEST, _received
+from tests.dicom.stow.test_stow_service import REQUEST, _received, started
 from tests.fixtures.dicom import make_dataset, to_bytes
 
 
 def _stored(context: Context, blobs: FileSystemBlobStore, datasets: list[Dataset]) -> None:
     service = StowService(context.store, blobs, 1024**3)
     owner = object()
-    parts = [service.commit_part(REQUEST, _received(blobs, to_bytes(d)), owner) for d in datasets]
+    request = started(service)
+    parts = [service.commit_part(request, _received(blobs, to_bytes(d)), owner) for d in datasets]
     service.index_batch(REQUEST, parts, owner)
 
 

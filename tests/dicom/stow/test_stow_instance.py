@@ -28,6 +28,7 @@ from dicomite.dicom.stow.results import Reason, Result
 from dicomite.dicom.stow.service import UNREADABLE, StowRequest, StowService
 from dicomite.dicom.stow.upload import PartUpload
 from tests.dicom.model.header_declines import DECLINED, REFUSED
+from tests.dicom.stow.test_stow_service import started
 from tests.fixtures.dicom import make_dataset, to_bytes
 from tests.fixtures.loops import run_async
 
@@ -387,7 +388,7 @@ def _commit(context: Context, tmp_path: Path, data: bytes) -> tuple[StowService,
     service = StowService(context.store, blobs, 1024**3)
     upload = PartUpload(blobs, 1024**3)
     run_async(upload.write, data)
-    return service, service.commit_part(REQUEST, upload, object()).result
+    return service, service.commit_part(started(service, REQUEST), upload, object()).result
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -6,6 +6,7 @@ import errno
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,12 @@ from tests.fixtures.loops import run_async
 REQUEST = StowRequest(1, None, False, "https://localhost/dicom/v1")
 
 
+def started(service: StowService, request: StowRequest = REQUEST) -> StowRequest:
+    """``request`` as ``StowService.handle`` starts it: with the query tags its parts are
+    checked against."""
+    return replace(request, indexed=service.tags.current())
+
+
 def _received(blobs: FileSystemBlobStore, data: bytes) -> PartUpload:
     upload = PartUpload(blobs, 1024**3)
     run_async(upload.write, data)
@@ -43,12 +50,12 @@ def test_instance_claimed_by_another_request_is_45071(context: Context, tmp_path
     other, mine = object(), object()
     assert service.in_flight.claim(uids, other)  # another request is storing this instance
     upload = _received(blobs, data)
-    part = service.commit_part(REQUEST, upload, mine)
+    part = service.commit_part(started(service), upload, mine)
     assert (part.result.failure, part.new) == (Reason.PENDING, None)
     assert blobs.size(upload.key) is None  # the refused blob is gone
     service.in_flight.release(uids, other)
     upload = _received(blobs, data)
-    part = service.commit_part(REQUEST, upload, mine)
+    part = service.commit_part(started(service), upload, mine)
     assert part.result.failure is None
     assert service.in_flight.claim(uids, mine)  # a request's own claim does not refuse it
     assert not service.in_flight.claim(uids, other)
@@ -156,7 +163,7 @@ def test_the_index_commits_only_once_the_names_are_durable(
     blobs = _SlowNames(tmp_path / "blobs", context.store, dataset.SOPInstanceUID, fail=fail)
     service = StowService(context.store, blobs, 1024**3)
     owner = object()
-    part = service.commit_part(REQUEST, _received(blobs, to_bytes(dataset)), owner)
+    part = service.commit_part(started(service), _received(blobs, to_bytes(dataset)), owner)
     assert part.new is not None
     if fail:
         with pytest.raises(OSError, match="Input/output error"):

@@ -83,7 +83,7 @@ class StowRequest:
     # (StowService.handle: an index read, on SQLite on the event loop), not by each part: parts
     # are checked in several pool threads at once, and their probes queued on the store's one
     # probe connection. A set that changes before a part is indexed is the one it is indexed on
-    # (index.write). None: each part reads it.
+    # (index.write).
     indexed: Indexed | None = field(default=None, compare=False, repr=False)
 
 
@@ -212,8 +212,9 @@ class StowService:
         result.sop_class_uid = instance.uid("SOPClassUID")
         result.sop_uid = instance.uid("SOPInstanceUID")
         checked = validation.check(instance.values)
-        indexed = request.indexed if request.indexed is not None else self.tags.current()
-        tags = tag_index.extract(indexed, tag_index.fragments_lookup(instance.fragments))
+        if request.indexed is None:  # handle reads them before any part is checked
+            raise ValueError("a STOW part checked before its request read the query tags")
+        tags = tag_index.extract(request.indexed, tag_index.fragments_lookup(instance.fragments))
         checked.warnings += validation.extended_problems(tags.problems)
         if instance.truncated:
             checked.errors.append("The pixel data is truncated.")

@@ -14,7 +14,7 @@ from dicomite.dicom.blobs.folder import FileSystemBlobStore
 from dicomite.dicom.operations import export, records
 from dicomite.dicom.operations.export_request import ExportRequest
 from dicomite.dicom.stow.service import StowService
-from tests.dicom.stow.test_stow_service import REQUEST, _received
+from tests.dicom.stow.test_stow_service import REQUEST, _received, started
 from tests.fixtures.dicom import make_dataset, to_bytes
 
 
@@ -22,7 +22,8 @@ def _stored(context: Context, blobs: FileSystemBlobStore, count: int) -> list[Da
     service = StowService(context.store, blobs, 1024**3)
     datasets = [make_dataset(frames=1) for _ in range(count)]
     owner = object()
-    parts = [service.commit_part(REQUEST, _received(blobs, to_bytes(d)), owner) for d in datasets]
+    request = started(service)
+    parts = [service.commit_part(request, _received(blobs, to_bytes(d)), owner) for d in datasets]
     service.index_batch(REQUEST, parts, owner)
     return datasets
 

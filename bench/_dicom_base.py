@@ -38,7 +38,7 @@ ACCEPT_JSON = "application/dicom+json"
 ACCEPT_WADO = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 TARGETS = {"stow": 2.0, "qido": 5.0, "wado": 1.5, "metadata": 5.0}  # Dicomite/Orthanc
-SCALE_TARGET_P50_MS = 20.0
+SCALE_TARGET_P50_MS = 20.0  # every --scale query kind at QIDO_CONNECTIONS connections
 BIG_TARGET_RSS_GROWTH_MB = 200.0
 SCALE_SERIES_PER_STUDY = 2
 SCALE_INSTANCES_PER_SERIES = 5

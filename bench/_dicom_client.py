@@ -51,6 +51,17 @@ class StowStats:
     bytes: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     first_error: str | None = None
+    # (seconds since the start, instances stored so far) after each request, in order
+    progress: list[tuple[float, int]] = field(default_factory=list)
+
+    def rate(self, first: int, last: int) -> float:
+        """Instances per second between the requests that brought the count past `first` and
+        past `last` (0 when the count did not get that far)."""
+        start = next((p for p in [(0.0, 0), *self.progress] if p[1] >= first), None)
+        end = next((p for p in self.progress if p[1] >= last), None)
+        if start is None or end is None or end[0] <= start[0]:
+            return 0.0
+        return (end[1] - start[1]) / (end[0] - start[0])
 
 
 async def stow_batches(
@@ -61,6 +72,7 @@ async def stow_batches(
     *,
     build_first: bool = False,
     on_start: Callable[[], None] | None = None,
+    deadline_s: float | None = None,
 ) -> tuple[StowStats, float]:
     """POST every batch (one multipart/related request each), `concurrency` in flight, each
     on its own kept-alive HTTP/1.1 connection.
@@ -68,7 +80,8 @@ async def stow_batches(
     With `build_first`, every request body is read and assembled before the clock starts, so
     the load generator spends its CPU on sending only (as wrk does for the GET kinds) and the
     two cores are left to the server under test; otherwise bodies are built as they are sent
-    (for corpora too large to hold in memory). `on_start` runs just before the clock starts."""
+    (for corpora too large to hold in memory). `on_start` runs just before the clock starts.
+    After `deadline_s` seconds no further request is started (the batches left are not sent)."""
     stats = StowStats()
     boundary = "dicomite-bench-" + secrets.token_hex(12)
     url = urllib.parse.urlsplit(server.base)
@@ -93,7 +106,7 @@ async def stow_batches(
         nonlocal next_report
         connection = PlainConnection(url.hostname or HOST, url.port or 80)
         try:
-            while True:
+            while deadline_s is None or time.perf_counter() - started < deadline_s:
                 try:
                     make = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -107,6 +120,7 @@ async def stow_batches(
                 stats.instances += count - failed
                 stats.failed_instances += failed
                 stats.bytes += len(body)
+                stats.progress.append((time.perf_counter() - started, stats.instances))
                 if failed and stats.first_error is None:
                     stats.first_error = f"HTTP {status}: {payload[:400]!r}"
                 now = time.perf_counter()

@@ -104,11 +104,15 @@ def start_dicomite(
     workers: int | None,
     extra_args: Sequence[str] = (),
     baseline: Baseline | None = None,
+    database_url: str | None = None,
 ) -> Server:
     """`dicomite serve --http` on a free port; `workers` None keeps the server's default.
-    `baseline`: run that earlier commit's installed code instead (named "baseline")."""
+    `baseline`: run that earlier commit's installed code instead (named "baseline").
+    `database_url`: a PostgreSQL database instead of the data folder's SQLite file (the
+    server is then named "dicomite-postgres")."""
     exe = baseline.executable if baseline else dicomite_executable()
     name = BASELINE_NAME if baseline else DICOMITE_NAME
+    name += "-postgres" if database_url else ""
     port, tenant = free_port(), str(uuid.uuid4())
     origin = f"http://{HOST}:{port}"
     env = {
@@ -116,6 +120,7 @@ def start_dicomite(
         "DICOMITE_BOOTSTRAP_CLIENT_ID": str(uuid.uuid4()),
         "DICOMITE_BOOTSTRAP_CLIENT_SECRET": secrets.token_urlsafe(40),
         "DICOMITE_TENANT_ID": tenant,
+        **({"DICOMITE_DATABASE_URL": database_url} if database_url else {}),
     }
     # The CLI works on the data folder directly: register the client before serving.
     client_id, secret = register_dicom_client(exe, data_dir, env)
@@ -135,7 +140,8 @@ def start_dicomite(
     code = f"commit {baseline.commit[:12]} ({baseline.ref})" if baseline else "this checkout"
     server = Server(
         name=name,
-        config=f"{code}, {count}, plain HTTP, SQLite + folder blob store",
+        config=f"{code}, {count}, plain HTTP, {'PostgreSQL' if database_url else 'SQLite'}"
+        " + folder blob store",
         origin=origin,
         root="/dicom/v2",
         proc=proc,

@@ -1,5 +1,5 @@
-"""The optional DICOM benchmark modes: --scale (QIDO latency over many small
-instances) and --big (one huge multi-frame instance, server RSS sampled)."""
+"""The optional --big DICOM benchmark mode: one huge multi-frame instance, server RSS
+sampled (--scale lives in _dicom_scale.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
-import json
 import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,161 +22,16 @@ from _dicom_base import (
     BIG_TARGET_RSS_GROWTH_MB,
     CACHE_DIR,
     MB,
-    QIDO_CONNECTIONS,
-    QIDO_LIMIT,
-    SCALE_INSTANCES_PER_SERIES,
-    SCALE_RESULTS_FILE,
-    SCALE_SERIES_PER_STUDY,
-    SCALE_TARGET_P50_MS,
-    STOW_CONCURRENCY,
     Server,
     http_request,
 )
-from _dicom_client import eof_delimited, stow_batches, stow_failures
+from _dicom_client import stow_failures
 from _dicom_dicomite import start_servers
-from _dicom_measure import query_string, run_wrk
 from _processes import group_pids, group_rss_bytes, reset_peak_rss
 from _report import write_results
-from _wrk import write_get_script
 
 if TYPE_CHECKING:
     from dicom_corpus import BigInstance
-
-# ----------------------------------------------------------------- --scale mode
-
-
-def run_scale(
-    args: argparse.Namespace, meta: dict[str, Any], orthanc: dict[str, str] | None
-) -> int:
-    """Index --scale-instances small instances, then measure QIDO latency per query kind."""
-    import dicom_corpus
-
-    per_study = SCALE_SERIES_PER_STUDY * SCALE_INSTANCES_PER_SERIES
-    study_count = max(1, args.scale_instances // per_study)
-    # Only the attributes the queries need are kept; the instances are regenerated on the fly.
-    index = [
-        (s.study_uid, s.patient_name, s.patient_id, s.study_date, s.series_uids)
-        for s in dicom_corpus.small_studies(
-            study_count, SCALE_SERIES_PER_STUDY, SCALE_INSTANCES_PER_SERIES
-        )
-    ]
-    picks = index[:: max(1, len(index) // 200)][:200]  # 200 studies spread over the corpus
-
-    def week(day: str) -> str:
-        end = datetime.strptime(day, "%Y%m%d") + timedelta(days=6)
-        return f"{day}-{end:%Y%m%d}"
-
-    kinds: dict[str, list[str]] = {
-        # family name and the start of the given name, e.g. SMITH^JO*
-        "patient_name_prefix": [
-            "/studies?"
-            + query_string({"PatientName": f"{name.split('^')[0]}^{name.split('^')[1][:2]}*"})
-            for _, name, _, _, _ in picks
-        ],
-        "patient_id": [f"/studies?PatientID={pid}" for _, _, pid, _, _ in picks],
-        "study_date_week": [
-            "/studies?" + query_string({"StudyDate": week(d), "limit": QIDO_LIMIT})
-            for _, _, _, d, _ in picks
-        ],
-        "series_of_study": [f"/studies/{uid}/series" for uid, *_ in picks],
-        "instances_of_series": [
-            f"/studies/{uid}/series/{series[0]}/instances" for uid, _, _, _, series in picks
-        ],
-    }
-    out: dict[str, Any] = {
-        **meta,
-        "scale": {"instances": study_count * per_study, "studies": study_count, "servers": []},
-    }
-    failed = False
-    with (
-        tempfile.TemporaryDirectory(prefix="dicom-bench-scale-") as work,
-        contextlib.ExitStack() as stack,
-    ):
-        servers = start_servers(stack, args.only, Path(work), args.workers, orthanc)
-        for server in servers:
-            print(
-                f"\n[{server.name}] storing {study_count * per_study} small instances"
-                f" ({study_count} studies, one request per study)...",
-                flush=True,
-            )
-            server.fresh_auth()
-            generated = dicom_corpus.small_studies(
-                study_count, SCALE_SERIES_PER_STUDY, SCALE_INSTANCES_PER_SERIES
-            )
-            lock = threading.Lock()
-
-            def next_batch(
-                gen: Iterator[Any] = generated, lock: threading.Lock = lock
-            ) -> list[bytes]:
-                with lock:
-                    instances: list[bytes] = next(gen).instances
-                    return instances
-
-            batches = [next_batch for _ in range(study_count)]
-            stats, elapsed = asyncio.run(
-                stow_batches(server, batches, STOW_CONCURRENCY, progress_every_s=15)
-            )
-            print(
-                f"[{server.name}] stored {stats.instances} in {elapsed:.0f} s"
-                f" ({stats.instances / elapsed:.0f} instances/s), {stats.failed_instances} failed",
-                flush=True,
-            )
-            if stats.first_error:
-                print(f"  first failure: {stats.first_error}")
-            entry: dict[str, Any] = {
-                "name": server.name,
-                "config": server.config,
-                "stored": stats.instances,
-                "failed": stats.failed_instances,
-                "store_seconds": elapsed,
-                "queries": {},
-            }
-            failed |= stats.failed_instances > 0
-            server.fresh_auth()
-            headers = {**server.headers, "Accept": ACCEPT_JSON, "Accept-Encoding": "identity"}
-            script_dir = Path(work) / f"lua-{server.name}"
-            script_dir.mkdir()
-            for kind, paths in kinds.items():
-                empty = 0
-                for p in paths[:20]:  # spot check: every query must find something
-                    status, _, body = http_request("GET", server.base + p, headers)
-                    if status != 200 or not json.loads(body or b"[]"):
-                        empty += 1
-                script = write_get_script(
-                    script_dir / f"{kind}.lua", [server.root + p for p in paths], headers
-                )
-                eof = eof_delimited(server, paths[0], ACCEPT_JSON)
-                single = run_wrk(server.origin, script, 1, args.duration, eof)
-                loaded = run_wrk(server.origin, script, QIDO_CONNECTIONS, args.duration, eof)
-                server.check_alive()
-                failed |= bool(single.errors or loaded.errors or empty)
-                entry["queries"][kind] = {
-                    "example": paths[0],
-                    "spot_check_empty_or_failed": empty,
-                    "c1": {**asdict(single), "requests_per_s": single.requests / single.elapsed_s},
-                    "c8": {**asdict(loaded), "requests_per_s": loaded.requests / loaded.elapsed_s},
-                }
-                print(
-                    f"  {kind:<20} c1 p50 {single.p50_ms:7.2f} ms"
-                    f" ({single.requests / single.elapsed_s:6.0f}/s) |"
-                    f" c{QIDO_CONNECTIONS} p50 {loaded.p50_ms:7.2f} ms"
-                    f" p99 {loaded.p99_ms:7.2f} ms ({loaded.requests / loaded.elapsed_s:6.0f}/s)"
-                    f"  errors {single.errors + loaded.errors}, empty {empty}/20",
-                    flush=True,
-                )
-            worst = max(q["c8"]["p50_ms"] for q in entry["queries"].values())
-            entry["worst_c8_p50_ms"] = worst
-            entry["target_met"] = worst <= SCALE_TARGET_P50_MS
-            print(
-                f"[{server.name}] worst QIDO p50 at {QIDO_CONNECTIONS} connections:"
-                f" {worst:.2f} ms (target <= {SCALE_TARGET_P50_MS:.0f} ms:"
-                f" {'met' if entry['target_met'] else 'MISSED'})",
-                flush=True,
-            )
-            out["scale"]["servers"].append(entry)
-    write_results(SCALE_RESULTS_FILE, out)
-    return 1 if failed else 0
-
 
 # ------------------------------------------------------------------- --big mode
 

@@ -31,8 +31,10 @@ What it does, in order (default mode):
 more server in the same rounds and reports the median ratio current/baseline
 per kind with its 95 % bootstrap interval (bench/README.md).
 
-Optional modes (not run by default): --scale (100,000 small instances indexed,
-QIDO p50) and --big (one 1 GiB multi-frame instance stored and retrieved while
+Optional modes (not run by default): --scale (100,000 small instances indexed
+on SQLite and on PostgreSQL, then Orthanc with --only all: STOW's rate at the end
+against the start, QIDO p50 and p99 per query kind, a mixed load with each server
+process's RSS) and --big (one 1 GiB multi-frame instance stored and retrieved while
 the server's RSS is sampled). Loopback only; every loop is bounded; servers
 are stopped on errors, Ctrl-C and SIGTERM. Exit status 1 if any request
 failed or any check did not hold.
@@ -63,9 +65,10 @@ from _dicom_base import (
 )
 from _dicom_dicomite import DicomiteNotReadyError, start_servers
 from _dicom_measure import get_workloads, run_get_rounds, run_stow_rounds, verify_server
-from _dicom_modes import run_big, run_scale
+from _dicom_modes import run_big
 from _dicom_orthanc import ensure_orthanc
 from _dicom_report import print_report, write_json
+from _dicom_scale import add_scale_arguments, check_scale_arguments, run_scale
 from _processes import BENCH_DIR, base_meta, raise_on_sigterm
 from _wrk import ensure_wrk
 
@@ -199,7 +202,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="store and retrieve one --big-mib multi-frame instance, report RSS",
     )
-    parser.add_argument("--scale-instances", type=int, default=100_000)
+    add_scale_arguments(parser)
     parser.add_argument("--big-mib", type=int, default=1024, help="pixel data MiB (--big)")
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 600:
@@ -210,8 +213,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--studies must be at least --rounds + 1 (and at most 10000)")
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be >= 1")
-    if not 10 <= args.scale_instances <= 1_000_000:
-        parser.error("--scale-instances must be 10..1000000")
+    check_scale_arguments(parser, args)
     if not 1 <= args.big_mib <= 3000:
         parser.error("--big-mib must be 1..3000")
     if args.only is None:

@@ -329,3 +329,46 @@ def test_0013_gives_existing_studies_their_modalities(data_dir: Path, store_url:
         store.dispose()
     assert sorted(found["1.2.3"].split(",")) == ["CT", "MR"]
     assert found["1.2.4"] is None
+
+
+def test_0014_keeps_finer_statistics_on_the_searched_study_columns(
+    data_dir: Path, store_url: str
+) -> None:
+    """PostgreSQL keeps 1000 buckets on the study columns searched by range or prefix (its
+    default of 100 misjudged one-week StudyDate ranges at a million instances); downgrading
+    gives them the server's default back. SQLite has no such setting and is left as it is."""
+    data_dir.mkdir(parents=True)
+    store = Store(store_url)
+    try:
+        upgrade(store)
+        targets = _statistics_targets(store)
+        with store.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0013")
+        defaults = _statistics_targets(store)
+    finally:
+        store.dispose()
+    if store_url.startswith("sqlite"):
+        assert targets == defaults == {}
+        return
+    searched = {
+        "study_date",
+        "patient_name",
+        "patient_name_words",
+        "referring_physician_name",
+        "referring_physician_name_words",
+    }
+    assert {name for name, target in targets.items() if target == 1000} == searched
+    assert all(target in (-1, None) for target in defaults.values())
+
+
+def _statistics_targets(store: Store) -> dict[str, int | None]:
+    """pg_attribute's per-column target of dicom_studies' columns ({} on SQLite); -1 or NULL
+    (PostgreSQL 17) is the default."""
+    if store.engine.dialect.name != "postgresql":
+        return {}
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT attname, attstattarget FROM pg_attribute"
+            " WHERE attrelid = 'dicom_studies'::regclass AND attnum > 0 AND NOT attisdropped"
+        )
+        return {str(name): target for name, target in rows}

@@ -57,7 +57,7 @@ class StowStats:
     def rate(self, first: int, last: int) -> float:
         """Instances per second between the requests that brought the count past `first` and
         past `last` (0 when the count did not get that far)."""
-        start = next((p for p in [(0.0, 0), *self.progress] if p[1] >= first), None)
+        start = (0.0, 0) if first <= 0 else next((p for p in self.progress if p[1] >= first), None)
         end = next((p for p in self.progress if p[1] >= last), None)
         if start is None or end is None or end[0] <= start[0]:
             return 0.0

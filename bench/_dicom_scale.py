@@ -28,6 +28,7 @@ from _dicom_base import (
     ACCEPT_JSON,
     ACCEPT_WADO,
     MB,
+    PEER_NAME,
     QIDO_CONNECTIONS,
     QIDO_LIMIT,
     SCALE_INSTANCES_PER_SERIES,
@@ -53,6 +54,7 @@ MIXED_WARMUP_S = 60.0
 MIXED_STOW_CONCURRENCY = 2  # STOW requests in flight beside the GETs of the mixed load
 MIXED_WADO_CONNECTIONS = 2
 PICKS = 200  # studies the queries are spread over
+PER_STUDY = SCALE_SERIES_PER_STUDY * SCALE_INSTANCES_PER_SERIES
 # PostgreSQL's own defaults, as a user runs it (the tests' server turns fsync off).
 POSTGRES_SETTINGS = {"listen_addresses": "127.0.0.1", "max_connections": "100"}
 MIXED_SEED = 7  # the studies stored during the mixed load (their UIDs differ from the corpus')
@@ -111,8 +113,7 @@ def run_scale(
     """Store --scale-instances small instances into each server, then measure it."""
     import dicom_corpus
 
-    per_study = SCALE_SERIES_PER_STUDY * SCALE_INSTANCES_PER_SERIES
-    study_count = max(1, args.scale_instances // per_study)
+    study_count = max(1, args.scale_instances // PER_STUDY)
     keys = [
         StudyKeys(s.study_uid, s.patient_name, s.patient_id, s.study_date, s.series_uids)
         for s in dicom_corpus.small_studies(
@@ -121,7 +122,7 @@ def run_scale(
     ]
     out: dict[str, Any] = {
         **meta,
-        "scale": {"instances": study_count * per_study, "studies": study_count, "servers": []},
+        "scale": {"instances": study_count * PER_STUDY, "studies": study_count, "servers": []},
         "targets": {
             "c8_p50_ms": SCALE_TARGET_P50_MS,
             "c8_p99_ms": SCALE_TARGET_P99_MS,
@@ -254,6 +255,10 @@ def _query_kinds(picks: list[StudyKeys]) -> dict[str, list[str]]:
     }
 
 
+def _headers(server: Server, accept: str) -> dict[str, str]:
+    return {**server.headers, "Accept": accept, "Accept-Encoding": "identity"}
+
+
 def _wrk_figures(run: WrkRun) -> dict[str, Any]:
     return {**asdict(run), "requests_per_s": run.requests / run.elapsed_s}
 
@@ -262,7 +267,7 @@ def _queries(
     server: Server, picks: list[StudyKeys], duration: float, scripts: Path
 ) -> tuple[dict[str, Any], bool]:
     server.fresh_auth()
-    headers = {**server.headers, "Accept": ACCEPT_JSON, "Accept-Encoding": "identity"}
+    headers = _headers(server, ACCEPT_JSON)
     figures: dict[str, Any] = {}
     failed = False
     for kind, paths in _query_kinds(picks).items():
@@ -315,13 +320,13 @@ def _mixed_load(
 
     seconds = minutes * 60
     server.fresh_auth()
-    json_headers = {**server.headers, "Accept": ACCEPT_JSON, "Accept-Encoding": "identity"}
+    json_headers = _headers(server, ACCEPT_JSON)
     json_paths = [p for paths in _query_kinds(picks).values() for p in paths]
     json_paths += [f"/studies/{s.uid}/metadata" for s in picks]
     json_script = write_get_script(
         scripts / "mixed-json.lua", [server.root + p for p in json_paths], json_headers
     )
-    wado_headers = {**server.headers, "Accept": ACCEPT_WADO, "Accept-Encoding": "identity"}
+    wado_headers = _headers(server, ACCEPT_WADO)
     wado_script = write_get_script(
         scripts / "mixed-wado.lua", [f"{server.root}/studies/{s.uid}" for s in picks], wado_headers
     )
@@ -396,10 +401,10 @@ def _mixed_load(
 def _measure(
     server: Server, keys: list[StudyKeys], args: argparse.Namespace
 ) -> tuple[dict[str, Any], bool]:
-    peer = not server.name.startswith("dicomite")
+    peer = server.name == PEER_NAME
     deadline = args.scale_peer_minutes * 60 if peer else None
     print(
-        f"\n[{server.name}] storing {len(keys) * 10} small instances ({len(keys)} studies,"
+        f"\n[{server.name}] storing {len(keys) * PER_STUDY} small instances ({len(keys)} studies,"
         f" one request per study{f', at most {args.scale_peer_minutes:g} min' if peer else ''})"
         "...",
         flush=True,

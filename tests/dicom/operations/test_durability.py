@@ -39,7 +39,7 @@ from tests.fixtures.server import Server, make_server
 # Steps of this many instances (DICOMITE_DICOM_OPERATION_BATCH_SIZE, its least): a few hundred
 # instances take tens of steps, long enough together for the test to halt one midway.
 BATCH = 10
-INSTANCES = 30 * BATCH  # three instances of each PatientAge
+INSTANCES = 60 * BATCH  # six instances of each PatientAge: 60 steps, margin for a slow poller
 
 
 @pytest.fixture(params=DEPLOYMENTS)

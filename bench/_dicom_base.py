@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import statistics
 import subprocess
 import time
@@ -22,6 +23,7 @@ BIG_RESULTS_FILE = RESULTS_DIR / "dicom_big.json"
 
 PEER_NAME = "orthanc"
 DICOMITE_NAME = "dicomite"
+HTTPS_NAME = "dicomite-https"  # Dicomite at its default TLS (the main mode, unless --no-https)
 DICOM_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
 ORTHANC_PACKAGES = ("orthanc", "orthanc-dicomweb")
 ORTHANC_PLUGIN_DIRS = (Path("/usr/share/orthanc/plugins"), Path("/usr/lib/orthanc"))
@@ -46,6 +48,15 @@ READY_TIMEOUT_S = 120.0
 STOP_GRACE_S = 15.0
 MB = 1_000_000  # MB/s and RSS growth are in units of 10^6 bytes
 
+# The bench's trust store: the system's CAs plus the CA each HTTPS Dicomite generated in its
+# data folder (trust()). Every client of the bench verifies against it, as a user's would;
+# wrk, which does not verify certificates, is the one exception.
+TRUST = ssl.create_default_context()
+
+
+def trust(ca_file: Path) -> None:
+    TRUST.load_verify_locations(cafile=ca_file)
+
 
 def results_file(size: int) -> Path:
     """Where the default mode's results on the corpus of `size` x `size` images go."""
@@ -61,7 +72,7 @@ class Server:
 
     name: str
     config: str
-    origin: str  # http://127.0.0.1:PORT
+    origin: str  # http://127.0.0.1:PORT, or https:// for Dicomite at its default
     root: str  # DICOMweb path prefix without trailing slash, e.g. /dicom/v2
     proc: subprocess.Popen[bytes]
     log_path: Path
@@ -163,7 +174,7 @@ def http_request(
     """One plain request (for setup and checks, not for load); HTTP errors are returned."""
     req = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=TRUST) as resp:
             return resp.status, dict(resp.headers.items()), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers.items()), exc.read()

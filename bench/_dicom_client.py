@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from _dicom_base import ACCEPT_JSON, Server
+from _dicom_base import ACCEPT_JSON, TRUST, Server
 from _processes import HOST
 
 
@@ -104,7 +104,7 @@ async def stow_batches(
 
     async def worker() -> None:
         nonlocal next_report
-        connection = PlainConnection(url.hostname or HOST, url.port or 80)
+        connection = connection_to(url)
         try:
             while deadline_s is None or time.perf_counter() - started < deadline_s:
                 try:
@@ -156,26 +156,41 @@ class PlainConnection:
         self._sock: socket.socket | None = None
         self._buffer = b""
 
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         self._buffer = b""
 
-    async def post(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    async def _open(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            await asyncio.wait_for(loop.sock_connect(sock, self.address), 30)
-            self._sock = sock
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await asyncio.wait_for(loop.sock_connect(sock, self.address), 30)
+        self._sock = sock
+
+    async def _send(self, data: bytes) -> None:
+        assert self._sock is not None
+        await asyncio.get_running_loop().sock_sendall(self._sock, data)
+
+    async def _receive(self) -> bytes:
+        assert self._sock is not None
+        return await asyncio.get_running_loop().sock_recv(self._sock, self.READ_BYTES)
+
+    async def post(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        if not self.is_open:
+            await self._open()
         host = f"{self.address[0]}:{self.address[1]}"
         head = f"POST {target} HTTP/1.1\r\nHost: {host}\r\n" + "".join(
             f"{name}: {value}\r\n" for name, value in headers.items()
         )
-        await loop.sock_sendall(self._sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
-        await loop.sock_sendall(self._sock, body)
+        await self._send(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+        await self._send(body)
         status, fields, payload = await asyncio.wait_for(self._response(), self.TIMEOUT_S)
         if "close" in fields.get("connection", "").lower():
             self.close()
@@ -228,11 +243,51 @@ class PlainConnection:
             return data
 
     async def _fill(self) -> None:
-        assert self._sock is not None
-        data = await asyncio.get_running_loop().sock_recv(self._sock, self.READ_BYTES)
+        data = await self._receive()
         if not data:
             raise ConnectionError("the server closed the connection")
         self._buffer += data
+
+
+class TlsConnection(PlainConnection):
+    """The same client over TLS, verified against the bench's trust store: asyncio streams,
+    since the loop's ``sock_*`` calls speak no TLS."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._streams is not None
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+        self._buffer = b""
+
+    async def _open(self) -> None:
+        host, port = self.address
+        connecting = asyncio.open_connection(host, port, ssl=TRUST, server_hostname=host)
+        self._streams = await asyncio.wait_for(connecting, 30)
+
+    async def _send(self, data: bytes) -> None:
+        assert self._streams is not None
+        self._streams[1].write(data)
+        await self._streams[1].drain()
+
+    async def _receive(self) -> bytes:
+        assert self._streams is not None
+        return await self._streams[0].read(self.READ_BYTES)
+
+
+def connection_to(url: urllib.parse.SplitResult) -> PlainConnection:
+    """A STOW connection to `url`'s server: TLS for https, plain TCP otherwise."""
+    host = url.hostname or HOST
+    if url.scheme == "https":
+        return TlsConnection(host, url.port or 443)
+    return PlainConnection(host, url.port or 80)
 
 
 def _built(body: tuple[int, bytes]) -> tuple[int, bytes]:
@@ -274,7 +329,11 @@ def eof_delimited(server: Server, path: str, accept: str) -> bool:
     complete response; those are not failures and are not counted as errors.
     """
     url = urllib.parse.urlsplit(server.base + path)
-    conn = http.client.HTTPConnection(url.hostname or HOST, url.port, timeout=60)
+    conn = (
+        http.client.HTTPSConnection(url.hostname or HOST, url.port, timeout=60, context=TRUST)
+        if url.scheme == "https"
+        else http.client.HTTPConnection(url.hostname or HOST, url.port, timeout=60)
+    )
     try:
         target = url.path + (f"?{url.query}" if url.query else "")
         conn.request("GET", target, headers={**server.headers, "Accept": accept})

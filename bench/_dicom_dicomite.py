@@ -20,8 +20,10 @@ from _dicom_base import (
     DICOMITE_NAME,
     READY_TIMEOUT_S,
     STOP_GRACE_S,
+    TRUST,
     Server,
     http_request,
+    trust,
 )
 from _dicom_orthanc import start_orthanc
 from _processes import (
@@ -31,6 +33,7 @@ from _processes import (
     dicomite_executable,
     free_port,
     running_process,
+    wait_for_file,
     wait_ready,
 )
 
@@ -105,16 +108,19 @@ def start_dicomite(
     extra_args: Sequence[str] = (),
     baseline: Baseline | None = None,
     database_url: str | None = None,
+    https: bool = False,
 ) -> Server:
     """`dicomite serve --http` on a free port; `workers` None keeps the server's default.
     `baseline`: run that earlier commit's installed code instead (named "baseline").
     `database_url`: a PostgreSQL database instead of the data folder's SQLite file (the
-    server is then named "dicomite-postgres")."""
+    server is then named "dicomite-postgres"). `https`: without `--http`, i.e. over the TLS
+    Dicomite serves by default, its generated CA trusted by the bench ("dicomite-https")."""
     exe = baseline.executable if baseline else dicomite_executable()
     name = BASELINE_NAME if baseline else DICOMITE_NAME
     name += "-postgres" if database_url else ""
+    name += "-https" if https else ""
     port, tenant = free_port(), str(uuid.uuid4())
-    origin = f"http://{HOST}:{port}"
+    origin = f"{'https' if https else 'http'}://{HOST}:{port}"
     env = {
         **os.environ,
         "DICOMITE_BOOTSTRAP_CLIENT_ID": str(uuid.uuid4()),
@@ -125,7 +131,8 @@ def start_dicomite(
     # The CLI works on the data folder directly: register the client before serving.
     client_id, secret = register_dicom_client(exe, data_dir, env)
     command = [str(exe), "serve", "--data-dir", str(data_dir), "--host", HOST]
-    command += ["--port", str(port), "--http", "--public-url", origin, *extra_args]
+    command += ["--port", str(port), *([] if https else ["--http"])]
+    command += ["--public-url", origin, *extra_args]
     command += ["--workers", str(workers)] if workers is not None else []
     log_path = RESULTS_DIR / f"{name}-dicom.log"
     print(f"\n[{name}] starting: {' '.join(command)}  (log: {log_path})", flush=True)
@@ -133,14 +140,17 @@ def start_dicomite(
     proc = stack.enter_context(
         running_process(command, env, log_path, cwd=cwd, grace_s=STOP_GRACE_S)
     )
+    if https:
+        trust(wait_for_file(proc, data_dir / "tls" / "ca.pem", log_path, READY_TIMEOUT_S))
     ready_url = f"{origin}/{tenant}/v2.0/.well-known/openid-configuration"
-    wait_ready(proc, ready_url, log_path, READY_TIMEOUT_S)
+    wait_ready(proc, ready_url, log_path, READY_TIMEOUT_S, TRUST)
     token_url = f"{origin}/{tenant}/oauth2/v2.0/token"
     count = f"--workers {workers}" if workers is not None else "default workers (no --workers)"
     code = f"commit {baseline.commit[:12]} ({baseline.ref})" if baseline else "this checkout"
     server = Server(
         name=name,
-        config=f"{code}, {count}, plain HTTP, {'PostgreSQL' if database_url else 'SQLite'}"
+        config=f"{code}, {count}, {'HTTPS' if https else 'plain HTTP'},"
+        f" {'PostgreSQL' if database_url else 'SQLite'}"
         " + folder blob store",
         origin=origin,
         root="/dicom/v2",
@@ -170,8 +180,10 @@ def start_servers(
     workers: int | None,
     orthanc: dict[str, str] | None,
     baseline: Baseline | None = None,
+    https: bool = False,
 ) -> list[Server]:
-    """The peer, the baseline (if any), then Dicomite; all stay up (stopped by `stack`).
+    """The peer, the baseline (if any), then Dicomite, and with `https` Dicomite at its
+    default TLS too; all stay up (stopped by `stack`).
 
     Dicomite runs at its defaults unless `workers` is given; the baseline, whose old default
     was one worker, gets `workers` or as many as Dicomite's default (one per usable core)."""
@@ -184,6 +196,8 @@ def start_servers(
         servers.append(start_dicomite(stack, work / BASELINE_NAME, count, baseline=baseline))
     if only in ("all", "dicomite"):
         servers.append(start_dicomite(stack, work / "dicomite", workers))
+    if only in ("all", "dicomite") and https:
+        servers.append(start_dicomite(stack, work / "dicomite-https", workers, https=True))
     return servers
 
 

@@ -281,7 +281,7 @@ def run_stow_rounds(
         for position, server in enumerate(order, start=1):
             others = [o for o in servers if o is not server]
             m = measure_stow(server, others, corpus, parts[number], number, position)
-            print(f"  {server.name:<9} {_describe(m)}", flush=True)
+            print(f"  {server.name:<14} {_describe(m)}", flush=True)
             if number == 0:
                 if m.errors:  # the warm-up is not measured, but its data must be there
                     results[server.name].extra.setdefault("warmup_errors", 0)
@@ -332,4 +332,4 @@ def run_get_rounds(
                 others = [o for o in servers if o is not server]
                 m = measure_get(server, others, w, scripts, eof, duration_s, number, position)
                 results[server.name].measurements.append(m)
-                print(f"  {w.kind:<9} {server.name:<9} {_describe(m)}", flush=True)
+                print(f"  {w.kind:<9} {server.name:<14} {_describe(m)}", flush=True)

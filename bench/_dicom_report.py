@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from _baseline import BASELINE_NAME
-from _dicom_base import DICOMITE_NAME, KINDS, PEER_NAME, TARGETS, UNITS, Measurement, ServerResult
+from _dicom_base import (
+    DICOMITE_NAME,
+    HTTPS_NAME,
+    KINDS,
+    PEER_NAME,
+    TARGETS,
+    UNITS,
+    Measurement,
+    ServerResult,
+)
 from _report import (
     SLOWER_BELOW,
     format_comparison,
@@ -63,8 +72,13 @@ def print_baseline_comparison(results: dict[str, ServerResult], rounds: int) -> 
             print(format_comparison(kind, UNITS[kind], c, b, ratios))
 
 
-def ratios(results: dict[str, ServerResult]) -> dict[str, float | None]:
-    dicomite, peer = results.get(DICOMITE_NAME), results.get(PEER_NAME)
+def ratios(
+    results: dict[str, ServerResult],
+    numerator: str = DICOMITE_NAME,
+    denominator: str = PEER_NAME,
+) -> dict[str, float | None]:
+    """Per kind: the numerator's median over the denominator's (None where one is missing)."""
+    dicomite, peer = results.get(numerator), results.get(denominator)
     out: dict[str, float | None] = {}
     for kind in KINDS:
         d = dicomite.median(kind) if dicomite else None
@@ -91,7 +105,7 @@ def round_ratios(
 
 def print_report(results: dict[str, ServerResult], rounds: int) -> None:
     header = (
-        f"{'kind':<9} {'round':<6} {'server':<9} {'value':>10} {'unit':<12} {'p50 ms':>8}"
+        f"{'kind':<9} {'round':<6} {'server':<14} {'value':>10} {'unit':<12} {'p50 ms':>8}"
         f" {'p99 ms':>8} {'errors':>6} {'srv %cpu':>8} {'cli %cpu':>8} {'idle %cpu':>9}"
     )
     print("\n" + header)
@@ -107,7 +121,7 @@ def print_report(results: dict[str, ServerResult], rounds: int) -> None:
         )
         for m, name in rows:
             print(
-                f"{kind:<9} {m.round:<6} {name:<9} {m.value:>10.1f} {UNITS[kind]:<12}"
+                f"{kind:<9} {m.round:<6} {name:<14} {m.value:>10.1f} {UNITS[kind]:<12}"
                 f" {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>6}"
                 f" {pct(m.server_cpu_s, m):>8} {pct(m.client_cpu_s, m):>8}"
                 f" {pct(m.idle_others_cpu_s, m):>9}"
@@ -116,7 +130,7 @@ def print_report(results: dict[str, ServerResult], rounds: int) -> None:
             value, p50 = r.median(kind), r.median_p50(kind)
             if value is not None and p50 is not None:
                 print(
-                    f"{kind:<9} {'median':<6} {r.name:<9} {value:>10.1f} {UNITS[kind]:<12}"
+                    f"{kind:<9} {'median':<6} {r.name:<14} {value:>10.1f} {UNITS[kind]:<12}"
                     f" {p50:>8.2f}"
                 )
         print("-" * len(header))
@@ -126,19 +140,53 @@ def print_report(results: dict[str, ServerResult], rounds: int) -> None:
     )
     for r in results.values():
         print(f"  {r.name}: {r.config}")
-    rs = ratios(results)
-    if any(v is not None for v in rs.values()):
-        print(f"\nratios {DICOMITE_NAME}/{PEER_NAME} (medians of {rounds} round(s)):")
-        for kind in KINDS:
-            value = rs[kind]
-            spread = format_spread(round_ratios(results, kind, rounds))
-            verdict = "-" if value is None else ("met" if value >= TARGETS[kind] else "MISSED")
-            shown = "-" if value is None else f"{value:.2f}x"
-            print(
-                f"  {kind:<9} {UNITS[kind]:<12} {shown:>7}  (target >= {TARGETS[kind]}x: {verdict};"
-                f" per round {spread})"
-            )
+    for numerator in (DICOMITE_NAME, HTTPS_NAME):
+        print_peer_ratios(results, rounds, numerator)
+    print_https_cost(results, rounds)
     print_baseline_comparison(results, rounds)
+
+
+def print_peer_ratios(results: dict[str, ServerResult], rounds: int, numerator: str) -> None:
+    """`numerator`/Orthanc per kind, beside the targets (nothing if either did not run)."""
+    rs = ratios(results, numerator)
+    if all(v is None for v in rs.values()):
+        return
+    print(f"\nratios {numerator}/{PEER_NAME} (medians of {rounds} round(s)):")
+    for kind in KINDS:
+        value = rs[kind]
+        spread = format_spread(round_ratios(results, kind, rounds, numerator))
+        verdict = "-" if value is None else ("met" if value >= TARGETS[kind] else "MISSED")
+        shown = "-" if value is None else f"{value:.2f}x"
+        print(
+            f"  {kind:<9} {UNITS[kind]:<12} {shown:>7}  (target >= {TARGETS[kind]}x: {verdict};"
+            f" per round {spread})"
+        )
+
+
+def print_https_cost(results: dict[str, ServerResult], rounds: int) -> None:
+    """Dicomite over its default HTTPS against itself over plain HTTP: what TLS costs."""
+    rs = ratios(results, HTTPS_NAME, DICOMITE_NAME)
+    if all(v is None for v in rs.values()):
+        return
+    print(
+        f"\nwhat HTTPS costs, {HTTPS_NAME}/{DICOMITE_NAME}"
+        f" (medians of {rounds} round(s); 1.00x: nothing):"
+    )
+    for kind in KINDS:
+        value = rs[kind]
+        spread = format_spread(round_ratios(results, kind, rounds, HTTPS_NAME, DICOMITE_NAME))
+        shown = "-" if value is None else f"{value:.2f}x"
+        print(f"  {kind:<9} {UNITS[kind]:<12} {shown:>7}  (per round {spread})")
+
+
+def _targets(rs: dict[str, float | None]) -> dict[str, dict[str, Any]]:
+    return {
+        kind: {
+            "ratio_min": TARGETS[kind],
+            "met": None if (value := rs[kind]) is None else value >= TARGETS[kind],
+        }
+        for kind in KINDS
+    }
 
 
 def _measurement_json(m: Measurement) -> dict[str, Any]:
@@ -154,7 +202,7 @@ def _measurement_json(m: Measurement) -> dict[str, Any]:
 def write_json(
     path: Path, results: dict[str, ServerResult], meta: dict[str, Any], rounds: int
 ) -> None:
-    rs = ratios(results)
+    rs, https = ratios(results), ratios(results, HTTPS_NAME)
     doc = {
         **meta,
         "servers": [
@@ -177,15 +225,15 @@ def write_json(
         ],
         "ratios_dicomite_over_peer": rs,
         "round_ratios": {kind: round_ratios(results, kind, rounds) for kind in KINDS},
+        "ratios_https_over_peer": https,
+        "round_ratios_https": {
+            kind: round_ratios(results, kind, rounds, HTTPS_NAME) for kind in KINDS
+        },
+        "ratios_https_over_http": ratios(results, HTTPS_NAME, DICOMITE_NAME),
         "ratio_basis": f"median over {rounds} round(s) of each server's value",
         "baseline_comparison": baseline_comparison(results, rounds),
-        "targets": {
-            kind: {
-                "ratio_min": TARGETS[kind],
-                "met": None if rs[kind] is None else rs[kind] >= TARGETS[kind],  # type: ignore[operator]
-            }
-            for kind in KINDS
-        },
+        "targets": _targets(rs),
+        "targets_https": _targets(https),
     }
     write_results(path, doc)
 

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -172,18 +173,42 @@ def running_process(
             stop_process(proc, grace_s)
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout_s: float) -> None:
-    """Poll `url` until it answers 200; fail early if the server process exits."""
+def wait_ready(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    log_path: Path,
+    timeout_s: float,
+    context: ssl.SSLContext | None = None,
+) -> None:
+    """Poll `url` until it answers 200; fail early if the server process exits. `context`
+    verifies an https `url`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
         # Connection refused / HTTP errors (both OSError) just mean "not yet".
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(url, timeout=2, context=context) as resp,
+        ):
             if resp.status == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"{url} not ready after {timeout_s:.0f} s; see {log_path}")
+
+
+def wait_for_file(
+    proc: subprocess.Popen[bytes], path: Path, log_path: Path, timeout_s: float
+) -> Path:
+    """Wait until the server process has written `path` (e.g. a CA it generates on start)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            return path
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{path} not written after {timeout_s:.0f} s; see {log_path}")
 
 
 def alternating(items: Sequence[Any], number: int) -> list[Any]:

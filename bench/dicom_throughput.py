@@ -12,7 +12,10 @@ What it does, in order (default mode):
    run once per corpus;
 3. starts both servers once, each on a free loopback port, in its own process
    group and with a temporary storage folder; Dicomite gets a client with
-   Dicom.ReadWrite (registered with the `dicomite app` CLI) and a bearer token;
+   Dicom.ReadWrite (registered with the `dicomite app` CLI) and a bearer token.
+   Dicomite runs twice: over plain HTTP (`--http`, the peer's setting) and, as
+   "dicomite-https" (unless --no-https), at its default TLS, its generated CA
+   trusted by the bench's clients;
 4. STOW: the corpus is split into --rounds + 1 slices of whole studies; slice 0
    is stored into both servers as the warm-up, slice N in round N, one
    multipart/related request per series (10 instances), 4 requests in flight,
@@ -24,7 +27,8 @@ What it does, in order (default mode):
    whole-study retrieval (4) with wrk against both servers back to back,
    alternating who goes first;
 7. stops both servers and prints every measurement, the per-server medians and
-   the ratios Dicomite/Orthanc beside their targets; writes
+   the ratios Dicomite/Orthanc beside their targets, over HTTP and over HTTPS,
+   and what HTTPS costs (dicomite-https/dicomite); writes
    bench/results/dicom_throughput.json.
 
 --baseline [REF] also runs an earlier commit's code (bf0f29a by default) as one
@@ -114,7 +118,9 @@ def run_main(
         tempfile.TemporaryDirectory(prefix="dicom-bench-") as work,
         contextlib.ExitStack() as stack,  # stops every started server, in reverse order
     ):
-        servers = start_servers(stack, args.only, Path(work), args.workers, orthanc, baseline)
+        servers = start_servers(
+            stack, args.only, Path(work), args.workers, orthanc, baseline, args.https
+        )
         results = {s.name: ServerResult(s.name, s.config, extra=dict(s.extra)) for s in servers}
         run_stow_rounds(servers, results, corpus, args.rounds)
         workloads, expected = get_workloads(corpus)
@@ -186,6 +192,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add_server_arguments(parser)
     parser.add_argument(
+        "--https",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure Dicomite at its default HTTPS (dicomite-https) in the same rounds",
+    )
+    parser.add_argument(
         "--only",
         choices=("all", "peer", "dicomite"),
         default=None,
@@ -238,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             "studies": args.studies,
             "dicomite_workers": args.workers,
             "corpus": args.corpus,
+            "https": args.https,
         },
     }
     baseline = None

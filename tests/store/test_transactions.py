@@ -15,6 +15,7 @@ from dicomite.bootstrap import Context
 from dicomite.clock import utcnow
 from dicomite.store.db import Store
 from dicomite.store.tables import Tenant
+from tests.fixtures.postgres import PostgresServer
 
 _OTHER_TENANT = "0b5e55ed-0000-4000-8000-000000000002"
 _COUNT = select(func.count()).select_from(Tenant)
@@ -92,6 +93,41 @@ def test_sessions_commit_through_the_helper(context: Context) -> None:
         session.add(_tenant(_OTHER_TENANT, "a.example"))
     assert _tenants(context) == before + 1
     assert context.store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_read_session_never_sends_a_change(context: Context) -> None:
+    before = _tenants(context)
+    with context.store.read() as session:
+        session.add(_tenant(_OTHER_TENANT, "a.example"))
+        assert session.scalar(_COUNT) == before  # no autoflush before the query
+    assert _tenants(context) == before
+
+
+_STAMPS = select(func.transaction_timestamp(), func.statement_timestamp())
+_PAUSE = select(func.pg_sleep(0.01))
+
+
+def test_a_read_on_postgresql_takes_no_begin_or_rollback(postgres_server: PostgresServer) -> None:
+    """A read's statements each run on their own (autocommit): under READ COMMITTED each
+    statement of a transaction takes its own snapshot anyway. Seen from the server, a
+    statement's transaction then starts with it; in a write, with the write's first one."""
+    store = Store(postgres_server.create_database())
+    try:
+        with store.transaction() as db:
+            db.execute(_PAUSE)
+            began, now = db.execute(_STAMPS).one()
+        assert began == now
+        with store.read() as session:
+            session.execute(_PAUSE)
+            began, now = session.execute(_STAMPS).one()
+        assert began == now
+        with store.transaction(write=True) as db:  # the same pooled connection, set back
+            db.execute(_PAUSE)
+            began, now = db.execute(_STAMPS).one()
+        assert began < now
+        assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        store.dispose()
 
 
 @pytest.mark.parametrize("write", ["transaction", "session"])

@@ -155,13 +155,20 @@ class Store:
     @contextmanager
     def transaction(self, *, write: bool = False, exclusive: bool = False) -> Iterator[Connection]:
         """The one transaction helper: a pooled connection in a transaction, rolled back when
-        the block raises; at its end a ``write`` commits, a read is rolled back.
+        the block raises; at its end a ``write`` commits, a read is rolled back. On PostgreSQL
+        a read runs each statement on its own (autocommit), which READ COMMITTED makes the same.
 
         A ``write`` takes SQLite's write lock at BEGIN (``BEGIN IMMEDIATE``), so two processes
         never deadlock upgrading read transactions. ``exclusive`` writes run one at a time
         across every process and host (check-then-insert seeding such as the bootstrap): on
         SQLite every write already does, on PostgreSQL an advisory lock does it."""
         with self.engine.connect() as connection:
+            if not write and not self.is_sqlite:
+                # Under READ COMMITTED, PostgreSQL's default, each statement of a transaction
+                # takes its own snapshot, so a read sees the same in autocommit, without a
+                # BEGIN and a ROLLBACK: two of a QIDO request's four round trips (with the
+                # pool's ping). The pool sets the connection back when it is returned.
+                connection.execution_options(isolation_level=_AUTOCOMMIT)
             with write_intent() if write else nullcontext():
                 began = connection.begin()
             if exclusive and not self.is_sqlite:
@@ -201,7 +208,10 @@ class Store:
             self.transaction(write=write, exclusive=exclusive) as connection,
             # the transaction is the helper's: the session never commits it
             Session(
-                connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+                connection,
+                expire_on_commit=False,
+                join_transaction_mode="rollback_only",
+                autoflush=write,  # a read never sends a change (on PostgreSQL it would commit)
             ) as session,
         ):
             yield session

@@ -18,6 +18,7 @@ from dicomite.dicom.errors import (
     NotAcceptable,
     NotFound,
     PayloadTooLarge,
+    StoredFileMissing,
     Unauthenticated,
     UnsupportedMediaType,
 )
@@ -29,6 +30,7 @@ STATUS: dict[type[DicomError], int] = {
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,
+    StoredFileMissing: 404,
     NotAcceptable: 406,
     Conflict: 409,
     ActiveOperation: 409,

@@ -9,6 +9,7 @@ Exception tree::
     ├── Unauthenticated           401 (+ RFC 6750 ``WWW-Authenticate: Bearer …``)
     ├── Forbidden                 403
     ├── NotFound                  404
+    │   └── StoredFileMissing     404: an indexed instance's stored file is gone
     ├── NotAcceptable             406
     ├── Conflict                  409
     │   └── ActiveOperation       409 + ``Location`` of the operation already running
@@ -72,6 +73,16 @@ class Forbidden(DicomError):
 
 class NotFound(DicomError):
     status = 404
+
+
+class StoredFileMissing(NotFound):
+    """An indexed instance whose stored file is gone: deleted since the index was read (a
+    DELETE racing the retrieve) or lost by the storage. As for an instance that is not there."""
+
+    def __init__(
+        self, message: str = "The stored file of the requested instance is missing."
+    ) -> None:
+        super().__init__(message)
 
 
 class NotAcceptable(DicomError):

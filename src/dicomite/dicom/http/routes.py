@@ -9,7 +9,7 @@ is ``dicom.index.partitions``'s to say, and the transactions get that partition.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -25,13 +25,13 @@ from dicomite.dicom.auth import Action
 from dicomite.dicom.errors import BadRequest, DicomError, NotFound
 from dicomite.dicom.http.management import Management
 from dicomite.dicom.http.responses import dicom_json, error_response, routing_error, stow_response
-from dicomite.dicom.http.zerocopy import files_response
+from dicomite.dicom.http.zerocopy import file_response
 from dicomite.dicom.index import changefeed, delete, originals, partitions, qido, qido_tags, schema
 from dicomite.dicom.index.partitions import Partition
 from dicomite.dicom.index.schema import Level
 from dicomite.dicom.model.uids import valid_uid
 from dicomite.dicom.multipart import new_boundary
-from dicomite.dicom.retrieve import rendered, thumbnails, transcode, wado
+from dicomite.dicom.retrieve import rendered, thumbnails, wado
 from dicomite.dicom.service import DicomService
 from dicomite.dicom.stow.service import (
     DICOM_JSON,
@@ -213,23 +213,16 @@ class _Api:
         )
         plan = wado.plan(instances, wanted.syntax)
         blobs, limit = self.service.blobs, self.service.max_inflated_bytes
-        ready = None
-        if len(instances) == 1 and not plan[0]:
-            body = transcode.transcoded(blobs, instances[0], wanted.syntax, limit)
-            ready = await wado.started(body)
         boundary = new_boundary()
-
-        def stream() -> AsyncIterator[bytes]:
-            return wado.instance_stream(blobs, instances, plan, wanted, boundary, limit, ready)
-
         syntax = wanted.syntax
         if syntax == "*" and len(instances) == 1:
             syntax = instances[0].transfer_syntax_uid
         media = wado.content_type(replace(wanted, syntax=syntax), boundary)
         files = wado.stored_files(blobs, instances, plan, wanted, boundary)
-        if files is not None:
-            return files_response(files, media, stream)
-        return StreamingResponse(stream(), media_type=media)
+        if files is not None and (response := file_response(files, media)) is not None:
+            return response
+        body = wado.instance_body(blobs, instances, plan, wanted, boundary, limit)
+        return StreamingResponse(wado.stream(await wado.started(body)), media_type=media)
 
     async def metadata(self, request: Request, partition: Partition) -> Response:
         check_accept_json(request.headers.get("accept"))

@@ -35,7 +35,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicomite.dicom.blobs.protocol import CHUNK, BlobStore
-from dicomite.dicom.errors import NotAcceptable, NotFound
+from dicomite.dicom.errors import NotAcceptable, NotFound, StoredFileMissing
 from dicomite.dicom.index.schema import StoredInstance
 from dicomite.dicom.model.inflate import DEFLATED, CorruptDeflate, InflatedTooLarge, inflated_copy
 from dicomite.dicom.retrieve import fragments
@@ -261,11 +261,19 @@ class Decoded:
         return pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
+def open_stored(blobs: BlobStore, key: str) -> BinaryIO:
+    """The stored file the index names; ``StoredFileMissing`` (404) when it is gone."""
+    try:
+        return blobs.open(key)
+    except FileNotFoundError:
+        raise StoredFileMissing() from None
+
+
 @contextmanager
 def opened(blobs: BlobStore, instance: StoredInstance, limit: int) -> Iterator[Source]:
     """``instance`` opened for reading frames; what it inflates is bounded by ``limit``."""
     with ExitStack() as stack:
-        handle = stack.enter_context(blobs.open(instance.blob_key))
+        handle = stack.enter_context(open_stored(blobs, instance.blob_key))
         meta = _file_meta(handle)
         syntax = UID(meta.get("TransferSyntaxUID", instance.transfer_syntax_uid))
         inflated = 0

@@ -126,7 +126,7 @@ def plan_frames(instance: StoredInstance, wanted: Wanted) -> None:
 
 
 def blob_chunks(blobs: BlobStore, key: str) -> Iterator[bytes]:
-    with blobs.open(key) as handle:
+    with frames.open_stored(blobs, key) as handle:
         while chunk := handle.read(CHUNK):
             yield chunk
 
@@ -191,28 +191,6 @@ def _local_paths(blobs: BlobStore, instances: list[StoredInstance]) -> list[str]
     return paths
 
 
-def _pieces(
-    blobs: BlobStore,
-    instances: list[StoredInstance],
-    as_stored: list[bool],
-    wanted: Wanted,
-    boundary: str,
-    limit: int,
-    ready: Iterator[bytes] | None,
-) -> Iterator[bytes]:
-    for number, (instance, keep) in enumerate(zip(instances, as_stored, strict=True)):
-        if wanted.multipart:
-            yield _head(number, instance, None if keep else wanted.syntax, boundary)
-        if keep:
-            yield from blob_chunks(blobs, instance.blob_key)
-        elif ready is not None:
-            yield from ready
-        else:  # a failure here can only cut the response short: the status is sent
-            yield from transcode.transcoded(blobs, instance, wanted.syntax, limit)
-    if wanted.multipart:
-        yield closing(boundary)
-
-
 def _coalesced(pieces: Iterator[bytes], size: int = CHUNK) -> Iterator[bytes]:
     """Part heads and small instances joined into chunks of about ``size`` bytes: one thread
     hop and one socket write per chunk rather than per piece. (Passing large pieces through
@@ -230,21 +208,26 @@ def _coalesced(pieces: Iterator[bytes], size: int = CHUNK) -> Iterator[bytes]:
         yield b"".join(batch)
 
 
-async def instance_stream(
+def instance_body(
     blobs: BlobStore,
     instances: list[StoredInstance],
     as_stored: list[bool],
     wanted: Wanted,
     boundary: str,
     limit: int,
-    ready: Iterator[bytes] | None = None,
-) -> AsyncIterator[bytes]:
-    """``ready``: the one instance's transcoding, already started (single-instance requests
-    start it before the response, so a failure is still a clean 406). Everything else, reads
-    and transcodes, happens in worker threads, one hop per chunk of about 1 MiB."""
-    pieces = _pieces(blobs, instances, as_stored, wanted, boundary, limit, ready)
-    async for chunk in _in_thread(_coalesced(pieces)):
-        yield chunk
+) -> Iterator[bytes]:
+    """The instances as one body, read and transcoded as it is sent. Start it with
+    :func:`started`: a failure before its first chunk (a 406 transcode, a stored file gone) is
+    then a clean error response; past it, it can only cut the response short."""
+    for number, (instance, keep) in enumerate(zip(instances, as_stored, strict=True)):
+        if wanted.multipart:
+            yield _head(number, instance, None if keep else wanted.syntax, boundary)
+        if keep:
+            yield from blob_chunks(blobs, instance.blob_key)
+        else:
+            yield from transcode.transcoded(blobs, instance, wanted.syntax, limit)
+    if wanted.multipart:
+        yield closing(boundary)
 
 
 async def started(body: Iterator[bytes]) -> Iterator[bytes]:

@@ -251,17 +251,18 @@ def _instance(key: str) -> StoredInstance:
     return StoredInstance("1.2", "1.3", "1.4", "1.5", syntax, 1, key, 4, "v")
 
 
-def test_stored_files_are_sent_by_path_only_from_local_blobs(tmp_path: Path) -> None:
+def test_a_stored_file_is_sent_by_path_only_whole_as_stored_and_local(tmp_path: Path) -> None:
     local, remote = FileSystemBlobStore(tmp_path / "local"), _RemoteStore(tmp_path / "remote")
     instances = [_instance("instances/a.dcm"), _instance("instances/b.dcm")]
-    single, several = wado.Wanted(False, "*"), wado.Wanted(True, "*")
-    paths = [local.local_path(i.blob_key) for i in instances]
+    single, part = wado.Wanted(False, "*"), wado.Wanted(True, "*")
 
-    assert wado.stored_files(local, instances[:1], [True], single, "b") == paths[:1]
-    pieces = wado.stored_files(local, instances, [True, True], several, "b")
-    assert pieces is not None and [p for p in pieces if isinstance(p, str)] == paths
-    assert wado.stored_files(local, instances, [True, False], several, "b") is None  # transcoded
-    assert wado.stored_files(remote, instances, [True, True], several, "b") is None
+    assert wado.stored_file(local, instances[:1], [True], single) == local.local_path(
+        "instances/a.dcm"
+    )
+    assert wado.stored_file(local, instances[:1], [True], part) is None  # a multipart part
+    assert wado.stored_file(local, instances[:1], [False], single) is None  # transcoded
+    assert wado.stored_file(local, instances, [True, True], part) is None  # several
+    assert wado.stored_file(remote, instances[:1], [True], single) is None  # no local file
 
 
 def test_a_body_cut_short_closes_its_source_after_the_read_ahead() -> None:

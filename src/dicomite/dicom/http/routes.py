@@ -218,9 +218,9 @@ class _Api:
         if syntax == "*" and len(instances) == 1:
             syntax = instances[0].transfer_syntax_uid
         media = wado.content_type(replace(wanted, syntax=syntax), boundary)
-        files = wado.stored_files(blobs, instances, plan, wanted, boundary)
-        if files is not None and (response := file_response(files, media)) is not None:
-            return response
+        path = wado.stored_file(blobs, instances, plan, wanted)
+        if path is not None:
+            return file_response(path, media)
         body = wado.instance_body(blobs, instances, plan, wanted, boundary, limit)
         return StreamingResponse(wado.stream(await wado.started(body)), media_type=media)
 

@@ -21,7 +21,6 @@ from dicomite.dicom.model.inflate import DEFLATED
 from dicomite.dicom.multipart import MediaType, closing, part_head
 from dicomite.dicom.retrieve import frames, transcode
 
-Piece = bytes | str  # bytes to send, or the path of a file to send whole
 DICOM = "application/dicom"
 OCTETS = "application/octet-stream"
 JP2 = "image/jp2"
@@ -161,34 +160,14 @@ def _head(number: int, instance: StoredInstance, syntax: str | None, boundary: s
     return separator + part_head(boundary, f"{DICOM}; transfer-syntax={syntax}")
 
 
-def stored_files(
-    blobs: BlobStore,
-    instances: list[StoredInstance],
-    as_stored: list[bool],
-    wanted: Wanted,
-    boundary: str,
-) -> list[Piece] | None:
-    """The body as part heads and files to send as they are (``dicom.http.zerocopy``), when
-    every instance is sent as stored from a blob store with local files; otherwise None."""
-    paths = _local_paths(blobs, instances) if all(as_stored) else None
-    if paths is None:
+def stored_file(
+    blobs: BlobStore, instances: list[StoredInstance], as_stored: list[bool], wanted: Wanted
+) -> str | None:
+    """The local file that is the whole body (``dicom.http.zerocopy``): one instance asked for
+    as stored and not as a multipart part, from a blob store with local files; else None."""
+    if len(instances) != 1 or not as_stored[0] or wanted.multipart:
         return None
-    if not wanted.multipart:
-        return list(paths)
-    pieces: list[Piece] = []
-    for number, (instance, path) in enumerate(zip(instances, paths, strict=True)):
-        pieces += [_head(number, instance, None, boundary), path]
-    return [*pieces, closing(boundary)]
-
-
-def _local_paths(blobs: BlobStore, instances: list[StoredInstance]) -> list[str] | None:
-    paths: list[str] = []
-    for instance in instances:
-        path = blobs.local_path(instance.blob_key)
-        if path is None:
-            return None
-        paths.append(path)
-    return paths
+    return blobs.local_path(instances[0].blob_key)
 
 
 def _coalesced(pieces: Iterator[bytes], size: int = CHUNK) -> Iterator[bytes]:

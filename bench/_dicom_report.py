@@ -141,42 +141,34 @@ def print_report(results: dict[str, ServerResult], rounds: int) -> None:
     for r in results.values():
         print(f"  {r.name}: {r.config}")
     for numerator in (DICOMITE_NAME, HTTPS_NAME):
-        print_peer_ratios(results, rounds, numerator)
-    print_https_cost(results, rounds)
+        print_ratios(results, rounds, numerator)
+    # what TLS costs Dicomite (1.00x: nothing); no target, a figure to shrink
+    print_ratios(results, rounds, HTTPS_NAME, DICOMITE_NAME, title="what HTTPS costs,")
     print_baseline_comparison(results, rounds)
 
 
-def print_peer_ratios(results: dict[str, ServerResult], rounds: int, numerator: str) -> None:
-    """`numerator`/Orthanc per kind, beside the targets (nothing if either did not run)."""
-    rs = ratios(results, numerator)
+def print_ratios(
+    results: dict[str, ServerResult],
+    rounds: int,
+    numerator: str,
+    denominator: str = PEER_NAME,
+    title: str = "ratios",
+) -> None:
+    """`numerator`/`denominator` per kind with the per-round spread, and beside the targets
+    when the denominator is the peer (nothing if either did not run)."""
+    rs = ratios(results, numerator, denominator)
     if all(v is None for v in rs.values()):
         return
-    print(f"\nratios {numerator}/{PEER_NAME} (medians of {rounds} round(s)):")
+    print(f"\n{title} {numerator}/{denominator} (medians of {rounds} round(s)):")
     for kind in KINDS:
         value = rs[kind]
-        spread = format_spread(round_ratios(results, kind, rounds, numerator))
-        verdict = "-" if value is None else ("met" if value >= TARGETS[kind] else "MISSED")
+        spread = format_spread(round_ratios(results, kind, rounds, numerator, denominator))
         shown = "-" if value is None else f"{value:.2f}x"
-        print(
-            f"  {kind:<9} {UNITS[kind]:<12} {shown:>7}  (target >= {TARGETS[kind]}x: {verdict};"
-            f" per round {spread})"
-        )
-
-
-def print_https_cost(results: dict[str, ServerResult], rounds: int) -> None:
-    """Dicomite over its default HTTPS against itself over plain HTTP: what TLS costs."""
-    rs = ratios(results, HTTPS_NAME, DICOMITE_NAME)
-    if all(v is None for v in rs.values()):
-        return
-    print(
-        f"\nwhat HTTPS costs, {HTTPS_NAME}/{DICOMITE_NAME}"
-        f" (medians of {rounds} round(s); 1.00x: nothing):"
-    )
-    for kind in KINDS:
-        value = rs[kind]
-        spread = format_spread(round_ratios(results, kind, rounds, HTTPS_NAME, DICOMITE_NAME))
-        shown = "-" if value is None else f"{value:.2f}x"
-        print(f"  {kind:<9} {UNITS[kind]:<12} {shown:>7}  (per round {spread})")
+        target = ""
+        if denominator == PEER_NAME:
+            verdict = "-" if value is None else ("met" if value >= TARGETS[kind] else "MISSED")
+            target = f"target >= {TARGETS[kind]}x: {verdict}; "
+        print(f"  {kind:<9} {UNITS[kind]:<12} {shown:>7}  ({target}per round {spread})")
 
 
 def _targets(rs: dict[str, float | None]) -> dict[str, dict[str, Any]]:

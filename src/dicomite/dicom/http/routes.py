@@ -220,7 +220,7 @@ class _Api:
         media = wado.content_type(replace(wanted, syntax=syntax), boundary)
         path = wado.stored_file(blobs, instances, plan, wanted)
         if path is not None:
-            return file_response(path, media)
+            return await file_response(path, media)
         body = wado.instance_body(blobs, instances, plan, wanted, boundary, limit)
         return StreamingResponse(wado.stream(await wado.started(body)), media_type=media)
 

@@ -11,14 +11,16 @@ import os
 
 from starlette.responses import FileResponse
 
+from dicomite.blocking import run_blocking
 from dicomite.dicom.errors import StoredFileMissing
 
 
-def file_response(path: str, media_type: str) -> FileResponse:
-    """The file at ``path`` as the response. It is looked at now, so that a file gone since the
-    index was read is a 404 before the response starts."""
+async def file_response(path: str, media_type: str) -> FileResponse:
+    """The file at ``path`` as the response. It is looked at now, in the blocking pool (file
+    I/O, README "Threading"; Starlette would stat it on its own thread otherwise), so that a
+    file gone since the index was read is a 404 before the response starts."""
     try:
-        found = os.stat(path)
+        found = await run_blocking(os.stat, path)
     except FileNotFoundError:
         raise StoredFileMissing() from None
     return FileResponse(path, media_type=media_type, stat_result=found)

@@ -3,13 +3,13 @@ the identity core."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar, TypeVarTuple
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -225,7 +225,7 @@ async def _read_body(receive: Receive) -> bytes:
 async def _send_json(
     send: Send, status: int, body: dict[str, Any], headers: dict[str, str]
 ) -> None:
-    content = json.dumps(body, separators=(",", ":")).encode()
+    content = orjson.dumps(body)  # compact, as json.dumps with separators, and faster
     await _send(send, status, content, "application/json; charset=utf-8", headers)
 
 

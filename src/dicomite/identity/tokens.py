@@ -6,11 +6,12 @@ not the endpoint the client called — as Entra ID does.
 
 from __future__ import annotations
 
-import json
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
 
@@ -69,13 +70,20 @@ def sign(payload: dict[str, Any], key: LoadedKey, version: int) -> str:
     Written out rather than through a JOSE library: the token path signs with a key object it
     already holds, and a library's per-call key preparation cost more than the encoding.
     """
-    header: dict[str, Any] = {"typ": "JWT", "alg": "RS256", "kid": key.kid}
-    if version == 1:
-        header["x5t"] = key.kid
-    signing_input = f"{_b64json(header)}.{_b64json(payload)}".encode()
+    signing_input = f"{_header_segment(key.kid, version)}.{_b64json(payload)}".encode()
     signature = key.private_key.sign(signing_input, PKCS1v15(), SHA256())
     return f"{signing_input.decode()}.{b64url(signature)}"
 
 
+@functools.lru_cache(maxsize=64)
+def _header_segment(kid: str, version: int) -> str:
+    """The encoded JOSE header, the same for every token of one key and version."""
+    header: dict[str, Any] = {"typ": "JWT", "alg": "RS256", "kid": kid}
+    if version == 1:
+        header["x5t"] = kid
+    return _b64json(header)
+
+
 def _b64json(value: dict[str, Any]) -> str:
-    return b64url(json.dumps(value, separators=(",", ":")).encode())
+    # orjson writes the compact form (no spaces) and encodes several times faster than json.
+    return b64url(orjson.dumps(value))

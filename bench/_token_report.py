@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict
 from typing import Any
 
@@ -18,6 +19,7 @@ from _token_setup import (
     DICOMITE_NAME,
     ONE_WORKER_NAME,
     PEER_NAME,
+    PEER_ONE_CORE_NAME,
     RESULTS_FILE,
     TARGET_P99_MS,
     TARGET_RATIO,
@@ -68,11 +70,12 @@ def comparisons(
     results: list[ServerResult], ceiling: SigningCeiling | None, rounds: int
 ) -> dict[str, Any]:
     """Current/baseline tokens/s (median per-round ratio, 95 % bootstrap interval, verdict);
-    one worker against the one node process; each server's share of the signing ceiling."""
+    per core (one worker against one node process, both pinned to one CPU); each server's share
+    of the signing ceiling."""
     out: dict[str, Any] = {}
     pairs = {
         "current_over_baseline": (DICOMITE_NAME, BASELINE_NAME),
-        "one_worker_over_peer": (ONE_WORKER_NAME, PEER_NAME),
+        "per_core": (ONE_WORKER_NAME, PEER_ONE_CORE_NAME),
     }
     for key, (numerator, denominator) in pairs.items():
         paired = _round_ratios(results, rounds, numerator, denominator)
@@ -91,8 +94,10 @@ def comparisons(
         }
     if ceiling is not None:
         # One process signs on one core; the default Dicomite and the baseline on all of them.
+        # (The unpinned node process signs on its thread pool, on more than one core.)
         ceilings = {
             PEER_NAME: ceiling.one_process_per_s,
+            PEER_ONE_CORE_NAME: ceiling.one_process_per_s,
             ONE_WORKER_NAME: ceiling.one_process_per_s,
             DICOMITE_NAME: ceiling.two_processes_per_s,
             BASELINE_NAME: ceiling.two_processes_per_s,
@@ -118,18 +123,26 @@ def print_comparisons(
         print(
             format_comparison("tokens", "tokens/s", c[DICOMITE_NAME], c[BASELINE_NAME], _present(c))
         )
-    if "one_worker_over_peer" in found:
-        c = found["one_worker_over_peer"]
+    if "per_core" in found:
+        c = found["per_core"]
         low, high = c["interval_95"]
         print(
-            f"per core: {ONE_WORKER_NAME} (one worker) {c[ONE_WORKER_NAME]:.0f} tokens/s,"
-            f" {PEER_NAME} (one node process) {c[PEER_NAME]:.0f}: {c['median_ratio']:.2f}x"
-            f" (95% [{low:.2f}, {high:.2f}]; per round {format_spread(c['round_ratios'])})"
+            f"per core (each pinned to one CPU, wrk on the others): {ONE_WORKER_NAME} (one worker)"
+            f" {c[ONE_WORKER_NAME]:.0f} tokens/s, {PEER_ONE_CORE_NAME} (one node process)"
+            f" {c[PEER_ONE_CORE_NAME]:.0f}: {c['median_ratio']:.2f}x (target >= 1.0x;"
+            f" 95% [{low:.2f}, {high:.2f}]; per round {format_spread(c['round_ratios'])})"
         )
+        peer = _find(results, PEER_NAME)
+        cores = _median_cores(peer) if peer else None
+        if peer and cores is not None:
+            print(
+                f"  unpinned, the one node process ({PEER_NAME}) used {cores:.2f} cores"
+                f" for {peer.tokens_per_s:.0f} tokens/s"
+            )
     shares = found.get("share_of_signing_ceiling")
     if shares:
         print(
-            "share of the RS256 signing ceiling (1 process for the peer and one worker,"
+            "share of the RS256 signing ceiling (1 process for the node processes and one worker,"
             " 2 processes otherwise): "
             + ", ".join(f"{name} {100 * share:.0f} %" for name, share in shares.items())
         )
@@ -137,6 +150,11 @@ def print_comparisons(
 
 def _present(found: dict[str, Any]) -> list[float]:
     return [r for r in found["round_ratios"] if r is not None]
+
+
+def _median_cores(result: ServerResult) -> float | None:
+    cores = [m.cores_used for m in result.measurements if m.cores_used is not None]
+    return statistics.median(cores) if cores else None
 
 
 def _idle_pct(m: Measurement) -> str:
@@ -151,8 +169,8 @@ def print_report(results: list[ServerResult], ceiling: SigningCeiling | None, ro
         f" {rounds} round(s), both servers up, one under load at a time"
     )
     header = (
-        f"{'round':<7} {'server':<15} {'tokens/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'errors':>7} {'sock err':>8} {'idle %cpu':>9}"
+        f"{'round':<7} {'server':<18} {'tokens/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'errors':>7} {'sock err':>8} {'cores':>6} {'idle %cpu':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -163,18 +181,18 @@ def print_report(results: list[ServerResult], ceiling: SigningCeiling | None, ro
     for m, name in rows:
         w = m.wrk
         print(
-            f"{m.round:<7} {name:<15} {w.tokens_per_s:>10.1f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f}"
-            f" {w.non_2xx:>7} {w.socket_errors:>8} {_idle_pct(m):>9}"
+            f"{m.round:<7} {name:<18} {w.tokens_per_s:>10.1f} {w.p50_ms:>8.2f} {w.p99_ms:>8.2f}"
+            f" {w.non_2xx:>7} {w.socket_errors:>8} {_cores(m.cores_used):>6} {_idle_pct(m):>9}"
         )
     print("-" * len(header))
     for r in results:
         print(
-            f"{'median':<7} {r.name:<15} {r.tokens_per_s:>10.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
-            f" {r.non_2xx:>7} {r.socket_errors:>8}"
+            f"{'median':<7} {r.name:<18} {r.tokens_per_s:>10.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f" {r.non_2xx:>7} {r.socket_errors:>8} {_cores(_median_cores(r)):>6}"
         )
     print(
-        "(errors and sock err on the median lines are totals over all rounds;"
-        " idle %cpu: CPU the idle server used meanwhile, % of one core)"
+        "(errors and sock err on the median lines are totals over all rounds; cores: CPU the"
+        " server used, in cores; idle %cpu: CPU the idle server used meanwhile, % of one core)"
     )
     for r in results:
         print(f"  {r.name}: {r.config}")
@@ -196,6 +214,10 @@ def print_report(results: list[ServerResult], ceiling: SigningCeiling | None, ro
     print_comparisons(results, ceiling, rounds)
 
 
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _measurement_json(m: Measurement) -> dict[str, Any]:
     return {
         "round": m.round,
@@ -203,6 +225,8 @@ def _measurement_json(m: Measurement) -> dict[str, Any]:
         **asdict(m.wrk),
         "tokens_per_s": m.wrk.tokens_per_s,
         "idle_others_cpu_s": m.idle_others_cpu_s,
+        "server_cpu_s": m.server_cpu_s,
+        "cores_used": m.cores_used,
     }
 
 

@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,10 @@ WRK_THREADS = 2
 WRK_CONNECTIONS = 8
 PEER_NAME = "oidc-provider"
 DICOMITE_NAME = "dicomite"
-ONE_WORKER_NAME = "dicomite-1w"  # --workers 1: tokens/s per core, against the one node process
+# Tokens/s per core: one Dicomite worker and one node process, each pinned to the same one CPU
+# (wrk runs on the others). Unpinned, node signs on its libuv thread pool, on every core.
+ONE_WORKER_NAME = "dicomite-1w"
+PEER_ONE_CORE_NAME = "oidc-provider-1cpu"
 PEER_SCOPE = "read"  # the scope the peer's resource server grants
 DICOMITE_SCOPE = "https://graph.microsoft.com/.default"
 TARGET_RATIO = 1.2
@@ -51,6 +54,9 @@ class Target:
     token_url: str
     form: dict[str, str]
     cwd: Path = REPO_ROOT
+    # The CPUs (a taskset list) the server and its load generator are pinned to; None: unpinned.
+    cpus: str | None = None
+    load_cpus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,14 @@ class Measurement:
     # CPU seconds the other (idle) servers used while this one was measured;
     # None where /proc is not available.
     idle_others_cpu_s: float | None
+    # CPU seconds the measured server used (every process and thread of it); None without /proc.
+    server_cpu_s: float | None = None
+
+    @property
+    def cores_used(self) -> float | None:
+        if self.server_cpu_s is None or not self.wrk.elapsed_s:
+            return None
+        return self.server_cpu_s / self.wrk.elapsed_s
 
 
 @dataclass
@@ -199,6 +213,27 @@ def measure_signing_ceiling(seconds: float) -> SigningCeiling:
 # ------------------------------------------------------------------ the targets
 
 
+def one_core_split() -> tuple[str, str] | None:
+    """(the server's CPU, the load generator's CPUs) as taskset lists, or None with one CPU."""
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) < 2:
+        return None
+    return str(usable[0]), ",".join(str(cpu) for cpu in usable[1:])
+
+
+def pinned(target: Target, name: str, split: tuple[str, str]) -> Target:
+    """`target` on one CPU (taskset, inherited by every process and thread it starts)."""
+    cpu, load = split
+    return replace(
+        target,
+        name=name,
+        config=f"{target.config}; pinned to CPU {cpu}, wrk on CPU {load}",
+        command=["taskset", "-c", cpu, *target.command],
+        cpus=cpu,
+        load_cpus=load,
+    )
+
+
 def peer_target(client_id: str, secret: str) -> Target:
     port = free_port()
     base = f"http://{HOST}:{port}"
@@ -271,11 +306,17 @@ def build_targets(
 ) -> list[Target]:
     """The peer; the baseline (with `workers`, else as many as Dicomite's default: one per
     usable core; its own default was 1); Dicomite at its defaults (or `workers`); and, for
-    `per_core`, Dicomite with one worker. Each Dicomite gets its own data folder."""
+    `per_core`, one node process and a one-worker Dicomite each pinned to one CPU. Each
+    Dicomite gets its own data folder."""
     client_id, secret = str(uuid.uuid4()), secrets.token_urlsafe(40)
+    split = one_core_split() if per_core else None
+    if per_core and split is None:
+        print("one usable CPU: no per-core measurement (it pins the server apart from wrk)")
     targets = []
     if only in ("all", "peer"):
         targets.append(peer_target(client_id, secret))
+    if only in ("all", "peer") and split:
+        targets.append(pinned(peer_target(client_id, secret), PEER_ONE_CORE_NAME, split))
     if only in ("all", "dicomite") and baseline is not None:
         count = workers if workers is not None else len(os.sched_getaffinity(0))
         folder = data_dir / BASELINE_NAME
@@ -283,7 +324,7 @@ def build_targets(
     if only in ("all", "dicomite"):
         folder = data_dir / DICOMITE_NAME
         targets.append(dicomite_target(client_id, secret, workers, folder))
-    if only in ("all", "dicomite") and per_core:
-        folder = data_dir / ONE_WORKER_NAME
-        targets.append(dicomite_target(client_id, secret, 1, folder, ONE_WORKER_NAME))
+    if only in ("all", "dicomite") and split:
+        one = dicomite_target(client_id, secret, 1, data_dir / ONE_WORKER_NAME)
+        targets.append(pinned(one, ONE_WORKER_NAME, split))
     return targets

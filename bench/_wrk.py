@@ -72,10 +72,13 @@ class WrkResult:
         return self.non_2xx + self.socket_errors
 
 
-def run_wrk_latency(url: str, script: Path, threads: int, connections: int, seconds: float) -> str:
-    """One wrk run with `--latency`; returns its text report."""
+def run_wrk_latency(
+    url: str, script: Path, threads: int, connections: int, seconds: float, cpus: str | None = None
+) -> str:
+    """One wrk run with `--latency` (on `cpus`, a taskset list, when given); returns its text
+    report."""
     cmd = [*_base_command(threads, connections, seconds), "--latency", "-s", str(script), url]
-    return _run(cmd, seconds, 60)
+    return _run(["taskset", "-c", cpus, *cmd] if cpus else cmd, seconds, 60)
 
 
 def _to_ms(value: str, unit: str) -> float:

@@ -17,14 +17,17 @@ What it does, in order:
    Dicomite/peer ratio of the median tokens/s, and writes
    bench/results/token_throughput.json.
 
-Besides the default Dicomite (no --workers: one worker per usable core), a
-one-worker Dicomite runs too (tokens/s per core against the one node process;
---no-per-core skips it), and --baseline [REF] adds an earlier commit's code,
+Besides the default Dicomite (no --workers: one worker per usable core), tokens/s
+per core are measured (--no-per-core skips it): a one-worker Dicomite and a second
+node process, each pinned to the first usable CPU with wrk pinned to the others
+(unpinned, node's one process signs on its thread pool, on more than one core:
+the `cores` column shows it). --baseline [REF] adds an earlier commit's code,
 compared as the median per-round ratio with its 95 % bootstrap interval.
 
-Only one server is under load at a time; the other one sits idle meanwhile.
-The CPU time the idle server uses during each measurement is recorded (it is
-~0), so the assumption that an idle server costs nothing is checked every run.
+Only one server is under load at a time; the others sit idle meanwhile.
+The CPU time the measured server uses is recorded, and so is the idle servers'
+(it is ~0), so the assumption that an idle server costs nothing is checked
+every run.
 Exit status is non-zero if any server answered with a non-2xx status or wrk
 saw socket errors in any measured round.
 """
@@ -140,8 +143,10 @@ def write_lua_script(form: dict[str, str], directory: Path) -> Path:
     return script
 
 
-def run_wrk(url: str, script: Path, seconds: float) -> str:
-    return run_wrk_latency(url, script, WRK_THREADS, WRK_CONNECTIONS, seconds)
+def run_wrk(target: Target, script: Path, seconds: float) -> str:
+    return run_wrk_latency(
+        target.token_url, script, WRK_THREADS, WRK_CONNECTIONS, seconds, target.load_cpus
+    )
 
 
 # ---------------------------------------------------------------------- running
@@ -203,14 +208,15 @@ def start_servers(
 
 def measure(
     server: LiveServer, others: list[LiveServer], seconds: float
-) -> tuple[WrkResult, float | None]:
-    """One wrk run against `server`; also the CPU the idle `others` used meanwhile."""
-    before = [group_cpu_seconds(o.proc.pid) for o in others]
-    result = parse_wrk(run_wrk(server.target.token_url, server.script, seconds))
-    after = [group_cpu_seconds(o.proc.pid) for o in others]
+) -> tuple[WrkResult, float | None, float | None]:
+    """One wrk run against `server`; also the CPU seconds `server` used, and those the idle
+    `others` used meanwhile."""
+    before = [group_cpu_seconds(s.proc.pid) for s in (server, *others)]
+    result = parse_wrk(run_wrk(server.target, server.script, seconds))
+    after = [group_cpu_seconds(s.proc.pid) for s in (server, *others)]
     for live in (server, *others):
         live.check_alive()
-    return result, cpu_diff(before, after)
+    return result, cpu_diff(before[:1], after[:1]), cpu_diff(before[1:], after[1:])
 
 
 def run_rounds(live: list[LiveServer], warmup_s: float, duration_s: float, rounds: int) -> None:
@@ -218,7 +224,7 @@ def run_rounds(live: list[LiveServer], warmup_s: float, duration_s: float, round
     if warmup_s > 0:
         for server in live:
             print(f"\n[{server.target.name}] warm-up {warmup_s:.0f} s...", flush=True)
-            run_wrk(server.target.token_url, server.script, warmup_s)
+            run_wrk(server.target, server.script, warmup_s)
             server.check_alive()
     for number in range(1, rounds + 1):
         # Odd rounds: the order given (peer first); even rounds: reversed.
@@ -228,16 +234,19 @@ def run_rounds(live: list[LiveServer], warmup_s: float, duration_s: float, round
         )
         for position, server in enumerate(order, start=1):
             others = [o for o in live if o is not server]
-            wrk, idle_cpu = measure(server, others, duration_s)
-            server.result.measurements.append(Measurement(number, position, wrk, idle_cpu))
+            wrk, server_cpu, idle_cpu = measure(server, others, duration_s)
+            measurement = Measurement(number, position, wrk, idle_cpu, server_cpu)
+            server.result.measurements.append(measurement)
             idle = (
                 ""
                 if idle_cpu is None or not others
                 else f", idle server(s) used {idle_cpu:.2f} CPU-s"
             )
+            cores = measurement.cores_used
             print(
-                f"  {server.target.name:<15} {wrk.tokens_per_s:8.1f} tokens/s"
-                f"  p50 {wrk.p50_ms:.2f} ms  p99 {wrk.p99_ms:.2f} ms{idle}",
+                f"  {server.target.name:<18} {wrk.tokens_per_s:8.1f} tokens/s"
+                f"  p50 {wrk.p50_ms:.2f} ms  p99 {wrk.p99_ms:.2f} ms"
+                f"{'' if cores is None else f', {cores:.2f} cores'}{idle}",
                 flush=True,
             )
 
@@ -261,7 +270,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-per-core",
         dest="per_core",
         action="store_false",
-        help="skip the one-worker Dicomite (tokens/s per core against the one node process)",
+        help="skip tokens/s per core (a one-worker Dicomite and a node process, pinned to one CPU)",
     )
     parser.add_argument(
         "--only", choices=("all", "peer", "dicomite"), default="all", help="servers to run"

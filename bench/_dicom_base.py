@@ -24,6 +24,7 @@ BIG_RESULTS_FILE = RESULTS_DIR / "dicom_big.json"
 PEER_NAME = "orthanc"
 DICOMITE_NAME = "dicomite"
 HTTPS_NAME = "dicomite-https"  # Dicomite at its default TLS (the main mode, unless --no-https)
+REFERENCE_NAME = "sendfile-reference"  # whole-study WADO's zero-copy reference (_wado_reference)
 DICOM_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
 ORTHANC_PACKAGES = ("orthanc", "orthanc-dicomweb")
 ORTHANC_PLUGIN_DIRS = (Path("/usr/share/orthanc/plugins"), Path("/usr/lib/orthanc"))
@@ -39,6 +40,8 @@ QIDO_LIMIT = 100  # sent explicitly: Dicomite's default, Orthanc has no default 
 ACCEPT_JSON = "application/dicom+json"
 ACCEPT_WADO = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
+UNITS = {"stow": "instances/s", "qido": "requests/s", "wado": "MB/s", "metadata": "requests/s"}
+KINDS = ("stow", "qido", "metadata", "wado")
 TARGETS = {"stow": 2.0, "qido": 5.0, "wado": 1.5, "metadata": 5.0}  # Dicomite/Orthanc
 SCALE_TARGET_P50_MS = 20.0  # every --scale query kind at QIDO_CONNECTIONS connections
 BIG_TARGET_RSS_GROWTH_MB = 200.0
@@ -79,6 +82,7 @@ class Server:
     headers: dict[str, str] = field(default_factory=dict)  # Authorization for Dicomite
     refresh_auth: Callable[[], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    kinds: tuple[str, ...] = KINDS  # what it is measured on
 
     @property
     def base(self) -> str:
@@ -135,10 +139,6 @@ class Measurement:
         if self.kind == "wado":
             return self.mb_per_s
         return self.requests_per_s
-
-
-UNITS = {"stow": "instances/s", "qido": "requests/s", "wado": "MB/s", "metadata": "requests/s"}
-KINDS = ("stow", "qido", "metadata", "wado")
 
 
 @dataclass

@@ -104,12 +104,12 @@ def verify_server(
     """Same answers from every server before measuring; returns the problems found."""
     problems: list[str] = []
     headers = {**server.headers, "Accept": ACCEPT_JSON, "Accept-Encoding": "identity"}
-    for path, count in expected_qido.items():
+    for path, count in expected_qido.items() if "qido" in server.kinds else ():
         status, _, body = http_request("GET", server.base + path, headers)
         got = len(json.loads(body)) if status == 200 and body else 0
         if status != 200 or got != count:
             problems.append(f"QIDO {path}: HTTP {status}, {got} results, expected {count}")
-    for study in corpus.studies:
+    for study in corpus.studies if "metadata" in server.kinds else ():
         path = f"/studies/{study.study_uid}/metadata"
         status, _, body = http_request("GET", server.base + path, headers)
         items = json.loads(body) if status == 200 else []
@@ -119,27 +119,30 @@ def verify_server(
             problems.append(f"metadata {path}: HTTP {status}, {len(items)} instances")
         elif any("InlineBinary" in i.get("7FE00010", {}) for i in items):
             problems.append(f"metadata {path}: pixel data inline (not as BulkDataURI)")
-    wado_headers = {**server.headers, "Accept": ACCEPT_WADO, "Accept-Encoding": "identity"}
     picks = corpus.studies[:1] + corpus.studies[-1:] if wado_studies > 1 else corpus.studies[:1]
-    for study in picks:
-        path = f"/studies/{study.study_uid}"
-        status, resp_headers, body = http_request("GET", server.base + path, wado_headers)
-        content_type = next((v for k, v in resp_headers.items() if k.lower() == "content-type"), "")
-        if status != 200:
-            problems.append(f"WADO {path}: HTTP {status}")
-            continue
-        got_hashes = sorted(
-            hashlib.sha256(p).hexdigest() for p in split_multipart(content_type, body)
-        )
-        want_hashes = sorted(
-            hashlib.sha256(corpus.read(i)).hexdigest() for r in study.series for i in r.instances
-        )
-        if got_hashes != want_hashes:
-            problems.append(
-                f"WADO {path}: {len(got_hashes)} parts, not byte-identical to the"
-                f" {len(want_hashes)} stored files"
-            )
+    for study in picks if "wado" in server.kinds else ():
+        problems += _verify_wado(server, corpus, study)
     return problems
+
+
+def _verify_wado(server: Server, corpus: Corpus, study: CorpusStudy) -> list[str]:
+    """The whole study, its parts byte-identical to the stored files."""
+    headers = {**server.headers, "Accept": ACCEPT_WADO, "Accept-Encoding": "identity"}
+    path = f"/studies/{study.study_uid}"
+    status, resp_headers, body = http_request("GET", server.base + path, headers)
+    content_type = next((v for k, v in resp_headers.items() if k.lower() == "content-type"), "")
+    if status != 200:
+        return [f"WADO {path}: HTTP {status}"]
+    got_hashes = sorted(hashlib.sha256(p).hexdigest() for p in split_multipart(content_type, body))
+    want_hashes = sorted(
+        hashlib.sha256(corpus.read(i)).hexdigest() for r in study.series for i in r.instances
+    )
+    if got_hashes != want_hashes:
+        return [
+            f"WADO {path}: {len(got_hashes)} parts, not byte-identical to the"
+            f" {len(want_hashes)} stored files"
+        ]
+    return []
 
 
 # ---------------------------------------------------------------------- running
@@ -281,13 +284,17 @@ def run_stow_rounds(
         for position, server in enumerate(order, start=1):
             others = [o for o in servers if o is not server]
             m = measure_stow(server, others, corpus, parts[number], number, position)
-            print(f"  {server.name:<14} {_describe(m)}", flush=True)
+            print(f"  {server.name:<18} {_describe(m)}", flush=True)
             if number == 0:
                 if m.errors:  # the warm-up is not measured, but its data must be there
                     results[server.name].extra.setdefault("warmup_errors", 0)
                     results[server.name].extra["warmup_errors"] += m.errors
             else:
                 results[server.name].measurements.append(m)
+
+
+def _answered(workloads: list[GetWorkload], server: Server) -> list[GetWorkload]:
+    return [w for w in workloads if w.kind in server.kinds]
 
 
 def run_get_rounds(
@@ -304,7 +311,7 @@ def run_get_rounds(
     for server in servers:
         server.fresh_auth()
         headers = {**server.headers, "Accept-Encoding": "identity"}
-        for w in workloads:
+        for w in _answered(workloads, server):
             eof[(server.name, w.kind)] = eof_delimited(server, w.paths[0], w.accept)
             if eof[(server.name, w.kind)]:
                 print(
@@ -319,7 +326,7 @@ def run_get_rounds(
             )
     if warmup_s > 0:
         for w in workloads:
-            for server in servers:
+            for server in (s for s in servers if w.kind in s.kinds):
                 print(f"warm-up {w.kind} {server.name} {warmup_s:.0f} s", flush=True)
                 key = (server.name, w.kind)
                 run_wrk(server.origin, scripts[key], w.connections, warmup_s, eof[key])
@@ -328,8 +335,9 @@ def run_get_rounds(
         order = alternating(servers, number)
         print(f"\nround {number}/{rounds}: {' then '.join(s.name for s in order)}", flush=True)
         for w in workloads:
-            for position, server in enumerate(order, start=1):
+            measured = [s for s in order if w.kind in s.kinds]
+            for position, server in enumerate(measured, start=1):
                 others = [o for o in servers if o is not server]
                 m = measure_get(server, others, w, scripts, eof, duration_s, number, position)
                 results[server.name].measurements.append(m)
-                print(f"  {w.kind:<9} {server.name:<14} {_describe(m)}", flush=True)
+                print(f"  {w.kind:<9} {server.name:<18} {_describe(m)}", flush=True)

@@ -12,6 +12,7 @@ from _dicom_base import (
     HTTPS_NAME,
     KINDS,
     PEER_NAME,
+    REFERENCE_NAME,
     TARGETS,
     UNITS,
     Measurement,
@@ -105,7 +106,7 @@ def round_ratios(
 
 def print_report(results: dict[str, ServerResult], rounds: int) -> None:
     header = (
-        f"{'kind':<9} {'round':<6} {'server':<14} {'value':>10} {'unit':<12} {'p50 ms':>8}"
+        f"{'kind':<9} {'round':<6} {'server':<18} {'value':>10} {'unit':<12} {'p50 ms':>8}"
         f" {'p99 ms':>8} {'errors':>6} {'srv %cpu':>8} {'cli %cpu':>8} {'idle %cpu':>9}"
     )
     print("\n" + header)
@@ -121,7 +122,7 @@ def print_report(results: dict[str, ServerResult], rounds: int) -> None:
         )
         for m, name in rows:
             print(
-                f"{kind:<9} {m.round:<6} {name:<14} {m.value:>10.1f} {UNITS[kind]:<12}"
+                f"{kind:<9} {m.round:<6} {name:<18} {m.value:>10.1f} {UNITS[kind]:<12}"
                 f" {m.p50_ms:>8.2f} {m.p99_ms:>8.2f} {m.errors:>6}"
                 f" {pct(m.server_cpu_s, m):>8} {pct(m.client_cpu_s, m):>8}"
                 f" {pct(m.idle_others_cpu_s, m):>9}"
@@ -130,7 +131,7 @@ def print_report(results: dict[str, ServerResult], rounds: int) -> None:
             value, p50 = r.median(kind), r.median_p50(kind)
             if value is not None and p50 is not None:
                 print(
-                    f"{kind:<9} {'median':<6} {r.name:<14} {value:>10.1f} {UNITS[kind]:<12}"
+                    f"{kind:<9} {'median':<6} {r.name:<18} {value:>10.1f} {UNITS[kind]:<12}"
                     f" {p50:>8.2f}"
                 )
         print("-" * len(header))
@@ -144,7 +145,50 @@ def print_report(results: dict[str, ServerResult], rounds: int) -> None:
         print_ratios(results, rounds, numerator)
     # what TLS costs Dicomite (1.00x: nothing); no target, a figure to shrink
     print_ratios(results, rounds, HTTPS_NAME, DICOMITE_NAME, title="what HTTPS costs,")
+    print_reference(results, rounds)
     print_baseline_comparison(results, rounds)
+
+
+def reference_comparison(results: dict[str, ServerResult], rounds: int) -> dict[str, Any]:
+    """Whole-study WADO of each server as a share of the zero-copy reference's, and how much
+    of the reference the WADO target asks for (empty when the reference did not run)."""
+    reference = results.get(REFERENCE_NAME)
+    ceiling = reference.median("wado") if reference else None
+    if not ceiling:
+        return {}
+    out: dict[str, Any] = {"reference_mb_per_s": ceiling, "shares": {}, "round_shares": {}}
+    for name in (PEER_NAME, DICOMITE_NAME, HTTPS_NAME, BASELINE_NAME):
+        value = results[name].median("wado") if name in results else None
+        if value is not None:
+            out["shares"][name] = value / ceiling
+            out["round_shares"][name] = round_ratios(results, "wado", rounds, name, REFERENCE_NAME)
+    peer = results[PEER_NAME].median("wado") if PEER_NAME in results else None
+    if peer is not None:
+        needed = TARGETS["wado"] * peer
+        out["target_mb_per_s"] = needed
+        out["target_share_of_reference"] = needed / ceiling
+    return out
+
+
+def print_reference(results: dict[str, ServerResult], rounds: int) -> None:
+    found = reference_comparison(results, rounds)
+    if not found:
+        return
+    ceiling = found["reference_mb_per_s"]
+    print(
+        f"\nwhole-study WADO against {REFERENCE_NAME} ({ceiling:.0f} MB/s: the stored files sent"
+        " with sendfile, no DICOM work; what this machine sends at most):"
+    )
+    for name, share in found["shares"].items():
+        spread = format_spread(found["round_shares"][name])
+        print(f"  {name:<15} {share:.2f} of it (per round {spread})")
+    if "target_mb_per_s" in found:
+        needed, share = found["target_mb_per_s"], found["target_share_of_reference"]
+        where = "within" if share <= 1.0 else "BEYOND"
+        print(
+            f"  the target (>= {TARGETS['wado']}x {PEER_NAME}) asks for {needed:.0f} MB/s,"
+            f" {share:.2f}x the reference: {where} what the machine sends"
+        )
 
 
 def print_ratios(
@@ -224,6 +268,7 @@ def write_json(
         "ratios_https_over_http": ratios(results, HTTPS_NAME, DICOMITE_NAME),
         "ratio_basis": f"median over {rounds} round(s) of each server's value",
         "baseline_comparison": baseline_comparison(results, rounds),
+        "wado_reference": reference_comparison(results, rounds),
         "targets": _targets(rs),
         "targets_https": _targets(https),
     }

@@ -25,10 +25,13 @@ What it does, in order (default mode):
    number of results, return complete metadata and byte-identical studies;
 6. runs --rounds rounds of QIDO (8 connections), study metadata (8) and WADO
    whole-study retrieval (4) with wrk against both servers back to back,
-   alternating who goes first;
+   alternating who goes first; whole-study WADO also against a minimal server
+   that sends the stored files with sendfile (unless --no-reference), the
+   bound of what this machine sends with wrk on the same cores;
 7. stops both servers and prints every measurement, the per-server medians and
    the ratios Dicomite/Orthanc beside their targets, over HTTP and over HTTPS,
-   and what HTTPS costs (dicomite-https/dicomite); writes
+   what HTTPS costs (dicomite-https/dicomite) and each server's WADO as a
+   share of the reference's; writes
    bench/results/dicom_throughput.json.
 
 --baseline [REF] also runs an earlier commit's code (bf0f29a by default) as one
@@ -51,6 +54,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import signal
 import subprocess
 import sys
@@ -64,6 +68,7 @@ from _dicom_base import (
     DEFAULT_STUDIES,
     MB,
     STOW_CONCURRENCY,
+    Server,
     ServerResult,
     results_file,
 )
@@ -74,6 +79,7 @@ from _dicom_orthanc import ensure_orthanc
 from _dicom_report import print_report, write_json
 from _dicom_scale import add_scale_arguments, check_scale_arguments, run_scale
 from _processes import BENCH_DIR, base_meta, raise_on_sigterm
+from _wado_reference import start_reference
 from _wrk import ensure_wrk
 
 
@@ -121,8 +127,11 @@ def run_main(
         servers = start_servers(
             stack, args.only, Path(work), args.workers, orthanc, baseline, args.https
         )
-        results = {s.name: ServerResult(s.name, s.config, extra=dict(s.extra)) for s in servers}
-        run_stow_rounds(servers, results, corpus, args.rounds)
+        run_stow_rounds(servers, results := _results(servers), corpus, args.rounds)
+        if args.reference:
+            processes = args.workers or len(os.sched_getaffinity(0))  # as Dicomite's workers
+            servers.append(start_reference(stack, corpus, Path(work), processes))
+            results |= _results(servers[-1:])
         workloads, expected = get_workloads(corpus)
         print("\nchecking QIDO results, metadata and WADO bytes on every server...", flush=True)
         for server in servers:
@@ -156,6 +165,10 @@ def run_main(
         print(f"FAILED: errors or check problems on {', '.join(sorted(set(bad)))}", file=sys.stderr)
         return 1
     return 0
+
+
+def _results(servers: list[Server]) -> dict[str, ServerResult]:
+    return {s.name: ServerResult(s.name, s.config, extra=dict(s.extra)) for s in servers}
 
 
 # ------------------------------------------------------------------------ main
@@ -196,6 +209,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also measure Dicomite at its default HTTPS (dicomite-https) in the same rounds",
+    )
+    parser.add_argument(
+        "--reference",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure whole-study WADO from a minimal sendfile server (the machine's bound)",
     )
     parser.add_argument(
         "--only",

@@ -177,7 +177,7 @@ def print_reference(results: dict[str, ServerResult], rounds: int) -> None:
     ceiling = found["reference_mb_per_s"]
     print(
         f"\nwhole-study WADO against {REFERENCE_NAME} ({ceiling:.0f} MB/s: the stored files sent"
-        " with sendfile, no DICOM work; what this machine sends at most):"
+        " with sendfile and nothing else, the zero-copy bound on this machine):"
     )
     for name, share in found["shares"].items():
         spread = format_spread(found["round_shares"][name])
@@ -187,7 +187,7 @@ def print_reference(results: dict[str, ServerResult], rounds: int) -> None:
         where = "within" if share <= 1.0 else "BEYOND"
         print(
             f"  the target (>= {TARGETS['wado']}x {PEER_NAME}) asks for {needed:.0f} MB/s,"
-            f" {share:.2f}x the reference: {where} what the machine sends"
+            f" {share:.2f}x the reference: {where} it"
         )
 
 

@@ -54,8 +54,7 @@ class Target:
     token_url: str
     form: dict[str, str]
     cwd: Path = REPO_ROOT
-    # The CPUs (a taskset list) the server and its load generator are pinned to; None: unpinned.
-    cpus: str | None = None
+    # The CPUs (a taskset list) wrk runs on against this server; None: unpinned.
     load_cpus: str | None = None
 
 
@@ -229,7 +228,6 @@ def pinned(target: Target, name: str, split: tuple[str, str]) -> Target:
         name=name,
         config=f"{target.config}; pinned to CPU {cpu}, wrk on CPU {load}",
         command=["taskset", "-c", cpu, *target.command],
-        cpus=cpu,
         load_cpus=load,
     )
 

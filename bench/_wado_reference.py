@@ -1,4 +1,4 @@
-"""The zero-copy reference for whole-study WADO: what this machine can send at most.
+"""The zero-copy reference for whole-study WADO: a bound for what a server sends here.
 
 A minimal HTTP/1.1 server that answers the bench's whole-study retrievals by sending each
 study's stored files (the corpus files, as both servers store them) with ``sendfile``, between
@@ -7,10 +7,10 @@ instance through user space. One process per usable core, each with its own SO_R
 socket (as granian's workers, so connections are spread over the processes the same way),
 a thread per connection.
 
-Measured by the same wrk run as the servers, its MB/s bounds what any server can reach on
-this machine with the load generator on the same cores: the kernel's page-cache-to-socket
-path and wrk's reading of the bytes. The WADO target (Dicomite >= 1.5x Orthanc) can only be
-met where this reference reaches 1.5x Orthanc itself.
+Measured by the same wrk run as the servers, its MB/s is what a server that does nothing
+but move the stored bytes reaches on this machine with the load generator on the same cores:
+the kernel's page-cache-to-socket path and wrk's reading of the bytes. Where the WADO target
+(Dicomite >= 1.5x Orthanc) asks for more than this, a DICOM server would have to beat it.
 
 Run as a script by the bench: ``python _wado_reference.py PORT STUDIES_JSON PROCESSES``.
 """
@@ -67,7 +67,7 @@ def start_reference(
     return Server(
         name=REFERENCE_NAME,
         config=f"minimal zero-copy server: stored files sent with sendfile, {processes}"
-        " processes (one per usable core), plain HTTP; answers whole-study WADO only",
+        " processes (as many as Dicomite's workers), plain HTTP; whole-study WADO only",
         origin=origin,
         root="",
         proc=proc,

@@ -26,8 +26,8 @@ What it does, in order (default mode):
 6. runs --rounds rounds of QIDO (8 connections), study metadata (8) and WADO
    whole-study retrieval (4) with wrk against both servers back to back,
    alternating who goes first; whole-study WADO also against a minimal server
-   that sends the stored files with sendfile (unless --no-reference), the
-   bound of what this machine sends with wrk on the same cores;
+   that sends the stored files with sendfile and nothing else (unless
+   --no-reference), a zero-copy bound with wrk on the same cores;
 7. stops both servers and prints every measurement, the per-server medians and
    the ratios Dicomite/Orthanc beside their targets, over HTTP and over HTTPS,
    what HTTPS costs (dicomite-https/dicomite) and each server's WADO as a
@@ -127,7 +127,8 @@ def run_main(
         servers = start_servers(
             stack, args.only, Path(work), args.workers, orthanc, baseline, args.https
         )
-        run_stow_rounds(servers, results := _results(servers), corpus, args.rounds)
+        results = _results(servers)
+        run_stow_rounds(servers, results, corpus, args.rounds)
         if args.reference:
             processes = args.workers or len(os.sched_getaffinity(0))  # as Dicomite's workers
             servers.append(start_reference(stack, corpus, Path(work), processes))

@@ -297,6 +297,11 @@ def _answered(workloads: list[GetWorkload], server: Server) -> list[GetWorkload]
     return [w for w in workloads if w.kind in server.kinds]
 
 
+def _answering(servers: Sequence[Server], kind: str) -> list[Server]:
+    """The servers measured on `kind`, in the order given."""
+    return [s for s in servers if kind in s.kinds]
+
+
 def run_get_rounds(
     servers: list[Server],
     results: dict[str, ServerResult],
@@ -326,7 +331,7 @@ def run_get_rounds(
             )
     if warmup_s > 0:
         for w in workloads:
-            for server in (s for s in servers if w.kind in s.kinds):
+            for server in _answering(servers, w.kind):
                 print(f"warm-up {w.kind} {server.name} {warmup_s:.0f} s", flush=True)
                 key = (server.name, w.kind)
                 run_wrk(server.origin, scripts[key], w.connections, warmup_s, eof[key])
@@ -335,8 +340,7 @@ def run_get_rounds(
         order = alternating(servers, number)
         print(f"\nround {number}/{rounds}: {' then '.join(s.name for s in order)}", flush=True)
         for w in workloads:
-            measured = [s for s in order if w.kind in s.kinds]
-            for position, server in enumerate(measured, start=1):
+            for position, server in enumerate(_answering(order, w.kind), start=1):
                 others = [o for o in servers if o is not server]
                 m = measure_get(server, others, w, scripts, eof, duration_s, number, position)
                 results[server.name].measurements.append(m)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict
 from typing import Any
 
@@ -133,7 +132,7 @@ def print_comparisons(
             f" 95% [{low:.2f}, {high:.2f}]; per round {format_spread(c['round_ratios'])})"
         )
         peer = _find(results, PEER_NAME)
-        cores = _median_cores(peer) if peer else None
+        cores = peer.cores_used if peer else None
         if peer and cores is not None:
             print(
                 f"  unpinned, the one node process ({PEER_NAME}) used {cores:.2f} cores"
@@ -150,11 +149,6 @@ def print_comparisons(
 
 def _present(found: dict[str, Any]) -> list[float]:
     return [r for r in found["round_ratios"] if r is not None]
-
-
-def _median_cores(result: ServerResult) -> float | None:
-    cores = [m.cores_used for m in result.measurements if m.cores_used is not None]
-    return statistics.median(cores) if cores else None
 
 
 def _idle_pct(m: Measurement) -> str:
@@ -188,7 +182,7 @@ def print_report(results: list[ServerResult], ceiling: SigningCeiling | None, ro
     for r in results:
         print(
             f"{'median':<7} {r.name:<18} {r.tokens_per_s:>10.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
-            f" {r.non_2xx:>7} {r.socket_errors:>8} {_cores(_median_cores(r)):>6}"
+            f" {r.non_2xx:>7} {r.socket_errors:>8} {_cores(r.cores_used):>6}"
         )
     print(
         "(errors and sock err on the median lines are totals over all rounds; cores: CPU the"

@@ -98,6 +98,12 @@ class ServerResult:
         return statistics.median(m.wrk.p99_ms for m in self.measurements)
 
     @property
+    def cores_used(self) -> float | None:
+        """The median over the rounds of the cores the server used (None without /proc)."""
+        cores = [m.cores_used for m in self.measurements if m.cores_used is not None]
+        return statistics.median(cores) if cores else None
+
+    @property
     def non_2xx(self) -> int:
         return sum(m.wrk.non_2xx for m in self.measurements)
 
